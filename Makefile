@@ -1,0 +1,92 @@
+# ngx_ai_guard: build, run and test.  `make run` and `make test` are the
+# two commands a newcomer needs; everything else is reached from them.
+
+NGX_SRC    ?= /usr/share/nginx/src
+NGINX      ?= /usr/sbin/nginx
+BUILD      := build
+MODULE     := $(BUILD)/ngx_http_ai_guard_module.so
+ECHO_SO    ?= /usr/lib/nginx/modules/ngx_http_echo_module.so
+
+MODULE_SRCS := config ngx_ai_guard_module.c $(wildcard src/*.c src/*.h)
+
+# The parts of src/ that use no nginx runtime: unit tests and fuzz targets
+# link them directly.
+PURE_SRCS  := $(wildcard $(addprefix src/ngx_http_ai_guard_, \
+                keys.c request.c usage.c limit.c price.c jwt.c rules.c))
+PURE_LIBS  := -lyajl -lcrypto -lpcre2-8
+
+UNIT_SRCS  := $(wildcard t/unit/*_test.c)
+UNIT_BINS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+UNIT_CC    ?= gcc
+UNIT_FLAGS := -std=gnu99 -Wall -Wextra -Werror -O1 -g -Isrc -It/unit \
+              -fsanitize=address,undefined -fno-omit-frame-pointer
+
+FUZZ_SRCS  := $(wildcard fuzz/*.c)
+FUZZ_BINS  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_FLAGS := -g -O1 -Isrc -fsanitize=fuzzer,address,undefined
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps module unit test run stop fuzz bench clean
+
+all: module
+
+deps:
+	@./util/deps
+
+module: $(MODULE)
+
+# Configure once against the nginx-dev headers with Debian's own flags
+# (--with-compat), in a private copy so /usr/share stays untouched.
+$(BUILD)/nginx/objs/Makefile: config
+	@rm -rf $(BUILD)/nginx
+	@mkdir -p $(BUILD)
+	@cp -r $(NGX_SRC) $(BUILD)/nginx
+	@cd $(BUILD)/nginx && bash -c '. ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="-g -O2 -fPIC" \
+	        --add-dynamic-module=$(CURDIR)' > ../configure.log 2>&1 \
+	    || { tail -20 ../configure.log; exit 1; }
+
+$(MODULE): $(BUILD)/nginx/objs/Makefile $(MODULE_SRCS)
+	@$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules
+	@cp $(BUILD)/nginx/objs/ngx_http_ai_guard_module.so $@
+
+$(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h) t/unit/tap.h
+	@mkdir -p $(dir $@)
+	@$(UNIT_CC) $(UNIT_FLAGS) -o $@ $< $(PURE_SRCS) $(PURE_LIBS)
+
+unit: $(UNIT_BINS)
+
+test: deps module unit
+	TEST_NGINX_BINARY=$(NGINX) \
+	TEST_NGINX_LOAD_MODULES="$(CURDIR)/$(MODULE) $(ECHO_SO)" \
+	    prove -I t/lib -r t/
+
+$(BUILD)/fuzz/%: fuzz/%.c $(PURE_SRCS) $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	@clang $(FUZZ_FLAGS) -o $@ $< $(PURE_SRCS) $(PURE_LIBS)
+
+fuzz:
+	@./util/deps --fuzz
+	@$(MAKE) -s $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+	    n=$$(basename $$f); mkdir -p $(BUILD)/fuzz/corpus/$$n; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	        $(BUILD)/fuzz/corpus/$$n fuzz/corpus/$$n \
+	        > $(BUILD)/fuzz/$$n.log 2>&1 \
+	    || { tail -40 $(BUILD)/fuzz/$$n.log; exit 1; }; \
+	done
+
+run: deps module
+	@./util/run start
+
+stop:
+	@./util/run stop
+
+bench: deps module
+	@./util/deps --bench
+	@./bench/overhead
+
+clean:
+	rm -rf $(BUILD) t/servroot

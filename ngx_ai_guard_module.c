@@ -1,0 +1,464 @@
+
+/*
+ * Copyright (C) ngx_ai_guard developers
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "src/ngx_http_ai_guard.h"
+
+
+#define NGX_HTTP_AI_GUARD_READ_CHUNK  65536
+
+
+static ngx_int_t ngx_http_ai_guard_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ai_guard_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_ai_guard_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_ai_guard_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_ai_guard_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_ai_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+
+static char *ngx_http_ai_guard(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ai_guard_keys(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ai_guard_tier(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+static ngx_int_t ngx_http_ai_guard_load_keys(ngx_conf_t *cf,
+    ngx_http_ai_guard_main_conf_t *amcf);
+static void *ngx_http_ai_guard_pool_alloc(void *pool, size_t size);
+static void ngx_http_ai_guard_keys_cleanup(void *data);
+
+
+static ngx_conf_enum_t  ngx_http_ai_guard_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_ai_guard_commands[] = {
+
+    { ngx_string("ai_guard"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_ai_guard,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_guard_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("ai_guard_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_guard_keys,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_guard_key_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_guard_loc_conf_t, key_header),
+      NULL },
+
+    { ngx_string("ai_guard_tier"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_ai_guard_tier,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_guard_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_guard_loc_conf_t, log_level),
+      &ngx_http_ai_guard_log_levels },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_ai_guard_module_ctx = {
+    ngx_http_ai_guard_preconfiguration,    /* preconfiguration */
+    ngx_http_ai_guard_postconfiguration,   /* postconfiguration */
+
+    ngx_http_ai_guard_create_main_conf,    /* create main configuration */
+    ngx_http_ai_guard_init_main_conf,      /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_ai_guard_create_loc_conf,     /* create location configuration */
+    ngx_http_ai_guard_merge_loc_conf       /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_ai_guard_module = {
+    NGX_MODULE_V1,
+    &ngx_http_ai_guard_module_ctx,         /* module context */
+    ngx_http_ai_guard_commands,            /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_ai_guard_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_ai_guard_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt            *h;
+    ngx_http_core_main_conf_t      *cmcf;
+    ngx_http_ai_guard_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_guard_module);
+
+    if (!amcf->enabled) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ai_guard_access_handler;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_ai_guard_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_ai_guard_main_conf_t  *amcf;
+
+    amcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_guard_main_conf_t));
+    if (amcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     amcf->keys_file = { 0, NULL };
+     *     amcf->keys = NULL;
+     *     amcf->enabled = 0;
+     */
+
+    if (ngx_array_init(&amcf->tiers, cf->pool, 4,
+                       sizeof(ngx_http_ai_guard_tier_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return amcf;
+}
+
+
+static char *
+ngx_http_ai_guard_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_ai_guard_main_conf_t  *amcf = conf;
+
+    if (amcf->keys_file.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_ai_guard_load_keys(cf, amcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_ai_guard_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_ai_guard_loc_conf_t  *alcf;
+
+    alcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_guard_loc_conf_t));
+    if (alcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     alcf->key_header = { 0, NULL };
+     */
+
+    alcf->enable = NGX_CONF_UNSET;
+    alcf->log_level = NGX_CONF_UNSET_UINT;
+
+    return alcf;
+}
+
+
+static char *
+ngx_http_ai_guard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_ai_guard_loc_conf_t *prev = parent;
+    ngx_http_ai_guard_loc_conf_t *conf = child;
+
+    ngx_http_ai_guard_main_conf_t  *amcf;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_str_value(conf->key_header, prev->key_header, "");
+    ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_INFO);
+
+    if (conf->enable) {
+        amcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_ai_guard_module);
+
+        if (amcf->keys == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"ai_guard on\" needs \"ai_guard_keys\" "
+                               "in the http block");
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ai_guard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char                           *rv;
+    ngx_http_ai_guard_loc_conf_t   *alcf = conf;
+    ngx_http_ai_guard_main_conf_t  *amcf;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (alcf->enable) {
+        amcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_ai_guard_module);
+        amcf->enabled = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ai_guard_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_guard_main_conf_t  *amcf = conf;
+
+    ngx_str_t  *value;
+
+    if (amcf->keys_file.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    amcf->keys_file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &amcf->keys_file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ai_guard_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_guard_main_conf_t  *amcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_uint_t                 i;
+    ngx_http_ai_guard_tier_t  *tier;
+
+    value = cf->args->elts;
+
+    tier = amcf->tiers.elts;
+
+    for (i = 0; i < amcf->tiers.nelts; i++) {
+        if (tier[i].name.len == value[1].len
+            && ngx_strncmp(tier[i].name.data, value[1].data, value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate tier \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    tier = ngx_array_push(&amcf->tiers);
+    if (tier == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(tier, sizeof(ngx_http_ai_guard_tier_t));
+
+    tier->name = value[1];
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_load_keys(ngx_conf_t *cf,
+    ngx_http_ai_guard_main_conf_t *amcf)
+{
+    u_char                           *buf;
+    ssize_t                           n;
+    ngx_fd_t                          fd;
+    ngx_int_t                         rc;
+    ngx_uint_t                        i;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_ai_guard_key_t          *k;
+    ngx_http_ai_guard_tier_t         *tier;
+    ngx_http_ai_guard_keys_parser_t  *kp;
+
+    fd = ngx_open_file(amcf->keys_file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN,
+                       0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, ngx_errno,
+                      ngx_open_file_n " \"%V\" failed", &amcf->keys_file);
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    buf = ngx_palloc(cf->temp_pool, NGX_HTTP_AI_GUARD_READ_CHUNK);
+    if (buf == NULL) {
+        goto done;
+    }
+
+    kp = ngx_http_ai_guard_keys_parser_create(ngx_http_ai_guard_pool_alloc,
+                                              cf->pool);
+    if (kp == NULL) {
+        goto done;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->temp_pool, 0);
+    if (cln == NULL) {
+        ngx_http_ai_guard_keys_parser_free(kp);
+        goto done;
+    }
+
+    cln->handler = ngx_http_ai_guard_keys_cleanup;
+    cln->data = kp;
+
+    for ( ;; ) {
+        n = ngx_read_fd(fd, buf, NGX_HTTP_AI_GUARD_READ_CHUNK);
+
+        if (n == -1) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, ngx_errno,
+                          ngx_read_fd_n " \"%V\" failed", &amcf->keys_file);
+            goto done;
+        }
+
+        if (n == 0) {
+            break;
+        }
+
+        if (ngx_http_ai_guard_keys_parse(kp, buf, n) != 0) {
+            goto invalid;
+        }
+    }
+
+    amcf->keys = ngx_http_ai_guard_keys_finish(kp);
+    if (amcf->keys == NULL) {
+        goto invalid;
+    }
+
+    /* tiers are all declared by now: the http block has been read */
+
+    for (k = amcf->keys->first; k; k = k->next) {
+
+        if (k->tier.len == 0) {
+            continue;
+        }
+
+        tier = amcf->tiers.elts;
+
+        for (i = 0; i < amcf->tiers.nelts; i++) {
+            if (tier[i].name.len == k->tier.len
+                && ngx_strncmp(tier[i].name.data, k->tier.data, k->tier.len)
+                   == 0)
+            {
+                k->tier_conf = &tier[i];
+                break;
+            }
+        }
+
+        if (k->tier_conf == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "ai_guard_keys \"%V\": entry %uz (\"%*s\"): "
+                          "tier \"%*s\" is not declared by ai_guard_tier",
+                          &amcf->keys_file, k->index, k->id.len, k->id.data,
+                          k->tier.len, k->tier.data);
+            goto done;
+        }
+    }
+
+    rc = NGX_OK;
+    goto done;
+
+invalid:
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "ai_guard_keys \"%V\": %s",
+                  &amcf->keys_file, ngx_http_ai_guard_keys_error(kp));
+
+done:
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
+                      ngx_close_file_n " \"%V\" failed", &amcf->keys_file);
+    }
+
+    return rc;
+}
+
+
+static void *
+ngx_http_ai_guard_pool_alloc(void *pool, size_t size)
+{
+    return ngx_palloc(pool, size);
+}
+
+
+static void
+ngx_http_ai_guard_keys_cleanup(void *data)
+{
+    ngx_http_ai_guard_keys_parser_free(data);
+}

@@ -1,0 +1,95 @@
+
+/*
+ * Copyright (C) ngx_ai_guard developers
+ */
+
+
+#include "ngx_http_ai_guard.h"
+
+
+/*
+ * Errors go out in OpenAI's shape, so every OpenAI SDK reads them:
+ * {"error":{"message":"...","type":"...","param":null,"code":"..."}}
+ */
+
+static char *
+ngx_http_ai_guard_error_type(ngx_uint_t status, char *code)
+{
+    switch (status) {
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        return (ngx_strcmp(code, "insufficient_quota") == 0)
+               ? "insufficient_quota" : "requests";
+
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        return "server_error";
+
+    default:
+        return "invalid_request_error";
+    }
+}
+
+
+ngx_int_t
+ngx_http_ai_guard_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    char *code, ngx_str_t *message)
+{
+    u_char       *p;
+    size_t        len;
+    char         *type;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    static u_char  head[] = "{\"error\":{\"message\":\"";
+    static u_char  mid1[] = "\",\"type\":\"";
+    static u_char  mid2[] = "\",\"param\":null,\"code\":\"";
+    static u_char  tail[] = "\"}}\n";
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    type = ngx_http_ai_guard_error_type(status, code);
+
+    len = sizeof(head) - 1
+          + ngx_escape_json(NULL, message->data, message->len)
+          + message->len
+          + sizeof(mid1) - 1 + ngx_strlen(type)
+          + sizeof(mid2) - 1 + ngx_strlen(code)
+          + sizeof(tail) - 1;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(b->last, head, sizeof(head) - 1);
+    p = (u_char *) ngx_escape_json(p, message->data, message->len);
+    p = ngx_cpymem(p, mid1, sizeof(mid1) - 1);
+    p = ngx_cpymem(p, type, ngx_strlen(type));
+    p = ngx_cpymem(p, mid2, sizeof(mid2) - 1);
+    p = ngx_cpymem(p, code, ngx_strlen(code));
+    b->last = ngx_cpymem(p, tail, sizeof(tail) - 1);
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

@@ -1,0 +1,845 @@
+
+/*
+ * Copyright (C) ngx_ai_guard developers
+ */
+
+
+#include <stdio.h>
+#include <string.h>
+#include <stdarg.h>
+#include <yajl/yajl_parse.h>
+
+#include "ngx_http_ai_guard_keys.h"
+
+
+#define NGX_HTTP_AI_GUARD_KEYS_MAX_MODELS  64
+#define NGX_HTTP_AI_GUARD_KEYS_MAX_FIELD   1024
+
+
+typedef enum {
+    NGX_HTTP_AI_GUARD_KF_NONE = 0,
+    NGX_HTTP_AI_GUARD_KF_ID,
+    NGX_HTTP_AI_GUARD_KF_SHA256,
+    NGX_HTTP_AI_GUARD_KF_TENANT,
+    NGX_HTTP_AI_GUARD_KF_TIER,
+    NGX_HTTP_AI_GUARD_KF_MODELS,
+    NGX_HTTP_AI_GUARD_KF_EXPIRES,
+    NGX_HTTP_AI_GUARD_KF_DISABLED,
+    NGX_HTTP_AI_GUARD_KF_STRIPE
+} ngx_http_ai_guard_kf_e;
+
+
+struct ngx_http_ai_guard_keys_parser_s {
+    yajl_handle                  yajl;
+    ngx_http_ai_guard_alloc_pt   alloc;
+    void                        *pool;
+
+    ngx_http_ai_guard_key_t     *first;
+    ngx_http_ai_guard_key_t     *last;
+    ngx_http_ai_guard_key_t     *key;
+    size_t                       nkeys;
+
+    ngx_http_ai_guard_str_t      models[NGX_HTTP_AI_GUARD_KEYS_MAX_MODELS];
+    size_t                       nmodels;
+
+    /* depth 1: the top object, 2: the "keys" array, 3: an entry */
+    unsigned                     depth;
+    unsigned                     skip;         /* depth a skip began at */
+    unsigned                     in_keys:1;
+    unsigned                     seen_keys:1;
+    unsigned                     has_sha:1;
+    ngx_http_ai_guard_kf_e       field;
+
+    char                         err[NGX_HTTP_AI_GUARD_KEYS_ERRLEN];
+};
+
+
+static int ngx_http_ai_guard_keys_fail(ngx_http_ai_guard_keys_parser_t *kp,
+    const char *fmt, ...);
+static int ngx_http_ai_guard_keys_value(ngx_http_ai_guard_keys_parser_t *kp,
+    const char *type);
+static int ngx_http_ai_guard_keys_null(void *ctx);
+static int ngx_http_ai_guard_keys_boolean(void *ctx, int b);
+static int ngx_http_ai_guard_keys_number(void *ctx, const char *s,
+    size_t len);
+static int ngx_http_ai_guard_keys_string(void *ctx, const u_char *s,
+    size_t len);
+static int ngx_http_ai_guard_keys_start_map(void *ctx);
+static int ngx_http_ai_guard_keys_map_key(void *ctx, const u_char *s,
+    size_t len);
+static int ngx_http_ai_guard_keys_end_map(void *ctx);
+static int ngx_http_ai_guard_keys_start_array(void *ctx);
+static int ngx_http_ai_guard_keys_end_array(void *ctx);
+static int ngx_http_ai_guard_keys_dup(ngx_http_ai_guard_keys_parser_t *kp,
+    ngx_http_ai_guard_str_t *dst, const u_char *s, size_t len);
+static int ngx_http_ai_guard_hex_digest(const u_char *s, size_t len,
+    u_char *digest);
+
+
+static yajl_callbacks  ngx_http_ai_guard_keys_callbacks = {
+    ngx_http_ai_guard_keys_null,
+    ngx_http_ai_guard_keys_boolean,
+    NULL,
+    NULL,
+    ngx_http_ai_guard_keys_number,
+    ngx_http_ai_guard_keys_string,
+    ngx_http_ai_guard_keys_start_map,
+    ngx_http_ai_guard_keys_map_key,
+    ngx_http_ai_guard_keys_end_map,
+    ngx_http_ai_guard_keys_start_array,
+    ngx_http_ai_guard_keys_end_array
+};
+
+
+ngx_http_ai_guard_keys_parser_t *
+ngx_http_ai_guard_keys_parser_create(ngx_http_ai_guard_alloc_pt alloc,
+    void *pool)
+{
+    ngx_http_ai_guard_keys_parser_t  *kp;
+
+    kp = alloc(pool, sizeof(ngx_http_ai_guard_keys_parser_t));
+    if (kp == NULL) {
+        return NULL;
+    }
+
+    memset(kp, 0, sizeof(ngx_http_ai_guard_keys_parser_t));
+
+    kp->alloc = alloc;
+    kp->pool = pool;
+
+    kp->yajl = yajl_alloc(&ngx_http_ai_guard_keys_callbacks, NULL, kp);
+    if (kp->yajl == NULL) {
+        return NULL;
+    }
+
+    return kp;
+}
+
+
+void
+ngx_http_ai_guard_keys_parser_free(ngx_http_ai_guard_keys_parser_t *kp)
+{
+    if (kp != NULL && kp->yajl != NULL) {
+        yajl_free(kp->yajl);
+        kp->yajl = NULL;
+    }
+}
+
+
+int
+ngx_http_ai_guard_keys_parse(ngx_http_ai_guard_keys_parser_t *kp,
+    const u_char *p, size_t len)
+{
+    u_char  *msg;
+
+    if (yajl_parse(kp->yajl, p, len) == yajl_status_ok) {
+        return 0;
+    }
+
+    if (kp->err[0] == '\0') {
+        msg = yajl_get_error(kp->yajl, 0, p, len);
+        ngx_http_ai_guard_keys_fail(kp, "invalid JSON: %s", (char *) msg);
+        yajl_free_error(kp->yajl, msg);
+    }
+
+    return -1;
+}
+
+
+ngx_http_ai_guard_keys_t *
+ngx_http_ai_guard_keys_finish(ngx_http_ai_guard_keys_parser_t *kp)
+{
+    size_t                     n, i, mask;
+    u_char                    *msg;
+    ngx_http_ai_guard_key_t   *k, **slots;
+    ngx_http_ai_guard_keys_t  *keys;
+
+    if (yajl_complete_parse(kp->yajl) != yajl_status_ok) {
+        if (kp->err[0] == '\0') {
+            msg = yajl_get_error(kp->yajl, 0, NULL, 0);
+            ngx_http_ai_guard_keys_fail(kp, "invalid JSON: %s", (char *) msg);
+            yajl_free_error(kp->yajl, msg);
+        }
+
+        return NULL;
+    }
+
+    if (!kp->seen_keys) {
+        ngx_http_ai_guard_keys_fail(kp, "no \"keys\" array");
+        return NULL;
+    }
+
+    /* a power of two at least twice the keys: short probe sequences */
+
+    for (n = 16; n < kp->nkeys * 2; n <<= 1) { /* void */ }
+
+    mask = n - 1;
+
+    slots = kp->alloc(kp->pool, n * sizeof(ngx_http_ai_guard_key_t *));
+    keys = kp->alloc(kp->pool, sizeof(ngx_http_ai_guard_keys_t));
+    if (slots == NULL || keys == NULL) {
+        ngx_http_ai_guard_keys_fail(kp, "out of memory");
+        return NULL;
+    }
+
+    memset(slots, 0, n * sizeof(ngx_http_ai_guard_key_t *));
+
+    for (k = kp->first; k; k = k->next) {
+
+        /* digests are uniform: their first bytes are a fine hash */
+
+        memcpy(&i, k->digest, sizeof(size_t));
+
+        for (i &= mask; slots[i]; i = (i + 1) & mask) {
+            if (memcmp(slots[i]->digest, k->digest,
+                       NGX_HTTP_AI_GUARD_DIGEST_LEN) == 0)
+            {
+                ngx_http_ai_guard_keys_fail(kp,
+                             "entry %zu (\"%.*s\"): duplicate sha256, "
+                             "the same as entry %zu (\"%.*s\")",
+                             k->index, (int) k->id.len, k->id.data,
+                             slots[i]->index, (int) slots[i]->id.len,
+                             slots[i]->id.data);
+                return NULL;
+            }
+        }
+
+        slots[i] = k;
+    }
+
+    keys->slots = slots;
+    keys->mask = mask;
+    keys->nkeys = kp->nkeys;
+    keys->first = kp->first;
+
+    return keys;
+}
+
+
+const char *
+ngx_http_ai_guard_keys_error(ngx_http_ai_guard_keys_parser_t *kp)
+{
+    return kp->err[0] ? kp->err : "unknown error";
+}
+
+
+ngx_http_ai_guard_key_t *
+ngx_http_ai_guard_keys_lookup(ngx_http_ai_guard_keys_t *keys,
+    const u_char *digest)
+{
+    size_t                    i;
+    ngx_http_ai_guard_key_t  *k;
+
+    memcpy(&i, digest, sizeof(size_t));
+
+    for (i &= keys->mask; (k = keys->slots[i]) != NULL;
+         i = (i + 1) & keys->mask)
+    {
+        if (memcmp(k->digest, digest, sizeof(size_t)) == 0) {
+            /* the caller compares all of the digest in constant time */
+            return k;
+        }
+    }
+
+    return NULL;
+}
+
+
+static int
+ngx_http_ai_guard_keys_fail(ngx_http_ai_guard_keys_parser_t *kp,
+    const char *fmt, ...)
+{
+    va_list  args;
+
+    if (kp->err[0] == '\0') {
+        va_start(args, fmt);
+        vsnprintf(kp->err, sizeof(kp->err), fmt, args);
+        va_end(args);
+    }
+
+    return 0;
+}
+
+
+/*
+ * A value other than the one expected: inside an entry it is an error
+ * when the field is known; anywhere else it is skipped.
+ */
+
+static int
+ngx_http_ai_guard_keys_value(ngx_http_ai_guard_keys_parser_t *kp,
+    const char *type)
+{
+    static const char  *names[] = {
+        "", "id", "sha256", "tenant", "tier", "models", "expires",
+        "disabled", "stripe_customer"
+    };
+
+    if (kp->skip) {
+        return 1;
+    }
+
+    if (kp->depth == 2 && kp->in_keys) {
+        return ngx_http_ai_guard_keys_fail(kp, "entry %zu: %s, not an object",
+                                           kp->nkeys + 1, type);
+    }
+
+    if (kp->depth == 3 && kp->field != NGX_HTTP_AI_GUARD_KF_NONE) {
+        return ngx_http_ai_guard_keys_fail(kp, "entry %zu: \"%s\" is %s",
+                                           kp->nkeys, names[kp->field],
+                                           type);
+    }
+
+    if (kp->depth == 4) {
+        return ngx_http_ai_guard_keys_fail(kp,
+                                      "entry %zu: \"models\" has %s, "
+                                      "not a string", kp->nkeys, type);
+    }
+
+    if (kp->depth == 0) {
+        return ngx_http_ai_guard_keys_fail(kp, "the file is %s, "
+                                           "not an object", type);
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_ai_guard_keys_null(void *ctx)
+{
+    ngx_http_ai_guard_keys_parser_t  *kp = ctx;
+
+    if (kp->depth == 3 && !kp->skip) {
+        /* null is "not set" for every optional field */
+        if (kp->field == NGX_HTTP_AI_GUARD_KF_ID
+            || kp->field == NGX_HTTP_AI_GUARD_KF_SHA256)
+        {
+            return ngx_http_ai_guard_keys_value(kp, "null");
+        }
+
+        return 1;
+    }
+
+    return ngx_http_ai_guard_keys_value(kp, "null");
+}
+
+
+static int
+ngx_http_ai_guard_keys_boolean(void *ctx, int b)
+{
+    ngx_http_ai_guard_keys_parser_t  *kp = ctx;
+
+    if (kp->depth == 3 && !kp->skip
+        && kp->field == NGX_HTTP_AI_GUARD_KF_DISABLED)
+    {
+        kp->key->disabled = b ? 1 : 0;
+        return 1;
+    }
+
+    return ngx_http_ai_guard_keys_value(kp, "a boolean");
+}
+
+
+static int
+ngx_http_ai_guard_keys_number(void *ctx, const char *s, size_t len)
+{
+    return ngx_http_ai_guard_keys_value(ctx, "a number");
+}
+
+
+static int
+ngx_http_ai_guard_keys_string(void *ctx, const u_char *s, size_t len)
+{
+    ngx_http_ai_guard_keys_parser_t  *kp = ctx;
+
+    ngx_http_ai_guard_key_t  *k;
+
+    if (kp->skip) {
+        return 1;
+    }
+
+    if (kp->depth == 4) {
+        if (kp->nmodels == NGX_HTTP_AI_GUARD_KEYS_MAX_MODELS) {
+            return ngx_http_ai_guard_keys_fail(kp,
+                                  "entry %zu: more than %d \"models\"",
+                                  kp->nkeys, NGX_HTTP_AI_GUARD_KEYS_MAX_MODELS);
+        }
+
+        return ngx_http_ai_guard_keys_dup(kp, &kp->models[kp->nmodels++],
+                                          s, len);
+    }
+
+    if (kp->depth != 3) {
+        return ngx_http_ai_guard_keys_value(kp, "a string");
+    }
+
+    k = kp->key;
+
+    if (len > NGX_HTTP_AI_GUARD_KEYS_MAX_FIELD) {
+        return ngx_http_ai_guard_keys_fail(kp, "entry %zu: a value longer "
+                                           "than %d bytes", kp->nkeys,
+                                           NGX_HTTP_AI_GUARD_KEYS_MAX_FIELD);
+    }
+
+    switch (kp->field) {
+
+    case NGX_HTTP_AI_GUARD_KF_ID:
+        if (len == 0) {
+            return ngx_http_ai_guard_keys_fail(kp, "entry %zu: empty \"id\"",
+                                               kp->nkeys);
+        }
+
+        return ngx_http_ai_guard_keys_dup(kp, &k->id, s, len);
+
+    case NGX_HTTP_AI_GUARD_KF_SHA256:
+        if (ngx_http_ai_guard_hex_digest(s, len, k->digest) != 0) {
+            return ngx_http_ai_guard_keys_fail(kp, "entry %zu: \"sha256\" "
+                                               "must be 64 hex digits",
+                                               kp->nkeys);
+        }
+
+        kp->has_sha = 1;
+        return 1;
+
+    case NGX_HTTP_AI_GUARD_KF_TENANT:
+        return ngx_http_ai_guard_keys_dup(kp, &k->tenant, s, len);
+
+    case NGX_HTTP_AI_GUARD_KF_TIER:
+        return ngx_http_ai_guard_keys_dup(kp, &k->tier, s, len);
+
+    case NGX_HTTP_AI_GUARD_KF_STRIPE:
+        return ngx_http_ai_guard_keys_dup(kp, &k->stripe_customer, s, len);
+
+    case NGX_HTTP_AI_GUARD_KF_EXPIRES:
+        if (ngx_http_ai_guard_parse_rfc3339(s, len, &k->expires) != 0) {
+            return ngx_http_ai_guard_keys_fail(kp, "entry %zu: \"expires\" "
+                                               "is not an RFC 3339 date "
+                                               "such as 2027-01-01T00:00:00Z",
+                                               kp->nkeys);
+        }
+
+        return 1;
+
+    case NGX_HTTP_AI_GUARD_KF_MODELS:
+        /* a single glob is accepted as a one-element list */
+        kp->nmodels = 0;
+        if (ngx_http_ai_guard_keys_dup(kp, &kp->models[0], s, len) == 0) {
+            return 0;
+        }
+
+        kp->nmodels = 1;
+        return ngx_http_ai_guard_keys_end_array(kp);
+
+    case NGX_HTTP_AI_GUARD_KF_DISABLED:
+        return ngx_http_ai_guard_keys_value(kp, "a string");
+
+    default:
+        return 1;
+    }
+}
+
+
+static int
+ngx_http_ai_guard_keys_start_map(void *ctx)
+{
+    ngx_http_ai_guard_keys_parser_t  *kp = ctx;
+
+    ngx_http_ai_guard_key_t  *k;
+
+    if (kp->skip || kp->depth == 1 || kp->depth >= 3 || !kp->in_keys) {
+
+        if (kp->depth == 0) {
+            kp->depth = 1;
+            return 1;
+        }
+
+        if (!kp->skip) {
+            if (kp->depth == 3
+                && kp->field != NGX_HTTP_AI_GUARD_KF_NONE)
+            {
+                return ngx_http_ai_guard_keys_value(kp, "an object");
+            }
+
+            if (kp->depth == 4) {
+                return ngx_http_ai_guard_keys_value(kp, "an object");
+            }
+
+            kp->skip = kp->depth + 1;
+        }
+
+        kp->depth++;
+        return 1;
+    }
+
+    /* depth 2 inside "keys": a new entry */
+
+    k = kp->alloc(kp->pool, sizeof(ngx_http_ai_guard_key_t));
+    if (k == NULL) {
+        return ngx_http_ai_guard_keys_fail(kp, "out of memory");
+    }
+
+    memset(k, 0, sizeof(ngx_http_ai_guard_key_t));
+
+    k->index = ++kp->nkeys;
+
+    if (kp->last) {
+        kp->last->next = k;
+
+    } else {
+        kp->first = k;
+    }
+
+    kp->last = k;
+    kp->key = k;
+    kp->has_sha = 0;
+    kp->field = NGX_HTTP_AI_GUARD_KF_NONE;
+    kp->depth = 3;
+
+    return 1;
+}
+
+
+static int
+ngx_http_ai_guard_keys_map_key(void *ctx, const u_char *s, size_t len)
+{
+    ngx_http_ai_guard_keys_parser_t  *kp = ctx;
+
+    static const struct {
+        const char              *name;
+        ngx_http_ai_guard_kf_e   field;
+    } fields[] = {
+        { "id", NGX_HTTP_AI_GUARD_KF_ID },
+        { "sha256", NGX_HTTP_AI_GUARD_KF_SHA256 },
+        { "tenant", NGX_HTTP_AI_GUARD_KF_TENANT },
+        { "tier", NGX_HTTP_AI_GUARD_KF_TIER },
+        { "models", NGX_HTTP_AI_GUARD_KF_MODELS },
+        { "expires", NGX_HTTP_AI_GUARD_KF_EXPIRES },
+        { "disabled", NGX_HTTP_AI_GUARD_KF_DISABLED },
+        { "stripe_customer", NGX_HTTP_AI_GUARD_KF_STRIPE },
+        { NULL, NGX_HTTP_AI_GUARD_KF_NONE }
+    };
+
+    size_t  i;
+
+    if (kp->skip) {
+        return 1;
+    }
+
+    if (kp->depth == 1) {
+        kp->in_keys = (len == 4 && memcmp(s, "keys", 4) == 0);
+        return 1;
+    }
+
+    /* depth 3: a field of an entry; unknown fields are skipped */
+
+    kp->field = NGX_HTTP_AI_GUARD_KF_NONE;
+
+    for (i = 0; fields[i].name; i++) {
+        if (strlen(fields[i].name) == len
+            && memcmp(fields[i].name, s, len) == 0)
+        {
+            kp->field = fields[i].field;
+            break;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+ngx_http_ai_guard_keys_end_map(void *ctx)
+{
+    ngx_http_ai_guard_keys_parser_t  *kp = ctx;
+
+    ngx_http_ai_guard_key_t  *k;
+
+    kp->depth--;
+
+    if (kp->skip) {
+        if (kp->depth < kp->skip) {
+            kp->skip = 0;
+        }
+
+        return 1;
+    }
+
+    if (kp->depth != 2) {
+        return 1;
+    }
+
+    /* the end of an entry */
+
+    k = kp->key;
+
+    if (k->id.len == 0) {
+        return ngx_http_ai_guard_keys_fail(kp, "entry %zu: no \"id\"",
+                                           k->index);
+    }
+
+    if (!kp->has_sha) {
+        return ngx_http_ai_guard_keys_fail(kp, "entry %zu (\"%.*s\"): "
+                                           "no \"sha256\"", k->index,
+                                           (int) k->id.len, k->id.data);
+    }
+
+    if (k->tenant.len == 0) {
+        /* a key of no tenant is a tenant of its own */
+        k->tenant = k->id;
+    }
+
+    kp->field = NGX_HTTP_AI_GUARD_KF_NONE;
+
+    return 1;
+}
+
+
+static int
+ngx_http_ai_guard_keys_start_array(void *ctx)
+{
+    ngx_http_ai_guard_keys_parser_t  *kp = ctx;
+
+    if (kp->skip) {
+        kp->depth++;
+        return 1;
+    }
+
+    if (kp->depth == 1 && kp->in_keys) {
+        kp->seen_keys = 1;
+        kp->depth = 2;
+        return 1;
+    }
+
+    if (kp->depth == 3 && kp->field == NGX_HTTP_AI_GUARD_KF_MODELS) {
+        kp->nmodels = 0;
+        kp->depth = 4;
+        return 1;
+    }
+
+    if (kp->depth == 0 || kp->depth == 4
+        || (kp->depth == 3 && kp->field != NGX_HTTP_AI_GUARD_KF_NONE)
+        || (kp->depth == 2 && kp->in_keys))
+    {
+        return ngx_http_ai_guard_keys_value(kp, "an array");
+    }
+
+    kp->skip = kp->depth + 1;
+    kp->depth++;
+
+    return 1;
+}
+
+
+static int
+ngx_http_ai_guard_keys_end_array(void *ctx)
+{
+    ngx_http_ai_guard_keys_parser_t  *kp = ctx;
+
+    size_t                    size;
+    ngx_http_ai_guard_key_t  *k;
+
+    if (kp->skip) {
+        kp->depth--;
+
+        if (kp->depth < kp->skip) {
+            kp->skip = 0;
+        }
+
+        return 1;
+    }
+
+    if (kp->depth == 2) {
+        kp->in_keys = 0;
+        kp->depth = 1;
+        return 1;
+    }
+
+    if (kp->depth == 4 || kp->field == NGX_HTTP_AI_GUARD_KF_MODELS) {
+        k = kp->key;
+        size = kp->nmodels * sizeof(ngx_http_ai_guard_str_t);
+
+        if (kp->nmodels) {
+            k->models = kp->alloc(kp->pool, size);
+            if (k->models == NULL) {
+                return ngx_http_ai_guard_keys_fail(kp, "out of memory");
+            }
+
+            memcpy(k->models, kp->models, size);
+        }
+
+        /* an empty list allows no model at all, as it says */
+        k->nmodels = kp->nmodels;
+        k->has_models = 1;
+        kp->depth = 3;
+        return 1;
+    }
+
+    kp->depth--;
+
+    return 1;
+}
+
+
+static int
+ngx_http_ai_guard_keys_dup(ngx_http_ai_guard_keys_parser_t *kp,
+    ngx_http_ai_guard_str_t *dst, const u_char *s, size_t len)
+{
+    dst->data = kp->alloc(kp->pool, len + 1);
+    if (dst->data == NULL) {
+        return ngx_http_ai_guard_keys_fail(kp, "out of memory");
+    }
+
+    memcpy(dst->data, s, len);
+    dst->data[len] = '\0';
+    dst->len = len;
+
+    return 1;
+}
+
+
+static int
+ngx_http_ai_guard_hex_digest(const u_char *s, size_t len, u_char *digest)
+{
+    size_t  i;
+    u_char  c, v;
+
+    if (len != 2 * NGX_HTTP_AI_GUARD_DIGEST_LEN) {
+        return -1;
+    }
+
+    for (i = 0; i < len; i++) {
+        c = s[i];
+
+        if (c >= '0' && c <= '9') {
+            v = c - '0';
+
+        } else {
+            c |= 0x20;
+
+            if (c >= 'a' && c <= 'f') {
+                v = c - 'a' + 10;
+
+            } else {
+                return -1;
+            }
+        }
+
+        if (i & 1) {
+            digest[i / 2] |= v;
+
+        } else {
+            digest[i / 2] = v << 4;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+ngx_http_ai_guard_digits(const u_char *p, size_t n, int *v)
+{
+    size_t  i;
+
+    *v = 0;
+
+    for (i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return -1;
+        }
+
+        *v = *v * 10 + (p[i] - '0');
+    }
+
+    return 0;
+}
+
+
+/* days since 1970-01-01 of a proleptic Gregorian date */
+
+static int64_t
+ngx_http_ai_guard_days(int y, int m, int d)
+{
+    int64_t  era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + doe - 719468;
+}
+
+
+int
+ngx_http_ai_guard_parse_rfc3339(const u_char *p, size_t len, int64_t *t)
+{
+    int            y, mo, d, h, mi, s, oh, om, mdays;
+    int64_t        off;
+    const u_char  *end;
+
+    static const int  days[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
+                                 30, 31 };
+
+    /* YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM) */
+
+    end = p + len;
+
+    if (len < 20
+        || ngx_http_ai_guard_digits(p, 4, &y) != 0 || p[4] != '-'
+        || ngx_http_ai_guard_digits(p + 5, 2, &mo) != 0 || p[7] != '-'
+        || ngx_http_ai_guard_digits(p + 8, 2, &d) != 0
+        || (p[10] != 'T' && p[10] != 't' && p[10] != ' ')
+        || ngx_http_ai_guard_digits(p + 11, 2, &h) != 0 || p[13] != ':'
+        || ngx_http_ai_guard_digits(p + 14, 2, &mi) != 0 || p[16] != ':'
+        || ngx_http_ai_guard_digits(p + 17, 2, &s) != 0)
+    {
+        return -1;
+    }
+
+    if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 60) {
+        return -1;
+    }
+
+    mdays = days[mo - 1];
+
+    if (mo == 2 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) {
+        mdays = 28;
+    }
+
+    if (d > mdays) {
+        return -1;
+    }
+
+    p += 19;
+
+    if (p < end && *p == '.') {
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++) { /* void */ }
+    }
+
+    if (p == end) {
+        return -1;
+    }
+
+    if ((*p == 'Z' || *p == 'z') && p + 1 == end) {
+        off = 0;
+
+    } else if ((*p == '+' || *p == '-') && end - p == 6 && p[3] == ':'
+               && ngx_http_ai_guard_digits(p + 1, 2, &oh) == 0
+               && ngx_http_ai_guard_digits(p + 4, 2, &om) == 0
+               && oh < 24 && om < 60)
+    {
+        off = (oh * 60 + om) * 60;
+        off = (*p == '+') ? off : -off;
+
+    } else {
+        return -1;
+    }
+
+    *t = ngx_http_ai_guard_days(y, mo, d) * 86400
+         + h * 3600 + mi * 60 + s - off;
+
+    return 0;
+}
