@@ -1,0 +1,340 @@
+# API-key auth: the 401s of the error contract, the key headers, and the
+# client's key kept from the upstream and from the logs.
+
+use Test::Nginx::Socket 'no_plan';
+
+repeat_each(2);
+
+no_shuffle();
+
+our $http_config = <<'_EOC_';
+    ai_guard_tier  pro;
+    ai_guard_keys  $TEST_NGINX_HTML_DIR/keys.json;
+_EOC_
+
+# Digests of sk-aig-test-valid-0001, -disabled-01, -expired-001,
+# -beta-00001 and -future-0001; the keys themselves appear only in requests.
+our $user_files = <<'_EOF_';
+>>> keys.json
+{"keys": [
+  {"id": "acme-1", "tenant": "acme", "tier": "pro",
+   "sha256": "86a3768b9684d21492c98446c2302ade49ddfe4b328d99475ed0c959fb07a23e"},
+  {"id": "acme-off", "tenant": "acme", "disabled": true,
+   "sha256": "30e4b30767243b31569d1d067691295b2f5a5db37d191661e09f41f202367371"},
+  {"id": "acme-old", "tenant": "acme", "expires": "2020-01-01T00:00:00Z",
+   "sha256": "d959b9202699614fbe04c1a61f8dd41766c426ffe9329ad2cae859d7819dcf47"},
+  {"id": "beta-1", "tenant": "beta", "stripe_customer": "cus_beta",
+   "sha256": "39c81276bc9edac2614e74ea48f6f4b687a3562ca7ba8b0d19806b3e69afde2c"},
+  {"id": "acme-new", "tenant": "acme", "expires": "2999-01-01T00:00:00+02:00",
+   "sha256": "5ce7fee67f99f77555e6fe5192f9841a0709966866a04b289848357f584a8db6"}
+]}
+_EOF_
+
+our $config = <<'_EOC_';
+    location /v1/ {
+        ai_guard on;
+        add_header X-Key-Id $ai_guard_key_id always;
+        add_header X-Tenant $ai_guard_tenant always;
+        add_header X-Decision $ai_guard_decision always;
+        add_header X-Reason $ai_guard_reason always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/;
+    }
+
+    location /mock/ {
+        echo "auth=[$http_authorization] xkey=[$http_x_api_key]";
+    }
+_EOC_
+
+# no line of ours may hold a key; nginx's own debug echo of the request
+# headers ("http header: ...") is core behaviour, see docs/security.md
+our $no_key_in_log = [qr/^(?!.*http header: ).*sk-aig-test/, '[error]'];
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: no key
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- error_code: 401
+--- response_headers
+Content-Type: application/json
+X-Decision: reject
+X-Reason: missing_api_key
+--- response_body
+{"error":{"message":"Missing API key: send it as \"Authorization: Bearer <key>\" or \"x-api-key: <key>\".","type":"invalid_request_error","param":null,"code":"missing_api_key"}}
+--- no_error_log eval: $::no_key_in_log
+
+
+
+=== TEST 2: unknown key
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers
+Authorization: Bearer sk-aig-test-unknown-9999
+--- error_code: 401
+--- response_body_like: "code":"invalid_api_key"
+--- error_log
+ai_guard: rejected: invalid_api_key, key digest
+--- no_error_log eval: $::no_key_in_log
+
+
+
+=== TEST 3: disabled key
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers
+Authorization: Bearer sk-aig-test-disabled-01
+--- error_code: 401
+--- response_body_like: "code":"key_disabled"
+--- error_log
+ai_guard: rejected: key_disabled, key "acme-off"
+--- no_error_log eval: $::no_key_in_log
+
+
+
+=== TEST 4: expired key
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers
+x-api-key: sk-aig-test-expired-001
+--- error_code: 401
+--- response_body_like: "code":"key_expired"
+--- error_log
+ai_guard: rejected: key_expired, key "acme-old"
+--- no_error_log eval: $::no_key_in_log
+
+
+
+=== TEST 5: a valid key by Authorization: Bearer; the upstream never sees it
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers
+Authorization: Bearer sk-aig-test-valid-0001
+--- error_code: 200
+--- response_headers
+X-Key-Id: acme-1
+X-Tenant: acme
+X-Decision: allow
+--- response_body
+auth=[] xkey=[]
+--- no_error_log eval: $::no_key_in_log
+
+
+
+=== TEST 6: a valid key by x-api-key
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers
+x-api-key: sk-aig-test-beta-00001
+--- error_code: 200
+--- response_headers
+X-Key-Id: beta-1
+X-Tenant: beta
+--- response_body
+auth=[] xkey=[]
+--- no_error_log eval: $::no_key_in_log
+
+
+
+=== TEST 7: the provider's key set with proxy_set_header reaches the upstream
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config
+    location /v1/ {
+        ai_guard on;
+        proxy_set_header Authorization "Bearer sk-provider-secret";
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/;
+    }
+
+    location /mock/ {
+        echo "auth=[$http_authorization] xkey=[$http_x_api_key]";
+    }
+--- request
+GET /v1/models
+--- more_headers
+Authorization: Bearer sk-aig-test-valid-0001
+x-api-key: sk-aig-test-beta-00001
+--- error_code: 200
+--- response_body
+auth=[Bearer sk-provider-secret] xkey=[]
+--- no_error_log eval: $::no_key_in_log
+
+
+
+=== TEST 8: Basic credentials are not a key
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers
+Authorization: Basic c2stYWlnLXRlc3QtdmFsaWQtMDAwMTo=
+--- error_code: 401
+--- response_body_like: "code":"missing_api_key"
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: the scheme is case-insensitive, extra blanks are trimmed
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers
+Authorization: bearer   sk-aig-test-valid-0001
+--- error_code: 200
+--- response_body
+auth=[] xkey=[]
+--- no_error_log eval: $::no_key_in_log
+
+
+
+=== TEST 10: a bearer token wins over x-api-key, and neither goes upstream
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers
+x-api-key: sk-aig-test-unknown-9999
+Authorization: Bearer sk-aig-test-beta-00001
+--- error_code: 200
+--- response_headers
+X-Key-Id: beta-1
+--- response_body
+auth=[] xkey=[]
+--- no_error_log eval: $::no_key_in_log
+
+
+
+=== TEST 11: an empty bearer token is a missing key
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers
+Authorization: Bearer
+--- error_code: 401
+--- response_body_like: "code":"missing_api_key"
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: a key far too long is invalid, never hashed
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers eval
+"x-api-key: " . ("k" x 4000)
+--- error_code: 401
+--- response_body_like: "code":"invalid_api_key"
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: a key that expires in the future, with a UTC offset, works
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers
+x-api-key: sk-aig-test-future-0001
+--- error_code: 200
+--- response_headers
+X-Key-Id: acme-new
+--- no_error_log eval: $::no_key_in_log
+
+
+
+=== TEST 14: ai_guard_key_header names the one header the key comes in
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config
+    location /v1/ {
+        ai_guard on;
+        ai_guard_key_header X-Gateway-Key;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/;
+    }
+
+    location /mock/ {
+        echo "gw=[$http_x_gateway_key] xkey=[$http_x_api_key]";
+    }
+--- request eval
+["GET /v1/models", "GET /v1/models"]
+--- more_headers eval
+["x-api-key: sk-aig-test-valid-0001",
+ "X-Gateway-Key: sk-aig-test-valid-0001\r\nx-api-key: other"]
+--- error_code eval
+[401, 200]
+--- response_body_like eval
+['"code":"missing_api_key"', '^gw=\[\] xkey=\[other\]$']
+--- no_error_log eval: $::no_key_in_log
+
+
+
+=== TEST 15: locations without ai_guard pay nothing and need no key
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config
+    location /v1/ {
+        ai_guard on;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/;
+    }
+
+    location /open/ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/;
+    }
+
+    location /mock/ {
+        echo "auth=[$http_authorization]";
+    }
+--- request
+GET /open/x
+--- more_headers
+Authorization: Bearer something-else
+--- error_code: 200
+--- response_body
+auth=[Bearer something-else]
+--- no_error_log
+ai_guard
+
+
+
+=== TEST 16: a request body on a rejected request is discarded cleanly
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+POST /v1/chat/completions
+{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}
+--- error_code: 401
+--- response_body_like: "code":"missing_api_key"
+--- no_error_log
+[error]

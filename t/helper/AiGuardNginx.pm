@@ -1,0 +1,214 @@
+package AiGuardNginx;
+
+# For the tests that Test::Nginx's block format cannot say: a reload in
+# the middle of a test, `nginx -t` on a broken file, several nginx
+# instances, parallel bursts.  Plain Perl and core modules only, so these
+# tests run the same under t/lib's runner and under CPAN's Test::Nginx.
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Path qw(make_path remove_tree);
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
+
+sub binary { $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx' }
+
+sub new {
+    my ($class, %args) = @_;
+
+    my $name = $args{name} || 'plain';
+    my $root = abs_path('t') . "/servroot-$name";
+
+    remove_tree($root);
+    make_path(map { "$root/$_" } qw(conf logs html temp));
+
+    my $self = bless {
+        root => $root,
+        port => $args{port} || ($ENV{TEST_NGINX_PORT} || 1984) + 100,
+        workers => $args{workers} || 1,
+        pid => undef,
+    }, $class;
+
+    return $self;
+}
+
+sub root { $_[0]{root} }
+sub port { $_[0]{port} }
+
+sub write_file {
+    my ($self, $name, $content) = @_;
+    my $path = "$self->{root}/$name";
+    open my $fh, '>', $path or die "$path: $!";
+    print $fh $content;
+    close $fh;
+    return $path;
+}
+
+# the http{} contents go in; the rest is what every test needs
+sub write_config {
+    my ($self, $http) = @_;
+
+    my $modules = join '', map { "load_module $_;\n" }
+                  split ' ', $ENV{TEST_NGINX_LOAD_MODULES} || '';
+    my $root = $self->{root};
+    my $user = $> == 0 ? "user root root;\n" : '';
+
+    $http =~ s/\$TEST_NGINX_SERVER_PORT/$self->{port}/g;
+    $http =~ s/\$TEST_NGINX_HTML_DIR/$root\/html/g;
+    $http =~ s/\$(TEST_NGINX_[A-Z0-9_]+)/$ENV{$1} \/\/ ''/ge;
+
+    $self->write_file('conf/nginx.conf', <<"_EOC_");
+$modules
+${user}daemon off;
+master_process on;
+worker_processes $self->{workers};
+pid $root/logs/nginx.pid;
+error_log $root/logs/error.log info;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $root/temp/client_body;
+    proxy_temp_path $root/temp/proxy;
+    fastcgi_temp_path $root/temp/fastcgi;
+    uwsgi_temp_path $root/temp/uwsgi;
+    scgi_temp_path $root/temp/scgi;
+$http
+}
+_EOC_
+}
+
+# `nginx -t`: its exit status and what it printed
+sub test_config {
+    my ($self) = @_;
+    my $cmd = binary() . " -p $self->{root}/ -c conf/nginx.conf -t 2>&1";
+    my $out = `$cmd`;
+    return ($? >> 8, $out);
+}
+
+sub start {
+    my ($self) = @_;
+
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+
+    if ($pid == 0) {
+        open STDOUT, '>>', "$self->{root}/logs/stdout.log";
+        open STDERR, '>&', \*STDOUT;
+        exec binary(), '-p', "$self->{root}/", '-c', 'conf/nginx.conf';
+        exit 127;
+    }
+
+    $self->{pid} = $pid;
+
+    for (1 .. 100) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $self->{port});
+        return 1 if $s;
+        die "nginx exited: " . $self->log('stdout.log')
+            if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+
+    die "nginx did not start listening on $self->{port}";
+}
+
+# SIGHUP, then wait until the new workers have started
+sub reload {
+    my ($self) = @_;
+    my $before = () = $self->log =~ /start worker process/g;
+
+    kill 'HUP', $self->{pid};
+
+    for (1 .. 100) {
+        my $now = () = $self->log =~ /start worker process/g;
+        last if $now >= $before + $self->{workers};
+        sleep 0.05;
+    }
+
+    # the old workers finish what they have and go
+    sleep 0.2;
+}
+
+sub stop {
+    my ($self) = @_;
+    my $pid = delete $self->{pid} or return;
+
+    kill 'QUIT', $pid;
+
+    for (1 .. 100) {
+        return if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+}
+
+sub log {
+    my ($self, $name) = @_;
+    my $path = "$self->{root}/logs/" . ($name || 'error.log');
+    open my $fh, '<', $path or return '';
+    local $/;
+    return <$fh>;
+}
+
+# one HTTP/1.1 request; returns (status, {lowercased headers}, body)
+sub request {
+    my ($self, $method, $uri, $headers, $body) = @_;
+
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $self->{port},
+                                  Timeout => 10)
+        or die "connect: $!";
+
+    my $req = "$method $uri HTTP/1.1\r\nHost: localhost\r\n"
+              . "Connection: close\r\n";
+
+    for my $h (@{ $headers || [] }) {
+        $req .= "$h\r\n";
+    }
+
+    $req .= "Content-Length: " . length($body) . "\r\n" if defined $body;
+    $req .= "\r\n";
+    $req .= $body if defined $body;
+
+    print $s $req;
+
+    local $/;
+    my $resp = <$s> // '';
+    close $s;
+
+    my ($head, $rest) = split /\r\n\r\n/, $resp, 2;
+    return (0, {}, '') unless defined $head;
+
+    my ($status) = $head =~ m{^HTTP/1\.[01] (\d+)};
+    my %h;
+
+    for my $line (split /\r\n/, $head) {
+        $h{lc $1} = $2 if $line =~ /^([^:]+):\s*(.*)$/;
+    }
+
+    $rest //= '';
+
+    if (($h{'transfer-encoding'} || '') eq 'chunked') {
+        my $out = '';
+        while ($rest =~ s/^([0-9a-fA-F]+)\r\n//) {
+            my $n = hex $1;
+            last if $n == 0;
+            $out .= substr($rest, 0, $n, '');
+            $rest =~ s/^\r\n//;
+        }
+        $rest = $out;
+    }
+
+    return ($status, \%h, $rest);
+}
+
+sub DESTROY {
+    $_[0]->stop;
+}
+
+1;
