@@ -18,7 +18,7 @@ PURE_LIBS  := -lyajl -lcrypto -lpcre2-8
 UNIT_SRCS  := $(wildcard t/unit/*_test.c)
 UNIT_BINS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 UNIT_CC    ?= gcc
-UNIT_FLAGS := -std=gnu99 -Wall -Wextra -Werror -O1 -g -Isrc -It/unit \
+UNIT_FLAGS := -std=gnu99 -Wall -Wextra -Wno-unused-parameter -Werror -O1 -g -Isrc -It/unit \
               -fsanitize=address,undefined -fno-omit-frame-pointer
 
 FUZZ_SRCS  := $(wildcard fuzz/*.c)

@@ -16,6 +16,7 @@
 
 static ngx_int_t ngx_http_ai_guard_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ai_guard_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ai_guard_init_process(ngx_cycle_t *cycle);
 static void *ngx_http_ai_guard_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_ai_guard_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_ai_guard_create_loc_conf(ngx_conf_t *cf);
@@ -107,7 +108,7 @@ ngx_module_t  ngx_http_ai_guard_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_ai_guard_init_process,        /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -146,6 +147,22 @@ ngx_http_ai_guard_postconfiguration(ngx_conf_t *cf)
     *h = ngx_http_ai_guard_access_handler;
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_ai_guard_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_ai_guard_module);
+
+    if (amcf == NULL || !amcf->enabled) {
+        return NGX_OK;
+    }
+
+    return ngx_http_ai_guard_init_digest(cycle);
 }
 
 

@@ -49,15 +49,9 @@ typedef struct {
 } ngx_http_ai_guard_ctx_t;
 
 
-typedef struct {
-    ngx_uint_t                     status;
-    ngx_str_t                      code;
-    ngx_str_t                      type;
-} ngx_http_ai_guard_error_t;
-
-
 ngx_http_ai_guard_ctx_t *ngx_http_ai_guard_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_ai_guard_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_ai_guard_init_digest(ngx_cycle_t *cycle);
 
 ngx_int_t ngx_http_ai_guard_send_error(ngx_http_request_t *r,
     ngx_uint_t status, char *code, ngx_str_t *message);

@@ -4,7 +4,7 @@
  */
 
 
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 #include <openssl/crypto.h>
 
 #include "ngx_http_ai_guard.h"
@@ -17,6 +17,7 @@ typedef struct {
 } ngx_http_ai_guard_found_t;
 
 
+static ngx_int_t ngx_http_ai_guard_digest(ngx_str_t *key, u_char *digest);
 static ngx_http_ai_guard_ctx_t *ngx_http_ai_guard_create_ctx(
     ngx_http_request_t *r);
 static void ngx_http_ai_guard_cleanup(void *data);
@@ -33,6 +34,55 @@ static ngx_int_t ngx_http_ai_guard_authenticate(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ai_guard_reject(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_uint_t status, char *code, char *message, u_char *digest);
+
+
+/*
+ * OpenSSL 3 looks SHA-256 up in its providers on every one-shot SHA256()
+ * call, which costs more than the digest itself: fetch it once a process.
+ */
+
+static EVP_MD      *ngx_http_ai_guard_sha256;
+static EVP_MD_CTX  *ngx_http_ai_guard_md_ctx;
+
+
+ngx_int_t
+ngx_http_ai_guard_init_digest(ngx_cycle_t *cycle)
+{
+    if (ngx_http_ai_guard_sha256 != NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_ai_guard_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    ngx_http_ai_guard_md_ctx = EVP_MD_CTX_new();
+
+    if (ngx_http_ai_guard_sha256 == NULL || ngx_http_ai_guard_md_ctx == NULL)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "ai_guard: OpenSSL has no SHA-256");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_digest(ngx_str_t *key, u_char *digest)
+{
+    unsigned int  len;
+
+    if (EVP_DigestInit_ex2(ngx_http_ai_guard_md_ctx,
+                           ngx_http_ai_guard_sha256, NULL)
+            != 1
+        || EVP_DigestUpdate(ngx_http_ai_guard_md_ctx, key->data, key->len)
+           != 1
+        || EVP_DigestFinal_ex(ngx_http_ai_guard_md_ctx, digest, &len) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
 
 
 ngx_int_t
@@ -282,7 +332,7 @@ ngx_http_ai_guard_authenticate(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_found_t *found)
 {
-    u_char                          digest[SHA256_DIGEST_LENGTH];
+    u_char                          digest[NGX_HTTP_AI_GUARD_DIGEST_LEN];
     ngx_http_ai_guard_key_t        *key;
     ngx_http_ai_guard_main_conf_t  *amcf;
 
@@ -300,14 +350,16 @@ ngx_http_ai_guard_authenticate(ngx_http_request_t *r,
                                         "Incorrect API key provided.", NULL);
     }
 
-    SHA256(found->key.data, found->key.len, digest);
+    if (ngx_http_ai_guard_digest(&found->key, digest) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
 
     key = ngx_http_ai_guard_keys_lookup(amcf->keys, digest);
 
     if (key == NULL
-        || CRYPTO_memcmp(key->digest, digest, SHA256_DIGEST_LENGTH) != 0)
+        || CRYPTO_memcmp(key->digest, digest, NGX_HTTP_AI_GUARD_DIGEST_LEN) != 0)
     {
         return ngx_http_ai_guard_reject(r, alcf, ctx, NGX_HTTP_UNAUTHORIZED,
                                         "invalid_api_key",
