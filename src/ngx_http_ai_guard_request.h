@@ -1,0 +1,142 @@
+
+/*
+ * Copyright (C) ngx_ai_guard developers
+ */
+
+
+#ifndef _NGX_HTTP_AI_GUARD_REQUEST_H_INCLUDED_
+#define _NGX_HTTP_AI_GUARD_REQUEST_H_INCLUDED_
+
+
+/*
+ * Pure, incremental parser of an LLM API request body: OpenAI
+ * chat/completions, completions, embeddings and Responses API, and
+ * Anthropic messages.  No nginx runtime: the glue feeds it the body
+ * buffer by buffer, reads the result and frees it from a pool cleanup.
+ *
+ *     parser = ngx_http_ai_guard_request_create(canonical, text, data);
+ *     for each body buffer:
+ *         rc = ngx_http_ai_guard_request_feed(parser, p, len);
+ *     rc = ngx_http_ai_guard_request_finish(parser, &req);
+ *     ...
+ *     ngx_http_ai_guard_request_free(parser);
+ *
+ * A buffer may end anywhere, inside a token or a UTF-8 sequence; the raw
+ * body is never copied whole (yajl keeps at most the token that spans two
+ * buffers).  Errors are sticky: once a call fails, every later call
+ * returns the same code and _error() keeps its message.
+ *
+ * Texts: every string the model reads is handed, decoded (escapes
+ * resolved, UTF-8 validated), to the text callback, whole, once:
+ *
+ *     messages[].content                       string
+ *     messages[].content[].text                parts, blocks
+ *     messages[].content[].content             tool results, nested
+ *     messages[].tool_calls[].function.arguments
+ *     messages[].function_call.arguments
+ *     system, instructions                     string or blocks
+ *     prompt                                   string or array
+ *     input                                    string, strings, items
+ *                                              as messages above
+ *     input[].arguments, input[].output        Responses tool items
+ *
+ * Strings anywhere else (user, metadata, tool schemas) are not texts.
+ * "\u0000" is a NUL byte inside a text; a lone or mismatched UTF-16
+ * surrogate escape, overlong or out-of-range UTF-8 are errors.
+ *
+ * Nullable fields ("stream": null, "max_tokens": null, ...) count as
+ * absent, as the OpenAI API reads them.
+ */
+
+
+#include <sys/types.h>
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define NGX_HTTP_AI_GUARD_REQ_OK          0
+/* the body is not acceptable: answer 400 invalid_json with _error() */
+#define NGX_HTTP_AI_GUARD_REQ_INVALID    -1
+/* out of memory: answer 500 */
+#define NGX_HTTP_AI_GUARD_REQ_NOMEM      -2
+/* the text callback returned non-zero: parsing stopped at its request */
+#define NGX_HTTP_AI_GUARD_REQ_ABORTED    -3
+
+#define NGX_HTTP_AI_GUARD_REQ_MAX_DEPTH   64
+#define NGX_HTTP_AI_GUARD_REQ_MODEL_LEN   255
+/* tokens the estimate adds for each text: role and message framing */
+#define NGX_HTTP_AI_GUARD_REQ_TEXT_TOKENS 4
+
+
+/*
+ * Called once per complete decoded text; return 0 to go on, anything
+ * else stops the parse with NGX_HTTP_AI_GUARD_REQ_ABORTED (a deny rule
+ * matched, or the glue ran out of memory).  p is valid only during the
+ * call and may contain NUL bytes.
+ */
+typedef int (*ngx_http_ai_guard_text_pt)(void *data, const u_char *p,
+    size_t len);
+
+
+typedef struct {
+    u_char      model[NGX_HTTP_AI_GUARD_REQ_MODEL_LEN + 1];
+    size_t      model_len;          /* 0: absent; model[] NUL-terminated */
+    int         stream;             /* -1 absent or null, 0, 1 */
+    int         include_usage;      /* stream_options.include_usage */
+    int64_t     max_tokens;         /* max of max_tokens,
+                                       max_completion_tokens,
+                                       max_output_tokens; -1 absent */
+    int64_t     n;                  /* -1 absent */
+    unsigned    deterministic:1;    /* temperature present and == 0 */
+    size_t      text_bytes;         /* decoded bytes of all texts */
+    size_t      text_chars;         /* code points of all texts */
+    size_t      texts;              /* number of texts */
+    uint64_t    estimate;           /* prompt tokens, docs/estimate.md */
+} ngx_http_ai_guard_request_t;
+
+
+typedef struct ngx_http_ai_guard_request_parser_s
+    ngx_http_ai_guard_request_parser_t;
+
+
+/*
+ * want_canonical: also build the canonical form (keys sorted bytewise,
+ * recursively; no insignificant whitespace; strings re-escaped minimally;
+ * numbers as written) for the cache key.  It costs memory proportional to
+ * the body; without it the parser allocates nothing per key or value.
+ * text may be NULL.  Returns NULL when out of memory.
+ */
+ngx_http_ai_guard_request_parser_t *ngx_http_ai_guard_request_create(
+    int want_canonical, ngx_http_ai_guard_text_pt text, void *data);
+
+int ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
+    const u_char *p, size_t len);
+
+/* end of body: checks completeness and fills *out (also on error) */
+int ngx_http_ai_guard_request_finish(ngx_http_ai_guard_request_parser_t *rp,
+    ngx_http_ai_guard_request_t *out);
+
+/*
+ * A static message for the client (never body bytes), and the name of
+ * the offending field for the error's "param" (NULL when none).
+ */
+const char *ngx_http_ai_guard_request_error(
+    ngx_http_ai_guard_request_parser_t *rp);
+const char *ngx_http_ai_guard_request_error_param(
+    ngx_http_ai_guard_request_parser_t *rp);
+
+/* after a successful finish with want_canonical; valid until free */
+int ngx_http_ai_guard_request_canonical(
+    ngx_http_ai_guard_request_parser_t *rp, u_char **p, size_t *len);
+
+/* frees everything the parser allocated; NULL is allowed */
+void ngx_http_ai_guard_request_free(ngx_http_ai_guard_request_parser_t *rp);
+
+/*
+ * The estimate of one text alone, without the per-text framing; invalid
+ * UTF-8 counts a token a byte.
+ */
+uint64_t ngx_http_ai_guard_request_estimate(const u_char *p, size_t len);
+
+
+#endif /* _NGX_HTTP_AI_GUARD_REQUEST_H_INCLUDED_ */
