@@ -3,6 +3,8 @@
 
 use Test::Nginx::Socket 'no_plan';
 
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+
 repeat_each(2);
 
 no_shuffle();
