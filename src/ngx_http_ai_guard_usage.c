@@ -1,0 +1,1355 @@
+
+/*
+ * Copyright (C) ngx_ai_guard developers
+ */
+
+
+#include <string.h>
+#include "ngx_http_ai_guard_usage.h"
+
+
+/* JSON scanner states */
+#define NGX_HTTP_AI_GUARD_J_VALUE       0
+#define NGX_HTTP_AI_GUARD_J_ARR_FIRST   1
+#define NGX_HTTP_AI_GUARD_J_OBJ_FIRST   2
+#define NGX_HTTP_AI_GUARD_J_KEY         3
+#define NGX_HTTP_AI_GUARD_J_COLON       4
+#define NGX_HTTP_AI_GUARD_J_AFTER       5
+#define NGX_HTTP_AI_GUARD_J_STR         6
+#define NGX_HTTP_AI_GUARD_J_ESC         7
+#define NGX_HTTP_AI_GUARD_J_U           8
+#define NGX_HTTP_AI_GUARD_J_NUM_MINUS   9
+#define NGX_HTTP_AI_GUARD_J_NUM_ZERO    10
+#define NGX_HTTP_AI_GUARD_J_NUM_INT     11
+#define NGX_HTTP_AI_GUARD_J_NUM_DOT     12
+#define NGX_HTTP_AI_GUARD_J_NUM_FRAC    13
+#define NGX_HTTP_AI_GUARD_J_NUM_E       14
+#define NGX_HTTP_AI_GUARD_J_NUM_ESIGN   15
+#define NGX_HTTP_AI_GUARD_J_NUM_EXP     16
+#define NGX_HTTP_AI_GUARD_J_LIT         17
+#define NGX_HTTP_AI_GUARD_J_SKIP        18
+#define NGX_HTTP_AI_GUARD_J_SKIP_STR    19
+#define NGX_HTTP_AI_GUARD_J_SKIP_ESC    20
+#define NGX_HTTP_AI_GUARD_J_DONE        21
+#define NGX_HTTP_AI_GUARD_J_ERROR       22
+
+/* SSE framing states */
+#define NGX_HTTP_AI_GUARD_SSE_BOM       0
+#define NGX_HTTP_AI_GUARD_SSE_LINE      1
+#define NGX_HTTP_AI_GUARD_SSE_FIELD     2
+#define NGX_HTTP_AI_GUARD_SSE_SPACE     3
+#define NGX_HTTP_AI_GUARD_SSE_DATA      4
+#define NGX_HTTP_AI_GUARD_SSE_IGNORE    5
+#define NGX_HTTP_AI_GUARD_SSE_CR        6
+
+/* containers whose members matter: the "in" of a stack level */
+#define NGX_HTTP_AI_GUARD_IN_NONE           0
+#define NGX_HTTP_AI_GUARD_IN_ROOT           1
+#define NGX_HTTP_AI_GUARD_IN_USAGE          2
+#define NGX_HTTP_AI_GUARD_IN_DETAILS        3
+#define NGX_HTTP_AI_GUARD_IN_RESPONSE       4
+#define NGX_HTTP_AI_GUARD_IN_MESSAGE        5
+#define NGX_HTTP_AI_GUARD_IN_CHOICES        6
+#define NGX_HTTP_AI_GUARD_IN_CHOICE         7
+#define NGX_HTTP_AI_GUARD_IN_CHOICE_MSG     8
+#define NGX_HTTP_AI_GUARD_IN_TOOL_CALLS     9
+#define NGX_HTTP_AI_GUARD_IN_TOOL_CALL      10
+#define NGX_HTTP_AI_GUARD_IN_FUNCTION       11
+#define NGX_HTTP_AI_GUARD_IN_DELTA          12
+#define NGX_HTTP_AI_GUARD_IN_OUTPUT         13
+#define NGX_HTTP_AI_GUARD_IN_OUTPUT_ITEM    14
+#define NGX_HTTP_AI_GUARD_IN_OUTPUT_PARTS   15
+#define NGX_HTTP_AI_GUARD_IN_OUTPUT_PART    16
+#define NGX_HTTP_AI_GUARD_IN_CONTENT        17
+#define NGX_HTTP_AI_GUARD_IN_CONTENT_BLOCK  18
+#define NGX_HTTP_AI_GUARD_IN_N              19
+
+/* what the value about to be read means: the "at" of a member */
+#define NGX_HTTP_AI_GUARD_AT_NONE           0
+#define NGX_HTTP_AI_GUARD_AT_ROOT           1
+#define NGX_HTTP_AI_GUARD_AT_MODEL          2
+#define NGX_HTTP_AI_GUARD_AT_TYPE           3
+#define NGX_HTTP_AI_GUARD_AT_OBJECT         4
+#define NGX_HTTP_AI_GUARD_AT_USAGE          5
+#define NGX_HTTP_AI_GUARD_AT_DETAILS        6
+#define NGX_HTTP_AI_GUARD_AT_RESPONSE       7
+#define NGX_HTTP_AI_GUARD_AT_MESSAGE        8
+#define NGX_HTTP_AI_GUARD_AT_CHOICES        9
+#define NGX_HTTP_AI_GUARD_AT_CHOICE         10
+#define NGX_HTTP_AI_GUARD_AT_CHOICE_MSG     11
+#define NGX_HTTP_AI_GUARD_AT_TOOL_CALLS     12
+#define NGX_HTTP_AI_GUARD_AT_TOOL_CALL      13
+#define NGX_HTTP_AI_GUARD_AT_FUNCTION       14
+#define NGX_HTTP_AI_GUARD_AT_TEXT           15
+#define NGX_HTTP_AI_GUARD_AT_DELTA          16
+#define NGX_HTTP_AI_GUARD_AT_OUTPUT         17
+#define NGX_HTTP_AI_GUARD_AT_OUTPUT_ITEM    18
+#define NGX_HTTP_AI_GUARD_AT_OUTPUT_PARTS   19
+#define NGX_HTTP_AI_GUARD_AT_OUTPUT_PART    20
+#define NGX_HTTP_AI_GUARD_AT_CONTENT        21
+#define NGX_HTTP_AI_GUARD_AT_CONTENT_BLOCK  22
+#define NGX_HTTP_AI_GUARD_AT_PROMPT         23
+#define NGX_HTTP_AI_GUARD_AT_COMPLETION     24
+#define NGX_HTTP_AI_GUARD_AT_INPUT          25
+#define NGX_HTTP_AI_GUARD_AT_OUTPUT_TOKENS  26
+#define NGX_HTTP_AI_GUARD_AT_CACHED         27
+#define NGX_HTTP_AI_GUARD_AT_CACHE_READ     28
+#define NGX_HTTP_AI_GUARD_AT_CACHE_WRITE    29
+#define NGX_HTTP_AI_GUARD_AT_N              30
+
+/* where the bytes of a string go */
+#define NGX_HTTP_AI_GUARD_TO_NONE       0
+#define NGX_HTTP_AI_GUARD_TO_COUNT      1
+#define NGX_HTTP_AI_GUARD_TO_KEY        2
+#define NGX_HTTP_AI_GUARD_TO_MODEL      3
+#define NGX_HTTP_AI_GUARD_TO_TYPE       4
+#define NGX_HTTP_AI_GUARD_TO_OBJECT     5
+
+/* the raw counts, indexes of p->count[] */
+#define NGX_HTTP_AI_GUARD_F_NONE        0
+#define NGX_HTTP_AI_GUARD_F_PROMPT      1
+#define NGX_HTTP_AI_GUARD_F_COMPLETION  2
+#define NGX_HTTP_AI_GUARD_F_INPUT       3
+#define NGX_HTTP_AI_GUARD_F_OUTPUT      4
+#define NGX_HTTP_AI_GUARD_F_CACHED      5
+#define NGX_HTTP_AI_GUARD_F_CACHE_READ  6
+#define NGX_HTTP_AI_GUARD_F_CACHE_WRITE 7
+
+#define NGX_HTTP_AI_GUARD_HINT_OPENAI     1
+#define NGX_HTTP_AI_GUARD_HINT_ANTHROPIC  2
+
+#define NGX_HTTP_AI_GUARD_NUM_NEG       1
+#define NGX_HTTP_AI_GUARD_NUM_EXP       2
+
+/* keys longer than this match nothing */
+#define NGX_HTTP_AI_GUARD_KEY_MAX       32
+
+
+typedef struct {
+    u_char          obj;    /* "in" of an object found here */
+    u_char          arr;    /* "in" of an array found here */
+    u_char          sink;   /* where a string found here goes */
+    u_char          field;  /* where a number found here goes */
+} ngx_http_ai_guard_usage_at_t;
+
+
+typedef struct {
+    size_t          len;
+    const char     *name;
+    u_char          at;
+} ngx_http_ai_guard_usage_key_t;
+
+
+static void ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
+    const u_char *pos, const u_char *end);
+static void ngx_http_ai_guard_usage_json_reset(
+    ngx_http_ai_guard_usage_parser_t *p);
+static u_char ngx_http_ai_guard_usage_resolve(
+    ngx_http_ai_guard_usage_parser_t *p);
+static void ngx_http_ai_guard_usage_capture(
+    ngx_http_ai_guard_usage_parser_t *p, const u_char *s, size_t n);
+static void ngx_http_ai_guard_usage_capture_code(
+    ngx_http_ai_guard_usage_parser_t *p, uint32_t code);
+static void ngx_http_ai_guard_usage_string_end(
+    ngx_http_ai_guard_usage_parser_t *p);
+static void ngx_http_ai_guard_usage_number_end(
+    ngx_http_ai_guard_usage_parser_t *p);
+static const u_char *ngx_http_ai_guard_usage_eol(const u_char *pos,
+    const u_char *end, const u_char **cr);
+
+
+/* bytes that end a run of plain string characters */
+static const u_char  ngx_http_ai_guard_usage_stop[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,     /* '"' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,     /* '\\' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+
+/* indexed by NGX_HTTP_AI_GUARD_AT_* */
+static const ngx_http_ai_guard_usage_at_t  ngx_http_ai_guard_usage_at[] = {
+    { 0, 0, 0, 0 },                                            /* NONE */
+    { NGX_HTTP_AI_GUARD_IN_ROOT, 0, 0, 0 },                    /* ROOT */
+    { 0, 0, NGX_HTTP_AI_GUARD_TO_MODEL, 0 },                   /* MODEL */
+    { 0, 0, NGX_HTTP_AI_GUARD_TO_TYPE, 0 },                    /* TYPE */
+    { 0, 0, NGX_HTTP_AI_GUARD_TO_OBJECT, 0 },                  /* OBJECT */
+    { NGX_HTTP_AI_GUARD_IN_USAGE, 0, 0, 0 },                   /* USAGE */
+    { NGX_HTTP_AI_GUARD_IN_DETAILS, 0, 0, 0 },                 /* DETAILS */
+    { NGX_HTTP_AI_GUARD_IN_RESPONSE, 0, 0, 0 },                /* RESPONSE */
+    { NGX_HTTP_AI_GUARD_IN_MESSAGE, 0, 0, 0 },                 /* MESSAGE */
+    { 0, NGX_HTTP_AI_GUARD_IN_CHOICES, 0, 0 },                 /* CHOICES */
+    { NGX_HTTP_AI_GUARD_IN_CHOICE, 0, 0, 0 },                  /* CHOICE */
+    { NGX_HTTP_AI_GUARD_IN_CHOICE_MSG, 0, 0, 0 },              /* CHOICE_MSG */
+    { 0, NGX_HTTP_AI_GUARD_IN_TOOL_CALLS, 0, 0 },              /* TOOL_CALLS */
+    { NGX_HTTP_AI_GUARD_IN_TOOL_CALL, 0, 0, 0 },               /* TOOL_CALL */
+    { NGX_HTTP_AI_GUARD_IN_FUNCTION, 0, 0, 0 },                /* FUNCTION */
+    { 0, 0, NGX_HTTP_AI_GUARD_TO_COUNT, 0 },                   /* TEXT */
+    { NGX_HTTP_AI_GUARD_IN_DELTA, 0, NGX_HTTP_AI_GUARD_TO_COUNT, 0 },
+                                                               /* DELTA */
+    { 0, NGX_HTTP_AI_GUARD_IN_OUTPUT, 0, 0 },                  /* OUTPUT */
+    { NGX_HTTP_AI_GUARD_IN_OUTPUT_ITEM, 0, 0, 0 },             /* OUTPUT_ITEM */
+    { 0, NGX_HTTP_AI_GUARD_IN_OUTPUT_PARTS, 0, 0 },          /* OUTPUT_PARTS */
+    { NGX_HTTP_AI_GUARD_IN_OUTPUT_PART, 0, 0, 0 },             /* OUTPUT_PART */
+    { 0, NGX_HTTP_AI_GUARD_IN_CONTENT, 0, 0 },                 /* CONTENT */
+    { NGX_HTTP_AI_GUARD_IN_CONTENT_BLOCK, 0, 0, 0 },         /* CONTENT_BLOCK */
+    { 0, 0, 0, NGX_HTTP_AI_GUARD_F_PROMPT },
+    { 0, 0, 0, NGX_HTTP_AI_GUARD_F_COMPLETION },
+    { 0, 0, 0, NGX_HTTP_AI_GUARD_F_INPUT },
+    { 0, 0, 0, NGX_HTTP_AI_GUARD_F_OUTPUT },
+    { 0, 0, 0, NGX_HTTP_AI_GUARD_F_CACHED },
+    { 0, 0, 0, NGX_HTTP_AI_GUARD_F_CACHE_READ },
+    { 0, 0, 0, NGX_HTTP_AI_GUARD_F_CACHE_WRITE }
+};
+
+
+/* the "at" of an element of an array, indexed by NGX_HTTP_AI_GUARD_IN_* */
+static const u_char  ngx_http_ai_guard_usage_elem[] = {
+    NGX_HTTP_AI_GUARD_AT_NONE,              /* NONE */
+    NGX_HTTP_AI_GUARD_AT_NONE,              /* ROOT */
+    NGX_HTTP_AI_GUARD_AT_NONE,              /* USAGE */
+    NGX_HTTP_AI_GUARD_AT_NONE,              /* DETAILS */
+    NGX_HTTP_AI_GUARD_AT_NONE,              /* RESPONSE */
+    NGX_HTTP_AI_GUARD_AT_NONE,              /* MESSAGE */
+    NGX_HTTP_AI_GUARD_AT_CHOICE,            /* CHOICES */
+    NGX_HTTP_AI_GUARD_AT_NONE,              /* CHOICE */
+    NGX_HTTP_AI_GUARD_AT_NONE,              /* CHOICE_MSG */
+    NGX_HTTP_AI_GUARD_AT_TOOL_CALL,         /* TOOL_CALLS */
+    NGX_HTTP_AI_GUARD_AT_NONE,              /* TOOL_CALL */
+    NGX_HTTP_AI_GUARD_AT_NONE,              /* FUNCTION */
+    NGX_HTTP_AI_GUARD_AT_NONE,              /* DELTA */
+    NGX_HTTP_AI_GUARD_AT_OUTPUT_ITEM,       /* OUTPUT */
+    NGX_HTTP_AI_GUARD_AT_NONE,              /* OUTPUT_ITEM */
+    NGX_HTTP_AI_GUARD_AT_OUTPUT_PART,       /* OUTPUT_PARTS */
+    NGX_HTTP_AI_GUARD_AT_NONE,              /* OUTPUT_PART */
+    NGX_HTTP_AI_GUARD_AT_CONTENT_BLOCK,     /* CONTENT */
+    NGX_HTTP_AI_GUARD_AT_NONE               /* CONTENT_BLOCK */
+};
+
+
+#define ngx_http_ai_guard_usage_key(s, at)  { sizeof(s) - 1, s, at }
+#define ngx_http_ai_guard_usage_key_end     { 0, NULL, 0 }
+
+
+static const ngx_http_ai_guard_usage_key_t  ngx_http_ai_guard_usage_in_root[] =
+{
+    ngx_http_ai_guard_usage_key("model", NGX_HTTP_AI_GUARD_AT_MODEL),
+    ngx_http_ai_guard_usage_key("type", NGX_HTTP_AI_GUARD_AT_TYPE),
+    ngx_http_ai_guard_usage_key("object", NGX_HTTP_AI_GUARD_AT_OBJECT),
+    ngx_http_ai_guard_usage_key("usage", NGX_HTTP_AI_GUARD_AT_USAGE),
+    ngx_http_ai_guard_usage_key("response", NGX_HTTP_AI_GUARD_AT_RESPONSE),
+    ngx_http_ai_guard_usage_key("message", NGX_HTTP_AI_GUARD_AT_MESSAGE),
+    ngx_http_ai_guard_usage_key("choices", NGX_HTTP_AI_GUARD_AT_CHOICES),
+    ngx_http_ai_guard_usage_key("delta", NGX_HTTP_AI_GUARD_AT_DELTA),
+    ngx_http_ai_guard_usage_key("output", NGX_HTTP_AI_GUARD_AT_OUTPUT),
+    ngx_http_ai_guard_usage_key("content", NGX_HTTP_AI_GUARD_AT_CONTENT),
+    ngx_http_ai_guard_usage_key_end
+};
+
+
+static const ngx_http_ai_guard_usage_key_t  ngx_http_ai_guard_usage_in_usage[] =
+{
+    ngx_http_ai_guard_usage_key("prompt_tokens",
+                                NGX_HTTP_AI_GUARD_AT_PROMPT),
+    ngx_http_ai_guard_usage_key("completion_tokens",
+                                NGX_HTTP_AI_GUARD_AT_COMPLETION),
+    ngx_http_ai_guard_usage_key("input_tokens",
+                                NGX_HTTP_AI_GUARD_AT_INPUT),
+    ngx_http_ai_guard_usage_key("output_tokens",
+                                NGX_HTTP_AI_GUARD_AT_OUTPUT_TOKENS),
+    ngx_http_ai_guard_usage_key("cache_read_input_tokens",
+                                NGX_HTTP_AI_GUARD_AT_CACHE_READ),
+    ngx_http_ai_guard_usage_key("cache_creation_input_tokens",
+                                NGX_HTTP_AI_GUARD_AT_CACHE_WRITE),
+    ngx_http_ai_guard_usage_key("prompt_tokens_details",
+                                NGX_HTTP_AI_GUARD_AT_DETAILS),
+    ngx_http_ai_guard_usage_key("input_tokens_details",
+                                NGX_HTTP_AI_GUARD_AT_DETAILS),
+    ngx_http_ai_guard_usage_key_end
+};
+
+
+static const ngx_http_ai_guard_usage_key_t
+    ngx_http_ai_guard_usage_in_details[] =
+{
+    ngx_http_ai_guard_usage_key("cached_tokens", NGX_HTTP_AI_GUARD_AT_CACHED),
+    ngx_http_ai_guard_usage_key_end
+};
+
+
+/* response (Responses stream) and message (Anthropic message_start) */
+static const ngx_http_ai_guard_usage_key_t
+    ngx_http_ai_guard_usage_in_envelope[] =
+{
+    ngx_http_ai_guard_usage_key("model", NGX_HTTP_AI_GUARD_AT_MODEL),
+    ngx_http_ai_guard_usage_key("usage", NGX_HTTP_AI_GUARD_AT_USAGE),
+    ngx_http_ai_guard_usage_key_end
+};
+
+
+static const ngx_http_ai_guard_usage_key_t
+    ngx_http_ai_guard_usage_in_choice[] =
+{
+    ngx_http_ai_guard_usage_key("delta", NGX_HTTP_AI_GUARD_AT_CHOICE_MSG),
+    ngx_http_ai_guard_usage_key("message", NGX_HTTP_AI_GUARD_AT_CHOICE_MSG),
+    ngx_http_ai_guard_usage_key("text", NGX_HTTP_AI_GUARD_AT_TEXT),
+    ngx_http_ai_guard_usage_key_end
+};
+
+
+static const ngx_http_ai_guard_usage_key_t
+    ngx_http_ai_guard_usage_in_choice_msg[] =
+{
+    ngx_http_ai_guard_usage_key("content", NGX_HTTP_AI_GUARD_AT_TEXT),
+    ngx_http_ai_guard_usage_key("tool_calls", NGX_HTTP_AI_GUARD_AT_TOOL_CALLS),
+    ngx_http_ai_guard_usage_key("refusal", NGX_HTTP_AI_GUARD_AT_TEXT),
+    ngx_http_ai_guard_usage_key("reasoning_content",
+                                NGX_HTTP_AI_GUARD_AT_TEXT),
+    ngx_http_ai_guard_usage_key("function_call",
+                                NGX_HTTP_AI_GUARD_AT_FUNCTION),
+    ngx_http_ai_guard_usage_key_end
+};
+
+
+static const ngx_http_ai_guard_usage_key_t
+    ngx_http_ai_guard_usage_in_tool_call[] =
+{
+    ngx_http_ai_guard_usage_key("function", NGX_HTTP_AI_GUARD_AT_FUNCTION),
+    ngx_http_ai_guard_usage_key_end
+};
+
+
+static const ngx_http_ai_guard_usage_key_t
+    ngx_http_ai_guard_usage_in_function[] =
+{
+    ngx_http_ai_guard_usage_key("arguments", NGX_HTTP_AI_GUARD_AT_TEXT),
+    ngx_http_ai_guard_usage_key_end
+};
+
+
+/* Anthropic's content_block_delta delta and content blocks */
+static const ngx_http_ai_guard_usage_key_t
+    ngx_http_ai_guard_usage_in_delta[] =
+{
+    ngx_http_ai_guard_usage_key("text", NGX_HTTP_AI_GUARD_AT_TEXT),
+    ngx_http_ai_guard_usage_key("partial_json", NGX_HTTP_AI_GUARD_AT_TEXT),
+    ngx_http_ai_guard_usage_key("thinking", NGX_HTTP_AI_GUARD_AT_TEXT),
+    ngx_http_ai_guard_usage_key_end
+};
+
+
+static const ngx_http_ai_guard_usage_key_t
+    ngx_http_ai_guard_usage_in_output_item[] =
+{
+    ngx_http_ai_guard_usage_key("content",
+                                NGX_HTTP_AI_GUARD_AT_OUTPUT_PARTS),
+    ngx_http_ai_guard_usage_key("arguments", NGX_HTTP_AI_GUARD_AT_TEXT),
+    ngx_http_ai_guard_usage_key_end
+};
+
+
+static const ngx_http_ai_guard_usage_key_t
+    ngx_http_ai_guard_usage_in_output_part[] =
+{
+    ngx_http_ai_guard_usage_key("text", NGX_HTTP_AI_GUARD_AT_TEXT),
+    ngx_http_ai_guard_usage_key_end
+};
+
+
+/* indexed by NGX_HTTP_AI_GUARD_IN_*; NULL: no member matters */
+static const ngx_http_ai_guard_usage_key_t
+    *const ngx_http_ai_guard_usage_in[] =
+{
+    NULL,                                           /* NONE */
+    ngx_http_ai_guard_usage_in_root,                /* ROOT */
+    ngx_http_ai_guard_usage_in_usage,               /* USAGE */
+    ngx_http_ai_guard_usage_in_details,             /* DETAILS */
+    ngx_http_ai_guard_usage_in_envelope,            /* RESPONSE */
+    ngx_http_ai_guard_usage_in_envelope,            /* MESSAGE */
+    NULL,                                           /* CHOICES */
+    ngx_http_ai_guard_usage_in_choice,              /* CHOICE */
+    ngx_http_ai_guard_usage_in_choice_msg,          /* CHOICE_MSG */
+    NULL,                                           /* TOOL_CALLS */
+    ngx_http_ai_guard_usage_in_tool_call,           /* TOOL_CALL */
+    ngx_http_ai_guard_usage_in_function,            /* FUNCTION */
+    ngx_http_ai_guard_usage_in_delta,               /* DELTA */
+    NULL,                                           /* OUTPUT */
+    ngx_http_ai_guard_usage_in_output_item,         /* OUTPUT_ITEM */
+    NULL,                                           /* OUTPUT_PARTS */
+    ngx_http_ai_guard_usage_in_output_part,         /* OUTPUT_PART */
+    NULL,                                           /* CONTENT */
+    ngx_http_ai_guard_usage_in_delta                /* CONTENT_BLOCK */
+};
+
+
+/* which vendor a count names, indexed by NGX_HTTP_AI_GUARD_F_* */
+static const u_char  ngx_http_ai_guard_usage_field_hint[] = {
+    0,
+    NGX_HTTP_AI_GUARD_HINT_OPENAI,          /* prompt_tokens */
+    NGX_HTTP_AI_GUARD_HINT_OPENAI,          /* completion_tokens */
+    0,                                      /* input_tokens */
+    0,                                      /* output_tokens */
+    NGX_HTTP_AI_GUARD_HINT_OPENAI,          /* cached_tokens */
+    NGX_HTTP_AI_GUARD_HINT_ANTHROPIC,       /* cache_read_input_tokens */
+    NGX_HTTP_AI_GUARD_HINT_ANTHROPIC        /* cache_creation_input_tokens */
+};
+
+
+static const char  *ngx_http_ai_guard_usage_lit[] = {
+    "true", "false", "null"
+};
+
+
+void
+ngx_http_ai_guard_usage_init(ngx_http_ai_guard_usage_parser_t *p, int sse)
+{
+    memset(p, 0, sizeof(ngx_http_ai_guard_usage_parser_t));
+
+    p->sse = sse ? 1 : 0;
+    p->sse_state = NGX_HTTP_AI_GUARD_SSE_BOM;
+
+    ngx_http_ai_guard_usage_json_reset(p);
+}
+
+
+void
+ngx_http_ai_guard_usage_feed(ngx_http_ai_guard_usage_parser_t *p,
+    const u_char *data, size_t len)
+{
+    u_char         c;
+    const u_char  *pos, *end, *q, *cr;
+
+    static const u_char  lf = '\n';
+    static const u_char  bom[] = { 0xef, 0xbb, 0xbf };
+
+    if (len == 0) {
+        return;
+    }
+
+    if (!p->sse) {
+        ngx_http_ai_guard_usage_json(p, data, data + len);
+        return;
+    }
+
+    pos = data;
+    end = data + len;
+    cr = NULL;
+
+    while (pos < end) {
+        c = *pos;
+
+        switch (p->sse_state) {
+
+        case NGX_HTTP_AI_GUARD_SSE_BOM:
+
+            if (c == bom[p->flen]) {
+                pos++;
+
+                if (++p->flen == sizeof(bom)) {
+                    p->sse_state = NGX_HTTP_AI_GUARD_SSE_LINE;
+                }
+
+                continue;
+            }
+
+            /* a partial BOM makes a first line no field name can match */
+
+            p->sse_state = p->flen ? NGX_HTTP_AI_GUARD_SSE_IGNORE
+                                   : NGX_HTTP_AI_GUARD_SSE_LINE;
+            continue;
+
+        case NGX_HTTP_AI_GUARD_SSE_CR:
+
+            /* a LF right after a CR, maybe in the next buffer, is ignored */
+
+            if (c == '\n') {
+                pos++;
+            }
+
+            p->sse_state = NGX_HTTP_AI_GUARD_SSE_LINE;
+            continue;
+
+        case NGX_HTTP_AI_GUARD_SSE_LINE:
+
+            if (c == '\n' || c == '\r') {
+                /* a blank line dispatches the event */
+                ngx_http_ai_guard_usage_json_reset(p);
+
+                pos++;
+                p->sse_state = (c == '\r') ? NGX_HTTP_AI_GUARD_SSE_CR
+                                           : NGX_HTTP_AI_GUARD_SSE_LINE;
+                continue;
+            }
+
+            if (c == ':') {
+                pos++;
+                p->sse_state = NGX_HTTP_AI_GUARD_SSE_IGNORE;
+                continue;
+            }
+
+            p->flen = 0;
+            p->sse_state = NGX_HTTP_AI_GUARD_SSE_FIELD;
+            continue;
+
+        case NGX_HTTP_AI_GUARD_SSE_FIELD:
+
+            while (pos < end) {
+                c = *pos;
+
+                if (c == ':' || c == '\n' || c == '\r') {
+                    break;
+                }
+
+                /* a longer name is kept cut, it cannot match "data" */
+                if (p->flen < sizeof(p->fname)) {
+                    p->fname[p->flen++] = c;
+                }
+
+                pos++;
+            }
+
+            if (pos == end) {
+                continue;
+            }
+
+            pos++;
+
+            if (p->flen == 4 && memcmp(p->fname, "data", 4) == 0) {
+
+                if (c == ':') {
+                    p->sse_state = NGX_HTTP_AI_GUARD_SSE_SPACE;
+                    continue;
+                }
+
+                /* "data" alone: an empty data line */
+                ngx_http_ai_guard_usage_json(p, &lf, &lf + 1);
+
+            } else if (c == ':') {
+                p->sse_state = NGX_HTTP_AI_GUARD_SSE_IGNORE;
+                continue;
+            }
+
+            p->sse_state = (c == '\r') ? NGX_HTTP_AI_GUARD_SSE_CR
+                                       : NGX_HTTP_AI_GUARD_SSE_LINE;
+            continue;
+
+        case NGX_HTTP_AI_GUARD_SSE_SPACE:
+
+            if (c == ' ') {
+                pos++;
+            }
+
+            p->sse_state = NGX_HTTP_AI_GUARD_SSE_DATA;
+            continue;
+
+        case NGX_HTTP_AI_GUARD_SSE_DATA:
+
+            q = ngx_http_ai_guard_usage_eol(pos, end, &cr);
+
+            if (q != pos) {
+                ngx_http_ai_guard_usage_json(p, pos, q);
+                pos = q;
+
+                if (pos == end) {
+                    continue;
+                }
+            }
+
+            /* data lines are joined with a newline, whitespace to JSON */
+            ngx_http_ai_guard_usage_json(p, &lf, &lf + 1);
+
+            p->sse_state = (*pos++ == '\r') ? NGX_HTTP_AI_GUARD_SSE_CR
+                                            : NGX_HTTP_AI_GUARD_SSE_LINE;
+            continue;
+
+        default: /* NGX_HTTP_AI_GUARD_SSE_IGNORE */
+
+            pos = ngx_http_ai_guard_usage_eol(pos, end, &cr);
+
+            if (pos == end) {
+                continue;
+            }
+
+            p->sse_state = (*pos++ == '\r') ? NGX_HTTP_AI_GUARD_SSE_CR
+                                            : NGX_HTTP_AI_GUARD_SSE_LINE;
+            continue;
+        }
+    }
+}
+
+
+/*
+ * The first CR or LF at or after pos, or end.  The next CR of the buffer
+ * is remembered in *cr, so lines ending in LF alone cost one memchr()
+ * each however many there are.
+ */
+
+static const u_char *
+ngx_http_ai_guard_usage_eol(const u_char *pos, const u_char *end,
+    const u_char **cr)
+{
+    const u_char  *lf;
+
+    if (*cr == NULL || *cr < pos) {
+        *cr = memchr(pos, '\r', end - pos);
+
+        if (*cr == NULL) {
+            *cr = end;
+        }
+    }
+
+    lf = memchr(pos, '\n', *cr - pos);
+
+    return lf ? lf : *cr;
+}
+
+
+void
+ngx_http_ai_guard_usage_finish(const ngx_http_ai_guard_usage_parser_t *p,
+    ngx_http_ai_guard_usage_t *u)
+{
+    const int64_t  *n;
+
+    memset(u, 0, sizeof(ngx_http_ai_guard_usage_t));
+
+    n = p->count;
+
+    if (p->hints & NGX_HTTP_AI_GUARD_HINT_ANTHROPIC) {
+        u->vendor = NGX_HTTP_AI_GUARD_USAGE_ANTHROPIC;
+
+        /* Anthropic counts cache reads and writes apart from input_tokens */
+        u->input_tokens = n[NGX_HTTP_AI_GUARD_F_INPUT]
+                          + n[NGX_HTTP_AI_GUARD_F_CACHE_READ]
+                          + n[NGX_HTTP_AI_GUARD_F_CACHE_WRITE];
+        u->output_tokens = n[NGX_HTTP_AI_GUARD_F_OUTPUT];
+        u->cached_tokens = n[NGX_HTTP_AI_GUARD_F_CACHE_READ];
+        u->cache_write_tokens = n[NGX_HTTP_AI_GUARD_F_CACHE_WRITE];
+
+    } else {
+        if (p->hints & NGX_HTTP_AI_GUARD_HINT_OPENAI) {
+            u->vendor = NGX_HTTP_AI_GUARD_USAGE_OPENAI;
+        }
+
+        u->input_tokens = (p->seen & (1u << NGX_HTTP_AI_GUARD_F_PROMPT))
+                          ? n[NGX_HTTP_AI_GUARD_F_PROMPT]
+                          : n[NGX_HTTP_AI_GUARD_F_INPUT];
+        u->output_tokens =
+                          (p->seen & (1u << NGX_HTTP_AI_GUARD_F_COMPLETION))
+                          ? n[NGX_HTTP_AI_GUARD_F_COMPLETION]
+                          : n[NGX_HTTP_AI_GUARD_F_OUTPUT];
+        u->cached_tokens = n[NGX_HTTP_AI_GUARD_F_CACHED];
+    }
+
+    if (u->cached_tokens > u->input_tokens) {
+        u->cached_tokens = u->input_tokens;
+    }
+
+    u->found = p->found ? 1 : 0;
+    u->content_bytes = p->content_bytes;
+    u->model_len = p->model_len;
+    memcpy(u->model, p->model, p->model_len);
+}
+
+
+static void
+ngx_http_ai_guard_usage_json_reset(ngx_http_ai_guard_usage_parser_t *p)
+{
+    p->state = NGX_HTTP_AI_GUARD_J_VALUE;
+    p->depth = 0;
+    p->slot = NGX_HTTP_AI_GUARD_AT_ROOT;
+    p->skip = 0;
+}
+
+
+/*
+ * The JSON scanner: one byte at a time through a switch, except runs of
+ * plain string characters and digits, which inner loops eat whole.  Every
+ * case either consumes what it looked at and continues, jumps to a label
+ * below, or breaks out of the switch on a '}' or ']' to close a container.
+ */
+
+static void
+ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
+    const u_char *pos, const u_char *end)
+{
+    u_char         c, in;
+    unsigned       state, top;
+    const u_char  *start;
+
+    state = p->state;
+
+    if (state == NGX_HTTP_AI_GUARD_J_ERROR) {
+        return;
+    }
+
+    while (pos < end) {
+        c = *pos;
+
+        switch (state) {
+
+        case NGX_HTTP_AI_GUARD_J_ARR_FIRST:
+
+            if (c == ']') {
+                pos++;
+                break;
+            }
+
+            /* fall through */
+
+        case NGX_HTTP_AI_GUARD_J_VALUE:
+
+            switch (c) {
+
+            case ' ': case '\t': case '\n': case '\r':
+                pos++;
+                continue;
+
+            case '{':
+                pos++;
+
+                if (p->depth == NGX_HTTP_AI_GUARD_USAGE_DEPTH) {
+                    p->skip = 1;
+                    state = NGX_HTTP_AI_GUARD_J_SKIP;
+                    continue;
+                }
+
+                p->stack[p->depth] = ngx_http_ai_guard_usage_at[p->slot].obj;
+                p->arrays &= ~(1u << p->depth);
+                p->depth++;
+                state = NGX_HTTP_AI_GUARD_J_OBJ_FIRST;
+                continue;
+
+            case '[':
+                pos++;
+
+                if (p->depth == NGX_HTTP_AI_GUARD_USAGE_DEPTH) {
+                    p->skip = 1;
+                    state = NGX_HTTP_AI_GUARD_J_SKIP;
+                    continue;
+                }
+
+                in = ngx_http_ai_guard_usage_at[p->slot].arr;
+                p->stack[p->depth] = in;
+                p->arrays |= 1u << p->depth;
+                p->depth++;
+                p->slot = ngx_http_ai_guard_usage_elem[in];
+                state = NGX_HTTP_AI_GUARD_J_ARR_FIRST;
+                continue;
+
+            case '"':
+                pos++;
+                p->sink = ngx_http_ai_guard_usage_at[p->slot].sink;
+                p->key = 0;
+                p->clen = 0;
+                state = NGX_HTTP_AI_GUARD_J_STR;
+                continue;
+
+            case '-':
+                pos++;
+                p->num = 0;
+                p->nflags = NGX_HTTP_AI_GUARD_NUM_NEG;
+                p->nfield = ngx_http_ai_guard_usage_at[p->slot].field;
+                state = NGX_HTTP_AI_GUARD_J_NUM_MINUS;
+                continue;
+
+            case '0':
+                pos++;
+                p->num = 0;
+                p->nflags = 0;
+                p->nfield = ngx_http_ai_guard_usage_at[p->slot].field;
+                state = NGX_HTTP_AI_GUARD_J_NUM_ZERO;
+                continue;
+
+            case '1': case '2': case '3': case '4': case '5':
+            case '6': case '7': case '8': case '9':
+                pos++;
+                p->num = c - '0';
+                p->nflags = 0;
+                p->nfield = ngx_http_ai_guard_usage_at[p->slot].field;
+                state = NGX_HTTP_AI_GUARD_J_NUM_INT;
+                continue;
+
+            case 't':
+                p->lit = 0;
+                goto literal;
+
+            case 'f':
+                p->lit = 1;
+                goto literal;
+
+            case 'n':
+                p->lit = 2;
+                goto literal;
+
+            default:
+                goto failed;
+            }
+
+        case NGX_HTTP_AI_GUARD_J_OBJ_FIRST:
+
+            if (c == '}') {
+                pos++;
+                break;
+            }
+
+            /* fall through */
+
+        case NGX_HTTP_AI_GUARD_J_KEY:
+
+            switch (c) {
+
+            case ' ': case '\t': case '\n': case '\r':
+                pos++;
+                continue;
+
+            case '"':
+                pos++;
+
+                /* only keys of containers that matter are kept */
+                p->sink = p->stack[p->depth - 1] ? NGX_HTTP_AI_GUARD_TO_KEY
+                                                 : NGX_HTTP_AI_GUARD_TO_NONE;
+                p->key = 1;
+                p->clen = 0;
+                state = NGX_HTTP_AI_GUARD_J_STR;
+                continue;
+
+            default:
+                goto failed;
+            }
+
+        case NGX_HTTP_AI_GUARD_J_COLON:
+
+            switch (c) {
+
+            case ' ': case '\t': case '\n': case '\r':
+                pos++;
+                continue;
+
+            case ':':
+                pos++;
+                state = NGX_HTTP_AI_GUARD_J_VALUE;
+                continue;
+
+            default:
+                goto failed;
+            }
+
+        case NGX_HTTP_AI_GUARD_J_AFTER:
+
+            switch (c) {
+
+            case ' ': case '\t': case '\n': case '\r':
+                pos++;
+                continue;
+
+            case ',':
+                pos++;
+                top = p->depth - 1;
+
+                if (p->arrays & (1u << top)) {
+                    p->slot = ngx_http_ai_guard_usage_elem[p->stack[top]];
+                    state = NGX_HTTP_AI_GUARD_J_VALUE;
+
+                } else {
+                    state = NGX_HTTP_AI_GUARD_J_KEY;
+                }
+
+                continue;
+
+            case '}': case ']':
+                pos++;
+                break;
+
+            default:
+                goto failed;
+            }
+
+            break;
+
+        case NGX_HTTP_AI_GUARD_J_STR:
+
+            start = pos;
+
+            while (pos < end && !ngx_http_ai_guard_usage_stop[*pos]) {
+                pos++;
+            }
+
+            if (pos != start) {
+                if (p->sink == NGX_HTTP_AI_GUARD_TO_COUNT) {
+                    p->content_bytes += pos - start;
+
+                } else if (p->sink != NGX_HTTP_AI_GUARD_TO_NONE) {
+                    ngx_http_ai_guard_usage_capture(p, start, pos - start);
+                }
+
+                if (pos == end) {
+                    continue;
+                }
+            }
+
+            c = *pos++;
+
+            if (c == '"') {
+                if (p->key) {
+                    p->slot = (p->sink == NGX_HTTP_AI_GUARD_TO_KEY)
+                              ? ngx_http_ai_guard_usage_resolve(p)
+                              : NGX_HTTP_AI_GUARD_AT_NONE;
+                    state = NGX_HTTP_AI_GUARD_J_COLON;
+                    continue;
+                }
+
+                if (p->sink > NGX_HTTP_AI_GUARD_TO_KEY) {
+                    ngx_http_ai_guard_usage_string_end(p);
+                }
+
+                goto value;
+            }
+
+            if (c == '\\') {
+                state = NGX_HTTP_AI_GUARD_J_ESC;
+                continue;
+            }
+
+            /* a raw control character */
+            goto failed;
+
+        case NGX_HTTP_AI_GUARD_J_ESC:
+
+            pos++;
+
+            switch (c) {
+            case '"': case '\\': case '/':
+                break;
+            case 'b':
+                c = '\b';
+                break;
+            case 'f':
+                c = '\f';
+                break;
+            case 'n':
+                c = '\n';
+                break;
+            case 'r':
+                c = '\r';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            case 'u':
+                p->ucode = 0;
+                p->aux = 0;
+                state = NGX_HTTP_AI_GUARD_J_U;
+                continue;
+            default:
+                goto failed;
+            }
+
+            if (p->sink == NGX_HTTP_AI_GUARD_TO_COUNT) {
+                p->content_bytes += 2;
+
+            } else if (p->sink != NGX_HTTP_AI_GUARD_TO_NONE) {
+                ngx_http_ai_guard_usage_capture_code(p, c);
+            }
+
+            state = NGX_HTTP_AI_GUARD_J_STR;
+            continue;
+
+        case NGX_HTTP_AI_GUARD_J_U:
+
+            if (c >= '0' && c <= '9') {
+                c -= '0';
+
+            } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
+                c = (c | 0x20) - 'a' + 10;
+
+            } else {
+                goto failed;
+            }
+
+            pos++;
+            p->ucode = (p->ucode << 4) | c;
+
+            if (++p->aux < 4) {
+                continue;
+            }
+
+            if (p->sink == NGX_HTTP_AI_GUARD_TO_COUNT) {
+                p->content_bytes += 6;
+
+            } else if (p->sink != NGX_HTTP_AI_GUARD_TO_NONE) {
+                ngx_http_ai_guard_usage_capture_code(p, p->ucode);
+            }
+
+            state = NGX_HTTP_AI_GUARD_J_STR;
+            continue;
+
+        case NGX_HTTP_AI_GUARD_J_NUM_MINUS:
+
+            if (c == '0') {
+                pos++;
+                state = NGX_HTTP_AI_GUARD_J_NUM_ZERO;
+                continue;
+            }
+
+            if (c >= '1' && c <= '9') {
+                pos++;
+                p->num = c - '0';
+                state = NGX_HTTP_AI_GUARD_J_NUM_INT;
+                continue;
+            }
+
+            goto failed;
+
+        case NGX_HTTP_AI_GUARD_J_NUM_INT:
+
+            while (c >= '0' && c <= '9') {
+                /* saturates: past the maximum, the value stops growing */
+                if (p->num < NGX_HTTP_AI_GUARD_USAGE_MAX_TOKENS) {
+                    p->num = p->num * 10 + (c - '0');
+                }
+
+                if (++pos == end) {
+                    break;
+                }
+
+                c = *pos;
+            }
+
+            if (pos == end) {
+                continue;
+            }
+
+            /* fall through */
+
+        case NGX_HTTP_AI_GUARD_J_NUM_ZERO:
+
+            if (c == '.') {
+                pos++;
+                state = NGX_HTTP_AI_GUARD_J_NUM_DOT;
+                continue;
+            }
+
+            if (c == 'e' || c == 'E') {
+                pos++;
+                p->nflags |= NGX_HTTP_AI_GUARD_NUM_EXP;
+                state = NGX_HTTP_AI_GUARD_J_NUM_E;
+                continue;
+            }
+
+            goto number;
+
+        case NGX_HTTP_AI_GUARD_J_NUM_DOT:
+
+            if (c >= '0' && c <= '9') {
+                pos++;
+                state = NGX_HTTP_AI_GUARD_J_NUM_FRAC;
+                continue;
+            }
+
+            goto failed;
+
+        case NGX_HTTP_AI_GUARD_J_NUM_FRAC:
+
+            if (c >= '0' && c <= '9') {
+                pos++;
+                continue;
+            }
+
+            if (c == 'e' || c == 'E') {
+                pos++;
+                p->nflags |= NGX_HTTP_AI_GUARD_NUM_EXP;
+                state = NGX_HTTP_AI_GUARD_J_NUM_E;
+                continue;
+            }
+
+            goto number;
+
+        case NGX_HTTP_AI_GUARD_J_NUM_E:
+
+            if (c == '+' || c == '-') {
+                pos++;
+                state = NGX_HTTP_AI_GUARD_J_NUM_ESIGN;
+                continue;
+            }
+
+            /* fall through */
+
+        case NGX_HTTP_AI_GUARD_J_NUM_ESIGN:
+
+            if (c >= '0' && c <= '9') {
+                pos++;
+                state = NGX_HTTP_AI_GUARD_J_NUM_EXP;
+                continue;
+            }
+
+            goto failed;
+
+        case NGX_HTTP_AI_GUARD_J_NUM_EXP:
+
+            if (c >= '0' && c <= '9') {
+                pos++;
+                continue;
+            }
+
+            goto number;
+
+        case NGX_HTTP_AI_GUARD_J_LIT:
+
+            if (c != (u_char) ngx_http_ai_guard_usage_lit[p->lit][p->aux]) {
+                goto failed;
+            }
+
+            pos++;
+
+            if (ngx_http_ai_guard_usage_lit[p->lit][++p->aux] == '\0') {
+                goto value;
+            }
+
+            continue;
+
+        case NGX_HTTP_AI_GUARD_J_SKIP:
+
+            pos++;
+
+            switch (c) {
+            case '{': case '[':
+                p->skip++;
+                break;
+            case '}': case ']':
+                if (--p->skip == 0) {
+                    /* the skipped container was at the maximum depth */
+                    state = NGX_HTTP_AI_GUARD_J_AFTER;
+                }
+                break;
+            case '"':
+                state = NGX_HTTP_AI_GUARD_J_SKIP_STR;
+                break;
+            }
+
+            continue;
+
+        case NGX_HTTP_AI_GUARD_J_SKIP_STR:
+
+            while (pos < end && *pos != '"' && *pos != '\\') {
+                pos++;
+            }
+
+            if (pos == end) {
+                continue;
+            }
+
+            state = (*pos++ == '"') ? NGX_HTTP_AI_GUARD_J_SKIP
+                                    : NGX_HTTP_AI_GUARD_J_SKIP_ESC;
+            continue;
+
+        case NGX_HTTP_AI_GUARD_J_SKIP_ESC:
+
+            pos++;
+            state = NGX_HTTP_AI_GUARD_J_SKIP_STR;
+            continue;
+
+        case NGX_HTTP_AI_GUARD_J_DONE:
+
+            switch (c) {
+            case ' ': case '\t': case '\n': case '\r':
+                pos++;
+                continue;
+            default:
+                goto failed;
+            }
+
+        default: /* NGX_HTTP_AI_GUARD_J_ERROR */
+            goto failed;
+        }
+
+        /* a '}' or ']' closes the innermost container */
+
+        top = p->depth - 1;
+
+        if (((p->arrays >> top) & 1) != (c == ']')) {
+            goto failed;
+        }
+
+        p->depth = top;
+
+    value:
+
+        state = p->depth ? NGX_HTTP_AI_GUARD_J_AFTER : NGX_HTTP_AI_GUARD_J_DONE;
+        continue;
+
+    number:
+
+        /* a number ends at a delimiter, which is left for the next state */
+
+        switch (c) {
+        case ' ': case '\t': case '\n': case '\r':
+        case ',': case '}': case ']':
+            break;
+        default:
+            goto failed;
+        }
+
+        if (p->nfield) {
+            ngx_http_ai_guard_usage_number_end(p);
+        }
+
+        goto value;
+
+    literal:
+
+        pos++;
+        p->aux = 1;
+        state = NGX_HTTP_AI_GUARD_J_LIT;
+        continue;
+    }
+
+    p->state = state;
+    return;
+
+failed:
+
+    p->state = NGX_HTTP_AI_GUARD_J_ERROR;
+}
+
+
+static u_char
+ngx_http_ai_guard_usage_resolve(ngx_http_ai_guard_usage_parser_t *p)
+{
+    const ngx_http_ai_guard_usage_key_t  *k;
+
+    if (p->clen > NGX_HTTP_AI_GUARD_KEY_MAX) {
+        return NGX_HTTP_AI_GUARD_AT_NONE;
+    }
+
+    k = ngx_http_ai_guard_usage_in[p->stack[p->depth - 1]];
+
+    if (k == NULL) {
+        return NGX_HTTP_AI_GUARD_AT_NONE;
+    }
+
+    for ( /* void */ ; k->len; k++) {
+        if (k->len == p->clen && memcmp(k->name, p->cbuf, p->clen) == 0) {
+            return k->at;
+        }
+    }
+
+    return NGX_HTTP_AI_GUARD_AT_NONE;
+}
+
+
+static void
+ngx_http_ai_guard_usage_capture(ngx_http_ai_guard_usage_parser_t *p,
+    const u_char *s, size_t n)
+{
+    size_t  room;
+
+    if (p->clen < sizeof(p->cbuf)) {
+        room = sizeof(p->cbuf) - p->clen;
+        memcpy(p->cbuf + p->clen, s, n < room ? n : room);
+    }
+
+    p->clen += n;
+}
+
+
+/*
+ * An escaped character, decoded to UTF-8.  Control characters become '?'
+ * and so do surrogates: a model name is ASCII in practice and goes into
+ * logs and metric labels.
+ */
+
+static void
+ngx_http_ai_guard_usage_capture_code(ngx_http_ai_guard_usage_parser_t *p,
+    uint32_t code)
+{
+    size_t  n;
+    u_char  buf[3];
+
+    if (code < 0x20 || (code >= 0xd800 && code <= 0xdfff)) {
+        buf[0] = '?';
+        n = 1;
+
+    } else if (code < 0x80) {
+        buf[0] = (u_char) code;
+        n = 1;
+
+    } else if (code < 0x800) {
+        buf[0] = (u_char) (0xc0 | (code >> 6));
+        buf[1] = (u_char) (0x80 | (code & 0x3f));
+        n = 2;
+
+    } else {
+        buf[0] = (u_char) (0xe0 | (code >> 12));
+        buf[1] = (u_char) (0x80 | ((code >> 6) & 0x3f));
+        buf[2] = (u_char) (0x80 | (code & 0x3f));
+        n = 3;
+    }
+
+    ngx_http_ai_guard_usage_capture(p, buf, n);
+}
+
+
+static void
+ngx_http_ai_guard_usage_string_end(ngx_http_ai_guard_usage_parser_t *p)
+{
+    size_t         n;
+    const u_char  *s;
+
+    n = p->clen < sizeof(p->cbuf) ? p->clen : sizeof(p->cbuf);
+    s = p->cbuf;
+
+    switch (p->sink) {
+
+    case NGX_HTTP_AI_GUARD_TO_MODEL:
+        memcpy(p->model, s, n);
+        p->model_len = n;
+        break;
+
+    case NGX_HTTP_AI_GUARD_TO_TYPE:
+
+        /* the event types name the vendor */
+
+        if ((n == 7 && memcmp(s, "message", 7) == 0)
+            || (n > 8 && memcmp(s, "message_", 8) == 0)
+            || (n > 14 && memcmp(s, "content_block_", 14) == 0))
+        {
+            p->hints |= NGX_HTTP_AI_GUARD_HINT_ANTHROPIC;
+
+        } else if (n >= 8 && memcmp(s, "response", 8) == 0) {
+            p->hints |= NGX_HTTP_AI_GUARD_HINT_OPENAI;
+        }
+
+        break;
+
+    default: /* NGX_HTTP_AI_GUARD_TO_OBJECT: "chat.completion" and such */
+        p->hints |= NGX_HTTP_AI_GUARD_HINT_OPENAI;
+        break;
+    }
+}
+
+
+static void
+ngx_http_ai_guard_usage_number_end(ngx_http_ai_guard_usage_parser_t *p)
+{
+    if (p->nflags & (NGX_HTTP_AI_GUARD_NUM_NEG|NGX_HTTP_AI_GUARD_NUM_EXP)) {
+        return;
+    }
+
+    p->count[p->nfield] = (p->num < NGX_HTTP_AI_GUARD_USAGE_MAX_TOKENS)
+                          ? p->num : NGX_HTTP_AI_GUARD_USAGE_MAX_TOKENS;
+    p->seen |= 1u << p->nfield;
+    p->hints |= ngx_http_ai_guard_usage_field_hint[p->nfield];
+    p->found = 1;
+}
