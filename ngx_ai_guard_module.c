@@ -30,10 +30,33 @@ static char *ngx_http_ai_guard_keys(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_ai_guard_tier(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+static ngx_array_t *ngx_http_ai_guard_split(ngx_conf_t *cf, ngx_str_t *s);
 static ngx_int_t ngx_http_ai_guard_load_keys(ngx_conf_t *cf,
     ngx_http_ai_guard_main_conf_t *amcf);
 static void *ngx_http_ai_guard_pool_alloc(void *pool, size_t size);
 static void ngx_http_ai_guard_keys_cleanup(void *data);
+
+
+static ngx_conf_enum_t  ngx_http_ai_guard_modes[] = {
+    { ngx_string("enforce"), NGX_HTTP_AI_GUARD_ENFORCE },
+    { ngx_string("monitor"), NGX_HTTP_AI_GUARD_MODE_MONITOR },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_ai_guard_pii_actions[] = {
+    { ngx_string("block"), NGX_HTTP_AI_GUARD_PII_BLOCK },
+    { ngx_string("log"), NGX_HTTP_AI_GUARD_PII_LOG },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_ai_guard_cache_keys[] = {
+    { ngx_string("off"), NGX_HTTP_AI_GUARD_CACHE_OFF },
+    { ngx_string("on"), NGX_HTTP_AI_GUARD_CACHE_ON },
+    { ngx_string("always"), NGX_HTTP_AI_GUARD_CACHE_ALWAYS },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_conf_enum_t  ngx_http_ai_guard_log_levels[] = {
@@ -81,6 +104,55 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_guard_loc_conf_t, log_level),
       &ngx_http_ai_guard_log_levels },
+
+    { ngx_string("ai_guard_mode"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_guard_loc_conf_t, mode),
+      &ngx_http_ai_guard_modes },
+
+    { ngx_string("ai_guard_max_body"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_guard_loc_conf_t, max_body),
+      NULL },
+
+    { ngx_string("ai_guard_prompt_deny"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_ai_guard_prompt_rule,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_guard_prompt_allow"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_ai_guard_prompt_rule,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_guard_prompt_rules"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_guard_prompt_rules_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_guard_pii_action"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_guard_loc_conf_t, pii_action),
+      &ngx_http_ai_guard_pii_actions },
+
+    { ngx_string("ai_guard_cache_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_guard_loc_conf_t, cache_key),
+      &ngx_http_ai_guard_cache_keys },
 
       ngx_null_command
 };
@@ -146,7 +218,7 @@ ngx_http_ai_guard_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_ai_guard_access_handler;
 
-    return NGX_OK;
+    return ngx_http_ai_guard_request_body_filter_init(cf);
 }
 
 
@@ -162,7 +234,11 @@ ngx_http_ai_guard_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_http_ai_guard_init_digest(cycle);
+    if (ngx_http_ai_guard_init_digest(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ai_guard_prompt_init(cycle);
 }
 
 
@@ -226,10 +302,17 @@ ngx_http_ai_guard_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     alcf->key_header = { 0, NULL };
+     *     alcf->deny = NULL;
+     *     alcf->allow = NULL;
      */
 
     alcf->enable = NGX_CONF_UNSET;
     alcf->log_level = NGX_CONF_UNSET_UINT;
+    alcf->mode = NGX_CONF_UNSET_UINT;
+    alcf->max_body = NGX_CONF_UNSET_SIZE;
+    alcf->pii = NGX_CONF_UNSET_UINT;
+    alcf->pii_action = NGX_CONF_UNSET_UINT;
+    alcf->cache_key = NGX_CONF_UNSET_UINT;
 
     return alcf;
 }
@@ -246,6 +329,25 @@ ngx_http_ai_guard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_str_value(conf->key_header, prev->key_header, "");
     ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_INFO);
+    ngx_conf_merge_uint_value(conf->mode, prev->mode,
+                              NGX_HTTP_AI_GUARD_ENFORCE);
+    ngx_conf_merge_size_value(conf->max_body, prev->max_body,
+                              NGX_HTTP_AI_GUARD_MAX_BODY);
+    ngx_conf_merge_uint_value(conf->pii, prev->pii, 0);
+    ngx_conf_merge_uint_value(conf->pii_action, prev->pii_action,
+                              NGX_HTTP_AI_GUARD_PII_BLOCK);
+    ngx_conf_merge_uint_value(conf->cache_key, prev->cache_key,
+                              NGX_HTTP_AI_GUARD_CACHE_OFF);
+
+    /* rules are inherited as a whole, as nginx arrays are */
+
+    if (conf->deny == NULL) {
+        conf->deny = prev->deny;
+    }
+
+    if (conf->allow == NULL) {
+        conf->allow = prev->allow;
+    }
 
     if (conf->enable) {
         amcf = ngx_http_conf_get_module_main_conf(cf,
@@ -313,7 +415,9 @@ ngx_http_ai_guard_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ai_guard_main_conf_t  *amcf = conf;
 
-    ngx_str_t                 *value;
+    off_t                      n;
+    ssize_t                    size;
+    ngx_str_t                 *value, s;
     ngx_uint_t                 i;
     ngx_http_ai_guard_tier_t  *tier;
 
@@ -340,14 +444,100 @@ ngx_http_ai_guard_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_memzero(tier, sizeof(ngx_http_ai_guard_tier_t));
 
     tier->name = value[1];
+    tier->max_tokens = -1;
 
     for (i = 2; i < cf->args->nelts; i++) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
+
+        if (ngx_strncmp(value[i].data, "models=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+
+            tier->models = ngx_http_ai_guard_split(cf, &s);
+            if (tier->models == NULL) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_tokens=", 11) == 0) {
+            n = ngx_atoof(value[i].data + 11, value[i].len - 11);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            tier->max_tokens = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_body=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            size = ngx_parse_size(&s);
+            if (size == NGX_ERROR || size == 0) {
+                goto invalid;
+            }
+
+            tier->max_body = size;
+            continue;
+        }
+
+        goto invalid;
     }
 
     return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                       &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* "a,b,c" into an array of ngx_str_t; empty items are an error */
+
+static ngx_array_t *
+ngx_http_ai_guard_split(ngx_conf_t *cf, ngx_str_t *s)
+{
+    u_char       *p, *last, *comma;
+    ngx_str_t    *item;
+    ngx_array_t  *a;
+
+    a = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+    if (a == NULL) {
+        return NULL;
+    }
+
+    p = s->data;
+    last = s->data + s->len;
+
+    for ( ;; ) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        if (comma == p) {
+            return NULL;
+        }
+
+        item = ngx_array_push(a);
+        if (item == NULL) {
+            return NULL;
+        }
+
+        item->data = p;
+        item->len = comma - p;
+
+        if (comma == last) {
+            return a;
+        }
+
+        p = comma + 1;
+    }
 }
 
 

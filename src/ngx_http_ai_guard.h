@@ -13,18 +13,40 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_guard_keys.h"
+#include "ngx_http_ai_guard_request.h"
+#include "ngx_http_ai_guard_price.h"
 
 
-#define NGX_HTTP_AI_GUARD_ALLOW     1
-#define NGX_HTTP_AI_GUARD_REJECT    2
-#define NGX_HTTP_AI_GUARD_MONITOR   3
+#define NGX_HTTP_AI_GUARD_ALLOW        1
+#define NGX_HTTP_AI_GUARD_REJECT       2
+#define NGX_HTTP_AI_GUARD_MONITOR      3
 
-#define NGX_HTTP_AI_GUARD_MAX_KEY   512
+#define NGX_HTTP_AI_GUARD_ENFORCE      0
+#define NGX_HTTP_AI_GUARD_MODE_MONITOR 1
+
+#define NGX_HTTP_AI_GUARD_CACHE_OFF    0
+#define NGX_HTTP_AI_GUARD_CACHE_ON     1
+#define NGX_HTTP_AI_GUARD_CACHE_ALWAYS 2
+
+#define NGX_HTTP_AI_GUARD_PII_BLOCK    0
+#define NGX_HTTP_AI_GUARD_PII_LOG      1
+
+#define NGX_HTTP_AI_GUARD_MAX_KEY      512
+#define NGX_HTTP_AI_GUARD_MAX_BODY     (1024 * 1024)
 
 
 typedef struct {
     ngx_str_t                      name;
+    ngx_array_t                   *models;      /* ngx_str_t globs */
+    int64_t                        max_tokens;  /* -1: no cap */
+    size_t                         max_body;    /* 0: the location's */
 } ngx_http_ai_guard_tier_t;
+
+
+typedef struct {
+    ngx_str_t                      id;
+    ngx_regex_t                   *regex;
+} ngx_http_ai_guard_rule_t;
 
 
 typedef struct {
@@ -39,22 +61,78 @@ typedef struct {
     ngx_flag_t                     enable;
     ngx_str_t                      key_header;  /* empty: the default */
     ngx_uint_t                     log_level;
+    ngx_uint_t                     mode;
+    size_t                         max_body;
+    ngx_array_t                   *deny;        /* ngx_http_ai_guard_rule_t */
+    ngx_array_t                   *allow;
+    ngx_uint_t                     pii;         /* detector bits */
+    ngx_uint_t                     pii_action;
+    ngx_uint_t                     cache_key;
 } ngx_http_ai_guard_loc_conf_t;
 
 
+/* what a check decided against the request: status 0 lets it on */
+
 typedef struct {
+    ngx_uint_t                     status;
+    char                          *code;
+    ngx_str_t                      message;
+    ngx_str_t                      reason;      /* $ai_guard_reason */
+    ngx_str_t                      param;       /* the error's "param" */
+} ngx_http_ai_guard_verdict_t;
+
+
+typedef struct {
+    ngx_http_request_t            *request;
     ngx_http_ai_guard_key_t       *key;
-    ngx_str_t                      reason;
+    ngx_http_ai_guard_verdict_t    verdict;
     ngx_uint_t                     decision;
+
+    ngx_http_ai_guard_request_parser_t  *parser;
+    ngx_http_ai_guard_request_t          req;
+    off_t                                body_bytes;
+    size_t                               max_body;
+
+    ngx_http_ai_guard_rule_t      *deny_hit;    /* the first deny rule hit */
+    const char                    *pii_hit;     /* the first detector hit */
+    ngx_int_t                      rule_error;  /* a match limit was hit */
+
+    u_char                         cache_key[64];
+    u_char                         digest[4];   /* of an unknown key */
+
+    unsigned                       has_digest:1;
+    unsigned                       too_large:1;
+    unsigned                       reading_body:1;
+    unsigned                       body_done:1;
+    unsigned                       parsed:1;
+    unsigned                       allow_hit:1;
+    unsigned                       has_cache_key:1;
 } ngx_http_ai_guard_ctx_t;
 
 
 ngx_http_ai_guard_ctx_t *ngx_http_ai_guard_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_ai_guard_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_ai_guard_request_body_filter_init(ngx_conf_t *cf);
+
 ngx_int_t ngx_http_ai_guard_init_digest(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_ai_guard_digest(ngx_str_t *parts, ngx_uint_t n,
+    u_char *digest);
+ngx_int_t ngx_http_ai_guard_authenticate(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v);
+
+ngx_int_t ngx_http_ai_guard_prompt_init(ngx_cycle_t *cycle);
+int ngx_http_ai_guard_prompt_text(void *data, const u_char *p, size_t len);
+char *ngx_http_ai_guard_prompt_rule(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_ai_guard_prompt_rules_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_ai_guard_pii(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 ngx_int_t ngx_http_ai_guard_send_error(ngx_http_request_t *r,
-    ngx_uint_t status, char *code, ngx_str_t *message);
+    ngx_http_ai_guard_verdict_t *v);
+void ngx_http_ai_guard_set_verdict(ngx_http_ai_guard_verdict_t *v,
+    ngx_uint_t status, char *code, char *message);
 
 ngx_int_t ngx_http_ai_guard_add_variables(ngx_conf_t *cf);
 

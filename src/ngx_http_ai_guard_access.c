@@ -4,85 +4,37 @@
  */
 
 
-#include <openssl/evp.h>
-#include <openssl/crypto.h>
-
 #include "ngx_http_ai_guard.h"
 
 
-typedef struct {
-    ngx_str_t                      key;
-    ngx_uint_t                     nheaders;   /* key headers to strip */
-    unsigned                       authorization:1;
-} ngx_http_ai_guard_found_t;
-
-
-static ngx_int_t ngx_http_ai_guard_digest(ngx_str_t *key, u_char *digest);
 static ngx_http_ai_guard_ctx_t *ngx_http_ai_guard_create_ctx(
     ngx_http_request_t *r);
 static void ngx_http_ai_guard_cleanup(void *data);
-static void ngx_http_ai_guard_find_key(ngx_http_request_t *r,
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_found_t *found);
-static ngx_int_t ngx_http_ai_guard_is_key_header(
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_table_elt_t *h);
-static ngx_int_t ngx_http_ai_guard_bearer(ngx_str_t *value, ngx_str_t *key);
-static ngx_int_t ngx_http_ai_guard_strip_keys(ngx_http_request_t *r,
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_found_t *found);
-static ngx_int_t ngx_http_ai_guard_authenticate(ngx_http_request_t *r,
+static ngx_int_t ngx_http_ai_guard_decide(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
-    ngx_http_ai_guard_found_t *found);
-static ngx_int_t ngx_http_ai_guard_reject(ngx_http_request_t *r,
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
-    ngx_uint_t status, char *code, char *message, u_char *digest);
+    ngx_http_ai_guard_verdict_t *v);
+static ngx_int_t ngx_http_ai_guard_read_body(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
+static void ngx_http_ai_guard_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_guard_feed_read_body(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
+static void ngx_http_ai_guard_feed(ngx_http_ai_guard_ctx_t *ctx, u_char *p,
+    size_t len);
+static ngx_int_t ngx_http_ai_guard_check(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_guard_check_model(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v);
+static ngx_int_t ngx_http_ai_guard_blocked(ngx_http_request_t *r,
+    ngx_http_ai_guard_verdict_t *v, ngx_str_t *reason);
+static ngx_int_t ngx_http_ai_guard_globs_match(ngx_str_t *globs,
+    ngx_uint_t n, u_char *s, size_t len);
+static ngx_int_t ngx_http_ai_guard_cache_key(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_guard_request_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 
 
-/*
- * OpenSSL 3 looks SHA-256 up in its providers on every one-shot SHA256()
- * call, which costs more than the digest itself: fetch it once a process.
- */
-
-static EVP_MD      *ngx_http_ai_guard_sha256;
-static EVP_MD_CTX  *ngx_http_ai_guard_md_ctx;
-
-
-ngx_int_t
-ngx_http_ai_guard_init_digest(ngx_cycle_t *cycle)
-{
-    if (ngx_http_ai_guard_sha256 != NULL) {
-        return NGX_OK;
-    }
-
-    ngx_http_ai_guard_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    ngx_http_ai_guard_md_ctx = EVP_MD_CTX_new();
-
-    if (ngx_http_ai_guard_sha256 == NULL || ngx_http_ai_guard_md_ctx == NULL)
-    {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "ai_guard: OpenSSL has no SHA-256");
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_ai_guard_digest(ngx_str_t *key, u_char *digest)
-{
-    unsigned int  len;
-
-    if (EVP_DigestInit_ex2(ngx_http_ai_guard_md_ctx,
-                           ngx_http_ai_guard_sha256, NULL)
-            != 1
-        || EVP_DigestUpdate(ngx_http_ai_guard_md_ctx, key->data, key->len)
-           != 1
-        || EVP_DigestFinal_ex(ngx_http_ai_guard_md_ctx, digest, &len) != 1)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
+static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
 
 
 ngx_int_t
@@ -90,7 +42,7 @@ ngx_http_ai_guard_access_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
     ngx_http_ai_guard_ctx_t       *ctx;
-    ngx_http_ai_guard_found_t      found;
+    ngx_http_ai_guard_verdict_t    v;
     ngx_http_ai_guard_loc_conf_t  *alcf;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_guard_module);
@@ -101,33 +53,55 @@ ngx_http_ai_guard_access_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_ai_guard_get_ctx(r);
 
-    if (ctx != NULL) {
-        /*
-         * an internal redirect runs the access phase again; the key was
-         * checked, and stripped, the first time
-         */
+    if (ctx == NULL) {
+        ctx = ngx_http_ai_guard_create_ctx(r);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
-        ngx_http_set_ctx(r, ctx, ngx_http_ai_guard_module);
+        ngx_memzero(&v, sizeof(ngx_http_ai_guard_verdict_t));
+
+        rc = ngx_http_ai_guard_authenticate(r, alcf, ctx, &v);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
+        }
+
+        if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH))) {
+            /* GET /v1/models and the like: nothing more to inspect */
+            ctx->parsed = 1;
+            goto allow;
+        }
+
+        return ngx_http_ai_guard_read_body(r, alcf, ctx);
+    }
+
+    /* an internal redirect clears module contexts */
+    ngx_http_set_ctx(r, ctx, ngx_http_ai_guard_module);
+
+    if (ctx->parsed || !ctx->body_done) {
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_ai_guard_create_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ctx->parsed = 1;
 
-    ngx_http_ai_guard_find_key(r, alcf, &found);
-
-    rc = ngx_http_ai_guard_authenticate(r, alcf, ctx, &found);
+    rc = ngx_http_ai_guard_check(r, alcf, ctx);
     if (rc != NGX_DECLINED) {
         return rc;
     }
 
-    if (ngx_http_ai_guard_strip_keys(r, alcf, &found) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+allow:
 
-    ctx->decision = NGX_HTTP_AI_GUARD_ALLOW;
+    if (ctx->decision == 0) {
+        ctx->decision = NGX_HTTP_AI_GUARD_ALLOW;
+    }
 
     return NGX_DECLINED;
 }
@@ -157,6 +131,16 @@ ngx_http_ai_guard_get_ctx(ngx_http_request_t *r)
 }
 
 
+ngx_int_t
+ngx_http_ai_guard_request_body_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_request_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_http_ai_guard_request_body_filter;
+
+    return NGX_OK;
+}
+
+
 static ngx_http_ai_guard_ctx_t *
 ngx_http_ai_guard_create_ctx(ngx_http_request_t *r)
 {
@@ -172,6 +156,8 @@ ngx_http_ai_guard_create_ctx(ngx_http_request_t *r)
 
     ngx_memzero(ctx, sizeof(ngx_http_ai_guard_ctx_t));
 
+    ctx->request = r;
+
     cln->handler = ngx_http_ai_guard_cleanup;
 
     ngx_http_set_ctx(r, ctx, ngx_http_ai_guard_module);
@@ -180,330 +166,505 @@ ngx_http_ai_guard_create_ctx(ngx_http_request_t *r)
 }
 
 
+/*
+ * The request is over on every path (normal end, client abort, upstream
+ * error, timeout): what the request holds is given back here.
+ */
+
 static void
 ngx_http_ai_guard_cleanup(void *data)
 {
-    /*
-     * the request is over on every path (normal end, client abort,
-     * upstream error): what the request holds is given back here
-     */
-}
+    ngx_http_ai_guard_ctx_t  *ctx = data;
 
-
-static void
-ngx_http_ai_guard_find_key(ngx_http_request_t *r,
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_found_t *found)
-{
-    ngx_str_t         key;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    ngx_memzero(found, sizeof(ngx_http_ai_guard_found_t));
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        switch (ngx_http_ai_guard_is_key_header(alcf, &h[i])) {
-
-        case 1:
-            /* Authorization: Bearer <key> */
-
-            if (ngx_http_ai_guard_bearer(&h[i].value, &key) != NGX_OK) {
-                continue;
-            }
-
-            found->nheaders++;
-
-            /* the first bearer token wins over x-api-key */
-
-            if (!found->authorization) {
-                found->key = key;
-                found->authorization = 1;
-            }
-
-            break;
-
-        case 2:
-            found->nheaders++;
-
-            if (found->key.data == NULL) {
-                found->key = h[i].value;
-            }
-
-            break;
-
-        default:
-            break;
-        }
+    if (ctx->parser) {
+        ngx_http_ai_guard_request_free(ctx->parser);
+        ctx->parser = NULL;
     }
 }
 
 
 /*
- * 1: an Authorization header (the key is its bearer token),
- * 2: a header whose whole value is the key, 0: another header
+ * One place turns a failed check into what the client sees: in enforce
+ * mode the error, in monitor mode only a log line and the variables.
  */
 
 static ngx_int_t
-ngx_http_ai_guard_is_key_header(ngx_http_ai_guard_loc_conf_t *alcf,
-    ngx_table_elt_t *h)
+ngx_http_ai_guard_decide(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v)
 {
-    if (alcf->key_header.len) {
-        if (h->key.len != alcf->key_header.len
-            || ngx_strncasecmp(h->key.data, alcf->key_header.data,
-                               h->key.len)
-               != 0)
-        {
-            return 0;
+    u_char  *p, who[2 * NGX_HTTP_AI_GUARD_KEYS_MAX_FIELD];
+
+    /* the key itself is never logged: its id, or a digest prefix */
+
+    if (ctx->key) {
+        p = ngx_snprintf(who, sizeof(who), "key \"%V\"", &ctx->key->id);
+
+    } else if (ctx->has_digest) {
+        p = ngx_snprintf(who, sizeof(who), "key digest %*xs...",
+                         sizeof(ctx->digest), ctx->digest);
+
+    } else {
+        p = ngx_cpymem(who, "no key", sizeof("no key") - 1);
+    }
+
+    if (ctx->verdict.status == 0) {
+        ctx->verdict = *v;
+    }
+
+    /* the reason is worth a word when it says more than the code */
+
+    if (v->reason.len != ngx_strlen(v->code)
+        || ngx_strncmp(v->reason.data, v->code, v->reason.len) != 0)
+    {
+        p = ngx_snprintf(p, who + sizeof(who) - p, ", reason \"%V\"",
+                         &v->reason);
+    }
+
+    if (alcf->mode == NGX_HTTP_AI_GUARD_MODE_MONITOR) {
+        ngx_log_error(alcf->log_level, r->connection->log, 0,
+                      "ai_guard: monitor: would reject: %s, %*s", v->code,
+                      p - who, who);
+
+        ctx->decision = NGX_HTTP_AI_GUARD_MONITOR;
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(alcf->log_level, r->connection->log, 0,
+                  "ai_guard: rejected: %s, %*s", v->code, p - who, who);
+
+    ctx->decision = NGX_HTTP_AI_GUARD_REJECT;
+
+    ngx_http_finalize_request(r, ngx_http_ai_guard_send_error(r, v));
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_read_body(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx)
+{
+    ngx_int_t                     rc;
+    ngx_http_ai_guard_tier_t     *tier;
+    ngx_http_ai_guard_verdict_t   v;
+
+    tier = ctx->key ? ctx->key->tier_conf : NULL;
+
+    ctx->max_body = (tier && tier->max_body) ? tier->max_body
+                                              : alcf->max_body;
+
+    if (r->headers_in.content_length_n > (off_t) ctx->max_body) {
+
+        /* refused before a byte of the body is read */
+
+        ngx_http_ai_guard_set_verdict(&v, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      "request_too_large",
+                                      "The request body is larger than "
+                                      "this API accepts.");
+
+        rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
+        if (rc != NGX_DECLINED) {
+            return rc;
         }
 
-        return (h->key.len == sizeof("Authorization") - 1
-                && ngx_strncasecmp(h->key.data, (u_char *) "Authorization",
-                                   h->key.len)
-                   == 0)
-               ? 1 : 2;
+        ctx->max_body = NGX_MAX_SIZE_T_VALUE;
     }
 
-    if (h->key.len == sizeof("Authorization") - 1
-        && ngx_strncasecmp(h->key.data, (u_char *) "Authorization",
-                           h->key.len)
-           == 0)
-    {
-        return 1;
+    ctx->parser = ngx_http_ai_guard_request_create(
+                      alcf->cache_key != NGX_HTTP_AI_GUARD_CACHE_OFF,
+                      ngx_http_ai_guard_prompt_text, ctx);
+    if (ctx->parser == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (h->key.len == sizeof("x-api-key") - 1
-        && ngx_strncasecmp(h->key.data, (u_char *) "x-api-key", h->key.len)
-           == 0)
+    if (r->request_body) {
+        /* another module read the body in an earlier phase */
+
+        if (ngx_http_ai_guard_feed_read_body(r, ctx) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->body_done = 1;
+        ctx->parsed = 1;
+
+        rc = ngx_http_ai_guard_check(r, alcf, ctx);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        if (ctx->decision == 0) {
+            ctx->decision = NGX_HTTP_AI_GUARD_ALLOW;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    ctx->reading_body = 1;
+
+    /*
+     * As ngx_http_mirror_module does: read the body, then run the phases
+     * again from this handler.  The request body filter below feeds the
+     * parser as the buffers arrive, before any of them goes to a file.
+     */
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_ai_guard_body_handler);
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_ai_guard_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_ai_guard_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_guard_module);
+
+    ctx->body_done = 1;
+    ctx->reading_body = 0;
+
+    r->preserve_body = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_request_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in)
+{
+    ngx_chain_t              *cl;
+    ngx_http_ai_guard_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return ngx_http_next_request_body_filter(r, in);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_guard_module);
+
+    if (ctx != NULL && ctx->reading_body) {
+
+        /* the buffers are only looked at: nginx stores them as usual */
+
+        for (cl = in; cl; cl = cl->next) {
+            if (!cl->buf->in_file) {
+                ngx_http_ai_guard_feed(ctx, cl->buf->pos,
+                                       cl->buf->last - cl->buf->pos);
+            }
+        }
+    }
+
+    return ngx_http_next_request_body_filter(r, in);
+}
+
+
+static void
+ngx_http_ai_guard_feed(ngx_http_ai_guard_ctx_t *ctx, u_char *p, size_t len)
+{
+    if (ctx->too_large || len == 0) {
+        return;
+    }
+
+    ctx->body_bytes += len;
+
+    if (ctx->body_bytes > (off_t) ctx->max_body) {
+        /* a chunked body over the limit: no more parsing */
+        ctx->too_large = 1;
+        return;
+    }
+
+    (void) ngx_http_ai_guard_request_feed(ctx->parser, p, len);
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_feed_read_body(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx)
+{
+    off_t         offset;
+    u_char       *buf;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    buf = NULL;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            ngx_http_ai_guard_feed(ctx, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        if (buf == NULL) {
+            buf = ngx_palloc(r->pool, 16384);
+            if (buf == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        for (offset = b->file_pos; offset < b->file_last; offset += n) {
+            n = ngx_read_file(b->file, buf,
+                              ngx_min(16384, b->file_last - offset), offset);
+            if (n <= 0) {
+                return NGX_ERROR;
+            }
+
+            ngx_http_ai_guard_feed(ctx, buf, n);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the checks in the order of the error contract */
+
+static ngx_int_t
+ngx_http_ai_guard_check(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx)
+{
+    ngx_int_t                     rc;
+    ngx_str_t                     reason;
+    ngx_http_ai_guard_tier_t     *tier;
+    ngx_http_ai_guard_verdict_t   v;
+
+    ngx_memzero(&v, sizeof(ngx_http_ai_guard_verdict_t));
+
+    if (ctx->too_large) {
+        ngx_http_ai_guard_set_verdict(&v, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      "request_too_large",
+                                      "The request body is larger than "
+                                      "this API accepts.");
+        return ngx_http_ai_guard_decide(r, alcf, ctx, &v);
+    }
+
+    rc = ngx_http_ai_guard_request_finish(ctx->parser, &ctx->req);
+
+    if (rc == NGX_HTTP_AI_GUARD_REQ_NOMEM) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_HTTP_AI_GUARD_REQ_OK) {
+        ngx_http_ai_guard_set_verdict(&v, NGX_HTTP_BAD_REQUEST,
+                         "invalid_json",
+                         (char *) ngx_http_ai_guard_request_error(ctx->parser));
+
+        if (ngx_http_ai_guard_request_error_param(ctx->parser)) {
+            v.param.data = (u_char *)
+                           ngx_http_ai_guard_request_error_param(ctx->parser);
+            v.param.len = ngx_strlen(v.param.data);
+        }
+
+        /* nothing else can be judged of a body that is not JSON */
+        return ngx_http_ai_guard_decide(r, alcf, ctx, &v);
+    }
+
+    if (ngx_http_ai_guard_check_model(r, ctx, &v)) {
+        rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    tier = ctx->key ? ctx->key->tier_conf : NULL;
+
+    if (tier && tier->max_tokens >= 0
+        && ctx->req.max_tokens > tier->max_tokens)
     {
-        return 2;
+        ngx_http_ai_guard_set_verdict(&v, NGX_HTTP_BAD_REQUEST,
+                                      "max_tokens_exceeded",
+                                      "max_tokens is over the limit of "
+                                      "this API key's tier.");
+        ngx_str_set(&v.param, "max_tokens");
+
+        rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    if (ctx->deny_hit) {
+        if (ngx_http_ai_guard_blocked(r, &v, &ctx->deny_hit->id) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    if (alcf->allow && !ctx->allow_hit) {
+        ngx_str_set(&reason, "allow");
+
+        if (ngx_http_ai_guard_blocked(r, &v, &reason) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    if (alcf->cache_key != NGX_HTTP_AI_GUARD_CACHE_OFF
+        && ngx_http_ai_guard_cache_key(r, alcf, ctx) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_check_model(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v)
+{
+    u_char                    *model;
+    size_t                     len;
+    ngx_http_ai_guard_key_t   *key;
+    ngx_http_ai_guard_tier_t  *tier;
+
+    key = ctx->key;
+    tier = key ? key->tier_conf : NULL;
+
+    model = ctx->req.model;
+    len = ctx->req.model_len;
+
+    if (tier && tier->models
+        && !ngx_http_ai_guard_globs_match(tier->models->elts,
+                                          tier->models->nelts, model, len))
+    {
+        goto denied;
+    }
+
+    if (key && key->has_models
+        && !ngx_http_ai_guard_globs_match((ngx_str_t *) key->models,
+                                          key->nmodels, model, len))
+    {
+        goto denied;
+    }
+
+    return 0;
+
+denied:
+
+    ngx_http_ai_guard_set_verdict(v, NGX_HTTP_FORBIDDEN, "model_not_allowed",
+                                  len ? "This API key may not use the "
+                                        "model in the request."
+                                      : "The request names no model, and "
+                                        "this API key may use only some.");
+    ngx_str_set(&v->param, "model");
+
+    return 1;
+}
+
+
+/* the rule id or detector goes to the client; the matched text never */
+
+static ngx_int_t
+ngx_http_ai_guard_blocked(ngx_http_request_t *r,
+    ngx_http_ai_guard_verdict_t *v, ngx_str_t *reason)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = sizeof("The prompt was blocked by the rule \"\".") - 1
+          + reason->len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_ai_guard_set_verdict(v, NGX_HTTP_BAD_REQUEST, "prompt_blocked",
+                                  NULL);
+
+    v->message.data = p;
+    v->message.len = ngx_sprintf(p, "The prompt was blocked by the rule "
+                                 "\"%V\".", reason)
+                     - p;
+    v->reason = *reason;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_globs_match(ngx_str_t *globs, ngx_uint_t n, u_char *s,
+    size_t len)
+{
+    ngx_uint_t  i;
+
+    if (len == 0) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ngx_http_ai_guard_glob_match(globs[i].data, globs[i].len, s, len))
+        {
+            return 1;
+        }
     }
 
     return 0;
 }
 
 
-static ngx_int_t
-ngx_http_ai_guard_bearer(ngx_str_t *value, ngx_str_t *key)
-{
-    u_char  *p, *last;
-
-    if (value->len < sizeof("Bearer ") - 1
-        || ngx_strncasecmp(value->data, (u_char *) "Bearer ",
-                           sizeof("Bearer ") - 1)
-           != 0)
-    {
-        return NGX_DECLINED;
-    }
-
-    p = value->data + sizeof("Bearer ") - 1;
-    last = value->data + value->len;
-
-    while (p < last && *p == ' ') {
-        p++;
-    }
-
-    while (last > p && last[-1] == ' ') {
-        last--;
-    }
-
-    key->data = p;
-    key->len = last - p;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_ai_guard_authenticate(ngx_http_request_t *r,
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
-    ngx_http_ai_guard_found_t *found)
-{
-    u_char                          digest[NGX_HTTP_AI_GUARD_DIGEST_LEN];
-    ngx_http_ai_guard_key_t        *key;
-    ngx_http_ai_guard_main_conf_t  *amcf;
-
-    if (found->key.len == 0) {
-        return ngx_http_ai_guard_reject(r, alcf, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "missing_api_key",
-                                        "Missing API key: send it as "
-                                        "\"Authorization: Bearer <key>\" "
-                                        "or \"x-api-key: <key>\".", NULL);
-    }
-
-    if (found->key.len > NGX_HTTP_AI_GUARD_MAX_KEY) {
-        return ngx_http_ai_guard_reject(r, alcf, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "invalid_api_key",
-                                        "Incorrect API key provided.", NULL);
-    }
-
-    if (ngx_http_ai_guard_digest(&found->key, digest) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
-
-    key = ngx_http_ai_guard_keys_lookup(amcf->keys, digest);
-
-    if (key == NULL
-        || CRYPTO_memcmp(key->digest, digest, NGX_HTTP_AI_GUARD_DIGEST_LEN) != 0)
-    {
-        return ngx_http_ai_guard_reject(r, alcf, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "invalid_api_key",
-                                        "Incorrect API key provided.",
-                                        digest);
-    }
-
-    ctx->key = key;
-
-    if (key->disabled) {
-        return ngx_http_ai_guard_reject(r, alcf, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "key_disabled",
-                                        "This API key has been disabled.",
-                                        NULL);
-    }
-
-    if (key->expires && key->expires <= ngx_time()) {
-        return ngx_http_ai_guard_reject(r, alcf, ctx, NGX_HTTP_UNAUTHORIZED,
-                                        "key_expired",
-                                        "This API key has expired.", NULL);
-    }
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ai_guard: key \"%V\"", &key->id);
-
-    return NGX_DECLINED;
-}
-
-
 /*
- * The client's key must not reach the upstream: the request headers are
- * copied without it.  Pointers such as r->headers_in.host keep pointing
- * at the old elements, which live as long as the request and hold the
- * same values.
+ * SHA-256 over the tenant, the URI and the canonical request: identical
+ * requests of one tenant share a key, nothing is shared across tenants.
  */
 
 static ngx_int_t
-ngx_http_ai_guard_strip_keys(ngx_http_request_t *r,
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_found_t *found)
+ngx_http_ai_guard_cache_key(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx)
 {
-    ngx_str_t         key;
-    ngx_list_t        headers;
-    ngx_uint_t        i, n;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *nh;
+    u_char     digest[NGX_HTTP_AI_GUARD_DIGEST_LEN];
+    ngx_str_t  parts[5];
 
-    if (found->nheaders == 0) {
+    if (ctx->req.stream == 1
+        || (!ctx->req.deterministic
+            && alcf->cache_key != NGX_HTTP_AI_GUARD_CACHE_ALWAYS))
+    {
         return NGX_OK;
     }
 
-    n = 0;
-
-    for (part = &r->headers_in.headers.part; part; part = part->next) {
-        n += part->nelts;
+    if (ngx_http_ai_guard_request_canonical(ctx->parser, &parts[4].data,
+                                            &parts[4].len)
+        != NGX_HTTP_AI_GUARD_REQ_OK)
+    {
+        return NGX_OK;
     }
 
-    if (ngx_list_init(&headers, r->pool, n, sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
+    if (ctx->key) {
+        parts[0].data = ctx->key->tenant.data;
+        parts[0].len = ctx->key->tenant.len;
+
+    } else {
+        ngx_str_null(&parts[0]);
+    }
+
+    ngx_str_set(&parts[1], "\n");
+    parts[2] = r->uri;
+    ngx_str_set(&parts[3], "\n");
+
+    if (ngx_http_ai_guard_digest(parts, 5, digest) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        switch (ngx_http_ai_guard_is_key_header(alcf, &h[i])) {
-
-        case 1:
-            if (ngx_http_ai_guard_bearer(&h[i].value, &key) == NGX_OK) {
-                continue;
-            }
-
-            break;
-
-        case 2:
-            continue;
-
-        default:
-            break;
-        }
-
-        nh = ngx_list_push(&headers);
-        if (nh == NULL) {
-            return NGX_ERROR;
-        }
-
-        *nh = h[i];
-    }
-
-    r->headers_in.headers = headers;
-
-    if (found->authorization) {
-        r->headers_in.authorization = NULL;
-    }
+    ngx_hex_dump(ctx->cache_key, digest, sizeof(digest));
+    ctx->has_cache_key = 1;
 
     return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_ai_guard_reject(ngx_http_request_t *r,
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
-    ngx_uint_t status, char *code, char *message, u_char *digest)
-{
-    ngx_str_t  msg;
-
-    ctx->decision = NGX_HTTP_AI_GUARD_REJECT;
-    ctx->reason.data = (u_char *) code;
-    ctx->reason.len = ngx_strlen(code);
-
-    /* the key itself is never logged: its id, or a digest prefix */
-
-    if (ctx->key) {
-        ngx_log_error(alcf->log_level, r->connection->log, 0,
-                      "ai_guard: rejected: %s, key \"%V\"", code,
-                      &ctx->key->id);
-
-    } else if (digest) {
-        ngx_log_error(alcf->log_level, r->connection->log, 0,
-                      "ai_guard: rejected: %s, key digest %*xs...", code,
-                      (size_t) 4, digest);
-
-    } else {
-        ngx_log_error(alcf->log_level, r->connection->log, 0,
-                      "ai_guard: rejected: %s", code);
-    }
-
-    msg.data = (u_char *) message;
-    msg.len = ngx_strlen(message);
-
-    ngx_http_finalize_request(r,
-                        ngx_http_ai_guard_send_error(r, status, code, &msg));
-
-    return NGX_DONE;
 }

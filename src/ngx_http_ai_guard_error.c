@@ -30,9 +30,28 @@ ngx_http_ai_guard_error_type(ngx_uint_t status, char *code)
 }
 
 
+void
+ngx_http_ai_guard_set_verdict(ngx_http_ai_guard_verdict_t *v,
+    ngx_uint_t status, char *code, char *message)
+{
+    v->status = status;
+    v->code = code;
+
+    v->reason.data = (u_char *) code;
+    v->reason.len = ngx_strlen(code);
+
+    if (message) {
+        v->message.data = (u_char *) message;
+        v->message.len = ngx_strlen(message);
+    }
+
+    ngx_str_null(&v->param);
+}
+
+
 ngx_int_t
-ngx_http_ai_guard_send_error(ngx_http_request_t *r, ngx_uint_t status,
-    char *code, ngx_str_t *message)
+ngx_http_ai_guard_send_error(ngx_http_request_t *r,
+    ngx_http_ai_guard_verdict_t *v)
 {
     u_char       *p;
     size_t        len;
@@ -43,20 +62,23 @@ ngx_http_ai_guard_send_error(ngx_http_request_t *r, ngx_uint_t status,
 
     static u_char  head[] = "{\"error\":{\"message\":\"";
     static u_char  mid1[] = "\",\"type\":\"";
-    static u_char  mid2[] = "\",\"param\":null,\"code\":\"";
+    static u_char  mid2[] = "\",\"param\":";
+    static u_char  mid3[] = ",\"code\":\"";
     static u_char  tail[] = "\"}}\n";
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;
     }
 
-    type = ngx_http_ai_guard_error_type(status, code);
+    type = ngx_http_ai_guard_error_type(v->status, v->code);
 
     len = sizeof(head) - 1
-          + ngx_escape_json(NULL, message->data, message->len)
-          + message->len
+          + v->message.len
+          + ngx_escape_json(NULL, v->message.data, v->message.len)
           + sizeof(mid1) - 1 + ngx_strlen(type)
-          + sizeof(mid2) - 1 + ngx_strlen(code)
+          + sizeof(mid2) - 1
+          + (v->param.len ? v->param.len + 2 : sizeof("null") - 1)
+          + sizeof(mid3) - 1 + ngx_strlen(v->code)
           + sizeof(tail) - 1;
 
     b = ngx_create_temp_buf(r->pool, len);
@@ -65,17 +87,30 @@ ngx_http_ai_guard_send_error(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     p = ngx_cpymem(b->last, head, sizeof(head) - 1);
-    p = (u_char *) ngx_escape_json(p, message->data, message->len);
+    p = (u_char *) ngx_escape_json(p, v->message.data, v->message.len);
     p = ngx_cpymem(p, mid1, sizeof(mid1) - 1);
     p = ngx_cpymem(p, type, ngx_strlen(type));
     p = ngx_cpymem(p, mid2, sizeof(mid2) - 1);
-    p = ngx_cpymem(p, code, ngx_strlen(code));
+
+    /* params are field names of ours, never request bytes */
+
+    if (v->param.len) {
+        *p++ = '"';
+        p = ngx_cpymem(p, v->param.data, v->param.len);
+        *p++ = '"';
+
+    } else {
+        p = ngx_cpymem(p, "null", sizeof("null") - 1);
+    }
+
+    p = ngx_cpymem(p, mid3, sizeof(mid3) - 1);
+    p = ngx_cpymem(p, v->code, ngx_strlen(v->code));
     b->last = ngx_cpymem(p, tail, sizeof(tail) - 1);
 
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
-    r->headers_out.status = status;
+    r->headers_out.status = v->status;
     r->headers_out.content_length_n = b->last - b->pos;
 
     ngx_str_set(&r->headers_out.content_type, "application/json");

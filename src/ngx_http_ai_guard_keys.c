@@ -13,7 +13,7 @@
 
 
 #define NGX_HTTP_AI_GUARD_KEYS_MAX_MODELS  64
-#define NGX_HTTP_AI_GUARD_KEYS_MAX_FIELD   1024
+
 
 
 typedef enum {

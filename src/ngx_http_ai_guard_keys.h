@@ -21,6 +21,7 @@
 
 #define NGX_HTTP_AI_GUARD_DIGEST_LEN  32
 #define NGX_HTTP_AI_GUARD_KEYS_ERRLEN 256
+#define NGX_HTTP_AI_GUARD_KEYS_MAX_FIELD  1024
 
 
 /* the layout of ngx_str_t, so the glue hands these to nginx as they are */

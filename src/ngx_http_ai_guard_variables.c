@@ -13,6 +13,10 @@ static ngx_int_t ngx_http_ai_guard_decision_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ai_guard_reason_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_guard_model_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_guard_cache_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_http_variable_t  ngx_http_ai_guard_vars[] = {
@@ -35,6 +39,12 @@ static ngx_http_variable_t  ngx_http_ai_guard_vars[] = {
 
     { ngx_string("ai_guard_reason"), NULL,
       ngx_http_ai_guard_reason_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_model"), NULL,
+      ngx_http_ai_guard_model_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_cache_key"), NULL,
+      ngx_http_ai_guard_cache_key_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -123,16 +133,68 @@ ngx_http_ai_guard_reason_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_ai_guard_get_ctx(r->main);
 
-    if (ctx == NULL || ctx->reason.len == 0) {
+    if (ctx == NULL || ctx->verdict.reason.len == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->len = ctx->reason.len;
+    v->len = ctx->verdict.reason.len;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
-    v->data = ctx->reason.data;
+    v->data = ctx->verdict.reason.data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_model_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_ai_guard_ctx_t  *ctx;
+
+    ctx = ngx_http_ai_guard_get_ctx(r->main);
+
+    if (ctx == NULL || ctx->req.model_len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = ctx->req.model_len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = ctx->req.model;
+
+    return NGX_OK;
+}
+
+
+/* empty, and so no caching, unless the request may be served twice */
+
+static ngx_int_t
+ngx_http_ai_guard_cache_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_ai_guard_ctx_t  *ctx;
+
+    ctx = ngx_http_ai_guard_get_ctx(r->main);
+
+    if (ctx == NULL || !ctx->has_cache_key) {
+        v->len = 0;
+        v->valid = 1;
+        v->no_cacheable = 0;
+        v->not_found = 0;
+        v->data = (u_char *) "";
+        return NGX_OK;
+    }
+
+    v->len = sizeof(ctx->cache_key);
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = ctx->cache_key;
 
     return NGX_OK;
 }
