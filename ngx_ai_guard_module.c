@@ -29,8 +29,14 @@ static char *ngx_http_ai_guard_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ai_guard_tier(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ai_guard_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ai_guard_limit_by(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 static ngx_array_t *ngx_http_ai_guard_split(ngx_conf_t *cf, ngx_str_t *s);
+static ngx_int_t ngx_http_ai_guard_tier_limit(ngx_http_ai_guard_tier_t *tier,
+    ngx_str_t *param);
 static ngx_int_t ngx_http_ai_guard_load_keys(ngx_conf_t *cf,
     ngx_http_ai_guard_main_conf_t *amcf);
 static void *ngx_http_ai_guard_pool_alloc(void *pool, size_t size);
@@ -95,6 +101,27 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_ai_guard_tier,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_guard_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_ai_guard_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_guard_price"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_ai_guard_price,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_guard_limit_by"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_guard_limit_by,
+      NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
@@ -199,6 +226,8 @@ ngx_http_ai_guard_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ai_guard_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_str_t                       name;
+    ngx_array_t                    *a;
     ngx_http_handler_pt            *h;
     ngx_http_core_main_conf_t      *cmcf;
     ngx_http_ai_guard_main_conf_t  *amcf;
@@ -209,6 +238,17 @@ ngx_http_ai_guard_postconfiguration(ngx_conf_t *cf)
         return NGX_OK;
     }
 
+    if (amcf->zone.shm_zone == NULL) {
+        ngx_str_set(&name, "ai_guard");
+
+        if (ngx_http_ai_guard_zone_add(cf, &amcf->zone, &name,
+                                       NGX_HTTP_AI_GUARD_ZONE_SIZE)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
@@ -217,6 +257,26 @@ ngx_http_ai_guard_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_ai_guard_access_handler;
+
+    /*
+     * the log handler goes first, as lua-nginx-module's does, so that the
+     * variables are settled before access_log writes them
+     */
+
+    a = &cmcf->phases[NGX_HTTP_LOG_PHASE].handlers;
+
+    h = ngx_array_push(a);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = a->elts;
+    ngx_memmove(&h[1], &h[0], (a->nelts - 1) * sizeof(ngx_http_handler_pt));
+    h[0] = ngx_http_ai_guard_log_handler;
+
+    if (ngx_http_ai_guard_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_http_ai_guard_request_body_filter_init(cf);
 }
@@ -267,6 +327,13 @@ ngx_http_ai_guard_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    if (ngx_array_init(&amcf->prices, cf->pool, 4,
+                       sizeof(ngx_http_ai_guard_price_rule_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     return amcf;
 }
 
@@ -304,6 +371,7 @@ ngx_http_ai_guard_create_loc_conf(ngx_conf_t *cf)
      *     alcf->key_header = { 0, NULL };
      *     alcf->deny = NULL;
      *     alcf->allow = NULL;
+     *     alcf->limit_by_value = NULL;
      */
 
     alcf->enable = NGX_CONF_UNSET;
@@ -313,6 +381,7 @@ ngx_http_ai_guard_create_loc_conf(ngx_conf_t *cf)
     alcf->pii = NGX_CONF_UNSET_UINT;
     alcf->pii_action = NGX_CONF_UNSET_UINT;
     alcf->cache_key = NGX_CONF_UNSET_UINT;
+    alcf->limit_by = NGX_CONF_UNSET_UINT;
 
     return alcf;
 }
@@ -338,6 +407,12 @@ ngx_http_ai_guard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_AI_GUARD_PII_BLOCK);
     ngx_conf_merge_uint_value(conf->cache_key, prev->cache_key,
                               NGX_HTTP_AI_GUARD_CACHE_OFF);
+
+    if (conf->limit_by == NGX_CONF_UNSET_UINT) {
+        conf->limit_by = (prev->limit_by == NGX_CONF_UNSET_UINT)
+                         ? NGX_HTTP_AI_GUARD_LIMIT_BY_TENANT : prev->limit_by;
+        conf->limit_by_value = prev->limit_by_value;
+    }
 
     /* rules are inherited as a whole, as nginx arrays are */
 
@@ -382,6 +457,86 @@ ngx_http_ai_guard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                                   ngx_http_ai_guard_module);
         amcf->enabled = 1;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ai_guard_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_guard_main_conf_t  *amcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (amcf->zone.shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[2]);
+
+    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_ai_guard_zone_add(cf, &amcf->zone, &value[1], size)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* ai_guard_limit_by key | tenant | <complex value> */
+
+static char *
+ngx_http_ai_guard_limit_by(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_guard_loc_conf_t *alcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (alcf->limit_by != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "key") == 0) {
+        alcf->limit_by = NGX_HTTP_AI_GUARD_LIMIT_BY_KEY;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "tenant") == 0) {
+        alcf->limit_by = NGX_HTTP_AI_GUARD_LIMIT_BY_TENANT;
+        return NGX_CONF_OK;
+    }
+
+    alcf->limit_by_value = ngx_palloc(cf->pool,
+                                      sizeof(ngx_http_complex_value_t));
+    if (alcf->limit_by_value == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = alcf->limit_by_value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->limit_by = NGX_HTTP_AI_GUARD_LIMIT_BY_VALUE;
 
     return NGX_CONF_OK;
 }
@@ -470,6 +625,10 @@ ngx_http_ai_guard_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_http_ai_guard_tier_limit(tier, &value[i]) == NGX_OK) {
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "max_body=", 9) == 0) {
             s.data = value[i].data + 9;
             s.len = value[i].len - 9;
@@ -494,6 +653,75 @@ invalid:
                        &value[i]);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * rpm= rph= rpd= tpm= tph= tpd= tokens_month= concurrency= and
+ * budget=<USD>/day|month; NGX_DECLINED: not a limit parameter,
+ * NGX_ERROR: a limit with a bad value
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_tier_limit(ngx_http_ai_guard_tier_t *tier,
+    ngx_str_t *param)
+{
+    u_char                              *eq;
+    off_t                                n;
+    int64_t                              pico;
+    ngx_str_t                            name;
+    ngx_uint_t                           k;
+    ngx_http_ai_guard_budget_period_e    period;
+
+    eq = ngx_strlchr(param->data, param->data + param->len, '=');
+    if (eq == NULL) {
+        return NGX_DECLINED;
+    }
+
+    name.data = param->data;
+    name.len = eq - param->data;
+    eq++;
+
+    if (name.len == 6 && ngx_strncmp(name.data, "budget", 6) == 0) {
+        if (ngx_http_ai_guard_budget_parse(eq, param->data + param->len - eq,
+                                           &pico, &period)
+            != 0 || pico <= 0)
+        {
+            return NGX_ERROR;
+        }
+
+        k = (period == NGX_HTTP_AI_GUARD_BUDGET_DAY)
+            ? NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY
+            : NGX_HTTP_AI_GUARD_LIMIT_BUDGET_MONTH;
+
+        tier->limits[k] = pico;
+        tier->has_limits = 1;
+
+        return NGX_OK;
+    }
+
+    for (k = NGX_HTTP_AI_GUARD_LIMIT_RPM;
+         k <= NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY;
+         k++)
+    {
+        if (ngx_strlen(ngx_http_ai_guard_limit_name(k)) == name.len
+            && ngx_strncmp(ngx_http_ai_guard_limit_name(k), name.data,
+                           name.len)
+               == 0)
+        {
+            n = ngx_atoof(eq, param->data + param->len - eq);
+            if (n <= 0 || (uint64_t) n > NGX_HTTP_AI_GUARD_LIMIT_MAX) {
+                return NGX_ERROR;
+            }
+
+            tier->limits[k] = n;
+            tier->has_limits = 1;
+
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 

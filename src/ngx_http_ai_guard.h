@@ -15,6 +15,8 @@
 #include "ngx_http_ai_guard_keys.h"
 #include "ngx_http_ai_guard_request.h"
 #include "ngx_http_ai_guard_price.h"
+#include "ngx_http_ai_guard_limit.h"
+#include "ngx_http_ai_guard_zone.h"
 
 
 #define NGX_HTTP_AI_GUARD_ALLOW        1
@@ -31,6 +33,10 @@
 #define NGX_HTTP_AI_GUARD_PII_BLOCK    0
 #define NGX_HTTP_AI_GUARD_PII_LOG      1
 
+#define NGX_HTTP_AI_GUARD_LIMIT_BY_KEY     0
+#define NGX_HTTP_AI_GUARD_LIMIT_BY_TENANT  1
+#define NGX_HTTP_AI_GUARD_LIMIT_BY_VALUE   2
+
 #define NGX_HTTP_AI_GUARD_MAX_KEY      512
 #define NGX_HTTP_AI_GUARD_MAX_BODY     (1024 * 1024)
 
@@ -40,7 +46,15 @@ typedef struct {
     ngx_array_t                   *models;      /* ngx_str_t globs */
     int64_t                        max_tokens;  /* -1: no cap */
     size_t                         max_body;    /* 0: the location's */
+    uint64_t                       limits[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
+    ngx_uint_t                     has_limits;
 } ngx_http_ai_guard_tier_t;
+
+
+typedef struct {
+    ngx_str_t                      glob;
+    ngx_http_ai_guard_price_t      price;
+} ngx_http_ai_guard_price_rule_t;
 
 
 typedef struct {
@@ -53,6 +67,8 @@ typedef struct {
     ngx_str_t                      keys_file;
     ngx_http_ai_guard_keys_t      *keys;
     ngx_array_t                    tiers;     /* ngx_http_ai_guard_tier_t */
+    ngx_array_t                    prices;    /* first match wins */
+    ngx_http_ai_guard_zone_t       zone;
     ngx_uint_t                     enabled;   /* "ai_guard on" was seen */
 } ngx_http_ai_guard_main_conf_t;
 
@@ -68,6 +84,8 @@ typedef struct {
     ngx_uint_t                     pii;         /* detector bits */
     ngx_uint_t                     pii_action;
     ngx_uint_t                     cache_key;
+    ngx_uint_t                     limit_by;
+    ngx_http_complex_value_t      *limit_by_value;
 } ngx_http_ai_guard_loc_conf_t;
 
 
@@ -79,6 +97,8 @@ typedef struct {
     ngx_str_t                      message;
     ngx_str_t                      reason;      /* $ai_guard_reason */
     ngx_str_t                      param;       /* the error's "param" */
+    uint64_t                       retry_ms;
+    unsigned                       retry:1;     /* a 429 that may retry */
 } ngx_http_ai_guard_verdict_t;
 
 
@@ -97,6 +117,24 @@ typedef struct {
     const char                    *pii_hit;     /* the first detector hit */
     ngx_int_t                      rule_error;  /* a match limit was hit */
 
+    /* reserve at access, settle at the log phase or the pool cleanup */
+    ngx_http_ai_guard_limit_item_t items[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
+    ngx_uint_t                     nitems;
+    ngx_str_t                      scope;
+    uint64_t                       est_input;
+    uint64_t                       est_tokens;
+    int64_t                        est_money;
+    uint64_t                       final_tokens;
+    int64_t                        final_money;
+
+    /* what the x-ratelimit-* headers say */
+    uint64_t                       req_limit;
+    uint64_t                       req_remaining;
+    uint64_t                       req_reset_ms;
+    uint64_t                       tok_limit;
+    uint64_t                       tok_remaining;
+    uint64_t                       tok_reset_ms;
+
     u_char                         cache_key[64];
     u_char                         digest[4];   /* of an unknown key */
 
@@ -107,6 +145,9 @@ typedef struct {
     unsigned                       parsed:1;
     unsigned                       allow_hit:1;
     unsigned                       has_cache_key:1;
+    unsigned                       reserved:1;
+    unsigned                       has_req_limit:1;
+    unsigned                       has_tok_limit:1;
 } ngx_http_ai_guard_ctx_t;
 
 
@@ -128,6 +169,20 @@ char *ngx_http_ai_guard_prompt_rule(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_ai_guard_prompt_rules_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_ai_guard_pii(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+ngx_int_t ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v);
+void ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
+int64_t ngx_http_ai_guard_price_of(ngx_http_request_t *r, u_char *model,
+    size_t len, uint64_t input, uint64_t output, uint64_t cached);
+char *ngx_http_ai_guard_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+ngx_int_t ngx_http_ai_guard_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_guard_log_handler(ngx_http_request_t *r);
+void ngx_http_ai_guard_finish(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
 
 ngx_int_t ngx_http_ai_guard_send_error(ngx_http_request_t *r,
     ngx_http_ai_guard_verdict_t *v);

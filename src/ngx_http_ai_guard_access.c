@@ -77,7 +77,7 @@ ngx_http_ai_guard_access_handler(ngx_http_request_t *r)
         if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH))) {
             /* GET /v1/models and the like: nothing more to inspect */
             ctx->parsed = 1;
-            goto allow;
+            goto limits;
         }
 
         return ngx_http_ai_guard_read_body(r, alcf, ctx);
@@ -97,7 +97,24 @@ ngx_http_ai_guard_access_handler(ngx_http_request_t *r)
         return rc;
     }
 
-allow:
+limits:
+
+    if (ctx->key) {
+        ngx_memzero(&v, sizeof(ngx_http_ai_guard_verdict_t));
+
+        rc = ngx_http_ai_guard_limiter_reserve(r, alcf, ctx, &v);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
+        }
+    }
 
     if (ctx->decision == 0) {
         ctx->decision = NGX_HTTP_AI_GUARD_ALLOW;
@@ -175,6 +192,13 @@ static void
 ngx_http_ai_guard_cleanup(void *data)
 {
     ngx_http_ai_guard_ctx_t  *ctx = data;
+
+    if (ctx->reserved) {
+        /* no log phase ran: the request failed, it costs nothing */
+        ctx->final_tokens = 0;
+        ctx->final_money = 0;
+        ngx_http_ai_guard_limiter_settle(ctx->request, ctx);
+    }
 
     if (ctx->parser) {
         ngx_http_ai_guard_request_free(ctx->parser);
@@ -286,18 +310,8 @@ ngx_http_ai_guard_read_body(ngx_http_request_t *r,
         }
 
         ctx->body_done = 1;
-        ctx->parsed = 1;
 
-        rc = ngx_http_ai_guard_check(r, alcf, ctx);
-        if (rc != NGX_DECLINED) {
-            return rc;
-        }
-
-        if (ctx->decision == 0) {
-            ctx->decision = NGX_HTTP_AI_GUARD_ALLOW;
-        }
-
-        return NGX_DECLINED;
+        return ngx_http_ai_guard_access_handler(r);
     }
 
     ctx->reading_body = 1;

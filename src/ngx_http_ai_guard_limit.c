@@ -558,11 +558,9 @@ int
 ngx_http_ai_guard_limit_reserve(ngx_http_ai_guard_limit_item_t *items,
     size_t n, uint64_t now, ngx_http_ai_guard_limit_result_t *res)
 {
-    int                                    rc, r;
-    size_t                                 i;
-    uint64_t                               wait;
-    ngx_http_ai_guard_limit_item_t        *it;
-    const ngx_http_ai_guard_limit_kind_t  *k;
+    int        rc, r;
+    size_t     i;
+    uint64_t   wait;
 
     res->kind = NGX_HTTP_AI_GUARD_LIMIT_NONE;
     res->retry_ms = 0;
@@ -594,6 +592,24 @@ ngx_http_ai_guard_limit_reserve(ngx_http_ai_guard_limit_item_t *items,
 
     /* every check above has brought its counter to "now" */
 
+    ngx_http_ai_guard_limit_take(items, n);
+
+    return NGX_HTTP_AI_GUARD_LIMIT_OK;
+}
+
+
+/*
+ * Takes every item's cost without a check: after a failed reserve in
+ * monitor mode, whose checks have already brought each counter to "now".
+ */
+
+void
+ngx_http_ai_guard_limit_take(ngx_http_ai_guard_limit_item_t *items, size_t n)
+{
+    size_t                                 i;
+    ngx_http_ai_guard_limit_item_t        *it;
+    const ngx_http_ai_guard_limit_kind_t  *k;
+
     for (i = 0; i < n; i++) {
         it = &items[i];
 
@@ -613,8 +629,6 @@ ngx_http_ai_guard_limit_reserve(ngx_http_ai_guard_limit_item_t *items,
             it->window = it->counter->stamp;
         }
     }
-
-    return NGX_HTTP_AI_GUARD_LIMIT_OK;
 }
 
 

@@ -151,6 +151,8 @@ int ngx_http_ai_guard_limit_check(ngx_http_ai_guard_limit_item_t *it,
     uint64_t now, uint64_t *wait);
 int ngx_http_ai_guard_limit_reserve(ngx_http_ai_guard_limit_item_t *items,
     size_t n, uint64_t now, ngx_http_ai_guard_limit_result_t *res);
+void ngx_http_ai_guard_limit_take(ngx_http_ai_guard_limit_item_t *items,
+    size_t n);
 void ngx_http_ai_guard_limit_settle(ngx_http_ai_guard_limit_item_t *items,
     size_t n, uint64_t now, uint64_t tokens, uint64_t money);
 uint64_t ngx_http_ai_guard_limit_remaining(ngx_http_ai_guard_limit_item_t *it,
