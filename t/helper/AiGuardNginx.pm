@@ -181,6 +181,44 @@ sub request {
     my $resp = <$s> // '';
     close $s;
 
+    return parse_response($resp);
+}
+
+# several requests at once, each on its own connection: all are written
+# before any answer is read; returns [status, {headers}, body] for each
+sub parallel {
+    my ($self, @reqs) = @_;
+    my (@socks, @out);
+
+    for my $r (@reqs) {
+        my ($method, $uri, $headers, $body) = @$r;
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $self->{port},
+                                      Timeout => 10)
+            or die "connect: $!";
+
+        my $req = "$method $uri HTTP/1.1\r\nHost: localhost\r\n"
+                  . "Connection: close\r\n";
+        $req .= "$_\r\n" for @{ $headers || [] };
+        $req .= "Content-Length: " . length($body) . "\r\n" if defined $body;
+        $req .= "\r\n" . ($body // '');
+
+        print $s $req;
+        push @socks, $s;
+    }
+
+    for my $s (@socks) {
+        local $/;
+        my $resp = <$s> // '';
+        close $s;
+        push @out, [ parse_response($resp) ];
+    }
+
+    return @out;
+}
+
+sub parse_response {
+    my ($resp) = @_;
     my ($head, $rest) = split /\r\n\r\n/, $resp, 2;
     return (0, {}, '') unless defined $head;
 

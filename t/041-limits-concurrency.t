@@ -1,0 +1,233 @@
+# Limits under concurrency and across a reload: exact with two workers,
+# reservations before the upstream, concurrency slots given back on every
+# path, budgets, counters kept by `nginx -s reload`, a full zone evicting.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/helper";
+use IO::Socket::INET;
+use Test::More;
+use Time::HiRes qw(sleep time);
+use AiGuardNginx;
+
+my %digest = (
+    'sk-aig-test-valid-0001' =>
+        '86a3768b9684d21492c98446c2302ade49ddfe4b328d99475ed0c959fb07a23e',
+    'sk-aig-test-beta-00001' =>
+        '39c81276bc9edac2614e74ea48f6f4b687a3562ca7ba8b0d19806b3e69afde2c',
+    'sk-aig-test-future-0001' =>
+        '5ce7fee67f99f77555e6fe5192f9841a0709966866a04b289848357f584a8db6',
+    'sk-aig-test-disabled-01' =>
+        '30e4b30767243b31569d1d067691295b2f5a5db37d191661e09f41f202367371',
+);
+
+my $keys = <<"_EOF_";
+{"keys": [
+  {"id": "burst", "tenant": "burst", "tier": "burst",
+   "sha256": "$digest{'sk-aig-test-valid-0001'}"},
+  {"id": "tok", "tenant": "tok", "tier": "tok",
+   "sha256": "$digest{'sk-aig-test-beta-00001'}"},
+  {"id": "one", "tenant": "one", "tier": "one",
+   "sha256": "$digest{'sk-aig-test-future-0001'}"},
+  {"id": "cheap", "tenant": "cheap", "tier": "cheap",
+   "sha256": "$digest{'sk-aig-test-disabled-01'}"}
+]}
+_EOF_
+
+my $http = <<'_EOC_';
+    ai_guard_zone  ai_guard 1m;
+
+    ai_guard_tier  burst  rpm=20;
+    ai_guard_tier  tok    tpm=1000;
+    ai_guard_tier  one    concurrency=1;
+    ai_guard_tier  cheap  budget=0.0003/month;
+
+    ai_guard_price  gpt-4o-mini*  input=0.15 output=0.60;
+
+    ai_guard_keys  $TEST_NGINX_HTML_DIR/keys.json;
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+
+        location /v1/ {
+            ai_guard on;
+            proxy_buffering off;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/;
+        }
+
+        location /mock/slow {
+            echo "first";
+            echo_flush;
+            echo_sleep 1;
+            echo "second";
+        }
+
+        location /mock/ {
+            echo "ok";
+        }
+    }
+_EOC_
+
+my $n = AiGuardNginx->new(name => 'limits', workers => 2);
+$n->write_file('html/keys.json', $keys);
+$n->write_config($http);
+$n->start;
+
+sub bearer { ["Authorization: Bearer $_[0]"] }
+
+sub chat {
+    my ($max) = @_;
+    return qq({"model":"gpt-4o-mini","max_tokens":$max,)
+           . qq("messages":[{"role":"user","content":"hi"}]});
+}
+
+# 60 requests, 30 at a time, against rpm=20 on two workers
+
+my $admitted = 0;
+my %other;
+
+for (1 .. 2) {
+    for my $r ($n->parallel(map { ['GET', '/v1/models',
+                                   bearer('sk-aig-test-valid-0001')] }
+                            1 .. 30))
+    {
+        if ($r->[0] == 200) {
+            $admitted++;
+
+        } else {
+            $other{$r->[0]}++;
+        }
+    }
+}
+
+ok($admitted == 20 || $admitted == 21,
+   "a burst of 60 against rpm=20 on 2 workers admits 20 (got $admitted)");
+is(join(',', keys %other), '429', 'the rest are 429s');
+
+# tpm=1000: two concurrent requests asking for 800 tokens each
+
+my @r = $n->parallel(['POST', '/v1/slow', bearer('sk-aig-test-beta-00001'),
+                      chat(800)],
+                     ['POST', '/v1/slow', bearer('sk-aig-test-beta-00001'),
+                      chat(800)]);
+
+is_deeply([sort map { $_->[0] } @r], [200, 429],
+          'tpm=1000: of two concurrent 800-token requests one passes');
+
+my ($late) = grep { $_->[0] == 429 } @r;
+like($late->[2], qr/"code":"rate_limit_exceeded"/,
+     '... the other is refused before the upstream is called');
+
+# concurrency=1: a slow stream holds the slot
+
+my $one = "Authorization: Bearer sk-aig-test-future-0001";
+
+my $slow = open_request($n, "GET /v1/slow HTTP/1.1\r\nHost: localhost\r\n"
+                            . "$one\r\nConnection: close\r\n\r\n");
+sleep 0.3;
+
+my ($status, $h) = $n->request('GET', '/v1/models', [$one]);
+is($status, 429, 'concurrency=1: a second request during a stream is 429');
+is($h->{'x-ratelimit-limit-requests'}, undef,
+   '... concurrency is no request-rate header');
+
+{
+    local $/;
+    my $rest = <$slow>;
+    like($rest, qr/first.*second/s, 'the stream itself completes');
+}
+close $slow;
+sleep 0.1;
+
+($status) = $n->request('GET', '/v1/models', [$one]);
+is($status, 200, 'after the stream ends the slot is free again');
+
+# the client aborts mid-stream: the slot comes back too
+
+$slow = open_request($n, "GET /v1/slow HTTP/1.1\r\nHost: localhost\r\n"
+                         . "$one\r\nConnection: close\r\n\r\n");
+sleep 0.3;
+close $slow;
+
+my $freed;
+
+for (1 .. 40) {
+    ($status) = $n->request('GET', '/v1/models', [$one]);
+    $freed = $status == 200 and last;
+    sleep 0.05;
+}
+
+ok($freed, 'after a client abort mid-stream the slot comes back');
+
+# a monthly budget: $0.0003, each request estimated at 100 output tokens
+# at $0.60 per 1M (60,000,000 pico-dollars) plus its prompt
+
+my @budget;
+
+for (1 .. 6) {
+    my ($s, $hh, $b) = $n->request('POST', '/v1/chat/completions',
+                                   bearer('sk-aig-test-disabled-01'),
+                                   chat(100));
+    push @budget, $s;
+    like($b, qr/"code":"insufficient_quota"/, 'budget spent: insufficient_quota')
+        if $s == 429;
+}
+
+is_deeply(\@budget, [200, 200, 200, 200, 429, 429],
+          'budget=0.0003/month admits four such requests');
+
+# counters survive a reload
+
+my $before = () = grep { $_ == 200 } @budget;
+$n->reload;
+
+($status) = $n->request('POST', '/v1/chat/completions',
+                        bearer('sk-aig-test-disabled-01'), chat(100));
+is($status, 429, 'the spent budget is still spent after nginx -s reload');
+
+($status) = $n->request('GET', '/v1/models',
+                        bearer('sk-aig-test-valid-0001'));
+is($status, 429, 'and so is the burst tenant\'s minute');
+
+$n->stop;
+
+unlike($n->log, qr/\[(alert|crit|emerg)\]/, 'no alert in the error log');
+
+# a zone too small for its tenants: the least recently used go, nginx
+# serves on
+
+my $small = AiGuardNginx->new(name => 'limits-small');
+my $http_small = $http;
+$http_small =~ s/ai_guard_zone  ai_guard 1m;/ai_guard_zone  small 32k;/;
+$http_small =~ s/ai_guard on;/ai_guard on;\n            ai_guard_limit_by \$http_x_user;/;
+$small->write_file('html/keys.json', $keys);
+$small->write_config($http_small);
+$small->start;
+
+my $ok = 0;
+
+for my $u (1 .. 400) {
+    my ($s) = $small->request('GET', '/v1/models',
+                              ['Authorization: Bearer sk-aig-test-valid-0001',
+                               "X-User: user-$u"]);
+    $ok++ if $s == 200;
+}
+
+is($ok, 400, 'a zone too small for 400 users serves every one of them');
+like($small->log, qr/\[warn\].*evicted the least recently used limit entry "v:user-\d+" in ai_guard zone "small"/,
+     'and says it evicts');
+
+$small->stop;
+
+done_testing();
+
+sub open_request {
+    my ($nginx, $req) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $nginx->port)
+        or die "connect: $!";
+    print $s $req;
+    return $s;
+}
