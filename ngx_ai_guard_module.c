@@ -118,6 +118,27 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
       0,
       NULL },
 
+    { ngx_string("ai_guard_usage_days"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ai_guard_main_conf_t, usage_days),
+      NULL },
+
+    { ngx_string("ai_guard_metrics_max_series"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ai_guard_main_conf_t, max_series),
+      NULL },
+
+    { ngx_string("ai_guard_usage_event_name"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ai_guard_main_conf_t, event_name),
+      NULL },
+
     { ngx_string("ai_guard_limit_by"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_ai_guard_limit_by,
@@ -163,6 +184,13 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
     { ngx_string("ai_guard_prompt_rules"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_ai_guard_prompt_rules_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_guard_pii"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ai_guard_pii,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -318,7 +346,11 @@ ngx_http_ai_guard_create_main_conf(ngx_conf_t *cf)
      *     amcf->keys_file = { 0, NULL };
      *     amcf->keys = NULL;
      *     amcf->enabled = 0;
+     *     amcf->event_name = { 0, NULL };
      */
+
+    amcf->usage_days = NGX_CONF_UNSET_UINT;
+    amcf->max_series = NGX_CONF_UNSET_UINT;
 
     if (ngx_array_init(&amcf->tiers, cf->pool, 4,
                        sizeof(ngx_http_ai_guard_tier_t))
@@ -342,6 +374,13 @@ static char *
 ngx_http_ai_guard_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_ai_guard_main_conf_t  *amcf = conf;
+
+    ngx_conf_init_uint_value(amcf->usage_days, 35);
+    ngx_conf_init_uint_value(amcf->max_series, 1000);
+
+    if (amcf->event_name.data == NULL) {
+        ngx_str_set(&amcf->event_name, "ai_tokens");
+    }
 
     if (amcf->keys_file.len == 0) {
         return NGX_CONF_OK;
@@ -393,8 +432,6 @@ ngx_http_ai_guard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_ai_guard_loc_conf_t *prev = parent;
     ngx_http_ai_guard_loc_conf_t *conf = child;
 
-    ngx_http_ai_guard_main_conf_t  *amcf;
-
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_str_value(conf->key_header, prev->key_header, "");
     ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_INFO);
@@ -414,27 +451,15 @@ ngx_http_ai_guard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->limit_by_value = prev->limit_by_value;
     }
 
-    /* rules are inherited as a whole, as nginx arrays are */
-
-    if (conf->deny == NULL) {
-        conf->deny = prev->deny;
+    if (ngx_http_ai_guard_prompt_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
-    if (conf->allow == NULL) {
-        conf->allow = prev->allow;
-    }
-
-    if (conf->enable) {
-        amcf = ngx_http_conf_get_module_main_conf(cf,
-                                                  ngx_http_ai_guard_module);
-
-        if (amcf->keys == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"ai_guard on\" needs \"ai_guard_keys\" "
-                               "in the http block");
-            return NGX_CONF_ERROR;
-        }
-    }
+    /*
+     * "ai_guard on" needs "ai_guard_keys" or "ai_guard_jwt on": the check
+     * is in ngx_http_ai_guard_jwt_module's merge, which runs after this
+     * one and sees both.
+     */
 
     return NGX_CONF_OK;
 }

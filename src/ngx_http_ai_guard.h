@@ -17,6 +17,8 @@
 #include "ngx_http_ai_guard_price.h"
 #include "ngx_http_ai_guard_limit.h"
 #include "ngx_http_ai_guard_zone.h"
+#include "ngx_http_ai_guard_usage.h"
+#include "ngx_http_ai_guard_rules.h"
 
 
 #define NGX_HTTP_AI_GUARD_ALLOW        1
@@ -59,8 +61,24 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                      id;
+    ngx_str_t                      pattern;
     ngx_regex_t                   *regex;
-} ngx_http_ai_guard_rule_t;
+    ngx_uint_t                     lit_first;   /* in the set's literals */
+    ngx_uint_t                     nlits;       /* 0: always run */
+} ngx_http_ai_guard_prompt_rule_t;
+
+
+/*
+ * The rules of one level of the configuration, with one Aho-Corasick
+ * automaton over the literals their matches must contain: a rule whose
+ * literals are all absent from a text is not run on it.
+ */
+
+typedef struct {
+    ngx_array_t                    rules;  /* ngx_http_ai_guard_prompt_rule_t */
+    ngx_http_ai_guard_ac_t        *ac;
+    ngx_uint_t                     nlits;
+} ngx_http_ai_guard_ruleset_t;
 
 
 typedef struct {
@@ -69,6 +87,9 @@ typedef struct {
     ngx_array_t                    tiers;     /* ngx_http_ai_guard_tier_t */
     ngx_array_t                    prices;    /* first match wins */
     ngx_http_ai_guard_zone_t       zone;
+    ngx_uint_t                     usage_days;
+    ngx_uint_t                     max_series;
+    ngx_str_t                      event_name;
     ngx_uint_t                     enabled;   /* "ai_guard on" was seen */
 } ngx_http_ai_guard_main_conf_t;
 
@@ -79,8 +100,8 @@ typedef struct {
     ngx_uint_t                     log_level;
     ngx_uint_t                     mode;
     size_t                         max_body;
-    ngx_array_t                   *deny;        /* ngx_http_ai_guard_rule_t */
-    ngx_array_t                   *allow;
+    ngx_http_ai_guard_ruleset_t   *deny;
+    ngx_http_ai_guard_ruleset_t   *allow;
     ngx_uint_t                     pii;         /* detector bits */
     ngx_uint_t                     pii_action;
     ngx_uint_t                     cache_key;
@@ -113,8 +134,10 @@ typedef struct {
     off_t                                body_bytes;
     size_t                               max_body;
 
-    ngx_http_ai_guard_rule_t      *deny_hit;    /* the first deny rule hit */
+    ngx_http_ai_guard_prompt_rule_t  *deny_hit; /* the first deny hit */
     const char                    *pii_hit;     /* the first detector hit */
+    u_char                        *found;       /* prefilter scratch */
+    size_t                         found_size;
     ngx_int_t                      rule_error;  /* a match limit was hit */
 
     /* reserve at access, settle at the log phase or the pool cleanup */
@@ -135,6 +158,15 @@ typedef struct {
     uint64_t                       tok_remaining;
     uint64_t                       tok_reset_ms;
 
+    /* the meter: the upstream's own usage, or the estimate */
+    ngx_http_ai_guard_usage_parser_t  *meter;
+    ngx_http_ai_guard_usage_t      usage;
+    off_t                          body_out;    /* response body bytes */
+    uint64_t                       start_ms;
+    uint64_t                       ttft_ms;
+    uint64_t                       response_ms;
+    ngx_uint_t                     upstream_status;
+
     u_char                         cache_key[64];
     u_char                         digest[4];   /* of an unknown key */
 
@@ -148,6 +180,11 @@ typedef struct {
     unsigned                       reserved:1;
     unsigned                       has_req_limit:1;
     unsigned                       has_tok_limit:1;
+    unsigned                       finished:1;
+    unsigned                       in_flight:1;
+    unsigned                       upstream:1;    /* reached the upstream */
+    unsigned                       estimated:1;   /* no usage in the reply */
+    unsigned                       first_byte:1;
 } ngx_http_ai_guard_ctx_t;
 
 
@@ -169,6 +206,8 @@ char *ngx_http_ai_guard_prompt_rule(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_ai_guard_prompt_rules_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_ai_guard_pii(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_ai_guard_prompt_merge(ngx_conf_t *cf,
+    ngx_http_ai_guard_loc_conf_t *prev, ngx_http_ai_guard_loc_conf_t *conf);
 
 ngx_int_t ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
@@ -176,7 +215,14 @@ ngx_int_t ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
 void ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx);
 int64_t ngx_http_ai_guard_price_of(ngx_http_request_t *r, u_char *model,
-    size_t len, uint64_t input, uint64_t output, uint64_t cached);
+    size_t len, uint64_t input, uint64_t output, uint64_t cached,
+    uint64_t cache_write);
+uint64_t ngx_http_ai_guard_now(void);
+ngx_int_t ngx_http_ai_guard_evictable(ngx_uint_t kind, void *payload);
+void ngx_http_ai_guard_record(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
+void ngx_http_ai_guard_in_flight(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_int_t delta);
 char *ngx_http_ai_guard_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 ngx_int_t ngx_http_ai_guard_filter_init(ngx_conf_t *cf);

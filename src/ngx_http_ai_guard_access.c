@@ -120,6 +120,8 @@ limits:
         ctx->decision = NGX_HTTP_AI_GUARD_ALLOW;
     }
 
+    ngx_http_ai_guard_in_flight(r, ctx, 1);
+
     return NGX_DECLINED;
 }
 
@@ -193,12 +195,8 @@ ngx_http_ai_guard_cleanup(void *data)
 {
     ngx_http_ai_guard_ctx_t  *ctx = data;
 
-    if (ctx->reserved) {
-        /* no log phase ran: the request failed, it costs nothing */
-        ctx->final_tokens = 0;
-        ctx->final_money = 0;
-        ngx_http_ai_guard_limiter_settle(ctx->request, ctx);
-    }
+    /* a path that skipped the log phase still settles and is counted */
+    ngx_http_ai_guard_finish(ctx->request, ctx);
 
     if (ctx->parser) {
         ngx_http_ai_guard_request_free(ctx->parser);
@@ -527,6 +525,33 @@ ngx_http_ai_guard_check(ngx_http_request_t *r,
         rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
         if (rc != NGX_DECLINED) {
             return rc;
+        }
+    }
+
+    if (ctx->pii_hit) {
+        reason.len = ngx_strlen(ctx->pii_hit) + sizeof("pii:") - 1;
+        reason.data = ngx_pnalloc(r->pool, reason.len);
+        if (reason.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_sprintf(reason.data, "pii:%s", ctx->pii_hit);
+
+        if (alcf->pii_action == NGX_HTTP_AI_GUARD_PII_LOG) {
+            /* which detector, never the text it found */
+            ngx_log_error(alcf->log_level, r->connection->log, 0,
+                          "ai_guard: %V in the prompt, passed on",
+                          &reason);
+
+        } else {
+            if (ngx_http_ai_guard_blocked(r, &v, &reason) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
         }
     }
 

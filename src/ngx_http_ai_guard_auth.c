@@ -8,11 +8,14 @@
 #include <openssl/crypto.h>
 
 #include "ngx_http_ai_guard.h"
+#include "ngx_http_ai_guard_token.h"
 
 
 typedef struct {
     ngx_str_t                      key;
+    ngx_str_t                      token;      /* a JWT beside a named key */
     ngx_uint_t                     nheaders;   /* key headers to strip */
+    unsigned                       jwt:1;      /* the location takes JWTs */
     unsigned                       authorization:1;
 } ngx_http_ai_guard_found_t;
 
@@ -20,7 +23,7 @@ typedef struct {
 static void ngx_http_ai_guard_find_key(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_found_t *found);
 static ngx_int_t ngx_http_ai_guard_is_key_header(
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_table_elt_t *h);
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_uint_t jwt, ngx_table_elt_t *h);
 static ngx_int_t ngx_http_ai_guard_bearer(ngx_str_t *value, ngx_str_t *key);
 static ngx_int_t ngx_http_ai_guard_strip_keys(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_found_t *found);
@@ -92,11 +95,46 @@ ngx_http_ai_guard_authenticate(ngx_http_request_t *r,
     ngx_http_ai_guard_verdict_t *v)
 {
     u_char                          digest[NGX_HTTP_AI_GUARD_DIGEST_LEN];
+    ngx_int_t                       rc;
+    ngx_str_t                      *token;
     ngx_http_ai_guard_key_t        *key;
     ngx_http_ai_guard_found_t       found;
     ngx_http_ai_guard_main_conf_t  *amcf;
 
     ngx_http_ai_guard_find_key(r, alcf, &found);
+
+    /*
+     * A key and a token in one request: the key wins only when it came in
+     * the header that ai_guard_key_header names; by default the bearer
+     * credential is used, whichever of the two it is.
+     */
+
+    token = NULL;
+
+    if (found.jwt) {
+        if (found.key.len) {
+            if (ngx_http_ai_guard_jwt_is_token(&found.key)) {
+                token = &found.key;
+            }
+
+        } else if (found.token.len) {
+            token = &found.token;
+        }
+    }
+
+    if (token) {
+        rc = ngx_http_ai_guard_jwt_authenticate(r, token, ctx, v);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (ngx_http_ai_guard_strip_keys(r, alcf, &found) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
 
     if (found.key.len == 0) {
         ngx_http_ai_guard_set_verdict(v, NGX_HTTP_UNAUTHORIZED,
@@ -120,7 +158,10 @@ ngx_http_ai_guard_authenticate(ngx_http_request_t *r,
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
 
-    key = ngx_http_ai_guard_keys_lookup(amcf->keys, digest);
+    /* no keys file: a location that takes only tokens */
+
+    key = amcf->keys ? ngx_http_ai_guard_keys_lookup(amcf->keys, digest)
+                     : NULL;
 
     if (key == NULL
         || CRYPTO_memcmp(key->digest, digest, NGX_HTTP_AI_GUARD_DIGEST_LEN)
@@ -174,6 +215,8 @@ ngx_http_ai_guard_find_key(ngx_http_request_t *r,
 
     ngx_memzero(found, sizeof(ngx_http_ai_guard_found_t));
 
+    found->jwt = ngx_http_ai_guard_jwt_on(r);
+
     part = &r->headers_in.headers.part;
     h = part->elts;
 
@@ -189,7 +232,7 @@ ngx_http_ai_guard_find_key(ngx_http_request_t *r,
             i = 0;
         }
 
-        switch (ngx_http_ai_guard_is_key_header(alcf, &h[i])) {
+        switch (ngx_http_ai_guard_is_key_header(alcf, found->jwt, &h[i])) {
 
         case 1:
             /* Authorization: Bearer <key> */
@@ -218,6 +261,24 @@ ngx_http_ai_guard_find_key(ngx_http_request_t *r,
 
             break;
 
+        case 3:
+            /* Authorization: Bearer <token> beside a named key header */
+
+            if (ngx_http_ai_guard_bearer(&h[i].value, &key) != NGX_OK
+                || !ngx_http_ai_guard_jwt_is_token(&key))
+            {
+                continue;
+            }
+
+            found->nheaders++;
+
+            if (!found->authorization) {
+                found->token = key;
+                found->authorization = 1;
+            }
+
+            break;
+
         default:
             break;
         }
@@ -225,9 +286,14 @@ ngx_http_ai_guard_find_key(ngx_http_request_t *r,
 }
 
 
+/*
+ * 1: Authorization (bearer), 2: a key header, 3: Authorization where a
+ * location with a named key header takes tokens as well; 0: other
+ */
+
 static ngx_int_t
 ngx_http_ai_guard_is_key_header(ngx_http_ai_guard_loc_conf_t *alcf,
-    ngx_table_elt_t *h)
+    ngx_uint_t jwt, ngx_table_elt_t *h)
 {
     if (alcf->key_header.len) {
         if (h->key.len != alcf->key_header.len
@@ -235,6 +301,15 @@ ngx_http_ai_guard_is_key_header(ngx_http_ai_guard_loc_conf_t *alcf,
                                h->key.len)
                != 0)
         {
+            if (jwt
+                && h->key.len == sizeof("Authorization") - 1
+                && ngx_strncasecmp(h->key.data, (u_char *) "Authorization",
+                                   h->key.len)
+                   == 0)
+            {
+                return 3;
+            }
+
             return 0;
         }
 
@@ -338,7 +413,7 @@ ngx_http_ai_guard_strip_keys(ngx_http_request_t *r,
             i = 0;
         }
 
-        switch (ngx_http_ai_guard_is_key_header(alcf, &h[i])) {
+        switch (ngx_http_ai_guard_is_key_header(alcf, found->jwt, &h[i])) {
 
         case 1:
             if (ngx_http_ai_guard_bearer(&h[i].value, &key) == NGX_OK) {
@@ -349,6 +424,15 @@ ngx_http_ai_guard_strip_keys(ngx_http_request_t *r,
 
         case 2:
             continue;
+
+        case 3:
+            if (ngx_http_ai_guard_bearer(&h[i].value, &key) == NGX_OK
+                && ngx_http_ai_guard_jwt_is_token(&key))
+            {
+                continue;
+            }
+
+            break;
 
         default:
             break;

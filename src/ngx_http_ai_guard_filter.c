@@ -8,6 +8,12 @@
 
 
 static ngx_int_t ngx_http_ai_guard_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_guard_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static void ngx_http_ai_guard_meter_start(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
+static void ngx_http_ai_guard_usage_final(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_guard_add_header(ngx_http_request_t *r,
     char *name, u_char *value, size_t len);
 static ngx_int_t ngx_http_ai_guard_add_number(ngx_http_request_t *r,
@@ -17,6 +23,10 @@ static ngx_int_t ngx_http_ai_guard_add_duration(ngx_http_request_t *r,
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+/* a warning a worker, not one a request */
+static ngx_uint_t  ngx_http_ai_guard_encoding_warned;
 
 
 ngx_int_t
@@ -24,6 +34,9 @@ ngx_http_ai_guard_filter_init(ngx_conf_t *cf)
 {
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_ai_guard_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_ai_guard_body_filter;
 
     return NGX_OK;
 }
@@ -48,6 +61,10 @@ ngx_http_ai_guard_header_filter(ngx_http_request_t *r)
 
     if (ctx == NULL) {
         return ngx_http_next_header_filter(r);
+    }
+
+    if (r->upstream && ctx->decision != NGX_HTTP_AI_GUARD_REJECT) {
+        ngx_http_ai_guard_meter_start(r, ctx);
     }
 
     if (ctx->has_req_limit
@@ -94,6 +111,127 @@ ngx_http_ai_guard_header_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * The response came from the upstream: pick the parser its Content-Type
+ * asks for.  A body the meter cannot read (compressed, another type) is
+ * settled on the estimate.
+ */
+
+static void
+ngx_http_ai_guard_meter_start(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx)
+{
+    ngx_int_t         sse;
+    ngx_str_t        *type;
+    ngx_table_elt_t  *enc;
+
+    if (!r->upstream->request_sent) {
+        /* nginx's own answer: the upstream never saw the request */
+        return;
+    }
+
+    ctx->upstream = 1;
+    ctx->upstream_status = r->headers_out.status;
+
+    enc = r->headers_out.content_encoding;
+
+    if (enc && enc->value.len
+        && !(enc->value.len == 8
+             && ngx_strncasecmp(enc->value.data, (u_char *) "identity", 8)
+                == 0))
+    {
+        if (!ngx_http_ai_guard_encoding_warned) {
+            ngx_http_ai_guard_encoding_warned = 1;
+
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "ai_guard: the upstream answered with "
+                          "\"Content-Encoding: %V\", which the meter "
+                          "cannot read: usage is estimated; clear it with "
+                          "\"proxy_set_header Accept-Encoding \"\"\"",
+                          &enc->value);
+        }
+
+        return;
+    }
+
+    type = &r->headers_out.content_type;
+
+    if (type->len >= sizeof("text/event-stream") - 1
+        && ngx_strncasecmp(type->data, (u_char *) "text/event-stream",
+                           sizeof("text/event-stream") - 1)
+           == 0)
+    {
+        sse = 1;
+
+    } else if (ngx_strlcasestrn(type->data, type->data + type->len,
+                                (u_char *) "json", sizeof("json") - 2)
+               != NULL)
+    {
+        sse = 0;
+
+    } else {
+        return;
+    }
+
+    ctx->meter = ngx_palloc(r->pool,
+                            sizeof(ngx_http_ai_guard_usage_parser_t));
+    if (ctx->meter == NULL) {
+        return;
+    }
+
+    ngx_http_ai_guard_usage_init(ctx->meter, sse);
+
+    /* buffers the upstream wrote to temp files come back in memory */
+    r->filter_need_in_memory = 1;
+}
+
+
+/*
+ * Each buffer is read as it passes, in place: no copy, no buffering,
+ * constant memory whatever the size of the response.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    off_t                     size;
+    ngx_chain_t              *cl;
+    ngx_http_ai_guard_ctx_t  *ctx;
+
+    if (r != r->main || in == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_guard_module);
+
+    if (ctx == NULL || !ctx->upstream) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        size = ngx_buf_size(cl->buf);
+
+        if (size == 0) {
+            continue;
+        }
+
+        if (!ctx->first_byte) {
+            ctx->first_byte = 1;
+            ctx->ttft_ms = ngx_http_ai_guard_now() - ctx->start_ms;
+        }
+
+        ctx->body_out += size;
+
+        if (ctx->meter && ngx_buf_in_memory(cl->buf)) {
+            ngx_http_ai_guard_usage_feed(ctx->meter, cl->buf->pos,
+                                         cl->buf->last - cl->buf->pos);
+        }
+    }
+
+    return ngx_http_next_body_filter(r, in);
 }
 
 
@@ -176,30 +314,74 @@ ngx_http_ai_guard_log_handler(ngx_http_request_t *r)
 void
 ngx_http_ai_guard_finish(ngx_http_request_t *r, ngx_http_ai_guard_ctx_t *ctx)
 {
-    ngx_uint_t  status;
-
-    if (!ctx->reserved) {
+    if (ctx->finished) {
         return;
     }
 
-    status = r->headers_out.status;
+    ctx->finished = 1;
 
-    /*
-     * Until the meter reads the upstream's own usage, a request that
-     * succeeded is charged its estimate; one that failed (an error
-     * status, a timeout, a client gone) costs its tenant nothing.
-     */
+    ctx->response_ms = ngx_http_ai_guard_now() - ctx->start_ms;
 
-    if (status >= NGX_HTTP_OK && status < NGX_HTTP_BAD_REQUEST
-        && !r->connection->error)
-    {
-        ctx->final_tokens = ctx->est_tokens;
-        ctx->final_money = ctx->est_money;
-
-    } else {
-        ctx->final_tokens = 0;
-        ctx->final_money = 0;
+    if (ctx->upstream) {
+        ngx_http_ai_guard_usage_final(r, ctx);
     }
 
+    ngx_http_ai_guard_record(r, ctx);
+
     ngx_http_ai_guard_limiter_settle(r, ctx);
+
+    if (ctx->in_flight) {
+        ngx_http_ai_guard_in_flight(r, ctx, -1);
+    }
+}
+
+
+/*
+ * One meaning for every vendor (the parser normalizes); without usage in
+ * the response: the estimate, the prompt's plus the output bytes seen at
+ * four a token; an error status without usage costs nothing.
+ */
+
+static void
+ngx_http_ai_guard_usage_final(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx)
+{
+    uint64_t                    output;
+    ngx_http_ai_guard_usage_t  *u;
+
+    u = &ctx->usage;
+
+    if (ctx->meter) {
+        ngx_http_ai_guard_usage_finish(ctx->meter, u);
+    }
+
+    if (!u->found) {
+        ctx->estimated = 1;
+
+        if (ctx->upstream_status >= NGX_HTTP_BAD_REQUEST) {
+            u->input_tokens = 0;
+            u->output_tokens = 0;
+
+        } else {
+            output = ctx->meter ? u->content_bytes : (uint64_t) ctx->body_out;
+
+            u->input_tokens = ctx->est_input;
+            u->output_tokens = (output + 3) / 4;
+        }
+
+        u->cached_tokens = 0;
+        u->cache_write_tokens = 0;
+    }
+
+    if (u->model_len == 0 && ctx->req.model_len) {
+        u->model_len = ngx_min(ctx->req.model_len, sizeof(u->model));
+        ngx_memcpy(u->model, ctx->req.model, u->model_len);
+    }
+
+    ctx->final_tokens = u->input_tokens + u->output_tokens;
+    ctx->final_money = ngx_http_ai_guard_price_of(r, u->model, u->model_len,
+                                                  u->input_tokens,
+                                                  u->output_tokens,
+                                                  u->cached_tokens,
+                                                  u->cache_write_tokens);
 }

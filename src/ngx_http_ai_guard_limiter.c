@@ -18,11 +18,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_ai_guard_scope_key(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
-static ngx_int_t ngx_http_ai_guard_evictable(ngx_uint_t kind,
-    void *payload);
 static void ngx_http_ai_guard_limit_headers(ngx_http_ai_guard_ctx_t *ctx,
     uint64_t now);
-static uint64_t ngx_http_ai_guard_now(void);
 
 
 /* the cost class of each limit: a request, tokens, money, a slot */
@@ -79,7 +76,7 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
     ctx->est_tokens = ctx->req.estimate + out;
     ctx->est_money = ngx_http_ai_guard_price_of(r, ctx->req.model,
                                                 ctx->req.model_len,
-                                                ctx->req.estimate, out, 0);
+                                                ctx->req.estimate, out, 0, 0);
 
     if (tier == NULL || !tier->has_limits) {
         return NGX_OK;
@@ -313,7 +310,7 @@ ngx_http_ai_guard_scope_key(ngx_http_request_t *r,
 
 /* an entry with requests in flight holds their slots: never evicted */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ai_guard_evictable(ngx_uint_t kind, void *payload)
 {
     ngx_http_ai_guard_scope_t  *scope = payload;
@@ -359,7 +356,7 @@ ngx_http_ai_guard_limit_headers(ngx_http_ai_guard_ctx_t *ctx, uint64_t now)
 }
 
 
-static uint64_t
+uint64_t
 ngx_http_ai_guard_now(void)
 {
     ngx_time_t  *tp;
@@ -374,7 +371,7 @@ ngx_http_ai_guard_now(void)
 
 int64_t
 ngx_http_ai_guard_price_of(ngx_http_request_t *r, u_char *model, size_t len,
-    uint64_t input, uint64_t output, uint64_t cached)
+    uint64_t input, uint64_t output, uint64_t cached, uint64_t cache_write)
 {
     ngx_uint_t                      i;
     ngx_http_ai_guard_price_rule_t *rule;
@@ -389,7 +386,7 @@ ngx_http_ai_guard_price_of(ngx_http_request_t *r, u_char *model, size_t len,
                                          model, len))
         {
             return ngx_http_ai_guard_price_cost(&rule[i].price, input,
-                                                output, cached, 0);
+                                                output, cached, cache_write);
         }
     }
 

@@ -18,10 +18,15 @@
 #define NGX_HTTP_AI_GUARD_DEPTH_LIMIT  10000
 
 
+static ngx_http_ai_guard_prompt_rule_t *ngx_http_ai_guard_prompt_run(
+    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_ruleset_t *set,
+    const u_char *p, size_t len);
 static ngx_int_t ngx_http_ai_guard_prompt_match(ngx_http_ai_guard_ctx_t *ctx,
-    ngx_http_ai_guard_rule_t *rule, const u_char *p, size_t len);
+    ngx_http_ai_guard_prompt_rule_t *rule, const u_char *p, size_t len);
 static ngx_int_t ngx_http_ai_guard_prompt_add(ngx_conf_t *cf,
-    ngx_array_t **rules, ngx_str_t *id, ngx_str_t *regex);
+    ngx_http_ai_guard_ruleset_t **set, ngx_str_t *id, ngx_str_t *regex);
+static ngx_int_t ngx_http_ai_guard_prompt_prefilter(ngx_conf_t *cf,
+    ngx_http_ai_guard_ruleset_t *set);
 
 
 #if (NGX_PCRE2)
@@ -63,8 +68,8 @@ ngx_http_ai_guard_prompt_init(ngx_cycle_t *cycle)
 
 /*
  * The request parser hands over each decoded text the model will read;
- * rules run here, while the body is still arriving, and what they find
- * is decided on once the whole body has been parsed.
+ * rules and detectors run here, while the body is still arriving, and
+ * what they find is decided on once the whole body has been parsed.
  */
 
 int
@@ -72,32 +77,28 @@ ngx_http_ai_guard_prompt_text(void *data, const u_char *p, size_t len)
 {
     ngx_http_ai_guard_ctx_t *ctx = data;
 
-    ngx_uint_t                     i;
-    ngx_http_ai_guard_rule_t      *rule;
+    size_t                         off;
+    unsigned                       bit;
     ngx_http_ai_guard_loc_conf_t  *alcf;
 
     alcf = ngx_http_get_module_loc_conf(ctx->request,
                                         ngx_http_ai_guard_module);
 
     if (alcf->deny && ctx->deny_hit == NULL) {
-        rule = alcf->deny->elts;
-
-        for (i = 0; i < alcf->deny->nelts; i++) {
-            if (ngx_http_ai_guard_prompt_match(ctx, &rule[i], p, len)) {
-                ctx->deny_hit = &rule[i];
-                break;
-            }
-        }
+        ctx->deny_hit = ngx_http_ai_guard_prompt_run(ctx, alcf->deny, p, len);
     }
 
-    if (alcf->allow && !ctx->allow_hit) {
-        rule = alcf->allow->elts;
+    if (alcf->allow && !ctx->allow_hit
+        && ngx_http_ai_guard_prompt_run(ctx, alcf->allow, p, len))
+    {
+        ctx->allow_hit = 1;
+    }
 
-        for (i = 0; i < alcf->allow->nelts; i++) {
-            if (ngx_http_ai_guard_prompt_match(ctx, &rule[i], p, len)) {
-                ctx->allow_hit = 1;
-                break;
-            }
+    if (alcf->pii && ctx->pii_hit == NULL) {
+        bit = ngx_http_ai_guard_pii_scan(p, len, alcf->pii, &off);
+
+        if (bit) {
+            ctx->pii_hit = ngx_http_ai_guard_pii_name(bit);
         }
     }
 
@@ -105,9 +106,59 @@ ngx_http_ai_guard_prompt_text(void *data, const u_char *p, size_t len)
 }
 
 
+/* the first rule of the set that matches, the prefilter permitting */
+
+static ngx_http_ai_guard_prompt_rule_t *
+ngx_http_ai_guard_prompt_run(ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_ruleset_t *set, const u_char *p, size_t len)
+{
+    ngx_uint_t                        i, j;
+    ngx_http_ai_guard_prompt_rule_t  *rule;
+
+    if (set->ac) {
+        if (ctx->found_size < set->nlits) {
+            ctx->found = ngx_palloc(ctx->request->pool, set->nlits);
+            if (ctx->found == NULL) {
+                ctx->found_size = 0;
+                return NULL;
+            }
+
+            ctx->found_size = set->nlits;
+        }
+
+        ngx_memzero(ctx->found, set->nlits);
+        ngx_http_ai_guard_ac_scan(set->ac, p, len, ctx->found);
+    }
+
+    rule = set->rules.elts;
+
+    for (i = 0; i < set->rules.nelts; i++) {
+
+        if (rule[i].nlits) {
+            for (j = 0; j < rule[i].nlits; j++) {
+                if (ctx->found[rule[i].lit_first + j]) {
+                    break;
+                }
+            }
+
+            if (j == rule[i].nlits) {
+                /* none of the words a match must contain is there */
+                continue;
+            }
+        }
+
+        if (ngx_http_ai_guard_prompt_match(ctx, &rule[i], p, len)) {
+            return &rule[i];
+        }
+    }
+
+    return NULL;
+}
+
+
 static ngx_int_t
 ngx_http_ai_guard_prompt_match(ngx_http_ai_guard_ctx_t *ctx,
-    ngx_http_ai_guard_rule_t *rule, const u_char *p, size_t len)
+    ngx_http_ai_guard_prompt_rule_t *rule, const u_char *p, size_t len)
 {
     int  rc;
 
@@ -152,13 +203,13 @@ ngx_http_ai_guard_prompt_rule(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_ai_guard_loc_conf_t *alcf = conf;
 
-    ngx_str_t     *value, id;
-    ngx_array_t  **rules;
+    ngx_str_t                     *value, id;
+    ngx_http_ai_guard_ruleset_t  **set;
 
     value = cf->args->elts;
 
-    rules = (value[0].data[sizeof("ai_guard_prompt_") - 1] == 'd')
-            ? &alcf->deny : &alcf->allow;
+    set = (value[0].data[sizeof("ai_guard_prompt_") - 1] == 'd')
+          ? &alcf->deny : &alcf->allow;
 
     if (cf->args->nelts == 3) {
         if (ngx_strncmp(value[2].data, "id=", 3) != 0 || value[2].len == 3) {
@@ -178,12 +229,12 @@ ngx_http_ai_guard_prompt_rule(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         id.len = ngx_sprintf(id.data, "%s-%ui",
-                             rules == &alcf->deny ? "deny" : "allow",
-                             (*rules ? (*rules)->nelts : 0) + 1)
+                             set == &alcf->deny ? "deny" : "allow",
+                             (*set ? (*set)->rules.nelts : 0) + 1)
                  - id.data;
     }
 
-    if (ngx_http_ai_guard_prompt_add(cf, rules, &id, &value[1]) != NGX_OK) {
+    if (ngx_http_ai_guard_prompt_add(cf, set, &id, &value[1]) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -191,7 +242,7 @@ ngx_http_ai_guard_prompt_rule(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* "<id> <regex>" a line; blank lines and # comments skipped */
+/* "<id> <regex>" a line, deny rules; the file's grammar is in rules.c */
 
 char *
 ngx_http_ai_guard_prompt_rules_file(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -199,12 +250,14 @@ ngx_http_ai_guard_prompt_rules_file(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_ai_guard_loc_conf_t *alcf = conf;
 
-    u_char           *p, *last, *line, *eol;
-    ssize_t           n;
-    ngx_str_t        *value, name, id, regex;
-    ngx_uint_t        lineno;
-    ngx_file_t        file;
-    ngx_file_info_t   fi;
+    int                                rc;
+    u_char                            *buf;
+    ssize_t                            n;
+    ngx_str_t                         *value, name, id, regex;
+    ngx_file_t                         file;
+    ngx_file_info_t                    fi;
+    ngx_http_ai_guard_rule_t           rule;
+    ngx_http_ai_guard_rules_parser_t  *ps;
 
     value = cf->args->elts;
     name = value[1];
@@ -231,72 +284,45 @@ ngx_http_ai_guard_prompt_rules_file(ngx_conf_t *cf, ngx_command_t *cmd,
         goto failed;
     }
 
-    p = ngx_pnalloc(cf->temp_pool, ngx_file_size(&fi) + 1);
-    if (p == NULL) {
+    buf = ngx_pnalloc(cf->temp_pool, ngx_file_size(&fi) + 1);
+    ps = ngx_palloc(cf->temp_pool, sizeof(ngx_http_ai_guard_rules_parser_t));
+    if (buf == NULL || ps == NULL) {
         goto failed;
     }
 
-    n = ngx_read_file(&file, p, ngx_file_size(&fi), 0);
+    n = ngx_read_file(&file, buf, ngx_file_size(&fi), 0);
     if (n == NGX_ERROR) {
         goto failed;
     }
 
-    last = p + n;
-    lineno = 0;
+    ngx_http_ai_guard_rules_init(ps, buf, n);
 
-    for (line = p; line < last; line = eol + 1) {
-        lineno++;
+    for ( ;; ) {
+        rc = ngx_http_ai_guard_rules_next(ps, &rule);
 
-        eol = ngx_strlchr(line, last, '\n');
-        if (eol == NULL) {
-            eol = last;
+        if (rc == NGX_HTTP_AI_GUARD_RULES_DONE) {
+            break;
         }
 
-        /* trim, including a CR of CRLF files */
-
-        while (line < eol && (*line == ' ' || *line == '\t')) {
-            line++;
-        }
-
-        for (p = eol; p > line && (p[-1] == ' ' || p[-1] == '\t'
-                                   || p[-1] == '\r'); p--)
-        {
-            /* void */
-        }
-
-        if (line == p || *line == '#') {
-            continue;
-        }
-
-        id.data = line;
-
-        while (line < p && *line != ' ' && *line != '\t') {
-            line++;
-        }
-
-        id.len = line - id.data;
-
-        while (line < p && (*line == ' ' || *line == '\t')) {
-            line++;
-        }
-
-        regex.data = line;
-        regex.len = p - line;
-
-        if (regex.len == 0) {
+        if (rc == NGX_HTTP_AI_GUARD_RULES_ERROR) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "ai_guard_prompt_rules \"%V\", line %ui: "
-                               "rule \"%V\" has no regex", &name, lineno,
-                               &id);
+                               "ai_guard_prompt_rules \"%V\", line %uz: %s",
+                               &name, ps->line, ps->err);
             goto failed;
         }
+
+        id.data = (u_char *) rule.id;
+        id.len = rule.id_len;
+        regex.data = (u_char *) rule.regex;
+        regex.len = rule.regex_len;
 
         if (ngx_http_ai_guard_prompt_add(cf, &alcf->deny, &id, &regex)
             != NGX_OK)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "ai_guard_prompt_rules \"%V\", line %ui: "
-                               "rule \"%V\" is invalid", &name, lineno, &id);
+                               "ai_guard_prompt_rules \"%V\", line %uz: "
+                               "rule \"%V\" is invalid", &name, rule.line,
+                               &id);
             goto failed;
         }
     }
@@ -313,18 +339,90 @@ failed:
 }
 
 
-static ngx_int_t
-ngx_http_ai_guard_prompt_add(ngx_conf_t *cf, ngx_array_t **rules,
-    ngx_str_t *id, ngx_str_t *regex)
-{
-    u_char                    errstr[NGX_MAX_CONF_ERRSTR];
-    ngx_regex_compile_t       rc;
-    ngx_http_ai_guard_rule_t *rule;
+/* ai_guard_pii email | card | ssn | phone | ipv4 | secret | all | off */
 
-    if (*rules == NULL) {
-        *rules = ngx_array_create(cf->pool, 4,
-                                  sizeof(ngx_http_ai_guard_rule_t));
-        if (*rules == NULL) {
+char *
+ngx_http_ai_guard_pii(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_guard_loc_conf_t *alcf = conf;
+
+    unsigned     bit;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (alcf->pii != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    alcf->pii = 0;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        return NGX_CONF_OK;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        bit = ngx_http_ai_guard_pii_bit(value[i].data, value[i].len);
+
+        if (bit == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid PII detector \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        alcf->pii |= bit;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Rule sets are inherited whole, as nginx arrays are; each set gets its
+ * prefilter once, when the configuration is complete.
+ */
+
+char *
+ngx_http_ai_guard_prompt_merge(ngx_conf_t *cf,
+    ngx_http_ai_guard_loc_conf_t *prev, ngx_http_ai_guard_loc_conf_t *conf)
+{
+    if (conf->deny == NULL) {
+        conf->deny = prev->deny;
+    }
+
+    if (conf->allow == NULL) {
+        conf->allow = prev->allow;
+    }
+
+    if (ngx_http_ai_guard_prompt_prefilter(cf, conf->deny) != NGX_OK
+        || ngx_http_ai_guard_prompt_prefilter(cf, conf->allow) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_prompt_add(ngx_conf_t *cf,
+    ngx_http_ai_guard_ruleset_t **set, ngx_str_t *id, ngx_str_t *regex)
+{
+    u_char                            errstr[NGX_MAX_CONF_ERRSTR];
+    ngx_regex_compile_t               rc;
+    ngx_http_ai_guard_prompt_rule_t  *rule;
+
+    if (*set == NULL) {
+        *set = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_guard_ruleset_t));
+        if (*set == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_array_init(&(*set)->rules, cf->pool, 8,
+                           sizeof(ngx_http_ai_guard_prompt_rule_t))
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }
@@ -344,18 +442,94 @@ ngx_http_ai_guard_prompt_add(ngx_conf_t *cf, ngx_array_t **rules,
         return NGX_ERROR;
     }
 
-    rule = ngx_array_push(*rules);
+    rule = ngx_array_push(&(*set)->rules);
     if (rule == NULL) {
         return NGX_ERROR;
     }
 
+    ngx_memzero(rule, sizeof(ngx_http_ai_guard_prompt_rule_t));
+
     rule->id.data = ngx_pstrdup(cf->pool, id);
-    if (rule->id.data == NULL) {
+    rule->pattern.data = ngx_pstrdup(cf->pool, regex);
+    if (rule->id.data == NULL || rule->pattern.data == NULL) {
         return NGX_ERROR;
     }
 
     rule->id.len = id->len;
+    rule->pattern.len = regex->len;
     rule->regex = rc.regex;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_prompt_prefilter(ngx_conf_t *cf,
+    ngx_http_ai_guard_ruleset_t *set)
+{
+    u_char                           *p;
+    size_t                            size;
+    ngx_uint_t                        i, j;
+    ngx_array_t                       lits;
+    ngx_http_ai_guard_lit_t          *lit;
+    ngx_http_ai_guard_literals_t      found;
+    ngx_http_ai_guard_prompt_rule_t  *rule;
+
+    if (set == NULL || set->ac != NULL || set->nlits != 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_array_init(&lits, cf->temp_pool, 16,
+                       sizeof(ngx_http_ai_guard_lit_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rule = set->rules.elts;
+
+    for (i = 0; i < set->rules.nelts; i++) {
+
+        if (ngx_http_ai_guard_regex_literals(rule[i].pattern.data,
+                                             rule[i].pattern.len, &found)
+            == 0)
+        {
+            continue;
+        }
+
+        rule[i].lit_first = lits.nelts;
+        rule[i].nlits = found.n;
+
+        for (j = 0; j < found.n; j++) {
+            p = ngx_pnalloc(cf->pool, found.len[j]);
+            lit = ngx_array_push(&lits);
+            if (p == NULL || lit == NULL) {
+                return NGX_ERROR;
+            }
+
+            lit->data = ngx_cpymem(p, found.data[j], found.len[j])
+                        - found.len[j];
+            lit->len = found.len[j];
+        }
+    }
+
+    set->nlits = lits.nelts;
+
+    if (lits.nelts == 0) {
+        return NGX_OK;
+    }
+
+    size = ngx_http_ai_guard_ac_size(lits.elts, lits.nelts);
+
+    p = ngx_palloc(cf->pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    set->ac = ngx_http_ai_guard_ac_build(p, size, lits.elts, lits.nelts);
+    if (set->ac == NULL) {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }

@@ -17,6 +17,20 @@ static ngx_int_t ngx_http_ai_guard_model_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ai_guard_cache_key_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_guard_number_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_guard_source_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_guard_cost_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+#define NGX_HTTP_AI_GUARD_VAR_PROMPT      0
+#define NGX_HTTP_AI_GUARD_VAR_COMPLETION  1
+#define NGX_HTTP_AI_GUARD_VAR_TOTAL       2
+#define NGX_HTTP_AI_GUARD_VAR_CACHED      3
+#define NGX_HTTP_AI_GUARD_VAR_TTFT        4
+#define NGX_HTTP_AI_GUARD_VAR_ESTIMATED   5
 
 
 static ngx_http_variable_t  ngx_http_ai_guard_vars[] = {
@@ -45,6 +59,36 @@ static ngx_http_variable_t  ngx_http_ai_guard_vars[] = {
 
     { ngx_string("ai_guard_cache_key"), NULL,
       ngx_http_ai_guard_cache_key_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_prompt_tokens"), NULL,
+      ngx_http_ai_guard_number_variable, NGX_HTTP_AI_GUARD_VAR_PROMPT,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_completion_tokens"), NULL,
+      ngx_http_ai_guard_number_variable, NGX_HTTP_AI_GUARD_VAR_COMPLETION,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_total_tokens"), NULL,
+      ngx_http_ai_guard_number_variable, NGX_HTTP_AI_GUARD_VAR_TOTAL,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_cached_tokens"), NULL,
+      ngx_http_ai_guard_number_variable, NGX_HTTP_AI_GUARD_VAR_CACHED,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_ttft_ms"), NULL,
+      ngx_http_ai_guard_number_variable, NGX_HTTP_AI_GUARD_VAR_TTFT,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_estimated_tokens"), NULL,
+      ngx_http_ai_guard_number_variable, NGX_HTTP_AI_GUARD_VAR_ESTIMATED,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_usage_source"), NULL,
+      ngx_http_ai_guard_source_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_cost_usd"), NULL,
+      ngx_http_ai_guard_cost_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -195,6 +239,129 @@ ngx_http_ai_guard_cache_key_variable(ngx_http_request_t *r,
     v->no_cacheable = 0;
     v->not_found = 0;
     v->data = ctx->cache_key;
+
+    return NGX_OK;
+}
+
+
+/* the usage variables are settled at the log phase, before access_log */
+
+static ngx_int_t
+ngx_http_ai_guard_number_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                   *p;
+    int64_t                   n;
+    ngx_http_ai_guard_ctx_t  *ctx;
+
+    ctx = ngx_http_ai_guard_get_ctx(r->main);
+
+    if (ctx == NULL
+        || (data == NGX_HTTP_AI_GUARD_VAR_ESTIMATED ? ctx->est_tokens == 0
+            : data == NGX_HTTP_AI_GUARD_VAR_TTFT ? !ctx->first_byte
+            : !ctx->finished || !ctx->upstream))
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    switch (data) {
+
+    case NGX_HTTP_AI_GUARD_VAR_PROMPT:
+        n = ctx->usage.input_tokens;
+        break;
+
+    case NGX_HTTP_AI_GUARD_VAR_COMPLETION:
+        n = ctx->usage.output_tokens;
+        break;
+
+    case NGX_HTTP_AI_GUARD_VAR_TOTAL:
+        n = ctx->usage.input_tokens + ctx->usage.output_tokens;
+        break;
+
+    case NGX_HTTP_AI_GUARD_VAR_CACHED:
+        n = ctx->usage.cached_tokens;
+        break;
+
+    case NGX_HTTP_AI_GUARD_VAR_TTFT:
+        n = ctx->ttft_ms;
+        break;
+
+    default: /* NGX_HTTP_AI_GUARD_VAR_ESTIMATED */
+        n = ctx->est_tokens;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%L", n) - p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_source_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_ai_guard_ctx_t  *ctx;
+
+    ctx = ngx_http_ai_guard_get_ctx(r->main);
+
+    if (ctx == NULL || !ctx->finished || !ctx->upstream) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (ctx->estimated) {
+        v->len = sizeof("estimate") - 1;
+        v->data = (u_char *) "estimate";
+
+    } else {
+        v->len = sizeof("upstream") - 1;
+        v->data = (u_char *) "upstream";
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* exact: the integer ledger printed as a decimal, never a float */
+
+static ngx_int_t
+ngx_http_ai_guard_cost_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                   *p;
+    ngx_http_ai_guard_ctx_t  *ctx;
+
+    ctx = ngx_http_ai_guard_get_ctx(r->main);
+
+    if (ctx == NULL || !ctx->finished || !ctx->upstream) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_AI_GUARD_USD_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_http_ai_guard_usd_format(p, ctx->final_money) - p;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = p;
 
     return NGX_OK;
 }

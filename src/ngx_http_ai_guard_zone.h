@@ -32,14 +32,75 @@ typedef struct {
 } ngx_http_ai_guard_node_t;
 
 
+/*
+ * Usage: one entry a tenant, key, model and UTC day.  The entry's key is
+ * the day (a uint32_t in host order), then four strings one after another
+ * (tenant, key id, model, the key's Stripe customer); the lengths here
+ * split it.
+ */
+
+typedef struct {
+    uint32_t                       day;       /* days since 1970-01-01 */
+    uint16_t                       tenant_len;
+    uint16_t                       key_len;
+    uint16_t                       model_len;
+    uint16_t                       customer_len;
+    uint64_t                       requests;  /* reached the upstream */
+    uint64_t                       input;     /* all prompt tokens */
+    uint64_t                       output;
+    uint64_t                       cached;    /* part of input */
+    uint64_t                       estimated; /* requests on the estimate */
+    int64_t                        cost;      /* pico-USD */
+} ngx_http_ai_guard_usage_entry_t;
+
+
+/*
+ * Metric series.  'R': requests by tenant, model, decision and reason;
+ * 'T': tokens and cost by tenant and model.  The entry's key is the type
+ * byte, then the strings; the lengths here split it.
+ */
+
+#define NGX_HTTP_AI_GUARD_SERIES_REQUESTS  'R'
+#define NGX_HTTP_AI_GUARD_SERIES_TOKENS    'T'
+
+typedef struct {
+    u_char                         type;
+    u_char                         decision;  /* 'R': allow/reject/.. */
+    uint16_t                       tenant_len;
+    uint16_t                       model_len;
+    uint16_t                       reason_len;
+    uint64_t                       requests;
+    uint64_t                       input;
+    uint64_t                       output;
+    uint64_t                       cached;
+    uint64_t                       estimated;
+    int64_t                        cost;      /* pico-USD */
+} ngx_http_ai_guard_series_t;
+
+
+/* upper bounds in ms; the last bucket is +Inf */
+#define NGX_HTTP_AI_GUARD_BUCKETS  12
+
+typedef struct {
+    uint64_t                       count[NGX_HTTP_AI_GUARD_BUCKETS];
+    uint64_t                       sum_ms;
+    uint64_t                       total;
+} ngx_http_ai_guard_histogram_t;
+
+
 typedef struct {
     ngx_rbtree_t                   rbtree;
     ngx_rbtree_node_t              sentinel;
     ngx_queue_t                    lru[NGX_HTTP_AI_GUARD_ENTRY_KINDS];
     ngx_uint_t                     entries[NGX_HTTP_AI_GUARD_ENTRY_KINDS];
     ngx_uint_t                     evicted;
-    ngx_atomic_t                   in_flight;
+    ngx_uint_t                     in_flight;
+    ngx_http_ai_guard_histogram_t  upstream_time;
+    ngx_http_ai_guard_histogram_t  ttft;
 } ngx_http_ai_guard_shctx_t;
+
+
+extern const ngx_uint_t  ngx_http_ai_guard_bucket_ms[NGX_HTTP_AI_GUARD_BUCKETS];
 
 
 typedef struct {

@@ -42,6 +42,8 @@ our $user_files = <<'_EOF_';
 ]}
 _EOF_
 
+# the mock reports what a real upstream would: the prompt and about as
+# many completion tokens as max_tokens allowed
 our $config = <<'_EOC_';
     location /v1/ {
         ai_guard on;
@@ -50,7 +52,14 @@ our $config = <<'_EOC_';
     }
 
     location /mock/ {
-        echo "ok";
+        default_type application/json;
+        echo '{"model":"gpt-4o-mini","usage":{"prompt_tokens":10,"completion_tokens":90},"ok":1}';
+    }
+
+    location /mock/chat/ {
+        default_type application/json;
+        echo_read_request_body;
+        echo '{"model":"gpt-4o-mini","usage":{"prompt_tokens":10,"completion_tokens":$arg_c},"ok":1}';
     }
 _EOC_
 
@@ -61,8 +70,9 @@ our $tok = "Authorization: Bearer sk-aig-test-disabled-01";
 our $day = "Authorization: Bearer sk-aig-test-expired-001";
 
 sub chat {
-    my ($max) = @_;
-    return "POST /v1/chat/completions\n{\"model\":\"gpt-4o-mini\","
+    my ($max, $used) = @_;
+    $used //= $max - 10;
+    return "POST /v1/chat/completions?c=$used\n{\"model\":\"gpt-4o-mini\","
            . "\"max_tokens\":$max,\"messages\":[{\"role\":\"user\","
            . "\"content\":\"hi\"}]}";
 }
@@ -95,9 +105,9 @@ __DATA__
  "retry-after-ms: 1\\d{4}",
  ".*"]
 --- response_body_like eval
-["ok", "ok", "ok", "ok", "ok",
+['"ok":1', '"ok":1', '"ok":1', '"ok":1', '"ok":1',
  '^\{"error":\{"message":"Rate limit reached for rpm \(limit 5\)\. Please try again in \d+ms\.","type":"requests","param":null,"code":"rate_limit_exceeded"\}\}$',
- "ok"]
+ '"ok":1']
 --- no_error_log
 [error]
 
@@ -166,7 +176,7 @@ __DATA__
  "X-Reason: tpm\nretry-after: \\d+",
  "X-Reason: tpm"]
 --- response_body_like eval
-["ok", '"code":"rate_limit_exceeded"',
+['"ok":1', '"code":"rate_limit_exceeded"',
  'This request alone exceeds the tpm limit']
 --- no_error_log
 [error]
@@ -184,7 +194,7 @@ __DATA__
 --- error_code eval
 [200, 200, 429]
 --- response_body_like eval
-["ok", "ok", '"type":"insufficient_quota","param":null,"code":"insufficient_quota"']
+['"ok":1', '"ok":1', '"type":"insufficient_quota","param":null,"code":"insufficient_quota"']
 --- response_headers_like eval
 [".*", ".*", "X-Reason: tpd"]
 --- no_error_log
@@ -206,7 +216,8 @@ __DATA__
     }
 
     location /mock/ {
-        echo "ok";
+        default_type application/json;
+        echo '{"usage":{"prompt_tokens":10,"completion_tokens":790}}';
     }
 --- request eval
 [map { my $r = ::chat(800); $r =~ s/completions/$_/; $r }

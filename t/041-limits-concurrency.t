@@ -65,7 +65,8 @@ my $http = <<'_EOC_';
         }
 
         location /mock/ {
-            echo "ok";
+            default_type application/json;
+            echo '{"model":"gpt-4o-mini","usage":{"prompt_tokens":10,"completion_tokens":100}}';
         }
     }
 _EOC_
@@ -161,8 +162,9 @@ for (1 .. 40) {
 
 ok($freed, 'after a client abort mid-stream the slot comes back');
 
-# a monthly budget: $0.0003, each request estimated at 100 output tokens
-# at $0.60 per 1M (60,000,000 pico-dollars) plus its prompt
+# a monthly budget: $0.0003; each request uses 10 prompt tokens at $0.15
+# and 100 completion tokens at $0.60 per 1M: 61,500,000 pico-dollars, and
+# is estimated (reserved) at its prompt plus max_tokens=100
 
 my @budget;
 

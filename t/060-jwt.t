@@ -1,0 +1,580 @@
+# OAuth/JWT bearer tokens: RS256, ES256 and HS256 tokens from a JWKS on
+# disk, each way a token fails with its code, the claims mapped to tenant,
+# tier, key id and models, and no token in the error log.  The tokens are
+# minted here with util/jwt-mint and the test keys of t/unit/data/jwt/;
+# the second round of each block is served from the worker's cache.
+
+use Test::Nginx::Socket 'no_plan';
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+
+repeat_each(2);
+
+no_shuffle();
+
+our $dir = 't/unit/data/jwt';
+our $iss = 'https://abcdefghijklmnop.supabase.co/auth/v1';
+our $sub = '6f1c2a4e-2b7d-4f7a-9c1e-0a5b3c2d1e0f';
+our $now = time;
+our @sigs;
+
+sub slurp {
+    my ($f) = @_;
+    open my $fh, '<', $f or die "$f: $!";
+    local $/;
+    return <$fh>;
+}
+
+# a Supabase access token: custom claims under app_metadata
+sub claims {
+    my (%o) = @_;
+    my %c = (iss => $iss, aud => 'authenticated', sub => $sub,
+             iat => $now - 60, exp => $now + 3600, role => 'authenticated',
+             app => '"tenant":"acme","tier":"pro"', %o);
+    my $app = delete $c{app};
+    return '{' . join(',', map {
+               my $v = $c{$_};
+               "\"$_\":" . ($v =~ /^-?\d+$/ || $v =~ /^[\[{]/ ? $v : "\"$v\"")
+           } sort keys %c)
+           . ",\"app_metadata\":{$app}}";
+}
+
+sub mint {
+    my ($claims, @opt) = @_;
+    my @cmd = ('util/jwt-mint', @opt, $claims);
+    open my $p, '-|', @cmd or die "jwt-mint: $!";
+    my $t = <$p>;
+    close $p or die "jwt-mint @opt failed";
+    chomp $t;
+    push @sigs, (split /\./, $t)[2] if $t =~ /\.[^.]+$/;
+    return $t;
+}
+
+our %tok = (
+    rs256     => mint(claims(), '--key', "$dir/rsa1.pem", '--kid', 'rsa1'),
+    rs_nokid  => mint(claims(), '--key', "$dir/rsa1.pem"),
+    es256     => mint(claims(), '--key', "$dir/ec256.pem", '--kid', 'ec256'),
+    hs256     => mint(claims(), '--key', "$dir/hs.secret", '--kid', 'hs1'),
+    expired   => mint(claims(iat => $now - 7200, exp => $now - 3600),
+                      '--key', "$dir/rsa1.pem", '--kid', 'rsa1'),
+    nbf       => mint(claims(nbf => $now + 3600),
+                      '--key', "$dir/ec256.pem", '--kid', 'ec256'),
+    iss       => mint(claims(iss => 'https://evil.example/auth/v1'),
+                      '--key', "$dir/rsa1.pem", '--kid', 'rsa1'),
+    aud       => mint(claims(aud => 'service_role'),
+                      '--key', "$dir/rsa1.pem", '--kid', 'rsa1'),
+    wrongkid  => mint(claims(), '--key', "$dir/rsa1.pem", '--kid', 'nope'),
+    rsa2      => mint(claims(), '--key', "$dir/rsa2.pem", '--kid', 'rsa2'),
+    rsa2_nokid => mint(claims(), '--key', "$dir/rsa2.pem"),
+    none      => mint(claims(), '--key', "$dir/hs.secret", '--alg', 'none'),
+    confusion => mint(claims(), '--key', "$dir/rsa1.pub.pem", '--kid', 'rsa1',
+                      '--alg', 'HS256'),
+    confusion_nokid => mint(claims(), '--key', "$dir/rsa1.pub.pem",
+                            '--alg', 'HS256'),
+    gold      => mint(claims(app => '"tenant":"acme","tier":"gold"'),
+                      '--key', "$dir/rsa1.pem", '--kid', 'rsa1'),
+    notier    => mint(claims(app => '"tenant":"acme"'),
+                      '--key', "$dir/ec256.pem", '--kid', 'ec256'),
+    models    => mint(claims(app => '"tenant":"acme","tier":"pro",'
+                                    . '"models":["gpt-4o-mini*"]'),
+                      '--key', "$dir/rsa1.pem", '--kid', 'rsa1'),
+    notenant  => mint(claims(app => '"tier":"pro"'),
+                      '--key', "$dir/rsa1.pem", '--kid', 'rsa1'),
+);
+
+# the payload of another token under the signature of rs256
+{
+    my @a = split /\./, $tok{rs256};
+    my @b = split /\./, mint(claims(app => '"tenant":"beta","tier":"pro"'),
+                             '--key', "$dir/rsa1.pem", '--kid', 'rsa1');
+    $tok{tampered} = "$a[0].$b[1].$a[2]";
+}
+
+sub bearer { "Authorization: Bearer $tok{$_[0]}" }
+
+our $http_config = <<"_EOC_";
+    ai_guard_tier  pro;
+    ai_guard_tier  free;
+    ai_guard_keys  \$TEST_NGINX_HTML_DIR/keys.json;
+
+    ai_guard_jwt_keys        \$TEST_NGINX_HTML_DIR/jwks.json;
+    ai_guard_jwt_issuer      $iss;
+    ai_guard_jwt_audience    authenticated;
+    ai_guard_jwt_algorithms  RS256 ES256 HS256;
+    ai_guard_jwt_claims      tenant=app_metadata.tenant
+                             tier=app_metadata.tier
+                             models=app_metadata.models;
+_EOC_
+
+our $user_files = ">>> jwks.json\n" . slurp("$dir/jwks.json")
+    . ">>> rotation.json\n" . slurp("$dir/jwks-rotation.json")
+    . <<'_EOF_';
+>>> keys.json
+{"keys": [
+  {"id": "acme-1", "tenant": "acme", "tier": "pro",
+   "sha256": "86a3768b9684d21492c98446c2302ade49ddfe4b328d99475ed0c959fb07a23e"},
+  {"id": "beta-1", "tenant": "beta",
+   "sha256": "39c81276bc9edac2614e74ea48f6f4b687a3562ca7ba8b0d19806b3e69afde2c"}
+]}
+_EOF_
+
+our $headers = <<'_EOC_';
+        add_header X-Key-Id $ai_guard_key_id always;
+        add_header X-Tenant $ai_guard_tenant always;
+        add_header X-Tier $ai_guard_tier always;
+        add_header X-Reason $ai_guard_reason always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/;
+_EOC_
+
+our $config = <<"_EOC_";
+    location /v1/ {
+        ai_guard on;
+        ai_guard_jwt on;
+$headers
+    }
+
+    location /keyhdr/ {
+        ai_guard on;
+        ai_guard_jwt on;
+        ai_guard_key_header x-api-key;
+$headers
+    }
+
+    location /sub/ {
+        ai_guard on;
+        ai_guard_jwt on;
+        ai_guard_jwt_claims tenant=sub;
+        ai_guard_jwt_default_tier free;
+$headers
+    }
+
+    location /rotation/ {
+        ai_guard on;
+        ai_guard_jwt on;
+        ai_guard_jwt_keys \$TEST_NGINX_HTML_DIR/rotation.json;
+        ai_guard_jwt_algorithms RS256;
+$headers
+    }
+
+    location /nojwt/ {
+        ai_guard on;
+$headers
+    }
+
+    location /mock/ {
+        echo "auth=[\$http_authorization] xkey=[\$http_x_api_key]";
+    }
+_EOC_
+
+# no line may hold a token's signature (its first 20 characters are
+# enough to tell); nginx's own debug echo of the request headers ("http
+# header: ...") is core behaviour, see 010-auth.t
+our $sig_re = join '|', map { quotemeta substr($_, 0, 20) } @sigs;
+our $no_token_in_log = [qr/^(?!.*http header: ).*(?:$sig_re)/, '[error]'];
+
+our $invalid = '{"error":{"message":"The bearer token is invalid.",'
+    . '"type":"invalid_request_error","param":null,"code":"invalid_token"}}';
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: RS256 token: tenant and tier from app_metadata, key id = sub
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers eval: main::bearer('rs256')
+--- response_headers
+X-Key-Id: 6f1c2a4e-2b7d-4f7a-9c1e-0a5b3c2d1e0f
+X-Tenant: acme
+X-Tier: pro
+--- response_body
+auth=[] xkey=[]
+--- grep_error_log: from the cache
+--- grep_error_log_out eval
+["", "from the cache\n"]
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 2: RS256 token without kid: every RSA key is tried
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers eval: main::bearer('rs_nokid')
+--- response_headers
+X-Tenant: acme
+--- response_body
+auth=[] xkey=[]
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 3: ES256 token
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers eval: main::bearer('es256')
+--- response_headers
+X-Key-Id: 6f1c2a4e-2b7d-4f7a-9c1e-0a5b3c2d1e0f
+X-Tenant: acme
+X-Tier: pro
+--- response_body
+auth=[] xkey=[]
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 4: HS256 token with the JWKS's oct secret
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers eval: main::bearer('hs256')
+--- response_headers
+X-Tenant: acme
+--- response_body
+auth=[] xkey=[]
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 5: expired token
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers eval: main::bearer('expired')
+--- error_code: 401
+--- response_headers
+Content-Type: application/json
+X-Reason: token_expired
+--- response_body
+{"error":{"message":"The bearer token has expired.","type":"invalid_request_error","param":null,"code":"token_expired"}}
+--- error_log
+ai_guard: rejected: token_expired, key digest
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 6: token not yet valid (nbf an hour ahead)
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers eval: main::bearer('nbf')
+--- error_code: 401
+--- response_body_like: "code":"token_not_yet_valid"
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 7: wrong issuer
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers eval: main::bearer('iss')
+--- error_code: 401
+--- response_body_like: "code":"invalid_issuer"
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 8: wrong audience
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers eval: main::bearer('aud')
+--- error_code: 401
+--- response_body_like: "code":"invalid_audience"
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 9: unknown kid
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers eval: main::bearer('wrongkid')
+--- error_code: 401
+--- response_body eval: "$::invalid\n"
+--- error_log
+unknown "kid"
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 10: tampered payload
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers eval: main::bearer('tampered')
+--- error_code: 401
+--- response_body eval: "$::invalid\n"
+--- error_log
+bad signature
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 11: alg none
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers eval: main::bearer('none')
+--- error_code: 401
+--- response_body eval: "$::invalid\n"
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 12: HS256 signed with the RSA public key as the secret
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request eval
+["GET /v1/models", "GET /v1/models"]
+--- more_headers eval
+[main::bearer('confusion'), main::bearer('confusion_nokid')]
+--- error_code eval
+[401, 401]
+--- response_body eval
+["$::invalid\n", "$::invalid\n"]
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 13: rotation: a JWKS with two keys takes tokens of either
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request eval
+["GET /rotation/models", "GET /rotation/models", "GET /rotation/models"]
+--- more_headers eval
+[main::bearer('rs256'), main::bearer('rsa2'), main::bearer('rsa2_nokid')]
+--- error_code eval
+[200, 200, 200]
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 14: a key no longer in the JWKS: the second key's token elsewhere
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers eval: main::bearer('rsa2')
+--- error_code: 401
+--- response_body eval: "$::invalid\n"
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 15: a tier the module does not declare is refused
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers eval: main::bearer('gold')
+--- error_code: 403
+--- response_body
+{"error":{"message":"The bearer token names a tier that this API does not have.","type":"invalid_request_error","param":null,"code":"tier_unknown"}}
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 16: no tier claim: ai_guard_jwt_default_tier; tenant=sub
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /sub/models
+--- more_headers eval: main::bearer('notier')
+--- response_headers
+X-Key-Id: 6f1c2a4e-2b7d-4f7a-9c1e-0a5b3c2d1e0f
+X-Tenant: 6f1c2a4e-2b7d-4f7a-9c1e-0a5b3c2d1e0f
+X-Tier: free
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 17: no tenant claim
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers eval: main::bearer('notenant')
+--- error_code: 401
+--- response_body_like: "code":"invalid_token"
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 18: the models claim restricts the models
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request eval
+["POST /v1/chat/completions\n{\"model\":\"gpt-4o-mini\",\"messages\":[]}",
+ "POST /v1/chat/completions\n{\"model\":\"gpt-4o\",\"messages\":[]}"]
+--- more_headers eval
+[main::bearer('models'), main::bearer('models')]
+--- error_code eval
+[200, 403]
+--- response_body_like eval
+["auth=", '"code":"model_not_allowed"']
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 19: token and key: by default the bearer token is used
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers eval
+main::bearer('rs256') . "\nx-api-key: sk-aig-test-beta-00001"
+--- response_headers
+X-Tenant: acme
+--- response_body
+auth=[] xkey=[]
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 20: token and key: the key wins in the header ai_guard_key_header names
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request eval
+["GET /keyhdr/models", "GET /keyhdr/models"]
+--- more_headers eval
+[main::bearer('rs256') . "\nx-api-key: sk-aig-test-beta-00001",
+ main::bearer('es256')]
+--- response_headers eval
+["X-Key-Id: beta-1\nX-Tenant: beta", "X-Tenant: acme"]
+--- response_body eval
+["auth=[] xkey=[]\n", "auth=[] xkey=[]\n"]
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 21: without ai_guard_jwt a token is just an unknown key
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /nojwt/models
+--- more_headers eval: main::bearer('rs256')
+--- error_code: 401
+--- response_body_like: "code":"invalid_api_key"
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 22: JWT only: no ai_guard_keys; an API key is then unknown
+--- http_config eval
+"ai_guard_tier pro;\n"
+. "ai_guard_jwt_keys \$TEST_NGINX_HTML_DIR/jwks.json;\n"
+. "ai_guard_jwt_claims tenant=app_metadata.tenant tier=app_metadata.tier;\n"
+--- user_files eval: $::user_files
+--- config eval
+"location /v1/ { ai_guard on; ai_guard_jwt on; $::headers }\n"
+. "location /mock/ { echo ok; }\n"
+--- request eval
+["GET /v1/models", "GET /v1/models"]
+--- more_headers eval
+[main::bearer('es256'), "x-api-key: sk-aig-test-valid-0001"]
+--- error_code eval
+[200, 401]
+--- response_body_like eval
+["ok", '"code":"invalid_api_key"']
+--- no_error_log eval: $::no_token_in_log
+
+
+
+=== TEST 23: ai_guard on with neither keys nor tokens
+--- http_config
+    ai_guard_tier pro;
+--- config
+    location /v1/ { ai_guard on; echo ok; }
+--- must_die
+--- error_log
+[emerg]
+"ai_guard on" needs "ai_guard_keys" in the http block, or "ai_guard_jwt on"
+
+
+
+=== TEST 24: ai_guard_jwt on without ai_guard_jwt_keys
+--- http_config
+    ai_guard_tier pro;
+--- config
+    location /v1/ { ai_guard on; ai_guard_jwt on; echo ok; }
+--- must_die
+--- error_log
+[emerg]
+"ai_guard_jwt on" needs "ai_guard_jwt_keys"
+
+
+
+=== TEST 25: alg none can never be enabled
+--- http_config
+    ai_guard_jwt_algorithms RS256 none;
+--- config
+    location /v1/ { echo ok; }
+--- must_die
+--- error_log
+[emerg]
+algorithm "none" can never be enabled
+
+
+
+=== TEST 26: HS256 allowed, but the JWKS has no oct key
+--- http_config eval
+"ai_guard_jwt_keys \$TEST_NGINX_HTML_DIR/rotation.json;\n"
+. "ai_guard_jwt_algorithms RS256 HS256;\n"
+--- user_files eval: $::user_files
+--- config
+    location /v1/ { ai_guard on; ai_guard_jwt on; echo ok; }
+--- must_die
+--- error_log
+[emerg]
+ai_guard_jwt_algorithms allows HS* but
+
+
+
+=== TEST 27: a JWKS that is not JSON
+--- http_config
+    ai_guard_jwt_keys $TEST_NGINX_HTML_DIR/broken.json;
+--- user_files
+>>> broken.json
+{"keys": [
+--- config
+    location /v1/ { echo ok; }
+--- must_die
+--- error_log
+[emerg]
+ai_guard_jwt_keys
