@@ -14,8 +14,10 @@
 
 /*
  * The first byte picks a split point; the rest is the body, fed in two
- * pieces to a parser building the canonical form.  A valid body is then
- * parsed again from its canonical form, which must come out the same.
+ * pieces to a parser building the canonical form, and in three to one
+ * that does not: both must come to the same result.  A valid body is
+ * then parsed again from its canonical form, which must come out the
+ * same.
  */
 
 
@@ -30,6 +32,9 @@ static int ngx_http_ai_guard_fuzz_text(void *data, const u_char *p,
 static int ngx_http_ai_guard_fuzz_parse(const u_char *p, size_t len,
     size_t split, ngx_http_ai_guard_request_t *req,
     ngx_http_ai_guard_fuzz_t *f, u_char **canon, size_t *canon_len);
+static int ngx_http_ai_guard_fuzz_plain(const u_char *p, size_t len,
+    size_t split, ngx_http_ai_guard_request_t *req,
+    ngx_http_ai_guard_fuzz_t *f);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -124,14 +129,46 @@ ngx_http_ai_guard_fuzz_parse(const u_char *p, size_t len, size_t split,
 }
 
 
+/* without the canonical form, fed at split / 2, split and the end */
+
+static int
+ngx_http_ai_guard_fuzz_plain(const u_char *p, size_t len, size_t split,
+    ngx_http_ai_guard_request_t *req, ngx_http_ai_guard_fuzz_t *f)
+{
+    int                                  rc;
+    ngx_http_ai_guard_request_parser_t  *rp;
+
+    rp = ngx_http_ai_guard_request_create(0, ngx_http_ai_guard_fuzz_text, f);
+    if (rp == NULL) {
+        abort();
+    }
+
+    rc = ngx_http_ai_guard_request_feed(rp, p, split / 2);
+    if (rc == NGX_HTTP_AI_GUARD_REQ_OK) {
+        rc = ngx_http_ai_guard_request_feed(rp, p + split / 2,
+                                            split - split / 2);
+    }
+
+    if (rc == NGX_HTTP_AI_GUARD_REQ_OK) {
+        (void) ngx_http_ai_guard_request_feed(rp, p + split, len - split);
+    }
+
+    rc = ngx_http_ai_guard_request_finish(rp, req);
+
+    ngx_http_ai_guard_request_free(rp);
+
+    return rc;
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int                          rc;
+    int                          rc, plain;
     u_char                      *canon, *again;
     size_t                       split, len, again_len;
-    ngx_http_ai_guard_fuzz_t     f1, f2;
-    ngx_http_ai_guard_request_t  r1, r2;
+    ngx_http_ai_guard_fuzz_t     f1, f2, f3;
+    ngx_http_ai_guard_request_t  r1, r2, r3;
 
     if (size == 0) {
         return 0;
@@ -140,11 +177,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     len = size - 1;
     split = len ? data[0] % (len + 1) : 0;
 
+    memset(&f3, 0, sizeof(f3));
+    plain = ngx_http_ai_guard_fuzz_plain(data + 1, len, split, &r3, &f3);
+
     memset(&f1, 0, sizeof(f1));
     canon = NULL;
 
     rc = ngx_http_ai_guard_fuzz_parse(data + 1, len, split, &r1, &f1,
                                       &canon, &len);
+
+    if (plain != rc
+        || (rc == NGX_HTTP_AI_GUARD_REQ_OK
+            && (memcmp(&r1, &r3, sizeof(r1)) != 0
+                || f1.texts != f3.texts || f1.bytes != f3.bytes)))
+    {
+        abort();
+    }
 
     if (rc != NGX_HTTP_AI_GUARD_REQ_OK) {
         return 0;

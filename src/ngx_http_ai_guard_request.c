@@ -6,7 +6,11 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <yajl/yajl_parse.h>
+
+#if (defined __SSE2__ && defined __GNUC__)
+#include <emmintrin.h>
+#define NGX_HTTP_AI_GUARD_SSE2  1
+#endif
 
 #include "ngx_http_ai_guard_request.h"
 
@@ -55,16 +59,45 @@
 /* the scalar roles, whose value must not be a container */
 #define NGX_HTTP_AI_GUARD_ROLE_SCALAR         NGX_HTTP_AI_GUARD_ROLE_TEMPERATURE
 
-/* states of the escape scanner */
-#define NGX_HTTP_AI_GUARD_ESC_NONE            0
-#define NGX_HTTP_AI_GUARD_ESC_BACKSLASH       1
-#define NGX_HTTP_AI_GUARD_ESC_HEX             2
-#define NGX_HTTP_AI_GUARD_ESC_LOW             3
-
 /* a bit of rp->seen past the top-level keys */
 #define NGX_HTTP_AI_GUARD_SEEN_INCLUDE_USAGE  0x80000000
 
+/*
+ * How much of the current token is kept: all of a text (or of anything
+ * for the canonical form), enough of a model name to tell it is too long,
+ * enough of a key to match the longest one read; nothing of the rest.
+ */
+#define NGX_HTTP_AI_GUARD_KEEP_ALL            ((size_t) -1)
+#define NGX_HTTP_AI_GUARD_KEEP_MODEL                                         \
+    (NGX_HTTP_AI_GUARD_REQ_MODEL_LEN + 1)
+#define NGX_HTTP_AI_GUARD_KEEP_KEY            32
+
+/* what the digits of the current number said */
+#define NGX_HTTP_AI_GUARD_NUM_NEGATIVE        0x01
+#define NGX_HTTP_AI_GUARD_NUM_FRACTION        0x02  /* or an exponent */
+#define NGX_HTTP_AI_GUARD_NUM_BIG             0x04  /* past INT64_MAX */
+#define NGX_HTTP_AI_GUARD_NUM_NONZERO         0x08  /* a digit 1-9 before
+                                                       the exponent */
+
+#define NGX_HTTP_AI_GUARD_ONES                0x0101010101010101ULL
+
+/*
+ * Whether any of the 8 bytes of w ends a run of plain string bytes: a
+ * quote, a backslash, a control character or a byte past ASCII.  Exact
+ * as a yes or no: a borrow crosses into the next byte only out of a
+ * byte that already answered yes.
+ */
+#define ngx_http_ai_guard_special(w)                                         \
+    (((((w) ^ (0x22 * NGX_HTTP_AI_GUARD_ONES)) - NGX_HTTP_AI_GUARD_ONES)      \
+      | (((w) ^ (0x5c * NGX_HTTP_AI_GUARD_ONES)) - NGX_HTTP_AI_GUARD_ONES)    \
+      | ((w) - 0x20 * NGX_HTTP_AI_GUARD_ONES) | (w))                         \
+     & (0x80 * NGX_HTTP_AI_GUARD_ONES))
+
 #define ngx_http_ai_guard_is_map(ctx)  ((ctx) < NGX_HTTP_AI_GUARD_CTX_ARRAY)
+
+#define ngx_http_ai_guard_is_text(role)                                      \
+    ((role) >= NGX_HTTP_AI_GUARD_ROLE_CONTENT                                \
+     && (role) <= NGX_HTTP_AI_GUARD_ROLE_INPUT_ITEM)
 
 #define NGX_HTTP_AI_GUARD_ERR_JSON      "request body is not valid JSON"
 #define NGX_HTTP_AI_GUARD_ERR_UTF8      "request body is not valid UTF-8"
@@ -72,6 +105,36 @@
     "request body has an unpaired UTF-16 surrogate escape"
 #define NGX_HTTP_AI_GUARD_ERR_OBJECT                                         \
     "request body must be a JSON object"
+#define NGX_HTTP_AI_GUARD_ERR_TRUNCATED "request body is truncated"
+#define NGX_HTTP_AI_GUARD_ERR_NOMEM     "out of memory"
+
+
+/*
+ * States of the parser between two bytes: the structural ones first,
+ * then those inside a string, then those inside a number.
+ */
+typedef enum {
+    sw_value = 0,       /* a value; the root at depth 0 */
+    sw_value_or_end,    /* after '[' */
+    sw_key_or_end,      /* after '{' */
+    sw_key,             /* after ',' in an object */
+    sw_colon,
+    sw_next,            /* after a value: ',' or its container's end */
+    sw_done,            /* after the root */
+    sw_literal,         /* in true, false or null */
+    sw_string,
+    sw_escape,          /* after '\' */
+    sw_hex,             /* in the four digits of \uXXXX */
+    sw_low,             /* after a high surrogate escape: its low half */
+    sw_minus,
+    sw_zero,            /* a leading zero */
+    sw_int,
+    sw_dot,
+    sw_frac,
+    sw_e,
+    sw_exp_sign,
+    sw_exp
+} ngx_http_ai_guard_request_state_e;
 
 
 typedef struct {
@@ -117,7 +180,6 @@ typedef struct {
 
 
 struct ngx_http_ai_guard_request_parser_s {
-    yajl_handle                     yajl;
     ngx_http_ai_guard_text_pt       text;
     void                           *data;
     ngx_http_ai_guard_request_t     req;
@@ -127,54 +189,76 @@ struct ngx_http_ai_guard_request_parser_s {
     size_t                          bytes;
     uint32_t                        seen;
     int                             rc;
+    unsigned                        state;
     unsigned                        depth;
     unsigned                        role;
     unsigned                        key;
-    unsigned                        esc;
+
+    /* the current token */
+    unsigned                        vrole;  /* a string value's role */
+    unsigned                        need;   /* UTF-8 continuation bytes */
     unsigned                        hex;
     unsigned                        nhex;
-    unsigned                        low:1;
-    unsigned                        root:1;
+    unsigned                        high;   /* a high surrogate escape */
+    unsigned                        nflags;
+    u_char                          lo;     /* the next continuation */
+    u_char                          hi;     /* byte's range */
+    u_char                          lit;    /* 't', 'f' or 'n' */
+    unsigned                        is_key:1;
     unsigned                        finished:1;
+    const char                     *literal;
+    uint64_t                        num;
+    size_t                          keep;
+    size_t                          slen;   /* decoded bytes kept so far */
+    size_t                          wide;   /* of them, bytes past ASCII */
+    size_t                          other;
+    size_t                          halves;
+    ngx_http_ai_guard_rbuf_t        scratch;
+
     ngx_http_ai_guard_level_t      *levels;
+    size_t                          nlevels;    /* of them, initialized */
     ngx_http_ai_guard_rbuf_t        out;
     uint8_t                         ctx[NGX_HTTP_AI_GUARD_REQ_MAX_DEPTH + 1];
 };
 
 
-static int ngx_http_ai_guard_request_null(void *ctx);
-static int ngx_http_ai_guard_request_boolean(void *ctx, int b);
-static int ngx_http_ai_guard_request_number(void *ctx, const char *s,
-    size_t len);
-static int ngx_http_ai_guard_request_string(void *ctx, const u_char *s,
-    size_t len);
-static int ngx_http_ai_guard_request_start_map(void *ctx);
-static int ngx_http_ai_guard_request_map_key(void *ctx, const u_char *s,
-    size_t len);
-static int ngx_http_ai_guard_request_end_map(void *ctx);
-static int ngx_http_ai_guard_request_start_array(void *ctx);
-static int ngx_http_ai_guard_request_end_array(void *ctx);
-
 static int ngx_http_ai_guard_request_fail(
     ngx_http_ai_guard_request_parser_t *rp, int rc, const char *error,
     const char *param);
+static void ngx_http_ai_guard_request_begin(
+    ngx_http_ai_guard_request_parser_t *rp, size_t keep);
+static int ngx_http_ai_guard_request_keep(
+    ngx_http_ai_guard_request_parser_t *rp, const u_char *p, size_t len);
+static int ngx_http_ai_guard_request_token(
+    ngx_http_ai_guard_request_parser_t *rp, const u_char *s,
+    const u_char *p, const u_char **t, size_t *len);
+static const u_char *ngx_http_ai_guard_request_skip(const u_char *p,
+    const u_char *end);
+static int ngx_http_ai_guard_request_lead(
+    ngx_http_ai_guard_request_parser_t *rp, u_char c);
+static int ngx_http_ai_guard_request_escape(
+    ngx_http_ai_guard_request_parser_t *rp, uint32_t cp);
 static unsigned ngx_http_ai_guard_request_role(
     ngx_http_ai_guard_request_parser_t *rp);
 static int ngx_http_ai_guard_request_scalar(
     ngx_http_ai_guard_request_parser_t *rp, unsigned role);
 static int ngx_http_ai_guard_request_open(
     ngx_http_ai_guard_request_parser_t *rp, int map);
+static int ngx_http_ai_guard_request_close(
+    ngx_http_ai_guard_request_parser_t *rp, int map);
+static int ngx_http_ai_guard_request_key(
+    ngx_http_ai_guard_request_parser_t *rp, const u_char *s, size_t len);
+static int ngx_http_ai_guard_request_string(
+    ngx_http_ai_guard_request_parser_t *rp, const u_char *s, size_t len);
+static int ngx_http_ai_guard_request_number(
+    ngx_http_ai_guard_request_parser_t *rp, const u_char *s,
+    const u_char *p);
+static int ngx_http_ai_guard_request_literal(
+    ngx_http_ai_guard_request_parser_t *rp);
 static int ngx_http_ai_guard_request_text(
     ngx_http_ai_guard_request_parser_t *rp, const u_char *p, size_t len);
 static int ngx_http_ai_guard_request_utf8(const u_char *p, size_t len,
     ngx_http_ai_guard_count_t *count);
-static int ngx_http_ai_guard_request_uint(const char *s, size_t len,
-    int64_t *value);
-static int ngx_http_ai_guard_request_zero(const char *s, size_t len);
-static int ngx_http_ai_guard_request_escapes(
-    ngx_http_ai_guard_request_parser_t *rp, const u_char *p, size_t len);
-static void ngx_http_ai_guard_request_yajl_error(
-    ngx_http_ai_guard_request_parser_t *rp);
 static uint64_t ngx_http_ai_guard_request_tokens(
     ngx_http_ai_guard_count_t *count, size_t texts);
 static void ngx_http_ai_guard_request_result(
@@ -197,21 +281,6 @@ static int ngx_http_ai_guard_rbuf_add(ngx_http_ai_guard_rbuf_t *b,
     const u_char *p, size_t len);
 static int ngx_http_ai_guard_rbuf_escape(ngx_http_ai_guard_rbuf_t *b,
     const u_char *p, size_t len);
-
-
-static yajl_callbacks  ngx_http_ai_guard_request_callbacks = {
-    ngx_http_ai_guard_request_null,
-    ngx_http_ai_guard_request_boolean,
-    NULL,
-    NULL,
-    ngx_http_ai_guard_request_number,
-    ngx_http_ai_guard_request_string,
-    ngx_http_ai_guard_request_start_map,
-    ngx_http_ai_guard_request_map_key,
-    ngx_http_ai_guard_request_end_map,
-    ngx_http_ai_guard_request_start_array,
-    ngx_http_ai_guard_request_end_array
-};
 
 
 #define ngx_http_ai_guard_key(name, role, type)                              \
@@ -309,73 +378,671 @@ ngx_http_ai_guard_request_create(int want_canonical,
 
     rp->text = text;
     rp->data = data;
+    rp->state = sw_value;
     rp->req.stream = -1;
     rp->req.include_usage = -1;
     rp->req.max_tokens = -1;
     rp->req.n = -1;
 
     if (want_canonical) {
-        rp->levels = calloc(NGX_HTTP_AI_GUARD_REQ_MAX_DEPTH + 1,
-                            sizeof(ngx_http_ai_guard_level_t));
+        /* the levels are set up as the nesting first reaches them */
+
+        rp->levels = malloc((NGX_HTTP_AI_GUARD_REQ_MAX_DEPTH + 1)
+                            * sizeof(ngx_http_ai_guard_level_t));
         if (rp->levels == NULL) {
             free(rp);
             return NULL;
         }
 
+        memset(&rp->levels[0], 0, sizeof(ngx_http_ai_guard_level_t));
         rp->levels[0].sink = &rp->out;
-    }
-
-    /*
-     * yajl's defaults are what is wanted: strings validated as UTF-8, no
-     * comments, no trailing garbage, one value, no partial values.
-     */
-
-    rp->yajl = yajl_alloc(&ngx_http_ai_guard_request_callbacks, NULL, rp);
-    if (rp->yajl == NULL) {
-        free(rp->levels);
-        free(rp);
-        return NULL;
+        rp->nlevels = 1;
     }
 
     return rp;
 }
 
 
+/*
+ * RFC 8259 JSON, byte by byte: no comments, one value, nothing after it
+ * but whitespace.  A string's plain bytes are skipped 8 at a time; only
+ * a text, a model name, a key that may be one of ours and, for the
+ * canonical form, every string and number are kept, decoded, in the
+ * scratch buffer, and only when they span two buffers or have escapes:
+ * a token whole in one buffer is handed on in place.
+ */
+
 int
 ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
     const u_char *p, size_t len)
 {
-    yajl_status  st;
+    u_char                              c;
+    size_t                              n;
+    uint32_t                            cp;
+    const u_char                       *s, *t, *end;
+    ngx_http_ai_guard_request_state_e   state;
 
     if (rp->rc != NGX_HTTP_AI_GUARD_REQ_OK) {
         return rp->rc;
     }
 
     if (rp->finished) {
-        return ngx_http_ai_guard_request_fail(rp,
+        (void) ngx_http_ai_guard_request_fail(rp,
                                      NGX_HTTP_AI_GUARD_REQ_INVALID,
                                      NGX_HTTP_AI_GUARD_ERR_JSON, NULL);
-    }
-
-    if (len == 0) {
-        return NGX_HTTP_AI_GUARD_REQ_OK;
+        return rp->rc;
     }
 
     rp->bytes += len;
 
-    if (ngx_http_ai_guard_request_escapes(rp, p, len) != 0) {
-        return rp->rc;
+    state = rp->state;
+    end = p + len;
+    s = p;
+
+    while (p < end) {
+
+        switch (state) {
+
+        case sw_string:
+
+            for ( ;; ) {
+
+                if (rp->need == 0) {
+                    p = ngx_http_ai_guard_request_skip(p, end);
+                }
+
+                if (p == end) {
+                    break;
+                }
+
+                c = *p;
+
+                if (c >= 0x80) {
+                    if (rp->need) {
+                        if (c < rp->lo || c > rp->hi) {
+                            goto utf8;
+                        }
+
+                        rp->need--;
+                        rp->lo = 0x80;
+                        rp->hi = 0xbf;
+
+                    } else if (ngx_http_ai_guard_request_lead(rp, c) != 0) {
+                        goto utf8;
+                    }
+
+                    p++;
+                    continue;
+                }
+
+                if (rp->need) {
+                    goto utf8;
+                }
+
+                if (c >= 0x20 && c != '"' && c != '\\') {
+                    p++;
+                    continue;
+                }
+
+                break;
+            }
+
+            if (p == end) {
+                continue;
+            }
+
+            if (c == '"') {
+                if (ngx_http_ai_guard_request_token(rp, s, p, &t, &n) != 0) {
+                    goto nomem;
+                }
+
+                p++;
+
+                if (rp->is_key) {
+                    if (ngx_http_ai_guard_request_key(rp, t, n) == 0) {
+                        goto failed;
+                    }
+
+                    state = sw_colon;
+
+                } else {
+                    if (ngx_http_ai_guard_request_string(rp, t, n) == 0) {
+                        goto failed;
+                    }
+
+                    state = sw_next;
+                }
+
+                continue;
+            }
+
+            if (c == '\\') {
+                if (rp->keep
+                    && ngx_http_ai_guard_request_keep(rp, s, p - s) != 0)
+                {
+                    goto nomem;
+                }
+
+                p++;
+                state = sw_escape;
+                continue;
+            }
+
+            /* a control character */
+
+            goto json;
+
+        case sw_escape:
+            c = *p++;
+
+            if (c == 'u') {
+                rp->hex = 0;
+                rp->nhex = 0;
+                state = sw_hex;
+                continue;
+            }
+
+            if (rp->high) {
+                goto surrogate;
+            }
+
+            switch (c) {
+            case '"':
+            case '\\':
+            case '/':
+                break;
+            case 'b':
+                c = '\b';
+                break;
+            case 'f':
+                c = '\f';
+                break;
+            case 'n':
+                c = '\n';
+                break;
+            case 'r':
+                c = '\r';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            default:
+                goto json;
+            }
+
+            if (rp->keep && ngx_http_ai_guard_request_keep(rp, &c, 1) != 0) {
+                goto nomem;
+            }
+
+            s = p;
+            state = sw_string;
+            continue;
+
+        case sw_hex:
+            c = *p;
+
+            if (c >= '0' && c <= '9') {
+                cp = c - '0';
+
+            } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
+                cp = (c | 0x20) - 'a' + 10;
+
+            } else {
+                goto json;
+            }
+
+            p++;
+            rp->hex = (rp->hex << 4) | cp;
+
+            if (++rp->nhex < 4) {
+                continue;
+            }
+
+            cp = rp->hex;
+
+            if (rp->high) {
+                if (cp < 0xdc00 || cp > 0xdfff) {
+                    goto surrogate;
+                }
+
+                cp = 0x10000 + ((rp->high - 0xd800) << 10) + (cp - 0xdc00);
+                rp->high = 0;
+
+            } else if (cp >= 0xd800 && cp <= 0xdbff) {
+                rp->high = cp;
+                state = sw_low;
+                continue;
+
+            } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+                goto surrogate;
+            }
+
+            if (ngx_http_ai_guard_request_escape(rp, cp) != 0) {
+                goto nomem;
+            }
+
+            s = p;
+            state = sw_string;
+            continue;
+
+        case sw_low:
+            if (*p != '\\') {
+                goto surrogate;
+            }
+
+            p++;
+            state = sw_escape;
+            continue;
+
+        case sw_value_or_end:
+            if (*p == ']') {
+                goto close;
+            }
+
+            /* fall through */
+
+        case sw_value:
+            c = *p;
+
+            switch (c) {
+
+            case ' ':
+            case '\t':
+            case '\n':
+            case '\r':
+                p++;
+                continue;
+
+            case '{':
+            case '[':
+                if (ngx_http_ai_guard_request_open(rp, c == '{') == 0) {
+                    goto failed;
+                }
+
+                p++;
+                state = (c == '{') ? sw_key_or_end : sw_value_or_end;
+                continue;
+
+            default:
+                break;
+            }
+
+            if (rp->depth == 0) {
+                if (c == '"' || c == '-' || (c >= '0' && c <= '9')
+                    || c == 't' || c == 'f' || c == 'n')
+                {
+                    (void) ngx_http_ai_guard_request_fail(rp,
+                                         NGX_HTTP_AI_GUARD_REQ_INVALID,
+                                         NGX_HTTP_AI_GUARD_ERR_OBJECT, NULL);
+                    goto failed;
+                }
+
+                goto json;
+            }
+
+            switch (c) {
+
+            case '"':
+                rp->vrole = ngx_http_ai_guard_request_role(rp);
+                rp->is_key = 0;
+
+                if (rp->levels || ngx_http_ai_guard_is_text(rp->vrole)) {
+                    n = NGX_HTTP_AI_GUARD_KEEP_ALL;
+
+                } else if (rp->vrole == NGX_HTTP_AI_GUARD_ROLE_MODEL) {
+                    n = NGX_HTTP_AI_GUARD_KEEP_MODEL;
+
+                } else {
+                    n = 0;
+                }
+
+                ngx_http_ai_guard_request_begin(rp, n);
+
+                s = ++p;
+                state = sw_string;
+                continue;
+
+            case '-':
+            case '0':
+            case '1':
+            case '2':
+            case '3':
+            case '4':
+            case '5':
+            case '6':
+            case '7':
+            case '8':
+            case '9':
+                ngx_http_ai_guard_request_begin(rp, rp->levels
+                                                ? NGX_HTTP_AI_GUARD_KEEP_ALL
+                                                : 0);
+                rp->num = 0;
+                rp->nflags = 0;
+                s = p;
+
+                if (c == '-') {
+                    rp->nflags = NGX_HTTP_AI_GUARD_NUM_NEGATIVE;
+                    state = sw_minus;
+
+                } else if (c == '0') {
+                    state = sw_zero;
+
+                } else {
+                    rp->num = c - '0';
+                    rp->nflags = NGX_HTTP_AI_GUARD_NUM_NONZERO;
+                    state = sw_int;
+                }
+
+                p++;
+                continue;
+
+            case 't':
+                rp->literal = "rue";
+                break;
+
+            case 'f':
+                rp->literal = "alse";
+                break;
+
+            case 'n':
+                rp->literal = "ull";
+                break;
+
+            default:
+                goto json;
+            }
+
+            rp->lit = c;
+            p++;
+            state = sw_literal;
+            continue;
+
+        case sw_literal:
+            if (*p != (u_char) *rp->literal) {
+                goto json;
+            }
+
+            p++;
+
+            if (*++rp->literal != '\0') {
+                continue;
+            }
+
+            if (ngx_http_ai_guard_request_literal(rp) == 0) {
+                goto failed;
+            }
+
+            state = sw_next;
+            continue;
+
+        case sw_key_or_end:
+            if (*p == '}') {
+                goto close;
+            }
+
+            /* fall through */
+
+        case sw_key:
+            c = *p;
+
+            if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+                p++;
+                continue;
+            }
+
+            if (c != '"') {
+                goto json;
+            }
+
+            rp->is_key = 1;
+
+            if (rp->levels) {
+                n = NGX_HTTP_AI_GUARD_KEEP_ALL;
+
+            } else if (rp->ctx[rp->depth] == NGX_HTTP_AI_GUARD_CTX_IGNORE_MAP)
+            {
+                n = 0;
+
+            } else {
+                n = NGX_HTTP_AI_GUARD_KEEP_KEY;
+            }
+
+            ngx_http_ai_guard_request_begin(rp, n);
+
+            s = ++p;
+            state = sw_string;
+            continue;
+
+        case sw_colon:
+            c = *p++;
+
+            if (c == ':') {
+                state = sw_value;
+                continue;
+            }
+
+            if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+                continue;
+            }
+
+            goto json;
+
+        case sw_next:
+            c = *p;
+
+            if (c == ',') {
+                p++;
+                state = ngx_http_ai_guard_is_map(rp->ctx[rp->depth])
+                        ? sw_key : sw_value;
+                continue;
+            }
+
+            if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+                p++;
+                continue;
+            }
+
+            if (c == (ngx_http_ai_guard_is_map(rp->ctx[rp->depth])
+                      ? '}' : ']'))
+            {
+                goto close;
+            }
+
+            goto json;
+
+        case sw_done:
+            c = *p++;
+
+            if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+                continue;
+            }
+
+            (void) ngx_http_ai_guard_request_fail(rp,
+                                     NGX_HTTP_AI_GUARD_REQ_INVALID,
+                                     "unexpected data after the JSON object",
+                                     NULL);
+            goto failed;
+
+        case sw_minus:
+            c = *p;
+
+            if (c == '0') {
+                state = sw_zero;
+
+            } else if (c >= '1' && c <= '9') {
+                rp->num = c - '0';
+                rp->nflags |= NGX_HTTP_AI_GUARD_NUM_NONZERO;
+                state = sw_int;
+
+            } else {
+                goto json;
+            }
+
+            p++;
+            continue;
+
+        case sw_int:
+            c = *p;
+
+            if (c >= '0' && c <= '9') {
+                cp = c - '0';
+
+                /* INT64_MAX is 9223372036854775807 */
+
+                if (rp->num > 922337203685477580ULL
+                    || (rp->num == 922337203685477580ULL && cp > 7))
+                {
+                    rp->nflags |= NGX_HTTP_AI_GUARD_NUM_BIG;
+
+                } else {
+                    rp->num = rp->num * 10 + cp;
+                }
+
+                if (cp) {
+                    rp->nflags |= NGX_HTTP_AI_GUARD_NUM_NONZERO;
+                }
+
+                p++;
+                continue;
+            }
+
+            /* fall through */
+
+        case sw_zero:
+            c = *p;
+
+            if (c == '.') {
+                rp->nflags |= NGX_HTTP_AI_GUARD_NUM_FRACTION;
+                state = sw_dot;
+
+            } else if (c == 'e' || c == 'E') {
+                rp->nflags |= NGX_HTTP_AI_GUARD_NUM_FRACTION;
+                state = sw_e;
+
+            } else {
+                goto number;
+            }
+
+            p++;
+            continue;
+
+        case sw_dot:
+        case sw_frac:
+            c = *p;
+
+            if (c >= '0' && c <= '9') {
+                if (c != '0') {
+                    rp->nflags |= NGX_HTTP_AI_GUARD_NUM_NONZERO;
+                }
+
+                p++;
+                state = sw_frac;
+                continue;
+            }
+
+            if (state == sw_dot) {
+                goto json;
+            }
+
+            if (c == 'e' || c == 'E') {
+                p++;
+                state = sw_e;
+                continue;
+            }
+
+            goto number;
+
+        case sw_e:
+            c = *p;
+
+            if (c == '+' || c == '-') {
+                p++;
+                state = sw_exp_sign;
+                continue;
+            }
+
+            /* fall through */
+
+        case sw_exp_sign:
+        case sw_exp:
+            c = *p;
+
+            if (c >= '0' && c <= '9') {
+                p++;
+                state = sw_exp;
+                continue;
+            }
+
+            if (state != sw_exp) {
+                goto json;
+            }
+
+            goto number;
+        }
+
+        /* not reached: every state goes on, or jumps to one of these */
+
+    number:
+
+        /* the byte after a number is the next token's: not consumed */
+
+        if (ngx_http_ai_guard_request_number(rp, s, p) == 0) {
+            goto failed;
+        }
+
+        state = sw_next;
+        continue;
+
+    close:
+
+        if (ngx_http_ai_guard_request_close(rp, *p == '}') == 0) {
+            goto failed;
+        }
+
+        p++;
+        state = rp->depth ? sw_next : sw_done;
     }
 
-    st = yajl_parse(rp->yajl, p, len);
+    /* the buffer ends inside a token: keep what of it is wanted */
 
-    if (st == yajl_status_ok) {
-        return NGX_HTTP_AI_GUARD_REQ_OK;
+    if (rp->keep
+        && (state == sw_string || state >= sw_minus)
+        && ngx_http_ai_guard_request_keep(rp, s, end - s) != 0)
+    {
+        goto nomem;
     }
 
-    if (rp->rc == NGX_HTTP_AI_GUARD_REQ_OK) {
-        ngx_http_ai_guard_request_yajl_error(rp);
-    }
+    rp->state = state;
+
+    return NGX_HTTP_AI_GUARD_REQ_OK;
+
+json:
+
+    (void) ngx_http_ai_guard_request_fail(rp, NGX_HTTP_AI_GUARD_REQ_INVALID,
+                                          NGX_HTTP_AI_GUARD_ERR_JSON, NULL);
+    goto failed;
+
+utf8:
+
+    (void) ngx_http_ai_guard_request_fail(rp, NGX_HTTP_AI_GUARD_REQ_INVALID,
+                                          NGX_HTTP_AI_GUARD_ERR_UTF8, NULL);
+    goto failed;
+
+surrogate:
+
+    (void) ngx_http_ai_guard_request_fail(rp, NGX_HTTP_AI_GUARD_REQ_INVALID,
+                                          NGX_HTTP_AI_GUARD_ERR_SURROGATE,
+                                          NULL);
+    goto failed;
+
+nomem:
+
+    (void) ngx_http_ai_guard_request_fail(rp, NGX_HTTP_AI_GUARD_REQ_NOMEM,
+                                          NGX_HTTP_AI_GUARD_ERR_NOMEM, NULL);
+
+failed:
+
+    rp->state = state;
 
     return rp->rc;
 }
@@ -385,7 +1052,7 @@ int
 ngx_http_ai_guard_request_finish(ngx_http_ai_guard_request_parser_t *rp,
     ngx_http_ai_guard_request_t *out)
 {
-    yajl_status  st;
+    const char  *error;
 
     if (rp->rc == NGX_HTTP_AI_GUARD_REQ_OK && !rp->finished) {
         rp->finished = 1;
@@ -395,19 +1062,31 @@ ngx_http_ai_guard_request_finish(ngx_http_ai_guard_request_parser_t *rp,
                                          NGX_HTTP_AI_GUARD_REQ_INVALID,
                                          "request body is empty", NULL);
 
-        } else if (rp->esc != NGX_HTTP_AI_GUARD_ESC_NONE) {
+        } else if (rp->state != sw_done) {
+
+            switch (rp->state) {
+
+            case sw_string:
+                error = rp->need ? NGX_HTTP_AI_GUARD_ERR_UTF8
+                                 : NGX_HTTP_AI_GUARD_ERR_TRUNCATED;
+                break;
+
+            /* a token that cannot end here */
+            case sw_literal:
+            case sw_minus:
+            case sw_dot:
+            case sw_e:
+            case sw_exp_sign:
+                error = NGX_HTTP_AI_GUARD_ERR_JSON;
+                break;
+
+            default:
+                error = NGX_HTTP_AI_GUARD_ERR_TRUNCATED;
+            }
+
             (void) ngx_http_ai_guard_request_fail(rp,
                                          NGX_HTTP_AI_GUARD_REQ_INVALID,
-                                         "request body is truncated", NULL);
-
-        } else {
-            st = yajl_complete_parse(rp->yajl);
-
-            if (st != yajl_status_ok
-                && rp->rc == NGX_HTTP_AI_GUARD_REQ_OK)
-            {
-                ngx_http_ai_guard_request_yajl_error(rp);
-            }
+                                         error, NULL);
         }
     }
 
@@ -461,12 +1140,8 @@ ngx_http_ai_guard_request_free(ngx_http_ai_guard_request_parser_t *rp)
         return;
     }
 
-    if (rp->yajl) {
-        yajl_free(rp->yajl);
-    }
-
     if (rp->levels) {
-        for (i = 0; i <= NGX_HTTP_AI_GUARD_REQ_MAX_DEPTH; i++) {
+        for (i = 0; i < rp->nlevels; i++) {
             free(rp->levels[i].buf.data);
             free(rp->levels[i].members);
         }
@@ -474,6 +1149,7 @@ ngx_http_ai_guard_request_free(ngx_http_ai_guard_request_parser_t *rp)
         free(rp->levels);
     }
 
+    free(rp->scratch.data);
     free(rp->out.data);
     free(rp);
 }
@@ -482,7 +1158,7 @@ ngx_http_ai_guard_request_free(ngx_http_ai_guard_request_parser_t *rp)
 /*
  * The estimate (docs/estimate.md has the rule and its measured error):
  * a quarter token per ASCII byte, the weight of the other code points
- * (see ngx_http_ai_guard_request_utf8()), both rounded up, and four
+ * (see ngx_http_ai_guard_request_lead()), both rounded up, and four
  * tokens per text for the message framing the vendors add.
  */
 
@@ -536,37 +1212,213 @@ ngx_http_ai_guard_request_fail(ngx_http_ai_guard_request_parser_t *rp,
 }
 
 
+/* a string or a number starts */
+
 static void
-ngx_http_ai_guard_request_yajl_error(ngx_http_ai_guard_request_parser_t *rp)
+ngx_http_ai_guard_request_begin(ngx_http_ai_guard_request_parser_t *rp,
+    size_t keep)
 {
-    const char     *error;
-    unsigned char  *msg;
+    rp->keep = keep;
+    rp->slen = 0;
+    rp->scratch.len = 0;
+    rp->wide = 0;
+    rp->other = 0;
+    rp->halves = 0;
+}
 
-    /*
-     * yajl has no error codes, only a message it allocates; match it to
-     * one of ours, so that no body byte reaches the client.
-     */
 
-    error = NGX_HTTP_AI_GUARD_ERR_JSON;
+/* decoded bytes of the current token, kept up to rp->keep */
 
-    msg = yajl_get_error(rp->yajl, 0, NULL, 0);
+static int
+ngx_http_ai_guard_request_keep(ngx_http_ai_guard_request_parser_t *rp,
+    const u_char *p, size_t len)
+{
+    size_t  n;
 
-    if (msg) {
-        if (strstr((char *) msg, "UTF8")) {
-            error = NGX_HTTP_AI_GUARD_ERR_UTF8;
+    n = rp->keep - rp->scratch.len;
 
-        } else if (strstr((char *) msg, "premature EOF")) {
-            error = "request body is truncated";
-
-        } else if (strstr((char *) msg, "trailing garbage")) {
-            error = "unexpected data after the JSON object";
-        }
-
-        yajl_free_error(rp->yajl, msg);
+    if (n > len) {
+        n = len;
     }
 
-    (void) ngx_http_ai_guard_request_fail(rp, NGX_HTTP_AI_GUARD_REQ_INVALID,
-                                          error, NULL);
+    rp->slen += len;
+
+    return ngx_http_ai_guard_rbuf_add(&rp->scratch, p, n);
+}
+
+
+/*
+ * The current token, ending at p: in place when none of it was kept
+ * before (it lies whole in this buffer and has no escapes), else in the
+ * scratch buffer.  Only its first rp->keep bytes are there to read.
+ */
+
+static int
+ngx_http_ai_guard_request_token(ngx_http_ai_guard_request_parser_t *rp,
+    const u_char *s, const u_char *p, const u_char **t, size_t *len)
+{
+    if (rp->slen == 0) {
+        *t = s;
+        *len = p - s;
+        return 0;
+    }
+
+    if (ngx_http_ai_guard_request_keep(rp, s, p - s) != 0) {
+        return -1;
+    }
+
+    *t = rp->scratch.data;
+    *len = rp->slen;
+
+    return 0;
+}
+
+
+/*
+ * The first byte from p on that ends a run of plain string bytes, or a
+ * point less than 8 bytes before the end: 16 bytes at a time with SSE2
+ * (x86-64 always has it), else 8.  A signed compare with ' ' catches the
+ * control characters and the bytes past ASCII together.
+ */
+
+static const u_char *
+ngx_http_ai_guard_request_skip(const u_char *p, const u_char *end)
+{
+    uint64_t  w;
+#if (NGX_HTTP_AI_GUARD_SSE2)
+    int       m;
+    __m128i   v, quote, backslash, space;
+
+    quote = _mm_set1_epi8('"');
+    backslash = _mm_set1_epi8('\\');
+    space = _mm_set1_epi8(' ');
+
+    while (end - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+
+        m = _mm_movemask_epi8(
+                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                          _mm_cmpeq_epi8(v, backslash)),
+                             _mm_cmplt_epi8(v, space)));
+
+        if (m) {
+            return p + __builtin_ctz(m);
+        }
+
+        p += 16;
+    }
+#endif
+
+    while (end - p >= 8) {
+        memcpy(&w, p, 8);
+
+        if (ngx_http_ai_guard_special(w)) {
+            break;
+        }
+
+        p += 8;
+    }
+
+    return p;
+}
+
+
+/*
+ * Strict UTF-8 (RFC 3629): no overlong forms, encoded surrogates or code
+ * points past U+10FFFF.  A lead byte sets the range of the byte after
+ * it, and counts for the estimate: a two-byte sequence (Latin, Cyrillic,
+ * Greek, Arabic, Hebrew) weighs half a token, a three-byte one (CJK,
+ * most symbols) one, a four-byte one (emoji) two.
+ */
+
+static int
+ngx_http_ai_guard_request_lead(ngx_http_ai_guard_request_parser_t *rp,
+    u_char c)
+{
+    unsigned  n;
+
+    rp->lo = 0x80;
+    rp->hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 1;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 2;
+
+        if (c == 0xe0) {
+            rp->lo = 0xa0;
+
+        } else if (c == 0xed) {
+            rp->hi = 0x9f;
+        }
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 3;
+
+        if (c == 0xf0) {
+            rp->lo = 0x90;
+
+        } else if (c == 0xf4) {
+            rp->hi = 0x8f;
+        }
+
+    } else {
+        return -1;
+    }
+
+    rp->need = n;
+    rp->wide += n + 1;
+    rp->other++;
+    rp->halves += (size_t) 1 << (n - 1);
+
+    return 0;
+}
+
+
+/* a \uXXXX escape, or a pair of them, as UTF-8; counted as lead() does */
+
+static int
+ngx_http_ai_guard_request_escape(ngx_http_ai_guard_request_parser_t *rp,
+    uint32_t cp)
+{
+    u_char  buf[4];
+    size_t  n;
+
+    if (cp < 0x80) {
+        buf[0] = (u_char) cp;
+        n = 1;
+
+    } else if (cp < 0x800) {
+        buf[0] = (u_char) (0xc0 | (cp >> 6));
+        buf[1] = (u_char) (0x80 | (cp & 0x3f));
+        n = 2;
+
+    } else if (cp < 0x10000) {
+        buf[0] = (u_char) (0xe0 | (cp >> 12));
+        buf[1] = (u_char) (0x80 | ((cp >> 6) & 0x3f));
+        buf[2] = (u_char) (0x80 | (cp & 0x3f));
+        n = 3;
+
+    } else {
+        buf[0] = (u_char) (0xf0 | (cp >> 18));
+        buf[1] = (u_char) (0x80 | ((cp >> 12) & 0x3f));
+        buf[2] = (u_char) (0x80 | ((cp >> 6) & 0x3f));
+        buf[3] = (u_char) (0x80 | (cp & 0x3f));
+        n = 4;
+    }
+
+    if (n > 1) {
+        rp->wide += n;
+        rp->other++;
+        rp->halves += (size_t) 1 << (n - 2);
+    }
+
+    if (rp->keep == 0) {
+        return 0;
+    }
+
+    return ngx_http_ai_guard_request_keep(rp, buf, n);
 }
 
 
@@ -606,52 +1458,33 @@ ngx_http_ai_guard_request_scalar(ngx_http_ai_guard_request_parser_t *rp,
 
 
 static int
-ngx_http_ai_guard_request_null(void *ctx)
+ngx_http_ai_guard_request_literal(ngx_http_ai_guard_request_parser_t *rp)
 {
-    ngx_http_ai_guard_request_parser_t  *rp = ctx;
-
-    if (rp->depth == 0) {
-        return ngx_http_ai_guard_request_fail(rp,
-                                     NGX_HTTP_AI_GUARD_REQ_INVALID,
-                                     NGX_HTTP_AI_GUARD_ERR_OBJECT, NULL);
-    }
-
-    if (ngx_http_ai_guard_request_role(rp) == NGX_HTTP_AI_GUARD_ROLE_MODEL) {
-        return ngx_http_ai_guard_request_scalar(rp,
-                                                NGX_HTTP_AI_GUARD_ROLE_MODEL);
-    }
-
-    if (rp->levels) {
-        return ngx_http_ai_guard_canon_value(rp, (u_char *) "null", 4, 0);
-    }
-
-    return 1;
-}
-
-
-static int
-ngx_http_ai_guard_request_boolean(void *ctx, int b)
-{
-    ngx_http_ai_guard_request_parser_t  *rp = ctx;
-
     unsigned  role;
 
-    if (rp->depth == 0) {
-        return ngx_http_ai_guard_request_fail(rp,
-                                     NGX_HTTP_AI_GUARD_REQ_INVALID,
-                                     NGX_HTTP_AI_GUARD_ERR_OBJECT, NULL);
-    }
-
     role = ngx_http_ai_guard_request_role(rp);
+
+    if (rp->lit == 'n') {
+        if (role == NGX_HTTP_AI_GUARD_ROLE_MODEL) {
+            return ngx_http_ai_guard_request_scalar(rp, role);
+        }
+
+        if (rp->levels) {
+            return ngx_http_ai_guard_canon_value(rp, (u_char *) "null", 4,
+                                                 0);
+        }
+
+        return 1;
+    }
 
     switch (role) {
 
     case NGX_HTTP_AI_GUARD_ROLE_STREAM:
-        rp->req.stream = b ? 1 : 0;
+        rp->req.stream = (rp->lit == 't');
         break;
 
     case NGX_HTTP_AI_GUARD_ROLE_INCLUDE_USAGE:
-        rp->req.include_usage = b ? 1 : 0;
+        rp->req.include_usage = (rp->lit == 't');
         break;
 
     case NGX_HTTP_AI_GUARD_ROLE_MODEL:
@@ -664,28 +1497,24 @@ ngx_http_ai_guard_request_boolean(void *ctx, int b)
     }
 
     if (rp->levels) {
-        return b ? ngx_http_ai_guard_canon_value(rp, (u_char *) "true", 4, 0)
-                 : ngx_http_ai_guard_canon_value(rp, (u_char *) "false", 5,
-                                                 0);
+        return rp->lit == 't'
+               ? ngx_http_ai_guard_canon_value(rp, (u_char *) "true", 4, 0)
+               : ngx_http_ai_guard_canon_value(rp, (u_char *) "false", 5, 0);
     }
 
     return 1;
 }
 
 
+/* a number ends at p: its grammar was checked, its digits read */
+
 static int
-ngx_http_ai_guard_request_number(void *ctx, const char *s, size_t len)
+ngx_http_ai_guard_request_number(ngx_http_ai_guard_request_parser_t *rp,
+    const u_char *s, const u_char *p)
 {
-    ngx_http_ai_guard_request_parser_t  *rp = ctx;
-
-    int64_t   v;
-    unsigned  role;
-
-    if (rp->depth == 0) {
-        return ngx_http_ai_guard_request_fail(rp,
-                                     NGX_HTTP_AI_GUARD_REQ_INVALID,
-                                     NGX_HTTP_AI_GUARD_ERR_OBJECT, NULL);
-    }
+    size_t         n;
+    unsigned       role;
+    const u_char  *t;
 
     role = ngx_http_ai_guard_request_role(rp);
 
@@ -693,21 +1522,25 @@ ngx_http_ai_guard_request_number(void *ctx, const char *s, size_t len)
 
     case NGX_HTTP_AI_GUARD_ROLE_MAX_TOKENS:
     case NGX_HTTP_AI_GUARD_ROLE_N:
-        if (ngx_http_ai_guard_request_uint(s, len, &v) != 0) {
+        if (rp->nflags & (NGX_HTTP_AI_GUARD_NUM_NEGATIVE
+                          | NGX_HTTP_AI_GUARD_NUM_FRACTION
+                          | NGX_HTTP_AI_GUARD_NUM_BIG))
+        {
             return ngx_http_ai_guard_request_scalar(rp, role);
         }
 
         if (role == NGX_HTTP_AI_GUARD_ROLE_N) {
-            rp->req.n = v;
+            rp->req.n = (int64_t) rp->num;
 
-        } else if (v > rp->req.max_tokens) {
-            rp->req.max_tokens = v;
+        } else if ((int64_t) rp->num > rp->req.max_tokens) {
+            rp->req.max_tokens = (int64_t) rp->num;
         }
 
         break;
 
     case NGX_HTTP_AI_GUARD_ROLE_TEMPERATURE:
-        rp->req.deterministic = ngx_http_ai_guard_request_zero(s, len);
+        rp->req.deterministic =
+                           !(rp->nflags & NGX_HTTP_AI_GUARD_NUM_NONZERO);
         break;
 
     case NGX_HTTP_AI_GUARD_ROLE_MODEL:
@@ -720,29 +1553,29 @@ ngx_http_ai_guard_request_number(void *ctx, const char *s, size_t len)
     }
 
     if (rp->levels) {
-        return ngx_http_ai_guard_canon_value(rp, (u_char *) s, len, 0);
+        if (ngx_http_ai_guard_request_token(rp, s, p, &t, &n) != 0) {
+            return ngx_http_ai_guard_request_fail(rp,
+                                         NGX_HTTP_AI_GUARD_REQ_NOMEM,
+                                         NGX_HTTP_AI_GUARD_ERR_NOMEM, NULL);
+        }
+
+        return ngx_http_ai_guard_canon_value(rp, t, n, 0);
     }
 
     return 1;
 }
 
 
+/* a string value ends; its UTF-8 was checked on the way */
+
 static int
-ngx_http_ai_guard_request_string(void *ctx, const u_char *s, size_t len)
+ngx_http_ai_guard_request_string(ngx_http_ai_guard_request_parser_t *rp,
+    const u_char *s, size_t len)
 {
-    ngx_http_ai_guard_request_parser_t  *rp = ctx;
+    size_t    i;
+    unsigned  role;
 
-    size_t                     i;
-    unsigned                   role;
-    ngx_http_ai_guard_count_t  count;
-
-    if (rp->depth == 0) {
-        return ngx_http_ai_guard_request_fail(rp,
-                                     NGX_HTTP_AI_GUARD_REQ_INVALID,
-                                     NGX_HTTP_AI_GUARD_ERR_OBJECT, NULL);
-    }
-
-    role = ngx_http_ai_guard_request_role(rp);
+    role = rp->vrole;
 
     switch (role) {
 
@@ -778,20 +1611,16 @@ ngx_http_ai_guard_request_string(void *ctx, const u_char *s, size_t len)
         memcpy(rp->req.model, s, len);
         rp->req.model_len = len;
 
-        /* fall through */
+        break;
+
+    case NGX_HTTP_AI_GUARD_ROLE_STREAM:
+    case NGX_HTTP_AI_GUARD_ROLE_INCLUDE_USAGE:
+    case NGX_HTTP_AI_GUARD_ROLE_MAX_TOKENS:
+    case NGX_HTTP_AI_GUARD_ROLE_N:
+        return ngx_http_ai_guard_request_scalar(rp, role);
 
     default:
-        if (role > NGX_HTTP_AI_GUARD_ROLE_MODEL
-            && role < NGX_HTTP_AI_GUARD_ROLE_SCALAR)
-        {
-            return ngx_http_ai_guard_request_scalar(rp, role);
-        }
-
-        if (ngx_http_ai_guard_request_utf8(s, len, &count) != 0) {
-            return ngx_http_ai_guard_request_fail(rp,
-                                         NGX_HTTP_AI_GUARD_REQ_INVALID,
-                                         NGX_HTTP_AI_GUARD_ERR_UTF8, NULL);
-        }
+        break;
     }
 
     if (rp->levels) {
@@ -806,17 +1635,9 @@ static int
 ngx_http_ai_guard_request_text(ngx_http_ai_guard_request_parser_t *rp,
     const u_char *p, size_t len)
 {
-    ngx_http_ai_guard_count_t  count;
-
-    if (ngx_http_ai_guard_request_utf8(p, len, &count) != 0) {
-        return ngx_http_ai_guard_request_fail(rp,
-                                     NGX_HTTP_AI_GUARD_REQ_INVALID,
-                                     NGX_HTTP_AI_GUARD_ERR_UTF8, NULL);
-    }
-
-    rp->count.ascii += count.ascii;
-    rp->count.other += count.other;
-    rp->count.halves += count.halves;
+    rp->count.ascii += len - rp->wide;
+    rp->count.other += rp->other;
+    rp->count.halves += rp->halves;
     rp->req.text_bytes += len;
     rp->req.texts++;
 
@@ -832,33 +1653,18 @@ ngx_http_ai_guard_request_text(ngx_http_ai_guard_request_parser_t *rp,
 
 
 static int
-ngx_http_ai_guard_request_start_map(void *ctx)
-{
-    return ngx_http_ai_guard_request_open(ctx, 1);
-}
-
-
-static int
-ngx_http_ai_guard_request_start_array(void *ctx)
-{
-    return ngx_http_ai_guard_request_open(ctx, 0);
-}
-
-
-static int
 ngx_http_ai_guard_request_open(ngx_http_ai_guard_request_parser_t *rp,
     int map)
 {
     unsigned  role, child;
 
     if (rp->depth == 0) {
-        if (!map || rp->root) {
+        if (!map) {
             return ngx_http_ai_guard_request_fail(rp,
                                          NGX_HTTP_AI_GUARD_REQ_INVALID,
                                          NGX_HTTP_AI_GUARD_ERR_OBJECT, NULL);
         }
 
-        rp->root = 1;
         child = NGX_HTTP_AI_GUARD_CTX_TOP;
 
     } else {
@@ -893,19 +1699,42 @@ ngx_http_ai_guard_request_open(ngx_http_ai_guard_request_parser_t *rp,
 
 
 static int
-ngx_http_ai_guard_request_map_key(void *ctx, const u_char *s, size_t len)
+ngx_http_ai_guard_request_close(ngx_http_ai_guard_request_parser_t *rp,
+    int map)
 {
-    ngx_http_ai_guard_request_parser_t  *rp = ctx;
+    if (rp->levels) {
+        if (map) {
+            if (ngx_http_ai_guard_canon_end_map(rp) == 0) {
+                return 0;
+            }
 
+        } else if (ngx_http_ai_guard_rbuf_add(rp->levels[rp->depth].sink,
+                                              (u_char *) "]", 1)
+                   != 0)
+        {
+            return ngx_http_ai_guard_request_fail(rp,
+                                         NGX_HTTP_AI_GUARD_REQ_NOMEM,
+                                         NGX_HTTP_AI_GUARD_ERR_NOMEM, NULL);
+        }
+    }
+
+    rp->depth--;
+
+    return 1;
+}
+
+
+/*
+ * A key ends.  Outside the objects whose keys are read (and without the
+ * canonical form) nothing of it was kept, and nothing need be done.
+ */
+
+static int
+ngx_http_ai_guard_request_key(ngx_http_ai_guard_request_parser_t *rp,
+    const u_char *s, size_t len)
+{
     unsigned                   i;
     ngx_http_ai_guard_key_t   *k;
-    ngx_http_ai_guard_count_t  count;
-
-    if (ngx_http_ai_guard_request_utf8(s, len, &count) != 0) {
-        return ngx_http_ai_guard_request_fail(rp,
-                                     NGX_HTTP_AI_GUARD_REQ_INVALID,
-                                     NGX_HTTP_AI_GUARD_ERR_UTF8, NULL);
-    }
 
     rp->role = NGX_HTTP_AI_GUARD_ROLE_NONE;
 
@@ -1004,47 +1833,9 @@ ngx_http_ai_guard_request_map_key(void *ctx, const u_char *s, size_t len)
 }
 
 
-static int
-ngx_http_ai_guard_request_end_map(void *ctx)
-{
-    ngx_http_ai_guard_request_parser_t  *rp = ctx;
-
-    if (rp->levels && ngx_http_ai_guard_canon_end_map(rp) == 0) {
-        return 0;
-    }
-
-    rp->depth--;
-
-    return 1;
-}
-
-
-static int
-ngx_http_ai_guard_request_end_array(void *ctx)
-{
-    ngx_http_ai_guard_request_parser_t  *rp = ctx;
-
-    if (rp->levels
-        && ngx_http_ai_guard_rbuf_add(rp->levels[rp->depth].sink,
-                                      (u_char *) "]", 1) != 0)
-    {
-        return ngx_http_ai_guard_request_fail(rp,
-                                     NGX_HTTP_AI_GUARD_REQ_NOMEM,
-                                     "out of memory", NULL);
-    }
-
-    rp->depth--;
-
-    return 1;
-}
-
-
 /*
- * Strict UTF-8 (RFC 3629): yajl checks only the shape of a sequence and
- * lets overlong forms, encoded surrogates and code points past U+10FFFF
- * through.  Counts for the estimate as it goes: a two-byte sequence
- * (Latin, Cyrillic, Greek, Arabic, Hebrew) weighs half a token, a
- * three-byte one (CJK, most symbols) one, a four-byte one (emoji) two.
+ * UTF-8 of a text on its own, for the estimate: the rule of lead(), with
+ * 8 ASCII bytes at a time.
  */
 
 static int
@@ -1136,175 +1927,6 @@ ngx_http_ai_guard_request_utf8(const u_char *p, size_t len,
 }
 
 
-/* digits only, fits int64: no sign, fraction or exponent */
-
-static int
-ngx_http_ai_guard_request_uint(const char *s, size_t len, int64_t *value)
-{
-    size_t    i;
-    uint64_t  v, d;
-
-    v = 0;
-
-    for (i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return -1;
-        }
-
-        d = (uint64_t) (s[i] - '0');
-
-        if (v > ((uint64_t) INT64_MAX - d) / 10) {
-            return -1;
-        }
-
-        v = v * 10 + d;
-    }
-
-    if (len == 0) {
-        return -1;
-    }
-
-    *value = (int64_t) v;
-
-    return 0;
-}
-
-
-/* a JSON number (yajl checked its grammar) whose digits are all zero */
-
-static int
-ngx_http_ai_guard_request_zero(const char *s, size_t len)
-{
-    size_t  i;
-
-    for (i = 0; i < len; i++) {
-        if (s[i] == 'e' || s[i] == 'E') {
-            break;
-        }
-
-        if (s[i] >= '1' && s[i] <= '9') {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-/*
- * yajl decodes a lone high surrogate escape to "?" (dropping the byte
- * after it), a lone low one to an encoded surrogate, and pairs a high one
- * with any "\u" that follows.  So the escapes are checked here, on the
- * raw bytes, before yajl sees them.  A backslash outside a string is a
- * syntax error yajl reports, so every backslash can be read as the start
- * of an escape and the scanner need not track strings.
- */
-
-static int
-ngx_http_ai_guard_request_escapes(ngx_http_ai_guard_request_parser_t *rp,
-    const u_char *p, size_t len)
-{
-    u_char         c;
-    unsigned       d;
-    const u_char  *end;
-
-    end = p + len;
-
-    while (p < end) {
-
-        switch (rp->esc) {
-
-        case NGX_HTTP_AI_GUARD_ESC_NONE:
-            p = memchr(p, '\\', end - p);
-            if (p == NULL) {
-                return 0;
-            }
-
-            p++;
-            rp->esc = NGX_HTTP_AI_GUARD_ESC_BACKSLASH;
-            break;
-
-        case NGX_HTTP_AI_GUARD_ESC_BACKSLASH:
-            if (*p == 'u') {
-                rp->esc = NGX_HTTP_AI_GUARD_ESC_HEX;
-                rp->hex = 0;
-                rp->nhex = 0;
-
-            } else if (rp->low) {
-                goto surrogate;
-
-            } else {
-                rp->esc = NGX_HTTP_AI_GUARD_ESC_NONE;
-            }
-
-            p++;
-            break;
-
-        case NGX_HTTP_AI_GUARD_ESC_HEX:
-            c = *p;
-
-            if (c >= '0' && c <= '9') {
-                d = c - '0';
-
-            } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
-                d = (c | 0x20) - 'a' + 10;
-
-            } else {
-                /* not an escape: yajl reports the syntax error */
-                rp->esc = NGX_HTTP_AI_GUARD_ESC_NONE;
-                rp->low = 0;
-                break;
-            }
-
-            p++;
-            rp->hex = (rp->hex << 4) | d;
-
-            if (++rp->nhex < 4) {
-                break;
-            }
-
-            rp->esc = NGX_HTTP_AI_GUARD_ESC_NONE;
-
-            if (rp->low) {
-                if (rp->hex < 0xdc00 || rp->hex > 0xdfff) {
-                    goto surrogate;
-                }
-
-                rp->low = 0;
-
-            } else if (rp->hex >= 0xd800 && rp->hex <= 0xdbff) {
-                rp->low = 1;
-                rp->esc = NGX_HTTP_AI_GUARD_ESC_LOW;
-
-            } else if (rp->hex >= 0xdc00 && rp->hex <= 0xdfff) {
-                goto surrogate;
-            }
-
-            break;
-
-        default: /* NGX_HTTP_AI_GUARD_ESC_LOW */
-            if (*p != '\\') {
-                goto surrogate;
-            }
-
-            p++;
-            rp->esc = NGX_HTTP_AI_GUARD_ESC_BACKSLASH;
-            break;
-        }
-    }
-
-    return 0;
-
-surrogate:
-
-    (void) ngx_http_ai_guard_request_fail(rp, NGX_HTTP_AI_GUARD_REQ_INVALID,
-                                          NGX_HTTP_AI_GUARD_ERR_SURROGATE,
-                                          NULL);
-
-    return -1;
-}
-
-
 /*
  * Canonical form.  Each open object collects its members in a buffer of
  * its own, each member prefixed with its decoded key for sorting; arrays
@@ -1354,6 +1976,12 @@ ngx_http_ai_guard_canon_start(ngx_http_ai_guard_request_parser_t *rp,
 
     lv = &rp->levels[rp->depth];
     child = lv + 1;
+
+    if (rp->depth + 1 == rp->nlevels) {
+        memset(child, 0, sizeof(ngx_http_ai_guard_level_t));
+        rp->nlevels++;
+    }
+
     child->count = 0;
 
     if (map) {
@@ -1573,46 +2201,62 @@ ngx_http_ai_guard_rbuf_add(ngx_http_ai_guard_rbuf_t *b, const u_char *p,
 /*
  * Minimal, deterministic escaping: '"', '\\' and the control characters,
  * the usual short forms where JSON has one, else \u00xx in lower case.
+ * Runs of other bytes are found as the parser finds them and copied.
  */
 
 static int
 ngx_http_ai_guard_rbuf_escape(ngx_http_ai_guard_rbuf_t *b, const u_char *p,
     size_t len)
 {
-    u_char        *d, c;
-    size_t         i, n;
+    u_char         c, *d;
+    size_t         n;
+    const u_char  *q, *end;
     static u_char  hex[] = "0123456789abcdef";
 
-    n = len + 2;
+    end = p + len;
 
-    for (i = 0; i < len; i++) {
-        c = p[i];
-
-        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n'
-            || c == '\r' || c == '\t')
-        {
-            n += 1;
-
-        } else if (c < 0x20) {
-            n += 5;
-        }
-    }
-
-    if (ngx_http_ai_guard_rbuf_reserve(b, n) != 0) {
+    if (ngx_http_ai_guard_rbuf_reserve(b, len + 2) != 0) {
         return -1;
     }
 
-    d = b->data + b->len;
-    *d++ = '"';
+    b->data[b->len++] = '"';
 
-    for (i = 0; i < len; i++) {
-        c = p[i];
+    for ( ;; ) {
 
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *d++ = c;
-            continue;
+        for (q = p; q < end; q++) {
+            q = ngx_http_ai_guard_request_skip(q, end);
+
+            if (q == end) {
+                break;
+            }
+
+            c = *q;
+
+            if (c < 0x20 || c == '"' || c == '\\') {
+                break;
+            }
         }
 
+        /* 6 for an escape, 1 for the closing quote */
+
+        n = q - p;
+
+        if (ngx_http_ai_guard_rbuf_reserve(b, n + 7) != 0) {
+            return -1;
+        }
+
+        d = b->data + b->len;
+
+        if (n) {
+            memcpy(d, p, n);
+            d += n;
+        }
+
+        if (q == end) {
+            break;
+        }
+
+        c = *q;
         *d++ = '\\';
 
         switch (c) {
@@ -1642,6 +2286,9 @@ ngx_http_ai_guard_rbuf_escape(ngx_http_ai_guard_rbuf_t *b, const u_char *p,
             *d++ = hex[c >> 4];
             *d++ = hex[c & 0xf];
         }
+
+        b->len = d - b->data;
+        p = q + 1;
     }
 
     *d++ = '"';

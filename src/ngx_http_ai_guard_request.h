@@ -22,9 +22,11 @@
  *     ngx_http_ai_guard_request_free(parser);
  *
  * A buffer may end anywhere, inside a token or a UTF-8 sequence; the raw
- * body is never copied whole (yajl keeps at most the token that spans two
- * buffers).  Errors are sticky: once a call fails, every later call
- * returns the same code and _error() keeps its message.
+ * body is never copied whole (the parser keeps at most the current
+ * string or number, decoded, and only when it is one it reads).  Strict
+ * RFC 8259: whitespace is space, tab, CR and LF; nothing but whitespace
+ * after the object.  Errors are sticky: once a call fails, every later
+ * call returns the same code and _error() keeps its message.
  *
  * Texts: every string the model reads is handed, decoded (escapes
  * resolved, UTF-8 validated), to the text callback, whole, once:

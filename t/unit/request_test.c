@@ -711,6 +711,190 @@ t_estimate(void)
 }
 
 
+/*
+ * The hand-written lexer: what yajl let through and RFC 8259 does not,
+ * the token grammar, and the paths a token takes (in place, or kept
+ * across buffers and escapes) all coming to the same result.
+ */
+
+static void
+t_lexer(void)
+{
+    char                *b;
+    size_t               i, n, k, bad, len;
+    t_result_t           whole, *r;
+    static const size_t  steps[] = { 1, 2, 3, 7, 15, 16, 17, 64, 512 };
+    static const char   *ok_bodies[] = {
+        "{\"a\":-0.0e+5,\"b\":1E5,\"c\":0,\"d\":-12.50E-3,\"e\":[0,1,-1]}",
+        "{\"a\":[true,false,null,{},[]],\"b\":\"\\/\\b\\f\\n\\r\\t\"}",
+        "\r\n\t {\r\n\t \"a\"\r\n\t :\r\n\t 1\r\n\t }\r\n\t ",
+        "{\"a\":\"\x7f\"}",
+    };
+    static const char   *bad_bodies[] = {
+        "{\v}",
+        "{\f\"a\":1}",
+        "{\"a\":1}\v",
+        "{\"model\":\"x\"} \"",
+        "{\"model\":\"x\"} \"abc",
+        "{\"a\":01}",
+        "{\"a\":-01}",
+        "{\"a\":1.}",
+        "{\"a\":.5}",
+        "{\"a\":+1}",
+        "{\"a\":-}",
+        "{\"a\":1e}",
+        "{\"a\":1e+}",
+        "{\"a\":1.5.3}",
+        "{\"a\":0x10}",
+        "{\"a\":tru}",
+        "{\"a\":tru",
+        "{\"a\":truex}",
+        "{\"a\":nul}",
+        "{\"a\":False}",
+        "{\"a\":\"\\x\"}",
+        "{\"a\":\"\\u12\"}",
+        "{\"a\":\"\\u12g4\"}",
+        "{\"a\":\"\x01\"}",
+        "{\"a\":\"\t\"}",
+        "{\"a\":\"\n\"}",
+        "{\"a\" 1}",
+        "{\"a\":1 \"b\":2}",
+        "{\"a\":1,,\"b\":2}",
+        "{,}",
+        "{\"a\":[1,]}",
+        "{\"a\":[,1]}",
+        "{\"a\":[1}",
+        "{\"a\":{]}",
+        "{\"a\":1]",
+        "{1:2}",
+        "\xef\xbb\xbf{}",
+        "{\"a\":\"x\xc3\"}",
+        "{\"a\":\"x\xc3\\u0041\"}",
+        "{\"a\":\"x\xe4\xb8\"}",
+        "{\"a\":\"\x80\"}",
+        "{\"a\":\"\xf5\x80\x80\x80\"}",
+        "{\"a\":\"\xc1\xbf\"}",
+        "{\"a\":\"\xf0\x8f\xbf\xbf\"}",
+        "{\"a\":\"\\udbff\\udbff\"}",
+        "{\"a\":\"\\udbff\\\\\"}",
+        "{\"a\":\"\\udbff",
+        "{\"a\":\"\xc3",
+    };
+    static const char   *split_bodies[] = {
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":"
+        "\"A long enough text to cross 16-byte blocks: \\\"quoted\\\", a "
+        "tab\\t, caf\xc3\xa9, \xe4\xb8\xad\xe6\x96\x87, \xf0\x9f\x98\x80, "
+        "\\u00e9\\ud83d\\ude00 and a backslash \\\\ at the end\"}],"
+        "\"metadata\":{\"a long key that no one reads, with \\\"escapes\\\""
+        "\":\"and a long value that no one reads \\u0041\\u00e9 either\"},"
+        "\"max_tokens\":1234567,\"temperature\":0.000}",
+        "{\"m\\u006fdel\":\"gpt-4o-\\u006dini\",\"max_completion_"
+        "tokens_and_more_to_pass_32_bytes\":\"x\",\"n\":3,\"input\":[\"a "
+        "string of more than sixteen bytes\",\"\",\"\\u0000\"]}",
+    };
+
+    for (i = 0; i < sizeof(ok_bodies) / sizeof(ok_bodies[0]); i++) {
+        r = t_parse((const u_char *) ok_bodies[i], strlen(ok_bodies[i]), 0,
+                    0, 0);
+        is_int(r->rc, 0, "lexer: valid body %zu", i);
+    }
+
+    for (i = 0; i < sizeof(bad_bodies) / sizeof(bad_bodies[0]); i++) {
+        r = t_parse((const u_char *) bad_bodies[i], strlen(bad_bodies[i]),
+                    0, 0, 0);
+        n = (size_t) r->rc;
+        r = t_parse((const u_char *) bad_bodies[i], strlen(bad_bodies[i]),
+                    1, 0, 1);
+        ok((int) n == NGX_HTTP_AI_GUARD_REQ_INVALID
+           && r->rc == NGX_HTTP_AI_GUARD_REQ_INVALID,
+           "lexer: invalid body %zu, with or without canonical form", i);
+    }
+
+    t_parse((const u_char *) "{\"a\":1}\v", 8, 0, 0, 0);
+    ok(t_r.error && strstr(t_r.error, "after"),
+       "\\v after the object is data after it");
+
+    t_parse((const u_char *) "{\"a\":\"x\xc3", 9, 0, 0, 0);
+    ok(t_r.error && strstr(t_r.error, "UTF-8"),
+       "body ending inside a UTF-8 sequence: says UTF-8");
+
+    r = t_run("{\"prompt\":\"\\/\\b\\f\\n\\r\\t\\\"\\\\\"}", 0);
+    ok(r->texts_len == 9 && memcmp(r->texts, "/\b\f\n\r\t\"\\|", 9) == 0,
+       "short escapes decoded");
+
+    r = t_run("{\"model\":\"\\u0067pt\",\"max_tokens\":0,\"n\":0}", 0);
+    is_str(r->req.model, r->req.model_len, "gpt", "escaped model decoded");
+    is_int(r->req.max_tokens, 0, "max_tokens 0");
+    is_int(r->req.n, 0, "n 0");
+
+    r = t_run("{\"max_completion_tokens_and_more_to_pass_32_bytes\":-1.5,"
+              "\"stream_options\":{\"include_usage_and_then_some_more_bytes"
+              "\":\"x\"}}", 0);
+    is_int(r->rc, 0, "long keys starting like ours are not ours");
+
+    /* a model name past the limit, fed a byte at a time */
+
+    b = malloc(1024);
+    n = sprintf(b, "{\"model\":\"");
+    memset(b + n, 'm', 300);
+    n += 300;
+    n += sprintf(b + n, "\"}");
+    r = t_parse((u_char *) b, n, 0, 0, 1);
+    ok(r->rc == NGX_HTTP_AI_GUARD_REQ_INVALID && r->param
+       && strcmp(r->param, "model") == 0,
+       "300-byte model fed a byte at a time: too long");
+    free(b);
+
+    /* every path a token takes: same result, with or without canonical */
+
+    for (k = 0; k < sizeof(split_bodies) / sizeof(split_bodies[0]); k++) {
+        len = strlen(split_bodies[k]);
+
+        t_parse((const u_char *) split_bodies[k], len, 1, 0, 0);
+        whole = t_r;
+        t_r.canon = NULL;
+        is_int(whole.rc, 0, "split body %zu: ok", k);
+
+        bad = 0;
+
+        for (i = 1; i < len; i++) {
+            t_parse((const u_char *) split_bodies[k], len, 1, i, 0);
+            if (!t_same(&whole, &t_r)) {
+                bad++;
+            }
+
+            t_parse((const u_char *) split_bodies[k], len, 0, i, 0);
+            if (t_r.rc != whole.rc
+                || memcmp(&t_r.req, &whole.req, sizeof(t_r.req)) != 0
+                || t_r.texts_len != whole.texts_len
+                || memcmp(t_r.texts, whole.texts, t_r.texts_len) != 0)
+            {
+                bad++;
+            }
+        }
+
+        for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+            t_parse((const u_char *) split_bodies[k], len, 1, 0, steps[i]);
+            if (!t_same(&whole, &t_r)) {
+                bad++;
+            }
+        }
+
+        is_int(bad, 0, "split body %zu: same result at every split, "
+               "every step, with or without canonical form", k);
+
+        free(whole.canon);
+    }
+
+    r = t_run("{\"input\":[\"a string of more than sixteen bytes\",\"\","
+              "\"\\u0000\"]}", 0);
+    ok(r->texts_len == 39
+       && memcmp(r->texts, "a string of more than sixteen bytes||\0|", 39)
+          == 0,
+       "texts: long, empty, NUL");
+}
+
+
 int
 main(void)
 {
@@ -720,6 +904,7 @@ main(void)
     t_splits();
     t_canonical();
     t_estimate();
+    t_lexer();
 
     free(t_r.canon);
 
