@@ -1,0 +1,81 @@
+# OpenAI's official Node SDK as the client: it raises RateLimitError on
+# our 429, and with retries on it waits as our headers say, then succeeds.
+# Needs node and npm (the npm registry) to install the SDK under build/;
+# skipped when they are not there.
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use FindBin;
+use lib "$FindBin::Bin/helper";
+use Test::More;
+use AiGuardNginx;
+
+my $top = abs_path("$FindBin::Bin/..");
+my $modules = "$top/build/node/node_modules";
+
+if (!-d "$modules/openai") {
+    system("npm install --prefix $top/build/node openai\@4 --no-audit "
+           . "--no-fund --silent >/dev/null 2>&1");
+}
+
+plan skip_all => 'node or the openai npm package is not available'
+    unless -d "$modules/openai" && `node --version 2>/dev/null`;
+
+my $rpm = 120;
+
+my $n = AiGuardNginx->new(name => 'sdk');
+
+$n->write_file('html/keys.json', <<'_EOF_');
+{"keys": [
+  {"id": "sdk-1", "tenant": "sdk", "tier": "fast",
+   "sha256": "86a3768b9684d21492c98446c2302ade49ddfe4b328d99475ed0c959fb07a23e"}
+]}
+_EOF_
+
+$n->write_config(<<"_EOC_");
+    ai_guard_tier  fast  rpm=$rpm;
+    ai_guard_keys  \$TEST_NGINX_HTML_DIR/keys.json;
+
+    server {
+        listen 127.0.0.1:\$TEST_NGINX_SERVER_PORT;
+
+        location /v1/ {
+            ai_guard on;
+            proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/mock/;
+        }
+
+        location /mock/ {
+            default_type application/json;
+            return 200 '{"id":"c","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}';
+        }
+    }
+_EOC_
+
+$n->start;
+
+local $ENV{AI_GUARD_NODE_MODULES} = $modules;
+local $ENV{AI_GUARD_BASE_URL} = 'http://127.0.0.1:' . $n->port . '/v1';
+local $ENV{AI_GUARD_KEY} = 'sk-aig-test-valid-0001';
+local $ENV{AI_GUARD_RPM} = $rpm;
+
+my $out = `node $FindBin::Bin/js/openai-sdk.js`;
+diag $out if $?;
+
+my %r = $out =~ /"(\w+)":("[^"]*"|[\w.-]+)/g;
+s/^"|"$//g for values %r;
+
+is($r{raised}, 'RateLimitError', 'the SDK raises RateLimitError');
+is($r{isRateLimitError}, 'true', '... an instance of OpenAI.RateLimitError');
+is($r{status}, 429, '... for a 429');
+is($r{code}, 'rate_limit_exceeded', '... with our code');
+ok($r{retryAfterMs} > 0 && $r{retryAfterMs} <= 60000 / $rpm,
+   "retry-after-ms is at most one refill ($r{retryAfterMs} ms)");
+is($r{retried}, 'ok', 'with retries on, the SDK succeeds');
+ok($r{waitedMs} >= $r{retryAfterMs} * 0.9,
+   "... having waited what retry-after-ms said ($r{waitedMs} ms)");
+
+$n->stop;
+
+done_testing();
