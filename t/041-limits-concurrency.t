@@ -189,9 +189,14 @@ $n->reload;
                         bearer('sk-aig-test-disabled-01'), chat(100));
 is($status, 429, 'the spent budget is still spent after nginx -s reload');
 
-($status) = $n->request('GET', '/v1/models',
-                        bearer('sk-aig-test-valid-0001'));
-is($status, 429, 'and so is the burst tenant\'s minute');
+# the minute bucket refills one request every 3 s: however slow this
+# machine, it cannot be full again yet, as a fresh counter would be
+($status, $h) = $n->request('GET', '/v1/models',
+                            bearer('sk-aig-test-valid-0001'));
+ok(defined $h->{'x-ratelimit-remaining-requests'}
+   && $h->{'x-ratelimit-remaining-requests'} < 15,
+   "and the burst tenant's minute is still mostly spent "
+   . "(remaining $h->{'x-ratelimit-remaining-requests'})");
 
 $n->stop;
 
