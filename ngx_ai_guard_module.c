@@ -209,6 +209,20 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
       offsetof(ngx_http_ai_guard_loc_conf_t, cache_key),
       &ngx_http_ai_guard_cache_keys },
 
+    { ngx_string("ai_guard_usage"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ai_guard_usage_cmd,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_guard_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ai_guard_metrics_cmd,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 

@@ -237,6 +237,11 @@ void ngx_http_ai_guard_set_verdict(ngx_http_ai_guard_verdict_t *v,
 
 ngx_int_t ngx_http_ai_guard_add_variables(ngx_conf_t *cf);
 
+char *ngx_http_ai_guard_usage_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_ai_guard_metrics_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 
 extern ngx_module_t  ngx_http_ai_guard_module;
 
