@@ -63,6 +63,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int                                rc, errcode, dup;
+    size_t                             nsets, j;
     u_char                             found[NGX_HTTP_AI_GUARD_FUZZ_RULES
                                              * NGX_HTTP_AI_GUARD_LIT_ALTS];
     size_t                             n, i, k, nlits, erroff, acsize;
@@ -78,6 +79,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_http_ai_guard_literals_t      *lt;
     ngx_http_ai_guard_rules_parser_t   ps;
     static ngx_http_ai_guard_literals_t  all[NGX_HTTP_AI_GUARD_FUZZ_RULES];
+    static ngx_http_ai_guard_literals_t  sets[NGX_HTTP_AI_GUARD_LIT_SETS];
 
     ngx_http_ai_guard_rules_init(&ps, data, size);
 
@@ -152,6 +154,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
             lits[nlits].data = lt->data[k];
             lits[nlits].len = lt->len[k];
+            lits[nlits].group = (uint32_t) nlits;
             nlits++;
         }
 
@@ -163,13 +166,55 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         md = pcre2_match_data_create_from_pattern(re, NULL);
 
+        nsets = ngx_http_ai_guard_regex_requires(rule.regex, rule.regex_len,
+                                                 sets,
+                                                 NGX_HTTP_AI_GUARD_LIT_SETS);
+
+        if (nsets > NGX_HTTP_AI_GUARD_LIT_SETS
+            || (nsets == 0) != (lt->n == 0)
+            || (nsets && sets[0].n != lt->n))
+        {
+            abort();
+        }
+
+        for (k = 0; nsets && k < lt->n; k++) {
+            if (sets[0].len[k] != lt->len[k]
+                || memcmp(sets[0].data[k], lt->data[k], lt->len[k]) != 0)
+            {
+                abort();
+            }
+        }
+
+        if (nsets && pcre2_match(re, data, size, 0, 0, md, mc) >= 0) {
+            ov = pcre2_get_ovector_pointer(md);
+
+            /*
+             * \K moves the reported start past text the regex consumed,
+             * so a literal is looked for up to the match's end.
+             */
+
+            for (j = 0; ov[0] <= ov[1] && j < nsets; j++) {
+                for (k = 0; k < sets[j].n; k++) {
+                    if (ngx_http_ai_guard_fuzz_has(data, ov[1],
+                                                   sets[j].data[k],
+                                                   sets[j].len[k]))
+                    {
+                        break;
+                    }
+                }
+
+                if (k == sets[j].n) {
+                    abort();
+                }
+            }
+        }
+
         if (lt->n && pcre2_match(re, data, size, 0, 0, md, mc) >= 0) {
             ov = pcre2_get_ovector_pointer(md);
 
             if (ov[0] <= ov[1]) {
                 for (k = 0; k < lt->n; k++) {
-                    if (ngx_http_ai_guard_fuzz_has(data + ov[0],
-                                                   ov[1] - ov[0],
+                    if (ngx_http_ai_guard_fuzz_has(data, ov[1],
                                                    lt->data[k], lt->len[k]))
                     {
                         break;

@@ -126,7 +126,6 @@ ngx_http_ai_guard_prompt_run(ngx_http_ai_guard_ctx_t *ctx,
             ctx->found_size = set->nlits;
         }
 
-        ngx_memzero(ctx->found, set->nlits);
         ngx_http_ai_guard_ac_scan(set->ac, p, len, ctx->found);
     }
 
@@ -134,17 +133,15 @@ ngx_http_ai_guard_prompt_run(ngx_http_ai_guard_ctx_t *ctx,
 
     for (i = 0; i < set->rules.nelts; i++) {
 
-        if (rule[i].nlits) {
-            for (j = 0; j < rule[i].nlits; j++) {
-                if (ctx->found[rule[i].lit_first + j]) {
-                    break;
-                }
+        for (j = 0; j < rule[i].nlits; j++) {
+            if (!ctx->found[rule[i].lit_first + j]) {
+                break;
             }
+        }
 
-            if (j == rule[i].nlits) {
-                /* none of the words a match must contain is there */
-                continue;
-            }
+        if (j < rule[i].nlits) {
+            /* a requirement of the rule's regex is absent */
+            continue;
         }
 
         if (ngx_http_ai_guard_prompt_match(ctx, &rule[i], p, len)) {
@@ -468,15 +465,21 @@ ngx_http_ai_guard_prompt_prefilter(ngx_conf_t *cf,
     ngx_http_ai_guard_ruleset_t *set)
 {
     u_char                           *p;
-    size_t                            size;
-    ngx_uint_t                        i, j;
+    size_t                            size, nsets, k;
+    ngx_uint_t                        i, j, group;
     ngx_array_t                       lits;
     ngx_http_ai_guard_lit_t          *lit;
-    ngx_http_ai_guard_literals_t      found;
+    ngx_http_ai_guard_literals_t     *sets;
     ngx_http_ai_guard_prompt_rule_t  *rule;
 
     if (set == NULL || set->ac != NULL || set->nlits != 0) {
         return NGX_OK;
+    }
+
+    sets = ngx_palloc(cf->temp_pool, NGX_HTTP_AI_GUARD_LIT_SETS
+                                     * sizeof(ngx_http_ai_guard_literals_t));
+    if (sets == NULL) {
+        return NGX_ERROR;
     }
 
     if (ngx_array_init(&lits, cf->temp_pool, 16,
@@ -486,34 +489,48 @@ ngx_http_ai_guard_prompt_prefilter(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
+    group = 0;
     rule = set->rules.elts;
 
     for (i = 0; i < set->rules.nelts; i++) {
 
-        if (ngx_http_ai_guard_regex_literals(rule[i].pattern.data,
-                                             rule[i].pattern.len, &found)
-            == 0)
-        {
-            continue;
-        }
+        nsets = ngx_http_ai_guard_regex_requires(rule[i].pattern.data,
+                                                 rule[i].pattern.len, sets,
+                                                 NGX_HTTP_AI_GUARD_LIT_SETS);
 
-        rule[i].lit_first = lits.nelts;
-        rule[i].nlits = found.n;
+        /*
+         * A rule runs only when every one of its groups has a hit; a
+         * group of common words ("you", "the") would pass nearly every
+         * text and only cost the scan, so it is left out.
+         */
 
-        for (j = 0; j < found.n; j++) {
-            p = ngx_pnalloc(cf->pool, found.len[j]);
-            lit = ngx_array_push(&lits);
-            if (p == NULL || lit == NULL) {
-                return NGX_ERROR;
+        rule[i].lit_first = group;
+        rule[i].nlits = 0;
+
+        for (k = 0; k < nsets; k++) {
+            if (k > 0 && ngx_http_ai_guard_lit_rank(&sets[k]) == 0) {
+                break;
             }
 
-            lit->data = ngx_cpymem(p, found.data[j], found.len[j])
-                        - found.len[j];
-            lit->len = found.len[j];
+            for (j = 0; j < sets[k].n; j++) {
+                p = ngx_pnalloc(cf->pool, sets[k].len[j]);
+                lit = ngx_array_push(&lits);
+                if (p == NULL || lit == NULL) {
+                    return NGX_ERROR;
+                }
+
+                lit->data = ngx_cpymem(p, sets[k].data[j], sets[k].len[j])
+                            - sets[k].len[j];
+                lit->len = sets[k].len[j];
+                lit->group = group;
+            }
+
+            group++;
+            rule[i].nlits++;
         }
     }
 
-    set->nlits = lits.nelts;
+    set->nlits = group;
 
     if (lits.nelts == 0) {
         return NGX_OK;

@@ -10,6 +10,9 @@
 
 #define NGX_HTTP_AI_GUARD_AC_NONE     0xffffffff
 
+/* groups nested deeper than this in a regex: no literal, it always runs */
+#define NGX_HTTP_AI_GUARD_LIT_DEPTH   32
+
 #define NGX_HTTP_AI_GUARD_EMAIL_LOCAL   64
 #define NGX_HTTP_AI_GUARD_EMAIL_DOMAIN  253
 
@@ -39,6 +42,10 @@ typedef struct {
     const u_char                       *p;
     const u_char                       *end;
     int                                 bail;
+    int                                 depth;
+    size_t                              nsets;
+    size_t                              max;
+    ngx_http_ai_guard_literals_t       *sets;
 } ngx_http_ai_guard_lit_ctx_t;
 
 
@@ -67,12 +74,13 @@ static void ngx_http_ai_guard_lit_seq(ngx_http_ai_guard_lit_ctx_t *ctx,
 static int ngx_http_ai_guard_lit_group(ngx_http_ai_guard_lit_ctx_t *ctx,
     ngx_http_ai_guard_literals_t *g);
 static void ngx_http_ai_guard_lit_class(ngx_http_ai_guard_lit_ctx_t *ctx);
+static size_t ngx_http_ai_guard_ac_emit(const ngx_http_ai_guard_ac_t *ac,
+    uint32_t t, u_char *found);
+static void ngx_http_ai_guard_lit_keep(ngx_http_ai_guard_lit_ctx_t *ctx,
+    ngx_http_ai_guard_literals_t *best,
+    const ngx_http_ai_guard_literals_t *cand);
 static void ngx_http_ai_guard_lit_better(ngx_http_ai_guard_literals_t *best,
     const ngx_http_ai_guard_literals_t *cand);
-static size_t ngx_http_ai_guard_lit_score(
-    const ngx_http_ai_guard_literals_t *lits);
-
-
 /*
  * Words too frequent in prompts to be worth a prefilter hit: a literal
  * from this list ranks below any other, whatever its length.
@@ -1002,6 +1010,10 @@ ngx_http_ai_guard_regex_literals(const u_char *re, size_t len,
     ctx.p = re;
     ctx.end = re + len;
     ctx.bail = 0;
+    ctx.depth = 0;
+    ctx.nsets = 0;
+    ctx.max = 0;
+    ctx.sets = NULL;
 
     lits->n = 0;
 
@@ -1012,6 +1024,70 @@ ngx_http_ai_guard_regex_literals(const u_char *re, size_t len,
     }
 
     return (int) lits->n;
+}
+
+
+/*
+ * All the requirements of a regex, each a set of alternatives, a match
+ * containing one literal of every set: "(?i)ignore (all )?previous
+ * instructions" requires {ignore} and {previous instructions}.  Only a
+ * regex without a top-level "|" has more than one; sets[0] is what
+ * ngx_http_ai_guard_regex_literals() gives, the others follow best first.
+ * Returns the number of sets, 0 when nothing could be proven.
+ */
+
+size_t
+ngx_http_ai_guard_regex_requires(const u_char *re, size_t len,
+    ngx_http_ai_guard_literals_t *sets, size_t max)
+{
+    size_t                        i, k, sk, sb;
+    ngx_http_ai_guard_literals_t  best, t;
+    ngx_http_ai_guard_lit_ctx_t   ctx;
+
+    if (max == 0) {
+        return 0;
+    }
+
+    ctx.p = re;
+    ctx.end = re + len;
+    ctx.bail = 0;
+    ctx.depth = 0;
+    ctx.nsets = 0;
+    ctx.max = max;
+    ctx.sets = sets;
+
+    ngx_http_ai_guard_lit_alt(&ctx, &best);
+
+    if (ctx.bail || ctx.p != ctx.end || best.n == 0) {
+        return 0;
+    }
+
+    if (ctx.nsets == 0) {
+        /* a top-level alternation: one set, of its branches */
+        sets[0] = best;
+        return 1;
+    }
+
+    /* best first, as ngx_http_ai_guard_lit_better() ranks them */
+
+    for (i = 1; i < ctx.nsets; i++) {
+        t = sets[i];
+        sk = ngx_http_ai_guard_lit_rank(&t);
+
+        for (k = i; k > 0; k--) {
+            sb = ngx_http_ai_guard_lit_rank(&sets[k - 1]);
+
+            if (sk < sb || (sk == sb && t.n >= sets[k - 1].n)) {
+                break;
+            }
+
+            sets[k] = sets[k - 1];
+        }
+
+        sets[k] = t;
+    }
+
+    return ctx.nsets;
 }
 
 
@@ -1064,6 +1140,13 @@ ngx_http_ai_guard_lit_alt(ngx_http_ai_guard_lit_ctx_t *ctx,
 
         if (ctx->p < ctx->end && *ctx->p == '|') {
             ctx->p++;
+
+            if (ctx->depth == 0) {
+                /* either branch may match: no set of one is required */
+                ctx->max = 0;
+                ctx->nsets = 0;
+            }
+
             continue;
         }
 
@@ -1228,13 +1311,13 @@ ngx_http_ai_guard_lit_seq(ngx_http_ai_guard_lit_ctx_t *ctx,
             cand.n = 1;
             cand.len[0] = rlen;
             memcpy(cand.data[0], run, rlen);
-            ngx_http_ai_guard_lit_better(best, &cand);
+            ngx_http_ai_guard_lit_keep(ctx, best, &cand);
         }
 
         rlen = 0;
 
         if (kind == GROUP && usable && opt != 1 && g.n > 0) {
-            ngx_http_ai_guard_lit_better(best, &g);
+            ngx_http_ai_guard_lit_keep(ctx, best, &g);
         }
     }
 
@@ -1242,7 +1325,7 @@ ngx_http_ai_guard_lit_seq(ngx_http_ai_guard_lit_ctx_t *ctx,
         cand.n = 1;
         cand.len[0] = rlen;
         memcpy(cand.data[0], run, rlen);
-        ngx_http_ai_guard_lit_better(best, &cand);
+        ngx_http_ai_guard_lit_keep(ctx, best, &cand);
     }
 }
 
@@ -1347,9 +1430,18 @@ ngx_http_ai_guard_lit_group(ngx_http_ai_guard_lit_ctx_t *ctx,
         }
     }
 
+    if (ctx->depth == NGX_HTTP_AI_GUARD_LIT_DEPTH) {
+        /* deeper nesting is not worth a prefilter, nor the stack */
+        ctx->bail = 1;
+        return 0;
+    }
+
     ctx->p = p;
+    ctx->depth++;
 
     ngx_http_ai_guard_lit_alt(ctx, g);
+
+    ctx->depth--;
 
     if (ctx->bail || ctx->p == ctx->end || *ctx->p != ')') {
         ctx->bail = 1;
@@ -1418,6 +1510,76 @@ ngx_http_ai_guard_lit_class(ngx_http_ai_guard_lit_ctx_t *ctx)
 
 
 /*
+ * A requirement of the top-level sequence is also one of the regex's
+ * conjunction; the same set twice is kept once.
+ */
+
+static void
+ngx_http_ai_guard_lit_keep(ngx_http_ai_guard_lit_ctx_t *ctx,
+    ngx_http_ai_guard_literals_t *best,
+    const ngx_http_ai_guard_literals_t *cand)
+{
+    size_t  i, k, worst, r, wr;
+
+    ngx_http_ai_guard_lit_better(best, cand);
+
+    if (ctx->depth != 0 || ctx->max == 0) {
+        return;
+    }
+
+    for (i = 0; i < ctx->nsets; i++) {
+        if (ctx->sets[i].n != cand->n) {
+            continue;
+        }
+
+        for (k = 0; k < cand->n; k++) {
+            if (ctx->sets[i].len[k] != cand->len[k]
+                || memcmp(ctx->sets[i].data[k], cand->data[k], cand->len[k])
+                   != 0)
+            {
+                break;
+            }
+        }
+
+        if (k == cand->n) {
+            return;
+        }
+    }
+
+    if (ctx->nsets < ctx->max) {
+        ctx->sets[ctx->nsets++] = *cand;
+        return;
+    }
+
+    /*
+     * Full: the candidate replaces the weakest set it beats, the others
+     * keeping the order they were seen in, as ties go to the first seen.
+     */
+
+    worst = 0;
+    wr = ngx_http_ai_guard_lit_rank(&ctx->sets[0]);
+
+    for (i = 1; i < ctx->nsets; i++) {
+        r = ngx_http_ai_guard_lit_rank(&ctx->sets[i]);
+
+        if (r < wr || (r == wr && ctx->sets[i].n >= ctx->sets[worst].n)) {
+            worst = i;
+            wr = r;
+        }
+    }
+
+    r = ngx_http_ai_guard_lit_rank(cand);
+
+    if (r > wr || (r == wr && cand->n < ctx->sets[worst].n)) {
+        memmove(&ctx->sets[worst], &ctx->sets[worst + 1],
+                (ctx->nsets - worst - 1)
+                * sizeof(ngx_http_ai_guard_literals_t));
+        ctx->sets[ctx->nsets - 1] = *cand;
+    }
+}
+
+
+/*
  * The longer shortest literal wins, then the fewer alternatives; a common
  * word counts as length 0.
  */
@@ -1433,8 +1595,8 @@ ngx_http_ai_guard_lit_better(ngx_http_ai_guard_literals_t *best,
         return;
     }
 
-    bs = ngx_http_ai_guard_lit_score(best);
-    cs = ngx_http_ai_guard_lit_score(cand);
+    bs = ngx_http_ai_guard_lit_rank(best);
+    cs = ngx_http_ai_guard_lit_rank(cand);
 
     if (cs > bs || (cs == bs && cand->n < best->n)) {
         *best = *cand;
@@ -1442,8 +1604,8 @@ ngx_http_ai_guard_lit_better(ngx_http_ai_guard_literals_t *best,
 }
 
 
-static size_t
-ngx_http_ai_guard_lit_score(const ngx_http_ai_guard_literals_t *lits)
+size_t
+ngx_http_ai_guard_lit_rank(const ngx_http_ai_guard_literals_t *lits)
 {
     size_t  i, k, len, min;
 
@@ -1472,7 +1634,9 @@ ngx_http_ai_guard_lit_score(const ngx_http_ai_guard_literals_t *lits)
 /*
  * Aho-Corasick over ASCII-case-folded bytes.  The alphabet is folded to
  * the bytes the literals use plus one "other" class, so the full
- * transition table stays small: states x classes x 4 bytes.
+ * transition table stays small: states x (classes + 1) x 4 bytes; the
+ * construction's own tables (the trie before renumbering, failure links,
+ * the queue, the new numbers) take the rest of the buffer.
  */
 
 size_t
@@ -1498,7 +1662,8 @@ ngx_http_ai_guard_ac_size(const ngx_http_ai_guard_lit_t *lits, size_t n)
     }
 
     return sizeof(ngx_http_ai_guard_ac_t) + 8
-           + (states * classes + states * 6 + n) * sizeof(uint32_t);
+           + (2 * states * (classes + 1) + states * 6 + n * 2)
+             * sizeof(uint32_t);
 }
 
 
@@ -1508,7 +1673,8 @@ ngx_http_ai_guard_ac_build(void *buf, size_t size,
 {
     u_char                   b, map[256];
     size_t                   i, j, states;
-    uint32_t                 s, t, f, c, nc, *fail, *queue, qh, qt, *mem;
+    uint32_t                 s, t, f, c, nc, w, na, nb, *fail, *queue, qh,
+                             qt, *mem, *trie, *emit, *num;
     ngx_http_ai_guard_ac_t  *ac;
 
     if (size < ngx_http_ai_guard_ac_size(lits, n) || n >= 0xffffffff) {
@@ -1532,32 +1698,44 @@ ngx_http_ai_guard_ac_build(void *buf, size_t size,
                 map[b] = (u_char) nc++;
             }
         }
+
+        if (lits[i].group >= ac->ngroups) {
+            ac->ngroups = lits[i].group + 1;
+        }
     }
 
     for (i = 0; i < 256; i++) {
         ac->cls[i] = map[ngx_http_ai_guard_tolower(i)];
     }
 
-    ac->nclasses = nc;
+    w = nc + 1;
+
+    ac->width = w;
     ac->nlits = (uint32_t) n;
 
     mem = (uint32_t *) (((uintptr_t) (ac + 1) + 7) & ~(uintptr_t) 7);
 
     ac->next = mem;
-    mem += states * nc;
-    ac->emit = mem;
-    mem += states;
+    mem += states * w;
     ac->dict = mem;
     mem += states;
     ac->out = mem;
+    mem += states;
+    ac->same = mem;
+    mem += n;
+    ac->group = mem;
+    mem += n;
+    trie = mem;
+    mem += states * w;
+    emit = mem;
     mem += states;
     fail = mem;
     mem += states;
     queue = mem;
     mem += states;
-    ac->same = mem;
+    num = mem;
 
-    memset(ac->next, 0xff, states * nc * sizeof(uint32_t));
+    memset(trie, 0xff, states * w * sizeof(uint32_t));
     memset(ac->out, 0xff, states * sizeof(uint32_t));
     memset(ac->dict, 0xff, states * sizeof(uint32_t));
 
@@ -1565,15 +1743,16 @@ ngx_http_ai_guard_ac_build(void *buf, size_t size,
 
     for (i = 0; i < n; i++) {
         s = 0;
+        ac->group[i] = lits[i].group;
 
         for (j = 0; j < lits[i].len; j++) {
             c = ac->cls[lits[i].data[j]];
 
-            if (ac->next[s * nc + c] == NGX_HTTP_AI_GUARD_AC_NONE) {
-                ac->next[s * nc + c] = ac->nstates++;
+            if (trie[s * w + c] == NGX_HTTP_AI_GUARD_AC_NONE) {
+                trie[s * w + c] = ac->nstates++;
             }
 
-            s = ac->next[s * nc + c];
+            s = trie[s * w + c];
         }
 
         if (s == 0) {
@@ -1590,10 +1769,10 @@ ngx_http_ai_guard_ac_build(void *buf, size_t size,
     qt = 0;
 
     for (c = 0; c < nc; c++) {
-        t = ac->next[c];
+        t = trie[c];
 
         if (t == NGX_HTTP_AI_GUARD_AC_NONE) {
-            ac->next[c] = 0;
+            trie[c] = 0;
 
         } else {
             fail[t] = 0;
@@ -1605,11 +1784,11 @@ ngx_http_ai_guard_ac_build(void *buf, size_t size,
         s = queue[qh++];
 
         for (c = 0; c < nc; c++) {
-            t = ac->next[s * nc + c];
-            f = ac->next[fail[s] * nc + c];
+            t = trie[s * w + c];
+            f = trie[fail[s] * w + c];
 
             if (t == NGX_HTTP_AI_GUARD_AC_NONE) {
-                ac->next[s * nc + c] = f;
+                trie[s * w + c] = f;
                 continue;
             }
 
@@ -1620,9 +1799,35 @@ ngx_http_ai_guard_ac_build(void *buf, size_t size,
         }
     }
 
+    /* states without an output first, the root keeping 0 */
+
+    na = 0;
+
     for (s = 0; s < ac->nstates; s++) {
-        ac->emit[s] = (ac->out[s] != NGX_HTTP_AI_GUARD_AC_NONE)
-                      ? s : ac->dict[s];
+        emit[s] = (ac->out[s] != NGX_HTTP_AI_GUARD_AC_NONE)
+                  ? s : ac->dict[s];
+
+        if (emit[s] == NGX_HTTP_AI_GUARD_AC_NONE) {
+            num[s] = na++;
+        }
+    }
+
+    nb = na;
+
+    for (s = 0; s < ac->nstates; s++) {
+        if (emit[s] != NGX_HTTP_AI_GUARD_AC_NONE) {
+            num[s] = nb++;
+        }
+    }
+
+    ac->limit = na * w;
+
+    for (s = 0; s < ac->nstates; s++) {
+        for (c = 0; c < nc; c++) {
+            ac->next[num[s] * w + c] = num[trie[s * w + c]] * w;
+        }
+
+        ac->next[num[s] * w + nc] = emit[s];
     }
 
     return ac;
@@ -1630,38 +1835,70 @@ ngx_http_ai_guard_ac_build(void *buf, size_t size,
 
 
 /*
- * Marks found[i] = 1 for every literal i that occurs in the text (found
- * has nlits bytes) and returns how many distinct literals occur.
+ * Marks found[g] = 1 for every group g one of whose literals occurs in
+ * the text (found has ngroups bytes) and returns how many groups do.
+ * The loop is unrolled: a state with an output is rare in prose, so a
+ * byte costs a class load, a table load and a compare.
  */
 
 size_t
 ngx_http_ai_guard_ac_scan(const ngx_http_ai_guard_ac_t *ac, const u_char *p,
     size_t len, u_char *found)
 {
-    size_t          count;
-    uint32_t        s, t, l, nc;
-    const u_char   *end;
-    const uint32_t *next;
+    size_t           s, w, limit, count;
+    const u_char    *end, *cls;
+    const uint32_t  *next;
 
-    memset(found, 0, ac->nlits);
+    memset(found, 0, ac->ngroups);
 
     count = 0;
     s = 0;
-    nc = ac->nclasses;
+    w = ac->width;
+    limit = ac->limit;
     next = ac->next;
+    cls = ac->cls;
+    end = p + len;
 
-    for (end = p + len; p < end; p++) {
-        s = next[s * nc + ac->cls[*p]];
+#define ngx_http_ai_guard_ac_step(c)                                        \
+    s = next[s + cls[c]];                                                   \
+    if (s >= limit) {                                                       \
+        count += ngx_http_ai_guard_ac_emit(ac, next[s + w - 1], found);     \
+    }
 
-        for (t = ac->emit[s]; t != NGX_HTTP_AI_GUARD_AC_NONE; t = ac->dict[t])
+    while (end - p >= 4) {
+        ngx_http_ai_guard_ac_step(p[0]);
+        ngx_http_ai_guard_ac_step(p[1]);
+        ngx_http_ai_guard_ac_step(p[2]);
+        ngx_http_ai_guard_ac_step(p[3]);
+        p += 4;
+    }
+
+    while (p < end) {
+        ngx_http_ai_guard_ac_step(*p);
+        p++;
+    }
+
+#undef ngx_http_ai_guard_ac_step
+
+    return count;
+}
+
+
+static size_t
+ngx_http_ai_guard_ac_emit(const ngx_http_ai_guard_ac_t *ac, uint32_t t,
+    u_char *found)
+{
+    size_t    count;
+    uint32_t  l;
+
+    count = 0;
+
+    for ( /* void */ ; t != NGX_HTTP_AI_GUARD_AC_NONE; t = ac->dict[t]) {
+        for (l = ac->out[t]; l != NGX_HTTP_AI_GUARD_AC_NONE; l = ac->same[l])
         {
-            for (l = ac->out[t]; l != NGX_HTTP_AI_GUARD_AC_NONE;
-                 l = ac->same[l])
-            {
-                if (!found[l]) {
-                    found[l] = 1;
-                    count++;
-                }
+            if (!found[ac->group[l]]) {
+                found[ac->group[l]] = 1;
+                count++;
             }
         }
     }

@@ -39,7 +39,8 @@
 #define NGX_HTTP_AI_GUARD_RULES_ERROR    (-1)
 
 /* prefilter: alternatives a rule's requirement may have, and their size */
-#define NGX_HTTP_AI_GUARD_LIT_ALTS       8
+#define NGX_HTTP_AI_GUARD_LIT_SETS       8
+#define NGX_HTTP_AI_GUARD_LIT_ALTS       16
 #define NGX_HTTP_AI_GUARD_LIT_LEN        32
 #define NGX_HTTP_AI_GUARD_LIT_MIN        3
 
@@ -80,22 +81,32 @@ typedef struct {
 } ngx_http_ai_guard_literals_t;
 
 
+/* a literal to look for, and the group (a rule's requirement) it serves */
 typedef struct {
     const u_char                       *data;
     size_t                              len;
+    uint32_t                            group;
 } ngx_http_ai_guard_lit_t;
 
 
-/* a case-insensitive Aho-Corasick automaton in one caller buffer */
+/*
+ * A case-insensitive Aho-Corasick automaton in one caller buffer, as a
+ * DFA: a row of "width" entries a state, one per byte class and, last,
+ * the state's first output; entries hold row offsets, and the states
+ * with an output are numbered after all others, so the scan's inner loop
+ * is a load and a compare a byte.
+ */
 typedef struct {
     uint32_t                            nstates;
-    uint32_t                            nclasses;
+    uint32_t                            width;
+    uint32_t                            limit;
     uint32_t                            nlits;
+    uint32_t                            ngroups;
     uint32_t                           *next;
-    uint32_t                           *emit;
     uint32_t                           *dict;
     uint32_t                           *out;
     uint32_t                           *same;
+    uint32_t                           *group;
     u_char                              cls[256];
 } ngx_http_ai_guard_ac_t;
 
@@ -112,6 +123,9 @@ int ngx_http_ai_guard_rules_next(ngx_http_ai_guard_rules_parser_t *ps,
 
 int ngx_http_ai_guard_regex_literals(const u_char *re, size_t len,
     ngx_http_ai_guard_literals_t *lits);
+size_t ngx_http_ai_guard_regex_requires(const u_char *re, size_t len,
+    ngx_http_ai_guard_literals_t *sets, size_t max);
+size_t ngx_http_ai_guard_lit_rank(const ngx_http_ai_guard_literals_t *lits);
 
 size_t ngx_http_ai_guard_ac_size(const ngx_http_ai_guard_lit_t *lits,
     size_t n);

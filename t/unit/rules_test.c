@@ -21,7 +21,8 @@ typedef struct {
     char                           id[NGX_HTTP_AI_GUARD_RULE_ID_MAX + 1];
     pcre2_code                    *re;
     pcre2_match_data              *md;
-    ngx_http_ai_guard_literals_t   lits;
+    size_t                         nsets;
+    ngx_http_ai_guard_literals_t   sets[NGX_HTTP_AI_GUARD_LIT_SETS];
 } rt_rule_t;
 
 
@@ -527,12 +528,67 @@ test_literals(void)
     LIT("caf\xc3\xa9s", "caf");
     LIT("(?:a|b|c|d|e|f|g|h|i)xyz", "xyz");
     LIT("(?:abc|abc)", "abc");
-    LIT("(?:a1b|a2b|a3b|a4b|a5b|a6b|a7b|a8b|a9b)", "");
+    LIT("(?:a1b|a2b|a3b|a4b|a5b|a6b|a7b|a8b|a9b)",
+        "a1b|a2b|a3b|a4b|a5b|a6b|a7b|a8b|a9b");
+    LIT("(?:a1b|a2b|a3b|a4b|a5b|a6b|a7b|a8b|a9b|b1c|b2c|b3c|b4c|b5c|b6c"
+        "|b7c|b8c)", "");
     LIT("0123456789012345678901234567890123456789", "01234567890123456789"
         "012345678901");
     LIT("(?:foo(?:bar|baz)|qux)", "foo|qux");
+    LIT("(((((((((((((((((((((((((((((((((abcd)))))))))))))))))))))))))))))"
+        "))))", "");
+    LIT("((((((((((((((((((((((((((((((((abcd))))))))))))))))))))))))))))))))",
+        "abcd");
 
 #undef LIT
+}
+
+
+static void
+test_requires(void)
+{
+    size_t                        i, k, n, len;
+    char                          got[1024];
+    ngx_http_ai_guard_literals_t  sets[NGX_HTTP_AI_GUARD_LIT_SETS];
+
+#define REQ(re, max, want)                                                   \
+    n = ngx_http_ai_guard_regex_requires(S(re), sets, max);                  \
+    len = 0;                                                                 \
+    for (k = 0; k < n; k++) {                                                \
+        len += sprintf(got + len, "%s", k ? " & " : "");                     \
+        for (i = 0; i < sets[k].n; i++) {                                    \
+            len += sprintf(got + len, "%s%.*s", i ? "|" : "",                \
+                           (int) sets[k].len[i], sets[k].data[i]);           \
+        }                                                                    \
+    }                                                                        \
+    is_str(got, len, want, "requirements of /%s/", re)
+
+    REQ("(?i)ignore (all )?previous instructions", 8,
+        "previous instructions & ignore ");
+    REQ("(?i)\\bignore\\s+(?:all\\s+)?previous\\s+instructions\\b", 8,
+        "instructions & previous & ignore");
+    REQ("(?:ignore|disregard)\\s+(?:prior|previous)\\s+rules", 8,
+        "ignore|disregard & rules & prior|previous");
+    REQ("abcd\\s+abcd\\s+efg", 8, "abcd & efg");
+    REQ("you\\s+are\\s+evil", 8, "evil & you & are");
+    REQ("abcd|efgh\\s+ijkl", 8, "abcd|efgh");
+    REQ("(?:abcd\\s+efgh|ijkl)\\s+mnop", 8, "mnop & abcd|ijkl");
+    REQ("abcd?\\s+(?:efg)?\\s+hijk", 8, "hijk & abc");
+    REQ("abcd\\s+efgh\\s+ijkl", 2, "abcd & efgh");
+    REQ("abcd\\s+efgh", 0, "");
+    REQ("ab\\s+cd", 8, "");
+    REQ("(?x)abcd efgh", 8, "");
+    REQ("(?=abcd)efgh\\s+ijkl", 8, "efgh & ijkl");
+
+    /* the first set is what the one-set extraction picks */
+
+    n = ngx_http_ai_guard_regex_requires(S("(?i)\\bdo\\s+not\\s+tell\\s+"
+                                           "(?:the\\s+)?user\\b"), sets, 8);
+    is_int(n, 3, "three sets");
+    ok(sets[0].n == 1 && sets[0].len[0] == 4
+       && memcmp(sets[0].data[0], "tell", 4) == 0, "\"tell\" first");
+
+#undef REQ
 }
 
 
@@ -543,13 +599,13 @@ test_ac(void)
     size_t                   size, n;
     ngx_http_ai_guard_ac_t  *ac;
     ngx_http_ai_guard_lit_t  lits[] = {
-        { (u_char *) "he", 2 },
-        { (u_char *) "she", 3 },
-        { (u_char *) "his", 3 },
-        { (u_char *) "hers", 4 },
-        { (u_char *) "SHE", 3 },
-        { (u_char *) "", 0 },
-        { (u_char *) "xyz", 3 },
+        { (u_char *) "he", 2, 0 },
+        { (u_char *) "she", 3, 1 },
+        { (u_char *) "his", 3, 2 },
+        { (u_char *) "hers", 4, 3 },
+        { (u_char *) "SHE", 3, 4 },
+        { (u_char *) "", 0, 5 },
+        { (u_char *) "xyz", 3, 6 },
     };
 
     size = ngx_http_ai_guard_ac_size(lits, 7);
@@ -572,6 +628,35 @@ test_ac(void)
 
     n = ngx_http_ai_guard_ac_scan(ac, S(""), found);
     is_int(n, 0, "nothing in nothing");
+
+    /* the unrolled loop's tail, and a literal at the very end */
+
+    n = ngx_http_ai_guard_ac_scan(ac, S("abcdexyz"), found);
+    is_int(n, 1, "xyz at the end of 8 bytes");
+    n = ngx_http_ai_guard_ac_scan(ac, S("abcdefxyz"), found);
+    is_int(n, 1, "xyz at the end of 9 bytes");
+
+    free(buf);
+
+    /* literals of one group count once */
+
+    lits[1].group = 0;
+    lits[3].group = 0;
+    lits[4].group = 0;
+    lits[2].group = 1;
+    lits[5].group = 1;
+    lits[6].group = 1;
+
+    size = ngx_http_ai_guard_ac_size(lits, 7);
+    buf = malloc(size);
+    ac = ngx_http_ai_guard_ac_build(buf, size, lits, 7);
+
+    n = ngx_http_ai_guard_ac_scan(ac, S("uSHErs"), found);
+    is_int(n, 1, "one group in \"uSHErs\"");
+    ok(found[0] && !found[1], "group 0 found, group 1 not");
+
+    n = ngx_http_ai_guard_ac_scan(ac, S("XYZ, his and hers"), found);
+    is_int(n, 2, "both groups");
 
     free(buf);
 
@@ -617,12 +702,17 @@ test_shipped(void)
     char                              desc[2048];
     char                              seen_nm[64][64];
     FILE                             *f;
-    u_char                           *buf, *acbuf, found[RT_RULES_MAX];
-    size_t                            len, i, k, nfam_tp, nfam_nm, nlits;
+    u_char                           *buf, *acbuf;
+    u_char                            found[RT_RULES_MAX
+                                            * NGX_HTTP_AI_GUARD_LIT_SETS];
+    size_t                            len, i, j, k, nfam_tp, nfam_nm, nlits;
+    size_t                            group;
     size_t                            erroff, size, base[RT_RULES_MAX];
     rt_rule_t                        *r;
     ngx_http_ai_guard_ac_t           *ac;
-    ngx_http_ai_guard_lit_t           all[RT_RULES_MAX * 8];
+    static ngx_http_ai_guard_lit_t    all[RT_RULES_MAX
+                                          * NGX_HTTP_AI_GUARD_LIT_SETS
+                                          * NGX_HTTP_AI_GUARD_LIT_ALTS];
     ngx_http_ai_guard_rule_t          rule;
     ngx_http_ai_guard_rules_parser_t  ps;
 
@@ -659,29 +749,35 @@ test_shipped(void)
            || strncmp((char *) rule.regex, "(?im)", 5) == 0,
            "rule %s is case-insensitive", r->id);
 
-        ngx_http_ai_guard_regex_literals(rule.regex, rule.regex_len,
-                                         &r->lits);
+        r->nsets = ngx_http_ai_guard_regex_requires(rule.regex,
+                                                    rule.regex_len, r->sets,
+                                                    NGX_HTTP_AI_GUARD_LIT_SETS);
     }
 
     is_int(rc, NGX_HTTP_AI_GUARD_RULES_DONE, "the shipped file parses");
     ok(rt_nrules >= 30, "%zu rules, at least 30", rt_nrules);
 
-    /* the prefilter over all rules' literals */
+    /*
+     * The prefilter over all rules' requirements, as the glue builds it:
+     * a group a set, every set of a rule; all its groups must have a hit
+     * for a rule to run.
+     */
 
     nlits = 0;
-    k = 0;
+    group = 0;
 
     for (i = 0; i < rt_nrules; i++) {
-        base[i] = nlits;
+        base[i] = group;
 
-        for (k = 0; k < rt_rules[i].lits.n; k++) {
-            all[nlits].data = rt_rules[i].lits.data[k];
-            all[nlits].len = rt_rules[i].lits.len[k];
-            nlits++;
-        }
+        for (k = 0; k < rt_rules[i].nsets; k++) {
+            for (j = 0; j < rt_rules[i].sets[k].n; j++) {
+                all[nlits].data = rt_rules[i].sets[k].data[j];
+                all[nlits].len = rt_rules[i].sets[k].len[j];
+                all[nlits].group = group;
+                nlits++;
+            }
 
-        if (rt_rules[i].lits.n) {
-            k++;
+            group++;
         }
     }
 
@@ -722,14 +818,14 @@ test_shipped(void)
         lit_ok = 1;
 
         for (i = 0; i < rt_nrules; i++) {
-            if (!rt_match(&rt_rules[i], text) || rt_rules[i].lits.n == 0) {
+            if (!rt_match(&rt_rules[i], text)) {
                 continue;
             }
 
-            family_ok = 0;
+            family_ok = 1;
 
-            for (k = 0; k < rt_rules[i].lits.n; k++) {
-                family_ok |= found[base[i] + k];
+            for (k = 0; k < rt_rules[i].nsets; k++) {
+                family_ok &= found[base[i] + k];
             }
 
             if (!family_ok) {
@@ -833,6 +929,7 @@ main(void)
     test_rules_parser();
     test_rules_many();
     test_literals();
+    test_requires();
     test_ac();
     test_shipped();
 
