@@ -60,7 +60,7 @@ unit: $(UNIT_BINS)
 test: deps module unit
 	TEST_NGINX_BINARY=$(NGINX) \
 	TEST_NGINX_LOAD_MODULES="$(CURDIR)/$(MODULE) $(ECHO_SO)" \
-	    prove -I t/lib -r t/
+	    ./util/redis-test prove -I t/lib -r t/
 
 $(BUILD)/fuzz/%: fuzz/%.c $(PURE_SRCS) $(wildcard src/*.h)
 	@mkdir -p $(dir $@)

@@ -209,6 +209,13 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
       offsetof(ngx_http_ai_guard_loc_conf_t, cache_key),
       &ngx_http_ai_guard_cache_keys },
 
+    { ngx_string("ai_guard_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_ai_guard_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ai_guard_usage"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_ai_guard_usage_cmd,
@@ -337,6 +344,10 @@ ngx_http_ai_guard_init_process(ngx_cycle_t *cycle)
     }
 
     if (ngx_http_ai_guard_init_digest(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_ai_guard_redis_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 

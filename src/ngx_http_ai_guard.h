@@ -19,6 +19,7 @@
 #include "ngx_http_ai_guard_zone.h"
 #include "ngx_http_ai_guard_usage.h"
 #include "ngx_http_ai_guard_rules.h"
+#include "ngx_http_ai_guard_redis.h"
 
 
 #define NGX_HTTP_AI_GUARD_ALLOW        1
@@ -63,21 +64,22 @@ typedef struct {
     ngx_str_t                      id;
     ngx_str_t                      pattern;
     ngx_regex_t                   *regex;
-    ngx_uint_t                     lit_first;   /* in the set's literals */
-    ngx_uint_t                     nlits;       /* 0: always run */
+    ngx_uint_t                     lit_first;   /* its first word set */
+    ngx_uint_t                     nlits;       /* word sets; 0: always run */
 } ngx_http_ai_guard_prompt_rule_t;
 
 
 /*
  * The rules of one level of the configuration, with one Aho-Corasick
- * automaton over the literals their matches must contain: a rule whose
- * literals are all absent from a text is not run on it.
+ * automaton over the word sets their matches must contain (each set one
+ * of several alternative literals): a rule runs on a text only when every
+ * one of its sets has a word in it.
  */
 
 typedef struct {
     ngx_array_t                    rules;  /* ngx_http_ai_guard_prompt_rule_t */
     ngx_http_ai_guard_ac_t        *ac;
-    ngx_uint_t                     nlits;
+    ngx_uint_t                     nlits;       /* word sets of all rules */
 } ngx_http_ai_guard_ruleset_t;
 
 
@@ -91,6 +93,7 @@ typedef struct {
     ngx_uint_t                     max_series;
     ngx_str_t                      event_name;
     ngx_uint_t                     enabled;   /* "ai_guard on" was seen */
+    ngx_http_ai_guard_redis_conf_t  *redis;   /* NULL: no ai_guard_redis */
 } ngx_http_ai_guard_main_conf_t;
 
 
@@ -150,6 +153,9 @@ typedef struct {
     uint64_t                       final_tokens;
     int64_t                        final_money;
 
+    /* sync=strict: the admission waits for Redis's reply */
+    ngx_http_ai_guard_redis_reply_t  redis;
+
     /* what the x-ratelimit-* headers say */
     uint64_t                       req_limit;
     uint64_t                       req_remaining;
@@ -185,6 +191,9 @@ typedef struct {
     unsigned                       upstream:1;    /* reached the upstream */
     unsigned                       estimated:1;   /* no usage in the reply */
     unsigned                       first_byte:1;
+    unsigned                       redis_wait:1;     /* a reply is due */
+    unsigned                       redis_done:1;     /* the reply is in */
+    unsigned                       redis_reserved:1; /* taken in Redis */
 } ngx_http_ai_guard_ctx_t;
 
 
@@ -214,6 +223,16 @@ ngx_int_t ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
     ngx_http_ai_guard_verdict_t *v);
 void ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx);
+ngx_int_t ngx_http_ai_guard_limiter_sync(ngx_http_ai_guard_main_conf_t *amcf,
+    ngx_log_t *log, ngx_http_ai_guard_redis_sync_pt send);
+void ngx_http_ai_guard_limiter_synced(ngx_http_ai_guard_main_conf_t *amcf,
+    ngx_pool_t *pool, uint64_t *totals, ngx_uint_t n, uint64_t redis_now);
+ngx_int_t ngx_http_ai_guard_redis_reserve(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
+void ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
+ngx_int_t ngx_http_ai_guard_redis_metrics(ngx_http_request_t *r,
+    ngx_str_t *text);
 int64_t ngx_http_ai_guard_price_of(ngx_http_request_t *r, u_char *model,
     size_t len, uint64_t input, uint64_t output, uint64_t cached,
     uint64_t cache_write);

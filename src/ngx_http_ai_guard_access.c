@@ -86,6 +86,11 @@ ngx_http_ai_guard_access_handler(ngx_http_request_t *r)
     /* an internal redirect clears module contexts */
     ngx_http_set_ctx(r, ctx, ngx_http_ai_guard_module);
 
+    if (ctx->redis_wait) {
+        /* the limits wait for Redis (sync=strict) */
+        goto limits;
+    }
+
     if (ctx->parsed || !ctx->body_done) {
         return NGX_DECLINED;
     }
@@ -106,6 +111,11 @@ limits:
 
         if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_AGAIN) {
+            /* resumed by Redis's reply through ngx_http_core_run_phases() */
+            return NGX_AGAIN;
         }
 
         if (rc == NGX_DECLINED) {

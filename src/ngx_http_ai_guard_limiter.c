@@ -16,6 +16,39 @@ typedef struct {
 } ngx_http_ai_guard_scope_t;
 
 
+/*
+ * With ai_guard_redis sync=<interval>, an entry carries what the node
+ * counted since its last sync (units: requests, tokens, pico-USD, slots),
+ * what is on its way to Redis, the limits, and when it was last used.
+ */
+
+typedef struct {
+    ngx_http_ai_guard_counter_t    counters[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
+    int64_t                        pending[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
+    int64_t                        sent[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
+    uint64_t                       limit[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
+    uint64_t                       used;
+    uint64_t                       syncing;   /* the sync a delta is in */
+} ngx_http_ai_guard_scope_sync_t;
+
+
+static ngx_int_t ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v);
+static ngx_int_t ngx_http_ai_guard_limiter_redis(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v);
+static ngx_int_t ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v, int rc,
+    ngx_uint_t index, uint64_t retry_ms);
+static ngx_int_t ngx_http_ai_guard_limiter_unavailable(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v);
+static ngx_http_ai_guard_scope_sync_t *ngx_http_ai_guard_scope_sync(
+    ngx_http_ai_guard_main_conf_t *amcf, void *scope);
+static void ngx_http_ai_guard_sync_count(ngx_http_ai_guard_scope_sync_t *ss,
+    ngx_http_ai_guard_limit_item_t *items, ngx_uint_t n, uint64_t now,
+    ngx_uint_t settle, uint64_t tokens, int64_t money);
 static ngx_int_t ngx_http_ai_guard_scope_key(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
 static void ngx_http_ai_guard_limit_headers(ngx_http_ai_guard_ctx_t *ctx,
@@ -39,20 +72,36 @@ static ngx_uint_t  ngx_http_ai_guard_limit_unit[] = {
 };
 
 
+/* sync=<interval>: the counters of the sync on the wire, worker-local */
+
+static ngx_http_ai_guard_redis_sync_t  *ngx_http_ai_guard_sync_items;
+static ngx_uint_t                       ngx_http_ai_guard_sync_n;
+static uint64_t                         ngx_http_ai_guard_sync_id;
+
+
 ngx_int_t
 ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v)
 {
-    int                                rc;
-    int64_t                            out;
-    uint64_t                           now;
-    ngx_uint_t                         i, n;
-    ngx_http_ai_guard_tier_t          *tier;
-    ngx_http_ai_guard_scope_t         *scope;
-    ngx_http_ai_guard_main_conf_t     *amcf;
-    ngx_http_ai_guard_limit_item_t    *it;
-    ngx_http_ai_guard_limit_result_t   res;
+    int64_t                           out;
+    ngx_int_t                         rc;
+    ngx_uint_t                        i, n;
+    ngx_http_ai_guard_tier_t         *tier;
+    ngx_http_ai_guard_main_conf_t    *amcf;
+    ngx_http_ai_guard_limit_item_t   *it;
+
+    if (ctx->redis_wait) {
+        /* sync=strict: resumed by the reply, or woken up before it */
+
+        if (!ctx->redis_done) {
+            return NGX_AGAIN;
+        }
+
+        ctx->redis_wait = 0;
+
+        return ngx_http_ai_guard_limiter_redis(r, alcf, ctx, v);
+    }
 
     tier = ctx->key ? ctx->key->tier_conf : NULL;
 
@@ -98,6 +147,7 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
         it->kind = i;
         it->limit = tier->limits[i];
         it->window = 0;
+        it->counter = NULL;
 
         switch (ngx_http_ai_guard_limit_unit[i]) {
 
@@ -118,6 +168,47 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
 
+    if (amcf->redis && amcf->redis->sync == 0) {
+
+        /* sync=strict: one round trip decides, cluster-wide */
+
+        rc = ngx_http_ai_guard_redis_reserve(r, alcf, ctx);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        return ngx_http_ai_guard_limiter_unavailable(r, alcf, ctx, v);
+    }
+
+    return ngx_http_ai_guard_limiter_local(r, alcf, ctx, v);
+}
+
+
+/* the zone decides: without Redis, with sync=<interval>, or fail=open */
+
+static ngx_int_t
+ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v)
+{
+    int                                rc;
+    size_t                             size;
+    uint64_t                           now;
+    ngx_uint_t                         i, n;
+    ngx_http_ai_guard_scope_t         *scope;
+    ngx_http_ai_guard_main_conf_t     *amcf;
+    ngx_http_ai_guard_scope_sync_t    *ss;
+    ngx_http_ai_guard_limit_result_t   res;
+
+    n = ctx->nitems;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+
+    size = (amcf->redis && amcf->redis->sync)
+           ? sizeof(ngx_http_ai_guard_scope_sync_t)
+           : sizeof(ngx_http_ai_guard_scope_t);
+
     now = ngx_http_ai_guard_now();
 
     ngx_shmtx_lock(&amcf->zone.shpool->mutex);
@@ -125,8 +216,7 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
     scope = ngx_http_ai_guard_zone_get(&amcf->zone,
                                        NGX_HTTP_AI_GUARD_ENTRY_LIMIT,
                                        ctx->scope.data, ctx->scope.len,
-                                       sizeof(ngx_http_ai_guard_scope_t),
-                                       ngx_http_ai_guard_evictable,
+                                       size, ngx_http_ai_guard_evictable,
                                        r->connection->log);
 
     if (scope == NULL) {
@@ -154,6 +244,16 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
         ctx->reserved = 1;
     }
 
+    ss = ngx_http_ai_guard_scope_sync(amcf, scope);
+
+    if (ss) {
+        ss->used = now;
+
+        if (ctx->reserved) {
+            ngx_http_ai_guard_sync_count(ss, ctx->items, n, now, 0, 0, 0);
+        }
+    }
+
     ngx_http_ai_guard_limit_headers(ctx, now);
 
     ngx_shmtx_unlock(&amcf->zone.shpool->mutex);
@@ -162,15 +262,104 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
         ctx->items[i].counter = NULL;
     }
 
+    return ngx_http_ai_guard_limiter_verdict(r, ctx, v, rc, res.index,
+                                             res.retry_ms);
+}
+
+
+/* sync=strict: what the admission script answered */
+
+static ngx_int_t
+ngx_http_ai_guard_limiter_redis(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v)
+{
+    ngx_uint_t                        i, unit;
+    ngx_http_ai_guard_limit_item_t   *it;
+    ngx_http_ai_guard_redis_reply_t  *res;
+
+    res = &ctx->redis;
+
+    if (res->rc == NGX_HTTP_AI_GUARD_REDIS_FAILED) {
+        return ngx_http_ai_guard_limiter_unavailable(r, alcf, ctx, v);
+    }
+
+    if (res->rc == NGX_HTTP_AI_GUARD_LIMIT_OK
+        || alcf->mode == NGX_HTTP_AI_GUARD_MODE_MONITOR)
+    {
+        /* taken in Redis: settled through the outbox */
+        ctx->redis_reserved = 1;
+    }
+
+    for (i = 0; i < ctx->nitems; i++) {
+        it = &ctx->items[i];
+        unit = ngx_http_ai_guard_limit_unit[it->kind];
+
+        if (unit == 1 && !ctx->has_req_limit
+            && it->kind != NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY)
+        {
+            ctx->has_req_limit = 1;
+            ctx->req_limit = it->limit;
+            ctx->req_remaining = res->remaining[i];
+            ctx->req_reset_ms = res->reset_ms[i];
+
+        } else if (unit == 2 && !ctx->has_tok_limit) {
+            ctx->has_tok_limit = 1;
+            ctx->tok_limit = it->limit;
+            ctx->tok_remaining = res->remaining[i];
+            ctx->tok_reset_ms = res->reset_ms[i];
+        }
+    }
+
+    return ngx_http_ai_guard_limiter_verdict(r, ctx, v, (int) res->rc,
+                                             res->index, res->retry_ms);
+}
+
+
+/* Redis is not there (or too slow): fail=open decides in the zone */
+
+static ngx_int_t
+ngx_http_ai_guard_limiter_unavailable(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v)
+{
+    ngx_http_ai_guard_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+
+    if (!amcf->redis->fail_closed) {
+        return ngx_http_ai_guard_limiter_local(r, alcf, ctx, v);
+    }
+
+    ngx_http_ai_guard_set_verdict(v, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "limiter_unavailable",
+                                  "The rate limiter is unavailable; please "
+                                  "retry shortly.");
+    v->retry_ms = 1000;
+    v->retry = 1;
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v, int rc,
+    ngx_uint_t index, uint64_t retry_ms)
+{
+    ngx_http_ai_guard_limit_kind_e  kind;
+
     if (rc == NGX_HTTP_AI_GUARD_LIMIT_OK) {
         return NGX_OK;
     }
 
+    kind = ctx->items[index].kind;
+
     ngx_http_ai_guard_set_verdict(v, NGX_HTTP_TOO_MANY_REQUESTS,
-                          (char *) ngx_http_ai_guard_limit_code(res.kind),
+                          (char *) ngx_http_ai_guard_limit_code(kind),
                           NULL);
 
-    v->reason.data = (u_char *) ngx_http_ai_guard_limit_name(res.kind);
+    v->reason.data = (u_char *) ngx_http_ai_guard_limit_name(kind);
     v->reason.len = ngx_strlen(v->reason.data);
 
     if (rc == NGX_HTTP_AI_GUARD_LIMIT_NEVER) {
@@ -187,7 +376,7 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    v->retry_ms = res.retry_ms;
+    v->retry_ms = retry_ms;
     v->retry = 1;
 
     v->message.data = ngx_pnalloc(r->pool, 160);
@@ -199,8 +388,8 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
                                   "Rate limit reached for %V (limit %uL). "
                                   "Please try again in %uLms.",
                                   &v->reason,
-                                  ctx->items[res.index].limit,
-                                  res.retry_ms)
+                                  ctx->items[index].limit,
+                                  retry_ms)
                      - v->message.data;
 
     return NGX_DECLINED;
@@ -210,24 +399,30 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
 /*
  * Correct the reservation to what the request really used; runs once, at
  * the log phase or, on any path that skips it, from the pool cleanup.
+ * With Redis, the usage and a reservation taken there go to the outbox.
  */
 
 void
 ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx)
 {
-    uint64_t                        now;
-    ngx_uint_t                      i;
-    ngx_http_ai_guard_scope_t      *scope;
-    ngx_http_ai_guard_main_conf_t  *amcf;
+    uint64_t                         now;
+    ngx_uint_t                       i;
+    ngx_http_ai_guard_scope_t       *scope;
+    ngx_http_ai_guard_main_conf_t   *amcf;
+    ngx_http_ai_guard_scope_sync_t  *ss;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+
+    if (amcf->redis) {
+        ngx_http_ai_guard_redis_settle(r, ctx);
+    }
 
     if (!ctx->reserved) {
         return;
     }
 
     ctx->reserved = 0;
-
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
 
     now = ngx_http_ai_guard_now();
 
@@ -247,12 +442,285 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
         ngx_http_ai_guard_limit_settle(ctx->items, ctx->nitems, now,
                                        ctx->final_tokens, ctx->final_money);
 
+        ss = ngx_http_ai_guard_scope_sync(amcf, scope);
+
+        if (ss) {
+            ngx_http_ai_guard_sync_count(ss, ctx->items, ctx->nitems, now, 1,
+                                         ctx->final_tokens,
+                                         ctx->final_money);
+        }
+
         for (i = 0; i < ctx->nitems; i++) {
             ctx->items[i].counter = NULL;
         }
     }
 
     ngx_shmtx_unlock(&amcf->zone.shpool->mutex);
+}
+
+
+/* the sync part of a limiter entry, when it has one */
+
+static ngx_http_ai_guard_scope_sync_t *
+ngx_http_ai_guard_scope_sync(ngx_http_ai_guard_main_conf_t *amcf,
+    void *scope)
+{
+    ngx_http_ai_guard_node_t  *node;
+
+    if (amcf->redis == NULL || amcf->redis->sync == 0) {
+        return NULL;
+    }
+
+    node = (ngx_http_ai_guard_node_t *)
+               ((u_char *) scope - offsetof(ngx_http_ai_guard_node_t, data));
+
+    /* an entry made before the reload that turned sync on is too small */
+
+    if (node->size < sizeof(ngx_http_ai_guard_scope_sync_t)) {
+        return NULL;
+    }
+
+    return scope;
+}
+
+
+/*
+ * What the node counts, in units, as the arithmetic of limit.c does: a
+ * reservation takes each cost; a settlement adds the difference to the
+ * real usage and gives the concurrency slot back.
+ */
+
+static void
+ngx_http_ai_guard_sync_count(ngx_http_ai_guard_scope_sync_t *ss,
+    ngx_http_ai_guard_limit_item_t *items, ngx_uint_t n, uint64_t now,
+    ngx_uint_t settle, uint64_t tokens, int64_t money)
+{
+    ngx_uint_t                       i, k;
+    ngx_http_ai_guard_limit_item_t  *it;
+
+    for (i = 0; i < n; i++) {
+        it = &items[i];
+        k = it->kind;
+
+        ss->limit[k] = it->limit;
+
+        if (!settle) {
+            ss->pending[k] += (int64_t) it->cost;
+            continue;
+        }
+
+        switch (ngx_http_ai_guard_limit_unit[k]) {
+
+        case 2:
+            ss->pending[k] += (int64_t) tokens - (int64_t) it->cost;
+            break;
+
+        case 3:
+            ss->pending[k] += money - (int64_t) it->cost;
+            break;
+
+        default:
+            if (k == NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY) {
+                ss->pending[k] -= (int64_t) it->cost;
+            }
+        }
+    }
+}
+
+
+/*
+ * sync=<interval>, worker 0: the entries used since the last sync (the
+ * head of the LRU) send what they counted; NGX_DECLINED: nothing to send.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_limiter_sync(ngx_http_ai_guard_main_conf_t *amcf,
+    ngx_log_t *log, ngx_http_ai_guard_redis_sync_pt send)
+{
+    size_t                            len;
+    u_char                           *key;
+    uint64_t                          now, horizon;
+    ngx_uint_t                        n, k, max;
+    ngx_pool_t                       *pool;
+    ngx_queue_t                      *q, *lru;
+    ngx_http_ai_guard_node_t         *node;
+    ngx_http_ai_guard_scope_sync_t   *ss;
+    ngx_http_ai_guard_redis_sync_t   *items, *it;
+
+    if (amcf->zone.sh == NULL) {
+        return NGX_DECLINED;
+    }
+
+    pool = ngx_create_pool(16384, log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    max = 1024;
+
+    items = ngx_palloc(pool, max * sizeof(ngx_http_ai_guard_redis_sync_t));
+    if (items == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    now = ngx_http_ai_guard_now();
+
+    /* a scope used in the last minute keeps pulling the others' counts */
+    horizon = now - ngx_min(now, NGX_HTTP_AI_GUARD_MINUTE_MS);
+
+    ngx_http_ai_guard_sync_id++;
+
+    n = 0;
+
+    ngx_shmtx_lock(&amcf->zone.shpool->mutex);
+
+    lru = &amcf->zone.sh->lru[NGX_HTTP_AI_GUARD_ENTRY_LIMIT];
+
+    for (q = ngx_queue_head(lru);
+         q != ngx_queue_sentinel(lru) && n + NGX_HTTP_AI_GUARD_LIMIT_NKINDS
+                                         <= max;
+         q = ngx_queue_next(q))
+    {
+        node = ngx_queue_data(q, ngx_http_ai_guard_node_t, queue);
+        ss = ngx_http_ai_guard_scope_sync(amcf, node->data);
+
+        if (ss == NULL) {
+            continue;
+        }
+
+        if (ss->used < horizon) {
+            break;
+        }
+
+        key = ngx_http_ai_guard_zone_key(node->data, &len);
+
+        for (k = 1; k < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; k++) {
+            if (ss->limit[k] == 0) {
+                continue;
+            }
+
+            it = &items[n++];
+
+            it->scope.data = ngx_pnalloc(pool, len);
+            if (it->scope.data == NULL) {
+                n--;
+                goto done;
+            }
+
+            ngx_memcpy(it->scope.data, key, len);
+            it->scope.len = len;
+            it->kind = k;
+            it->limit = ss->limit[k];
+            it->delta = ss->pending[k];
+            it->window = ss->counters[k].stamp;
+
+            ss->sent[k] = ss->pending[k];
+            ss->pending[k] = 0;
+            ss->syncing = ngx_http_ai_guard_sync_id;
+        }
+    }
+
+done:
+
+    ngx_shmtx_unlock(&amcf->zone.shpool->mutex);
+
+    ngx_http_ai_guard_sync_items = items;
+    ngx_http_ai_guard_sync_n = n;
+
+    if (n && send(pool, items, n) == NGX_OK) {
+        return NGX_OK;
+    }
+
+    /* nothing sent: the deltas go back */
+    ngx_http_ai_guard_limiter_synced(amcf, pool, NULL, 0, 0);
+    ngx_destroy_pool(pool);
+
+    return n ? NGX_ERROR : NGX_DECLINED;
+}
+
+
+/*
+ * The cluster's totals are in (or, with n == 0, the sync failed): each
+ * counter becomes the cluster's level plus what the node counted since
+ * the sync left.
+ */
+
+void
+ngx_http_ai_guard_limiter_synced(ngx_http_ai_guard_main_conf_t *amcf,
+    ngx_pool_t *pool, uint64_t *totals, ngx_uint_t n, uint64_t redis_now)
+{
+    void                            *scope;
+    uint64_t                         now, period;
+    ngx_uint_t                       i, k;
+    ngx_http_ai_guard_scope_sync_t  *ss;
+    ngx_http_ai_guard_redis_sync_t  *it;
+
+    now = ngx_http_ai_guard_now();
+
+    ngx_shmtx_lock(&amcf->zone.shpool->mutex);
+
+    for (i = 0; i < ngx_http_ai_guard_sync_n; i++) {
+        it = &ngx_http_ai_guard_sync_items[i];
+        k = it->kind;
+
+        scope = ngx_http_ai_guard_zone_find(&amcf->zone,
+                                            NGX_HTTP_AI_GUARD_ENTRY_LIMIT,
+                                            it->scope.data, it->scope.len);
+        if (scope == NULL) {
+            continue;
+        }
+
+        ss = ngx_http_ai_guard_scope_sync(amcf, scope);
+
+        if (ss == NULL || ss->syncing != ngx_http_ai_guard_sync_id) {
+            continue;
+        }
+
+        if (n != ngx_http_ai_guard_sync_n) {
+            ss->pending[k] += ss->sent[k];
+            ss->sent[k] = 0;
+            continue;
+        }
+
+        ss->sent[k] = 0;
+
+        switch (k) {
+
+        case NGX_HTTP_AI_GUARD_LIMIT_RPM:
+        case NGX_HTTP_AI_GUARD_LIMIT_TPM:
+            period = NGX_HTTP_AI_GUARD_MINUTE_MS;
+            break;
+
+        case NGX_HTTP_AI_GUARD_LIMIT_RPH:
+        case NGX_HTTP_AI_GUARD_LIMIT_TPH:
+            period = NGX_HTTP_AI_GUARD_HOUR_MS;
+            break;
+
+        default:
+            period = 0;
+        }
+
+        if (period) {
+            ss->counters[k].level = totals[i]
+                                    + (uint64_t) ngx_max(ss->pending[k], 0)
+                                      * period;
+            ss->counters[k].stamp = ngx_max(now, ss->counters[k].stamp);
+
+        } else if (k == NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY
+                   || ss->counters[k].stamp == it->window)
+        {
+            ss->counters[k].level = totals[i]
+                                    + (uint64_t) ngx_max(ss->pending[k], 0);
+        }
+    }
+
+    ngx_shmtx_unlock(&amcf->zone.shpool->mutex);
+
+    ngx_http_ai_guard_sync_n = 0;
+
+    (void) redis_now;
+    (void) pool;
 }
 
 

@@ -1,0 +1,254 @@
+# Redis: two nginx instances sharing one redis-server.  sync=strict
+# enforces one limit exactly across them; a frozen Redis answers by the
+# failure policy (fail=open: locally, within the timeout; fail=closed:
+# 503 limiter_unavailable); the module reconnects by itself after SIGCONT
+# and after CLIENT KILL; the usage in Redis counts every admitted request
+# once, including those served while Redis was away; a reload with
+# requests waiting on Redis leaves no connection behind.
+#
+# Needs $TEST_NGINX_REDIS_PORT (make test starts a redis-server).
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/helper";
+use IO::Socket::INET;
+use POSIX qw(strftime);
+use Test::More;
+use Time::HiRes qw(sleep time);
+use AiGuardNginx;
+
+my $rport = $ENV{TEST_NGINX_REDIS_PORT};
+
+plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (make test sets it)'
+    unless $rport;
+
+sub rcli { my $out = `redis-cli -p $rport @_ 2>&1`; chomp $out; $out }
+
+rcli('FLUSHALL');
+
+my ($rpid) = rcli('INFO server') =~ /process_id:(\d+)/;
+ok($rpid, "redis-server runs as pid $rpid");
+
+my %digest = (
+    'sk-aig-test-valid-0001' =>
+        '86a3768b9684d21492c98446c2302ade49ddfe4b328d99475ed0c959fb07a23e',
+    'sk-aig-test-beta-00001' =>
+        '39c81276bc9edac2614e74ea48f6f4b687a3562ca7ba8b0d19806b3e69afde2c',
+);
+
+my $keys = <<"_EOF_";
+{"keys": [
+  {"id": "ten-1", "tenant": "ten", "tier": "ten",
+   "sha256": "$digest{'sk-aig-test-valid-0001'}"},
+  {"id": "big-1", "tenant": "big", "tier": "big", "stripe_customer": "cus_9",
+   "sha256": "$digest{'sk-aig-test-beta-00001'}"}
+]}
+_EOF_
+
+sub http_conf {
+    my ($fail) = @_;
+    return <<"_EOC_";
+    ai_guard_zone   ai_guard 1m;
+    ai_guard_tier   ten  rpm=10;
+    ai_guard_tier   big  rpm=100000;
+    ai_guard_keys   \$TEST_NGINX_HTML_DIR/keys.json;
+    ai_guard_redis  127.0.0.1:$rport timeout=200ms sync=strict fail=$fail
+                    prefix=t080:;
+
+    server {
+        listen 127.0.0.1:\$TEST_NGINX_SERVER_PORT;
+
+        location /v1/ {
+            ai_guard on;
+            proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/mock/;
+        }
+
+        location /mock/ {
+            default_type application/json;
+            echo '{"model":"gpt-4o-mini","usage":{"prompt_tokens":10,"completion_tokens":5}}';
+        }
+    }
+_EOC_
+}
+
+my $base = ($ENV{TEST_NGINX_PORT} || 1984) + 180;
+
+my $a = AiGuardNginx->new(name => 'redis-a', port => $base, workers => 2);
+$a->write_file('html/keys.json', $keys);
+$a->write_config(http_conf('open'));
+$a->start;
+
+my $b = AiGuardNginx->new(name => 'redis-b', port => $base + 1);
+$b->write_file('html/keys.json', $keys);
+$b->write_config(http_conf('closed'));
+$b->start;
+
+my $ten = ['Authorization: Bearer sk-aig-test-valid-0001'];
+my $big = ['Authorization: Bearer sk-aig-test-beta-00001'];
+
+sub connected {
+    my ($want) = @_;
+    my $n;
+    for (1 .. 100) {
+        # the clients of this test's instances, not redis-cli itself
+        $n = () = rcli('CLIENT LIST') =~ /cmd=(?!client)/g;
+        return $n if $n == $want;
+        sleep 0.05;
+    }
+    return $n;
+}
+
+is(connected(3), 3, 'one connection a worker: 2 + 1');
+
+# rpm=10 across two nodes: exactly 10 of 20 alternating requests pass
+
+my %st;
+for my $i (1 .. 20) {
+    my ($s) = ($i % 2 ? $a : $b)->request('GET', '/v1/models', $ten);
+    $st{$s}++;
+}
+
+is($st{200}, 10, 'rpm=10 on two nodes, 20 alternating requests: 10 pass');
+is($st{429}, 10, '... and 10 are 429');
+
+my ($s, $h, $body) = $a->request('GET', '/v1/models', $ten);
+is($h->{'x-ratelimit-limit-requests'}, 10, 'x-ratelimit-limit-requests');
+is($h->{'x-ratelimit-remaining-requests'}, 0,
+   'x-ratelimit-remaining-requests from the cluster');
+
+sub usage_requests {
+    my ($tenant) = @_;
+    my $day = strftime('%Y-%m-%d', gmtime);
+    my $n = 0;
+    for my $k (split /\n/, rcli("SMEMBERS t080:days:$day")) {
+        next unless $k =~ /^t080:u:\Q$day\E:\Q$tenant\E:/;
+        $n += rcli("HGET '$k' requests");
+    }
+    return $n;
+}
+
+sub settle_usage {
+    my ($tenant, $want) = @_;
+    my $n;
+    for (1 .. 60) {
+        $n = usage_requests($tenant);
+        return $n if $n == $want;
+        sleep 0.1;
+    }
+    return $n;
+}
+
+is(settle_usage('ten', 10), 10,
+   'the usage in Redis counts the 10 admitted requests');
+
+my $day = strftime('%Y-%m-%d', gmtime);
+my $k = "t080:u:$day:ten:ten-1:gpt-4o-mini";
+is(rcli("HGET $k input_tokens"), 100, 'input_tokens in the usage hash');
+is(rcli("HGET $k cost_pico_usd"), 0, 'cost_pico_usd (no price: 0)');
+is(rcli("HGET $k tenant"), 'ten', 'the tenant field');
+
+# Redis frozen
+
+my $served = 0;
+for (1 .. 4) {
+    ($s) = $a->request('GET', '/v1/models', $big);
+    $served++ if $s == 200;
+}
+
+kill 'STOP', $rpid;
+
+my $t0 = time;
+($s) = $a->request('GET', '/v1/models', $big);
+my $dt = time - $t0;
+is($s, 200, 'Redis frozen, fail=open: the request passes, decided locally');
+ok($dt < 0.2 + 0.3, sprintf('... within the timeout and a little (%.3fs)',
+                            $dt));
+$served++ if $s == 200;
+
+for (1 .. 5) {
+    $t0 = time;
+    ($s) = $a->request('GET', '/v1/models', $big);
+    $served++ if $s == 200;
+    $dt = time - $t0 if time - $t0 > $dt;
+}
+ok($dt < 0.5, sprintf('further requests do not wait longer (%.3fs)', $dt));
+
+($s, $h, $body) = $b->request('GET', '/v1/models', $big);
+is($s, 503, 'Redis frozen, fail=closed: 503');
+like($body, qr/"code":"limiter_unavailable"/, '... limiter_unavailable');
+
+my $warns = () = $a->log =~ /\[warn\].*redis .* unavailable/g;
+is($warns, 1, 'one warning for the outage');
+
+kill 'CONT', $rpid;
+
+my $back;
+for (1 .. 100) {
+    $back = () = ($a->log . $b->log) =~ /redis \S+ is available again/g;
+    last if $back >= 2;
+    sleep 0.05;
+}
+ok($back >= 2, 'after SIGCONT both nodes reconnect by themselves');
+is(connected(3), 3, '... one connection a worker again');
+
+($s) = $b->request('GET', '/v1/models', $big);
+is($s, 200, 'fail=closed node admits again');
+$served++;
+
+is(settle_usage('big', $served), $served,
+   "after the outage Redis counts each of the $served admitted requests once");
+
+# CLIENT KILL: the module reconnects
+
+rcli('CLIENT KILL TYPE normal SKIPME yes');
+is(connected(3), 3, 'after CLIENT KILL the connections come back');
+
+($s) = $b->request('GET', '/v1/models', $big);
+is($s, 200, 'and a fail=closed node admits through Redis again');
+$served++;
+
+is(settle_usage('big', $served), $served, 'still counted once');
+
+# a reload with requests waiting on Redis
+
+kill 'STOP', $rpid;
+
+my @socks;
+for (1 .. 6) {
+    my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $a->port, Timeout => 10)
+        or die "connect: $!";
+    print $c "GET /v1/models HTTP/1.1\r\nHost: localhost\r\n"
+             . "Authorization: Bearer sk-aig-test-beta-00001\r\n"
+             . "Connection: close\r\n\r\n";
+    push @socks, $c;
+}
+
+sleep 0.05;
+$a->reload;
+kill 'CONT', $rpid;
+
+my $ok = 0;
+for my $c (@socks) {
+    local $/;
+    my $resp = <$c> // '';
+    $ok++ if $resp =~ m{^HTTP/1\.1 200};
+    $served++ if $resp =~ m{^HTTP/1\.1 200};
+}
+is($ok, 6, 'the requests waiting on Redis during a reload are answered');
+
+is(connected(3), 3, 'after the reload: no connection left behind');
+
+is(settle_usage('big', $served), $served, 'every admitted request counted once');
+
+$a->stop;
+$b->stop;
+
+for my $n ($a, $b) {
+    unlike($n->log, qr/\[(alert|crit|emerg)\]|exited on signal/,
+           'no alert, no crash in ' . $n->root);
+}
+
+done_testing;
