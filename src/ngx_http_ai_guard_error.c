@@ -66,6 +66,9 @@ ngx_http_ai_guard_send_error(ngx_http_request_t *r,
     static u_char  mid3[] = ",\"code\":\"";
     static u_char  tail[] = "\"}}\n";
 
+    /* no "100 Continue" for a body that is refused, as nginx's own pages */
+    r->expect_tested = 1;
+
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;
     }

@@ -503,7 +503,20 @@ sub _spawn_nginx {
 
     if ($pid == 0) {
         open STDOUT, '>', '/dev/null';
-        exec $NginxBinary, '-p', "$ServRoot/", '-c', $ConfFile,
+
+        # TEST_NGINX_USE_VALGRIND as in the real runner: 1 for memcheck
+        # with its defaults, or the valgrind options themselves.
+        my @vg;
+        if (my $vg = $ENV{TEST_NGINX_USE_VALGRIND}) {
+            @vg = ('valgrind', '-q', $vg =~ /^\d+$/
+                   ? ('--tool=memcheck', '--leak-check=full',
+                      '--show-possibly-lost=no')
+                   : split(' ', $vg));
+            push @vg, '--suppressions=valgrind.suppress'
+                if -f 'valgrind.suppress';
+        }
+
+        exec @vg, $NginxBinary, '-p', "$ServRoot/", '-c', $ConfFile,
              '-e', $ErrLogFile;
         warn "cannot exec $NginxBinary: $!\n";
         POSIX::_exit(127);
