@@ -256,18 +256,32 @@ ngx_http_ai_guard_add_header(ngx_http_request_t *r, char *name,
 }
 
 
+/* on every guarded response: cheaper than ngx_sprintf()'s "%uL" */
+
 static ngx_int_t
 ngx_http_ai_guard_add_number(ngx_http_request_t *r, char *name, uint64_t n)
 {
-    u_char  *p;
+    u_char  *p, *q, *last, buf[NGX_INT64_LEN];
+    size_t   len;
 
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (p == NULL) {
+    last = buf + NGX_INT64_LEN;
+    p = last;
+
+    do {
+        *--p = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    len = last - p;
+
+    q = ngx_pnalloc(r->pool, len);
+    if (q == NULL) {
         return NGX_ERROR;
     }
 
-    return ngx_http_ai_guard_add_header(r, name, p,
-                                        ngx_sprintf(p, "%uL", n) - p);
+    ngx_memcpy(q, p, len);
+
+    return ngx_http_ai_guard_add_header(r, name, q, len);
 }
 
 
