@@ -948,6 +948,7 @@ static ngx_int_t
 ngx_http_ai_guard_metrics_handler(ngx_http_request_t *r)
 {
     ngx_int_t                       rc;
+    ngx_str_t                       redis;
     ngx_http_ai_guard_out_t         o;
     ngx_http_ai_guard_main_conf_t  *amcf;
 
@@ -976,6 +977,16 @@ ngx_http_ai_guard_metrics_handler(ngx_http_request_t *r)
     ngx_http_ai_guard_metrics_write(&o, &amcf->zone);
 
     ngx_shmtx_unlock(&amcf->zone.shpool->mutex);
+
+    /* the Redis gauges live in the outbox's zone, under its own mutex */
+
+    if (ngx_http_ai_guard_redis_metrics(r, &redis) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (redis.len) {
+        ngx_http_ai_guard_out_printf(&o, redis.len, "%V", &redis);
+    }
 
     if (o.failed) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

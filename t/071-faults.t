@@ -153,13 +153,28 @@ _EOC_
 
 $n->start;
 
+# a request, and then its log line: nginx answers before its log phase,
+# where the request is settled and its concurrency slot given back, so a
+# client can be faster than that; the next request waits for it
+sub req {
+    my @lines = split /\n/, $n->log('access.log');
+    my @r = $n->request(@_);
+
+    for (1 .. 100) {
+        last if (split /\n/, $n->log('access.log')) > @lines;
+        sleep 0.02;
+    }
+
+    return @r;
+}
+
 # the concurrency=1 slot is free: the next request of the tier passes
 sub slot_free {
     my ($label) = @_;
     my $status;
 
     for (1 .. 40) {
-        ($status) = $n->request('POST', '/v1/usage', $one, $chat);
+        ($status) = req('POST', '/v1/usage', $one, $chat);
         last if $status == 200;
         sleep 0.05;
     }
@@ -183,13 +198,13 @@ sub settled {
 }
 
 # a baseline
-my ($status, $h, $body) = $n->request('POST', '/v1/usage', $one, $chat);
+my ($status, $h, $body) = req('POST', '/v1/usage', $one, $chat);
 is($status, 200, 'baseline: a metered request passes');
 like(settled('/v1/usage'), qr/ 200 src=upstream in=11 out=5$/,
      'baseline: metered from the upstream\'s usage');
 
 # the upstream closes mid-JSON
-($status, $h, $body) = $n->request('POST', '/v1/cut_json', $one, $chat);
+($status, $h, $body) = req('POST', '/v1/cut_json', $one, $chat);
 is($status, 200, 'upstream closes mid-JSON: the header had gone out');
 like($body, qr/^\{"id":"c1"/, '... with the part of the body it sent');
 like(settled('/v1/cut_json'), qr/ 200 src=estimate /,
@@ -197,7 +212,7 @@ like(settled('/v1/cut_json'), qr/ 200 src=estimate /,
 slot_free('upstream closes mid-JSON');
 
 # the upstream closes mid-stream
-($status, $h, $body) = $n->request('POST', '/v1/cut_sse', $one, $chat);
+($status, $h, $body) = req('POST', '/v1/cut_sse', $one, $chat);
 is($status, 200, 'upstream closes mid-stream: the header had gone out');
 like($body, qr/data: \{"choices"/, '... with the events it sent');
 like(settled('/v1/cut_sse'), qr/ 200 src=estimate /,
@@ -206,7 +221,7 @@ slot_free('upstream closes mid-stream');
 
 # the upstream never answers: proxy_read_timeout 1s
 my $t0 = time;
-($status) = $n->request('POST', '/v1/hang', $one, $chat);
+($status) = req('POST', '/v1/hang', $one, $chat);
 is($status, 504, 'upstream timeout: 504');
 like(settled('/v1/hang'), qr/ 504 src=estimate in=0 out=0$/,
      '... settled at no cost');
@@ -216,7 +231,7 @@ slot_free('upstream timeout');
 for my $code (500, 502, 503) {
     for my $empty ('', '/empty') {
         my $uri = "/v1/status/$code$empty";
-        ($status, $h, $body) = $n->request('POST', $uri, $one, $chat);
+        ($status, $h, $body) = req('POST', $uri, $one, $chat);
         is($status, $code, "upstream $code" . ($empty ? ' without a body'
                                                       : ' with a body'));
         like(settled($uri), qr/ $code src=estimate in=0 out=0$/,
@@ -244,14 +259,14 @@ slot_free('client abort mid-stream');
 
 # proxy_next_upstream: the first upstream's 502 (with a usage object) is
 # not metered, the backup's answer is, once
-($status, $h, $body) = $n->request('POST', '/retry/usage', $retry, $chat);
+($status, $h, $body) = req('POST', '/retry/usage', $retry, $chat);
 is($status, 200, 'proxy_next_upstream: the second upstream answers');
 is($body, $usage, '... with its body');
 like(settled('/retry/usage'), qr/ 200 src=upstream in=11 out=5$/,
      '... metered once, by the upstream that answered');
 
 {
-    my ($s2) = $n->request('POST', '/retry/usage', $retry, $chat);
+    my ($s2) = req('POST', '/retry/usage', $retry, $chat);
     is($s2, 200, '... and the slot was given back');
 }
 
@@ -362,7 +377,7 @@ done_testing();
 
 sub report {
     my ($tenant) = @_;
-    my ($s, $hh, $b) = $n->request('GET', "/ai-guard/usage?tenant=$tenant");
+    my ($s, $hh, $b) = req('GET', "/ai-guard/usage?tenant=$tenant");
     return $b;
 }
 
