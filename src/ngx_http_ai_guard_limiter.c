@@ -52,7 +52,7 @@ static void ngx_http_ai_guard_sync_count(ngx_http_ai_guard_scope_sync_t *ss,
 static ngx_int_t ngx_http_ai_guard_scope_key(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
 static void ngx_http_ai_guard_limit_headers(ngx_http_ai_guard_ctx_t *ctx,
-    uint64_t now);
+    uint64_t now, ngx_http_ai_guard_redis_reply_t *res);
 
 
 /* the cost class of each limit: a request, tokens, money, a slot */
@@ -254,7 +254,7 @@ ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
         }
     }
 
-    ngx_http_ai_guard_limit_headers(ctx, now);
+    ngx_http_ai_guard_limit_headers(ctx, now, NULL);
 
     ngx_shmtx_unlock(&amcf->zone.shpool->mutex);
 
@@ -274,8 +274,6 @@ ngx_http_ai_guard_limiter_redis(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v)
 {
-    ngx_uint_t                        i, unit;
-    ngx_http_ai_guard_limit_item_t   *it;
     ngx_http_ai_guard_redis_reply_t  *res;
 
     res = &ctx->redis;
@@ -291,25 +289,7 @@ ngx_http_ai_guard_limiter_redis(ngx_http_request_t *r,
         ctx->redis_reserved = 1;
     }
 
-    for (i = 0; i < ctx->nitems; i++) {
-        it = &ctx->items[i];
-        unit = ngx_http_ai_guard_limit_unit[it->kind];
-
-        if (unit == 1 && !ctx->has_req_limit
-            && it->kind != NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY)
-        {
-            ctx->has_req_limit = 1;
-            ctx->req_limit = it->limit;
-            ctx->req_remaining = res->remaining[i];
-            ctx->req_reset_ms = res->reset_ms[i];
-
-        } else if (unit == 2 && !ctx->has_tok_limit) {
-            ctx->has_tok_limit = 1;
-            ctx->tok_limit = it->limit;
-            ctx->tok_remaining = res->remaining[i];
-            ctx->tok_reset_ms = res->reset_ms[i];
-        }
-    }
+    ngx_http_ai_guard_limit_headers(ctx, 0, res);
 
     return ngx_http_ai_guard_limiter_verdict(r, ctx, v, (int) res->rc,
                                              res->index, res->retry_ms);
@@ -797,8 +777,10 @@ ngx_http_ai_guard_evictable(ngx_uint_t kind, void *payload)
  */
 
 static void
-ngx_http_ai_guard_limit_headers(ngx_http_ai_guard_ctx_t *ctx, uint64_t now)
+ngx_http_ai_guard_limit_headers(ngx_http_ai_guard_ctx_t *ctx, uint64_t now,
+    ngx_http_ai_guard_redis_reply_t *res)
 {
+    uint64_t                        *remaining, *reset;
     ngx_uint_t                       i, unit;
     ngx_http_ai_guard_limit_item_t  *it;
 
@@ -811,14 +793,28 @@ ngx_http_ai_guard_limit_headers(ngx_http_ai_guard_ctx_t *ctx, uint64_t now)
         {
             ctx->has_req_limit = 1;
             ctx->req_limit = it->limit;
-            ctx->req_remaining = ngx_http_ai_guard_limit_remaining(it, now);
-            ctx->req_reset_ms = ngx_http_ai_guard_limit_reset_ms(it, now);
+            remaining = &ctx->req_remaining;
+            reset = &ctx->req_reset_ms;
 
         } else if (unit == 2 && !ctx->has_tok_limit) {
             ctx->has_tok_limit = 1;
             ctx->tok_limit = it->limit;
-            ctx->tok_remaining = ngx_http_ai_guard_limit_remaining(it, now);
-            ctx->tok_reset_ms = ngx_http_ai_guard_limit_reset_ms(it, now);
+            remaining = &ctx->tok_remaining;
+            reset = &ctx->tok_reset_ms;
+
+        } else {
+            continue;
+        }
+
+        /* sync=strict: Redis's counters answered; else the zone's */
+
+        if (res) {
+            *remaining = res->remaining[i];
+            *reset = res->reset_ms[i];
+
+        } else {
+            *remaining = ngx_http_ai_guard_limit_remaining(it, now);
+            *reset = ngx_http_ai_guard_limit_reset_ms(it, now);
         }
     }
 }

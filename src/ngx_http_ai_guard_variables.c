@@ -33,6 +33,10 @@ static ngx_int_t ngx_http_ai_guard_cost_variable(ngx_http_request_t *r,
 #define NGX_HTTP_AI_GUARD_VAR_ESTIMATED   5
 
 
+static void ngx_http_ai_guard_variable_set(ngx_http_variable_value_t *v,
+    u_char *data, size_t len);
+
+
 static ngx_http_variable_t  ngx_http_ai_guard_vars[] = {
 
     { ngx_string("ai_guard_key_id"), NULL,
@@ -129,11 +133,7 @@ ngx_http_ai_guard_key_variable(ngx_http_request_t *r,
 
     s = (ngx_http_ai_guard_str_t *) ((u_char *) ctx->key + data);
 
-    v->len = s->len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = s->data;
+    ngx_http_ai_guard_variable_set(v, s->data, s->len);
 
     return NGX_OK;
 }
@@ -159,11 +159,8 @@ ngx_http_ai_guard_decision_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->len = decisions[ctx->decision].len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = decisions[ctx->decision].data;
+    ngx_http_ai_guard_variable_set(v, decisions[ctx->decision].data,
+                                   decisions[ctx->decision].len);
 
     return NGX_OK;
 }
@@ -182,11 +179,8 @@ ngx_http_ai_guard_reason_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->len = ctx->verdict.reason.len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = ctx->verdict.reason.data;
+    ngx_http_ai_guard_variable_set(v, ctx->verdict.reason.data,
+                                   ctx->verdict.reason.len);
 
     return NGX_OK;
 }
@@ -205,11 +199,7 @@ ngx_http_ai_guard_model_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->len = ctx->req.model_len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = ctx->req.model;
+    ngx_http_ai_guard_variable_set(v, ctx->req.model, ctx->req.model_len);
 
     return NGX_OK;
 }
@@ -226,19 +216,11 @@ ngx_http_ai_guard_cache_key_variable(ngx_http_request_t *r,
     ctx = ngx_http_ai_guard_get_ctx(r->main);
 
     if (ctx == NULL || !ctx->has_cache_key) {
-        v->len = 0;
-        v->valid = 1;
-        v->no_cacheable = 0;
-        v->not_found = 0;
-        v->data = (u_char *) "";
+        ngx_http_ai_guard_variable_set(v, (u_char *) "", 0);
         return NGX_OK;
     }
 
-    v->len = sizeof(ctx->cache_key);
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = ctx->cache_key;
+    ngx_http_ai_guard_variable_set(v, ctx->cache_key, sizeof(ctx->cache_key));
 
     return NGX_OK;
 }
@@ -296,11 +278,7 @@ ngx_http_ai_guard_number_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = ngx_sprintf(p, "%L", n) - p;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
-    v->data = p;
+    ngx_http_ai_guard_variable_set(v, p, ngx_sprintf(p, "%L", n) - p);
 
     return NGX_OK;
 }
@@ -320,17 +298,13 @@ ngx_http_ai_guard_source_variable(ngx_http_request_t *r,
     }
 
     if (ctx->estimated) {
-        v->len = sizeof("estimate") - 1;
-        v->data = (u_char *) "estimate";
+        ngx_http_ai_guard_variable_set(v, (u_char *) "estimate",
+                                       sizeof("estimate") - 1);
 
     } else {
-        v->len = sizeof("upstream") - 1;
-        v->data = (u_char *) "upstream";
+        ngx_http_ai_guard_variable_set(v, (u_char *) "upstream",
+                                       sizeof("upstream") - 1);
     }
-
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
 
     return NGX_OK;
 }
@@ -357,11 +331,20 @@ ngx_http_ai_guard_cost_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    v->len = ngx_http_ai_guard_usd_format(p, ctx->final_money) - p;
+    ngx_http_ai_guard_variable_set(v, p,
+                        ngx_http_ai_guard_usd_format(p, ctx->final_money) - p);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ai_guard_variable_set(ngx_http_variable_value_t *v, u_char *data,
+    size_t len)
+{
+    v->len = len;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
-    v->data = p;
-
-    return NGX_OK;
+    v->data = data;
 }
