@@ -25,6 +25,9 @@ static void ngx_http_ai_guard_find_key(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ai_guard_is_key_header(
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_uint_t jwt, ngx_table_elt_t *h);
 static ngx_int_t ngx_http_ai_guard_bearer(ngx_str_t *value, ngx_str_t *key);
+static ngx_int_t ngx_http_ai_guard_identify(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v,
+    ngx_http_ai_guard_found_t *found);
 static ngx_int_t ngx_http_ai_guard_strip_keys(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_found_t *found);
 
@@ -94,14 +97,37 @@ ngx_http_ai_guard_authenticate(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v)
 {
-    u_char                          digest[NGX_HTTP_AI_GUARD_DIGEST_LEN];
-    ngx_int_t                       rc;
-    ngx_str_t                      *token;
-    ngx_http_ai_guard_key_t        *key;
-    ngx_http_ai_guard_found_t       found;
-    ngx_http_ai_guard_main_conf_t  *amcf;
+    ngx_int_t                  rc;
+    ngx_http_ai_guard_found_t  found;
 
     ngx_http_ai_guard_find_key(r, alcf, &found);
+
+    rc = ngx_http_ai_guard_identify(r, ctx, v, &found);
+
+    /*
+     * The client's credential never goes upstream: not when it is valid,
+     * and not when monitor mode lets a request with a wrong one on.
+     */
+
+    if (rc != NGX_ERROR
+        && ngx_http_ai_guard_strip_keys(r, alcf, &found) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_identify(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v,
+    ngx_http_ai_guard_found_t *found)
+{
+    u_char                          digest[NGX_HTTP_AI_GUARD_DIGEST_LEN];
+    ngx_str_t                      *token;
+    ngx_http_ai_guard_key_t        *key;
+    ngx_http_ai_guard_main_conf_t  *amcf;
 
     /*
      * A key and a token in one request: the key wins only when it came in
@@ -111,32 +137,22 @@ ngx_http_ai_guard_authenticate(ngx_http_request_t *r,
 
     token = NULL;
 
-    if (found.jwt) {
-        if (found.key.len) {
-            if (ngx_http_ai_guard_jwt_is_token(&found.key)) {
-                token = &found.key;
+    if (found->jwt) {
+        if (found->key.len) {
+            if (ngx_http_ai_guard_jwt_is_token(&found->key)) {
+                token = &found->key;
             }
 
-        } else if (found.token.len) {
-            token = &found.token;
+        } else if (found->token.len) {
+            token = &found->token;
         }
     }
 
     if (token) {
-        rc = ngx_http_ai_guard_jwt_authenticate(r, token, ctx, v);
-
-        if (rc != NGX_OK) {
-            return rc;
-        }
-
-        if (ngx_http_ai_guard_strip_keys(r, alcf, &found) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        return NGX_OK;
+        return ngx_http_ai_guard_jwt_authenticate(r, token, ctx, v);
     }
 
-    if (found.key.len == 0) {
+    if (found->key.len == 0) {
         ngx_http_ai_guard_set_verdict(v, NGX_HTTP_UNAUTHORIZED,
                                       "missing_api_key",
                                       "Missing API key: send it as "
@@ -145,14 +161,14 @@ ngx_http_ai_guard_authenticate(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (found.key.len > NGX_HTTP_AI_GUARD_MAX_KEY) {
+    if (found->key.len > NGX_HTTP_AI_GUARD_MAX_KEY) {
         ngx_http_ai_guard_set_verdict(v, NGX_HTTP_UNAUTHORIZED,
                                       "invalid_api_key",
                                       "Incorrect API key provided.");
         return NGX_DECLINED;
     }
 
-    if (ngx_http_ai_guard_digest(&found.key, 1, digest) != NGX_OK) {
+    if (ngx_http_ai_guard_digest(&found->key, 1, digest) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -195,10 +211,6 @@ ngx_http_ai_guard_authenticate(ngx_http_request_t *r,
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai_guard: key \"%V\"", &key->id);
-
-    if (ngx_http_ai_guard_strip_keys(r, alcf, &found) != NGX_OK) {
-        return NGX_ERROR;
-    }
 
     return NGX_OK;
 }

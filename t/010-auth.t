@@ -340,3 +340,35 @@ POST /v1/chat/completions
 --- response_body_like: "code":"missing_api_key"
 --- no_error_log
 [error]
+
+
+
+=== TEST 17: monitor mode lets a wrong key on, but never upstream
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config
+    location /v1/ {
+        ai_guard on;
+        ai_guard_mode monitor;
+        add_header X-Decision $ai_guard_decision always;
+        add_header X-Reason $ai_guard_reason always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/;
+    }
+
+    location /mock/ {
+        echo "auth=[$http_authorization] xkey=[$http_x_api_key]";
+    }
+--- request
+GET /v1/models
+--- more_headers
+Authorization: Bearer sk-aig-test-unknown-9999
+x-api-key: sk-aig-test-unknown-8888
+--- error_code: 200
+--- response_headers
+X-Decision: monitor
+X-Reason: invalid_api_key
+--- response_body
+auth=[] xkey=[]
+--- error_log
+ai_guard: monitor: would reject: invalid_api_key, key digest
+--- no_error_log eval: $::no_key_in_log
