@@ -34,6 +34,8 @@ void
 ngx_http_ai_guard_set_verdict(ngx_http_ai_guard_verdict_t *v,
     ngx_uint_t status, char *code, char *message)
 {
+    ngx_memzero(v, sizeof(ngx_http_ai_guard_verdict_t));
+
     v->status = status;
     v->code = code;
 
@@ -44,8 +46,6 @@ ngx_http_ai_guard_set_verdict(ngx_http_ai_guard_verdict_t *v,
         v->message.data = (u_char *) message;
         v->message.len = ngx_strlen(message);
     }
-
-    ngx_str_null(&v->param);
 }
 
 
