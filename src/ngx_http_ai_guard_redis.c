@@ -17,6 +17,9 @@
 #define NGX_HTTP_AI_GUARD_REDIS_BATCH        256
 #define NGX_HTTP_AI_GUARD_REDIS_MAX_SCOPES   1024
 
+/* the fields of a usage hash a report reads, in HMGET's order */
+#define NGX_HTTP_AI_GUARD_REDIS_FIELDS       11
+
 #define NGX_HTTP_AI_GUARD_REDIS_RESERVE      1
 #define NGX_HTTP_AI_GUARD_REDIS_FLUSH        2
 #define NGX_HTTP_AI_GUARD_REDIS_SYNC         3
@@ -137,6 +140,54 @@ typedef struct {
 } ngx_http_ai_guard_redis_flush_t;
 
 
+/*
+ * A usage report's reads: malloc()ed, freed with the last reply.  The
+ * request's pool cleanup sets "request" to NULL: the replies still due
+ * are then read and dropped.
+ */
+
+typedef struct {
+    ngx_http_request_t                *request;
+    ngx_http_ai_guard_redis_usage_pt   handler;
+    void                              *data;
+    ngx_array_t                       *rows;
+    ngx_str_t                          tenant;
+    ngx_pool_cleanup_t                *cln;
+    ngx_uint_t                         pending;
+    ngx_uint_t                         failed;
+} ngx_http_ai_guard_redis_fetch_t;
+
+
+/*
+ * A batch's records added up before they go: one usage hash, or one
+ * limit counter, is written once a batch however many records it has
+ * (the strings point into the outbox, read under its mutex).
+ */
+
+typedef struct {
+    uint32_t                         day;
+    ngx_str_t                        tenant;
+    ngx_str_t                        key;
+    ngx_str_t                        model;
+    ngx_str_t                        customer;
+    uint64_t                         requests;
+    uint64_t                         input;
+    uint64_t                         output;
+    uint64_t                         cached;
+    uint64_t                         estimated;
+    int64_t                          cost;
+} ngx_http_ai_guard_redis_usage_t;
+
+
+typedef struct {
+    ngx_str_t                        scope;
+    uint32_t                         kind;
+    uint64_t                         limit;
+    uint64_t                         window;
+    int64_t                          delta;
+} ngx_http_ai_guard_redis_corr_t;
+
+
 /* how Redis keeps each limit kind */
 
 typedef struct {
@@ -174,11 +225,25 @@ static void ngx_http_ai_guard_redis_reserve_done(
     ngx_http_ai_guard_redis_cmd_t *cmd, redisReply *reply);
 static void ngx_http_ai_guard_redis_flush_handler(ngx_event_t *ev);
 static void ngx_http_ai_guard_redis_flush_batch(void);
+static ngx_inline ngx_uint_t ngx_http_ai_guard_redis_str_eq(ngx_str_t *a,
+    ngx_str_t *b);
 static void ngx_http_ai_guard_redis_flush_done(
     ngx_http_ai_guard_redis_cmd_t *cmd, redisReply *reply);
 static void ngx_http_ai_guard_redis_sync_handler(ngx_event_t *ev);
 static void ngx_http_ai_guard_redis_sync_done(
     ngx_http_ai_guard_redis_cmd_t *cmd, redisReply *reply);
+static void ngx_http_ai_guard_redis_days_done(
+    ngx_http_ai_guard_redis_cmd_t *cmd, redisReply *reply);
+static ngx_uint_t ngx_http_ai_guard_redis_usage_key(
+    ngx_http_ai_guard_redis_fetch_t *fetch, redisReply *e);
+static void ngx_http_ai_guard_redis_row_done(
+    ngx_http_ai_guard_redis_cmd_t *cmd, redisReply *reply);
+static ngx_int_t ngx_http_ai_guard_redis_row(
+    ngx_http_ai_guard_redis_fetch_t *fetch, redisReply *reply);
+static ngx_int_t ngx_http_ai_guard_redis_int(redisReply *e, int64_t *v);
+static void ngx_http_ai_guard_redis_fetch_end(
+    ngx_http_ai_guard_redis_fetch_t *fetch);
+static void ngx_http_ai_guard_redis_fetch_cleanup(void *data);
 static u_char *ngx_http_ai_guard_redis_limit_key(ngx_pool_t *pool,
     ngx_str_t *prefix, u_char *scope, size_t len, ngx_uint_t kind,
     uint64_t window, size_t *n);
@@ -215,6 +280,13 @@ static const uint64_t
     ngx_http_ai_guard_redis_bucket_us[NGX_HTTP_AI_GUARD_REDIS_BUCKETS] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
     (uint64_t) -1
+};
+
+
+static const char  *ngx_http_ai_guard_redis_fields[] = {
+    "day", "tenant", "key_id", "model", "stripe_customer", "requests",
+    "input_tokens", "output_tokens", "cached_tokens", "estimated_requests",
+    "cost_pico_usd"
 };
 
 
@@ -370,9 +442,11 @@ static const char  ngx_http_ai_guard_redis_flush_lua[] =
     "    i = i + 4\n"
     "  else\n"
     "    local k = ARGV[i + 1]\n"
-    "    if redis.call('DECR', k) < 0 then redis.call('SET', k, 0) end\n"
+    "    if redis.call('INCRBY', k, ARGV[i + 2]) < 0 then\n"
+    "      redis.call('SET', k, 0)\n"
+    "    end\n"
     "    redis.call('PEXPIRE', k, 3600000)\n"
-    "    i = i + 2\n"
+    "    i = i + 3\n"
     "  end\n"
     "end\n"
     "return 1\n";
@@ -1257,7 +1331,11 @@ ngx_http_ai_guard_redis_send(ngx_http_ai_guard_redis_done_pt handler,
     cmd->timer.data = cmd;
     cmd->timer.log = w->log;
 
-    ngx_add_timer(&cmd->timer, timeout);
+    /* 0: a command of a pipeline whose last command has the timer */
+
+    if (timeout) {
+        ngx_add_timer(&cmd->timer, timeout);
+    }
 
     return cmd;
 }
@@ -1760,17 +1838,19 @@ ngx_http_ai_guard_redis_flush_batch(void)
     size_t                            *len, size;
     uint64_t                           now;
     ngx_tm_t                           tm;
-    ngx_uint_t                         i, j, n, a, nargs;
+    ngx_uint_t                         i, j, k, n, a, nargs, nu, nc;
     ngx_pool_t                        *pool;
     const char                       **argv;
     ngx_queue_t                       *q;
     ngx_http_ai_guard_redis_sh_t      *sh;
     ngx_http_ai_guard_redis_rec_t     *rec;
     ngx_http_ai_guard_redis_item_t    *it;
+    ngx_http_ai_guard_redis_corr_t    *c, ct;
     ngx_http_ai_guard_redis_conf_t    *rcf;
     ngx_http_ai_guard_redis_flush_t   *f;
+    ngx_http_ai_guard_redis_usage_t   *u, ut;
     ngx_http_ai_guard_redis_worker_t  *w;
-    ngx_http_ai_guard_redis_kind_t     k;
+    ngx_http_ai_guard_redis_kind_t     kd;
 
     w = &ngx_http_ai_guard_redis_w;
     rcf = w->rcf;
@@ -1813,6 +1893,8 @@ ngx_http_ai_guard_redis_flush_batch(void)
     n = sh->batch;
     nargs = 5;
     size = 0;
+    nu = 0;
+    nc = 0;
 
     for (q = ngx_queue_head(&sh->outbox), i = 0; i < n;
          q = ngx_queue_next(q), i++)
@@ -1821,8 +1903,10 @@ ngx_http_ai_guard_redis_flush_batch(void)
 
         nargs += rec->usage ? 12 : 0;
         nargs += 5 * rec->nitems;
+        nu += rec->usage;
+        nc += rec->nitems;
         size += rec->tenant_len + rec->key_len + rec->model_len
-                + rec->customer_len + 6 * NGX_INT64_LEN
+                + rec->customer_len + 7 * NGX_INT64_LEN
                 + rec->nitems * (rcf->prefix.len + rec->scope_len + 32
                                  + 4 * NGX_INT64_LEN);
     }
@@ -1831,8 +1915,12 @@ ngx_http_ai_guard_redis_flush_batch(void)
     len = ngx_palloc(pool, nargs * sizeof(size_t));
     s = ngx_pnalloc(pool, size + n * 16 + 128);
     f = ngx_palloc(pool, sizeof(ngx_http_ai_guard_redis_flush_t));
+    u = ngx_palloc(pool, (nu + 1) * sizeof(ngx_http_ai_guard_redis_usage_t));
+    c = ngx_palloc(pool, (nc + 1) * sizeof(ngx_http_ai_guard_redis_corr_t));
 
-    if (argv == NULL || len == NULL || s == NULL || f == NULL) {
+    if (argv == NULL || len == NULL || s == NULL || f == NULL || u == NULL
+        || c == NULL)
+    {
         sh->batch_until = 0;
         goto busy;
     }
@@ -1869,6 +1957,17 @@ ngx_http_ai_guard_redis_flush_batch(void)
     len[a] = l;                                                             \
     a++
 
+    /*
+     * The records added up: Redis's work for a batch is then one usage
+     * hash and one counter a key, not a script's dozen calls a record
+     * (a batch of 256 records of one tenant took Redis over a millisecond,
+     * a millisecond the admissions of every node queued behind).  The
+     * same records always add up the same: a retry is the same batch.
+     */
+
+    nu = 0;
+    nc = 0;
+
     for (q = ngx_queue_head(&sh->outbox), i = 0; i < n;
          q = ngx_queue_next(q), i++)
     {
@@ -1878,63 +1977,133 @@ ngx_http_ai_guard_redis_flush_batch(void)
         p = (u_char *) (it + rec->nitems);
 
         if (rec->usage) {
-            ngx_gmtime((time_t) rec->day * 86400, &tm);
-            (void) ngx_sprintf(day, "%4d-%02d-%02d", tm.ngx_tm_year,
-                               tm.ngx_tm_mon, tm.ngx_tm_mday);
+            ut.day = rec->day;
+            ut.tenant.data = p;
+            ut.tenant.len = rec->tenant_len;
+            ut.key.data = ut.tenant.data + ut.tenant.len;
+            ut.key.len = rec->key_len;
+            ut.model.data = ut.key.data + ut.key.len;
+            ut.model.len = rec->model_len;
+            ut.customer.data = ut.model.data + ut.model.len;
+            ut.customer.len = rec->customer_len;
 
-            argv[a] = "u";
-            len[a++] = 1;
-            ngx_http_ai_guard_redis_str(day, 10);
-            ngx_http_ai_guard_redis_str(p, rec->tenant_len);
-            p += rec->tenant_len;
-            ngx_http_ai_guard_redis_str(p, rec->key_len);
-            p += rec->key_len;
-            ngx_http_ai_guard_redis_str(p, rec->model_len);
-            p += rec->model_len;
-            ngx_http_ai_guard_redis_str(p, rec->customer_len);
-            p += rec->customer_len;
-            argv[a] = "1";
-            len[a++] = 1;
-            ngx_http_ai_guard_redis_arg("%uL", rec->input);
-            ngx_http_ai_guard_redis_arg("%uL", rec->output);
-            ngx_http_ai_guard_redis_arg("%uL", rec->cached);
-            ngx_http_ai_guard_redis_arg("%uL", rec->estimated);
-            ngx_http_ai_guard_redis_arg("%L", rec->cost);
+            for (j = nu; j > 0; j--) {
+                if (u[j - 1].day == ut.day
+                    && ngx_http_ai_guard_redis_str_eq(&u[j - 1].tenant,
+                                                      &ut.tenant)
+                    && ngx_http_ai_guard_redis_str_eq(&u[j - 1].key, &ut.key)
+                    && ngx_http_ai_guard_redis_str_eq(&u[j - 1].model,
+                                                      &ut.model)
+                    && ngx_http_ai_guard_redis_str_eq(&u[j - 1].customer,
+                                                      &ut.customer))
+                {
+                    break;
+                }
+            }
 
-        } else {
-            p += rec->tenant_len + rec->key_len + rec->model_len
-                 + rec->customer_len;
+            if (j == 0) {
+                ut.requests = 0;
+                ut.input = 0;
+                ut.output = 0;
+                ut.cached = 0;
+                ut.estimated = 0;
+                ut.cost = 0;
+
+                u[nu++] = ut;
+                j = nu;
+            }
+
+            u[j - 1].requests++;
+            u[j - 1].input += rec->input;
+            u[j - 1].output += rec->output;
+            u[j - 1].cached += rec->cached;
+            u[j - 1].estimated += rec->estimated;
+            u[j - 1].cost += rec->cost;
         }
 
-        for (j = 0; j < rec->nitems; j++) {
-            k = ngx_http_ai_guard_redis_kinds[it[j].kind];
+        ct.scope.data = p + rec->tenant_len + rec->key_len + rec->model_len
+                        + rec->customer_len;
+        ct.scope.len = rec->scope_len;
 
-            argv[a] = (k.type == 'b') ? "b" : (k.type == 'q') ? "q" : "c";
-            len[a++] = 1;
+        for (k = 0; k < rec->nitems; k++) {
+            ct.kind = it[k].kind;
+            ct.limit = it[k].limit;
+            ct.window = it[k].window;
 
-            argv[a] = (char *) s;
-            s = ngx_sprintf(s, "%Vl:%*s:%s", &rcf->prefix,
-                            (size_t) rec->scope_len, p,
-                            ngx_http_ai_guard_limit_name(it[j].kind));
-            if (k.type == 'q') {
-                s = ngx_sprintf(s, ":%uL", it[j].window);
+            for (j = nc; j > 0; j--) {
+                if (c[j - 1].kind == ct.kind && c[j - 1].limit == ct.limit
+                    && c[j - 1].window == ct.window
+                    && ngx_http_ai_guard_redis_str_eq(&c[j - 1].scope,
+                                                      &ct.scope))
+                {
+                    break;
+                }
             }
 
-            len[a] = s - (u_char *) argv[a];
-            a++;
-
-            if (k.type == 'b') {
-                ngx_http_ai_guard_redis_arg("%uL", it[j].limit);
-                ngx_http_ai_guard_redis_arg("%uL", k.period);
-                ngx_http_ai_guard_redis_arg("%L", it[j].delta);
-
-            } else if (k.type == 'q') {
-                ngx_http_ai_guard_redis_arg("%L", it[j].delta);
-                ngx_http_ai_guard_redis_arg("%uL",
-                                            (k.cal == NGX_HTTP_AI_GUARD_CAL_DAY)
-                                            ? 2 * NGX_HTTP_AI_GUARD_DAY_MS
-                                            : 33 * NGX_HTTP_AI_GUARD_DAY_MS);
+            if (j == 0) {
+                ct.delta = 0;
+                c[nc++] = ct;
+                j = nc;
             }
+
+            c[j - 1].delta += it[k].delta;
+        }
+    }
+
+    for (i = 0; i < nu; i++) {
+        ngx_gmtime((time_t) u[i].day * 86400, &tm);
+        (void) ngx_sprintf(day, "%4d-%02d-%02d", tm.ngx_tm_year,
+                           tm.ngx_tm_mon, tm.ngx_tm_mday);
+
+        argv[a] = "u";
+        len[a++] = 1;
+        ngx_http_ai_guard_redis_str(day, 10);
+        ngx_http_ai_guard_redis_str(u[i].tenant.data, u[i].tenant.len);
+        ngx_http_ai_guard_redis_str(u[i].key.data, u[i].key.len);
+        ngx_http_ai_guard_redis_str(u[i].model.data, u[i].model.len);
+        ngx_http_ai_guard_redis_str(u[i].customer.data, u[i].customer.len);
+        ngx_http_ai_guard_redis_arg("%uL", u[i].requests);
+        ngx_http_ai_guard_redis_arg("%uL", u[i].input);
+        ngx_http_ai_guard_redis_arg("%uL", u[i].output);
+        ngx_http_ai_guard_redis_arg("%uL", u[i].cached);
+        ngx_http_ai_guard_redis_arg("%uL", u[i].estimated);
+        ngx_http_ai_guard_redis_arg("%L", u[i].cost);
+    }
+
+    for (i = 0; i < nc; i++) {
+        if (c[i].delta == 0) {
+            continue;
+        }
+
+        kd = ngx_http_ai_guard_redis_kinds[c[i].kind];
+
+        argv[a] = (kd.type == 'b') ? "b" : (kd.type == 'q') ? "q" : "c";
+        len[a++] = 1;
+
+        argv[a] = (char *) s;
+        s = ngx_sprintf(s, "%Vl:%V:%s", &rcf->prefix, &c[i].scope,
+                        ngx_http_ai_guard_limit_name(c[i].kind));
+        if (kd.type == 'q') {
+            s = ngx_sprintf(s, ":%uL", c[i].window);
+        }
+
+        len[a] = s - (u_char *) argv[a];
+        a++;
+
+        if (kd.type == 'b') {
+            ngx_http_ai_guard_redis_arg("%uL", c[i].limit);
+            ngx_http_ai_guard_redis_arg("%uL", kd.period);
+            ngx_http_ai_guard_redis_arg("%L", c[i].delta);
+
+        } else if (kd.type == 'q') {
+            ngx_http_ai_guard_redis_arg("%L", c[i].delta);
+            ngx_http_ai_guard_redis_arg("%uL",
+                                        (kd.cal == NGX_HTTP_AI_GUARD_CAL_DAY)
+                                        ? 2 * NGX_HTTP_AI_GUARD_DAY_MS
+                                        : 33 * NGX_HTTP_AI_GUARD_DAY_MS);
+
+        } else {
+            ngx_http_ai_guard_redis_arg("%L", c[i].delta);
         }
     }
 
@@ -1970,6 +2139,13 @@ busy:
 
     ngx_shmtx_unlock(&rcf->shpool->mutex);
     ngx_destroy_pool(pool);
+}
+
+
+static ngx_inline ngx_uint_t
+ngx_http_ai_guard_redis_str_eq(ngx_str_t *a, ngx_str_t *b)
+{
+    return a->len == b->len && ngx_memcmp(a->data, b->data, a->len) == 0;
 }
 
 
@@ -2015,7 +2191,12 @@ ngx_http_ai_guard_redis_flush_done(ngx_http_ai_guard_redis_cmd_t *cmd,
         sh->batch = 0;
         sh->batch_until = 0;
 
-        more = (sh->pending != 0);
+        /*
+         * a full batch goes at once (an outbox draining after an outage);
+         * less waits for the timer, so that a busy node sends a batch an
+         * interval rather than a trickle of small ones a round trip
+         */
+        more = (sh->pending >= NGX_HTTP_AI_GUARD_REDIS_BATCH);
 
     } else {
         sh->batch_until = 0;
@@ -2196,6 +2377,452 @@ ngx_http_ai_guard_redis_sync_done(ngx_http_ai_guard_redis_cmd_t *cmd,
                                      totals ? totals[0] : 0);
 
     ngx_destroy_pool(pool);
+}
+
+
+/*
+ * The usage report from Redis, in two pipelined steps on the worker's
+ * connection: one SUNION of the day sets of the range gives the usage
+ * keys, then one HMGET a key (of the tenant asked for) gives the rows.
+ * Redis answers in order, so only the last command of a step has a
+ * timer.  NGX_AGAIN: "handler" is called with the rows, or with NULL
+ * when Redis did not answer in time; NGX_DECLINED: Redis is not
+ * available now.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_redis_usage(ngx_http_request_t *r, uint32_t from,
+    uint32_t to, ngx_str_t *tenant, ngx_http_ai_guard_redis_usage_pt handler,
+    void *data)
+{
+    u_char                            *p;
+    size_t                            *len;
+    uint32_t                           day, today;
+    ngx_tm_t                           tm;
+    ngx_uint_t                         n, i;
+    const char                       **argv;
+    ngx_pool_cleanup_t                *cln;
+    ngx_http_ai_guard_redis_conf_t    *rcf;
+    ngx_http_ai_guard_redis_fetch_t   *fetch;
+    ngx_http_ai_guard_redis_worker_t  *w;
+
+    w = &ngx_http_ai_guard_redis_w;
+    rcf = w->rcf;
+
+    if (rcf == NULL || !w->ready) {
+        return NGX_DECLINED;
+    }
+
+    /* no usage is newer than tomorrow, whatever the nodes' clocks say */
+
+    today = (uint32_t) (ngx_time() / 86400);
+
+    if (to > today + 1) {
+        to = today + 1;
+    }
+
+    fetch = ngx_calloc(sizeof(ngx_http_ai_guard_redis_fetch_t),
+                       r->connection->log);
+    if (fetch == NULL) {
+        return NGX_ERROR;
+    }
+
+    fetch->rows = ngx_array_create(r->pool, 64,
+                                   sizeof(ngx_http_ai_guard_row_t *));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (fetch->rows == NULL || cln == NULL) {
+        ngx_free(fetch);
+        return NGX_ERROR;
+    }
+
+    fetch->request = r;
+    fetch->handler = handler;
+    fetch->data = data;
+    fetch->tenant = *tenant;
+    fetch->cln = cln;
+
+    cln->handler = ngx_http_ai_guard_redis_fetch_cleanup;
+    cln->data = fetch;
+
+    /* a range after tomorrow: one day is read, the report drops it */
+
+    if (from > to) {
+        from = to;
+    }
+
+    n = to - from + 1;
+
+    argv = ngx_palloc(r->pool, (n + 1) * sizeof(char *));
+    len = ngx_palloc(r->pool, (n + 1) * sizeof(size_t));
+    p = ngx_pnalloc(r->pool,
+                    n * (rcf->prefix.len + sizeof("days:") - 1
+                         + NGX_HTTP_AI_GUARD_DATE_LEN));
+
+    if (argv == NULL || len == NULL || p == NULL) {
+        cln->handler = NULL;
+        ngx_free(fetch);
+        return NGX_ERROR;
+    }
+
+    argv[0] = "SUNION";
+    len[0] = 6;
+
+    for (i = 1, day = from; day <= to; i++, day++) {
+        ngx_gmtime((time_t) day * 86400, &tm);
+
+        argv[i] = (char *) p;
+        p = ngx_sprintf(p, "%Vdays:%4d-%02d-%02d", &rcf->prefix,
+                        tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday);
+        len[i] = p - (u_char *) argv[i];
+    }
+
+    if (ngx_http_ai_guard_redis_send(ngx_http_ai_guard_redis_days_done, fetch,
+                                     0, (int) n + 1, argv, len, rcf->timeout)
+        == NULL)
+    {
+        cln->handler = NULL;
+        ngx_free(fetch);
+        return NGX_DECLINED;
+    }
+
+    fetch->pending = 1;
+
+    /* a client that goes away meanwhile ends the request (499) */
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_ai_guard_redis_days_done(ngx_http_ai_guard_redis_cmd_t *cmd,
+    redisReply *reply)
+{
+    size_t                             len[2 + NGX_HTTP_AI_GUARD_REDIS_FIELDS];
+    ngx_msec_t                         timeout;
+    ngx_uint_t                         i, j, last;
+    const char                        *argv[2 + NGX_HTTP_AI_GUARD_REDIS_FIELDS];
+    redisReply                        *e;
+    ngx_http_ai_guard_redis_conf_t    *rcf;
+    ngx_http_ai_guard_redis_fetch_t   *fetch;
+
+    fetch = cmd->data;
+    rcf = ngx_http_ai_guard_redis_w.rcf;
+
+    fetch->pending--;
+
+    if (fetch->request == NULL) {
+        ngx_free(fetch);
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, fetch->request->connection->log, 0,
+                          "ai_guard: redis usage report failed: %s",
+                          reply->str);
+        }
+
+        fetch->failed = 1;
+        ngx_http_ai_guard_redis_fetch_end(fetch);
+        return;
+    }
+
+    /* Redis did answer: the rows, as many as there are, get more time */
+    timeout = ngx_max(rcf->timeout, NGX_HTTP_AI_GUARD_REDIS_HANDSHAKE);
+
+    argv[0] = "HMGET";
+    len[0] = 5;
+
+    for (j = 0; j < NGX_HTTP_AI_GUARD_REDIS_FIELDS; j++) {
+        argv[2 + j] = ngx_http_ai_guard_redis_fields[j];
+        len[2 + j] = ngx_strlen(argv[2 + j]);
+    }
+
+    /* Redis answers in order: the last key read has the timer */
+
+    for (last = reply->elements; last > 0; last--) {
+        if (ngx_http_ai_guard_redis_usage_key(fetch,
+                                              reply->element[last - 1]))
+        {
+            break;
+        }
+    }
+
+    for (i = 0; i < last; i++) {
+        e = reply->element[i];
+
+        if (!ngx_http_ai_guard_redis_usage_key(fetch, e)) {
+            continue;
+        }
+
+        argv[1] = e->str;
+        len[1] = e->len;
+
+        if (ngx_http_ai_guard_redis_send(ngx_http_ai_guard_redis_row_done,
+                                         fetch, 0,
+                                         2 + NGX_HTTP_AI_GUARD_REDIS_FIELDS,
+                                         argv, len,
+                                         (i == last - 1) ? timeout : 0)
+            == NULL)
+        {
+            fetch->failed = 1;
+            break;
+        }
+
+        fetch->pending++;
+    }
+
+    if (fetch->pending == 0) {
+        ngx_http_ai_guard_redis_fetch_end(fetch);
+    }
+}
+
+
+/*
+ * "<prefix>u:<day>:<tenant>:<key id>:<model>": the keys of other tenants
+ * are not read.  A tenant with a colon in its name may let another's key
+ * through: the report checks the hash's own "tenant" field.
+ */
+
+static ngx_uint_t
+ngx_http_ai_guard_redis_usage_key(ngx_http_ai_guard_redis_fetch_t *fetch,
+    redisReply *e)
+{
+    size_t      n;
+    ngx_str_t  *t;
+
+    if (e->type != REDIS_REPLY_STRING) {
+        return 0;
+    }
+
+    t = &fetch->tenant;
+
+    if (t->len == 0) {
+        return 1;
+    }
+
+    n = ngx_http_ai_guard_redis_w.rcf->prefix.len + 2
+        + NGX_HTTP_AI_GUARD_DATE_LEN + 1;
+
+    return (size_t) e->len > n + t->len
+           && ngx_strncmp(e->str + n, t->data, t->len) == 0
+           && e->str[n + t->len] == ':';
+}
+
+
+static void
+ngx_http_ai_guard_redis_row_done(ngx_http_ai_guard_redis_cmd_t *cmd,
+    redisReply *reply)
+{
+    ngx_http_ai_guard_redis_fetch_t  *fetch;
+
+    fetch = cmd->data;
+
+    fetch->pending--;
+
+    if (fetch->request && !fetch->failed
+        && ngx_http_ai_guard_redis_row(fetch, reply) != NGX_OK)
+    {
+        fetch->failed = 1;
+    }
+
+    if (fetch->pending) {
+        return;
+    }
+
+    if (fetch->request == NULL) {
+        ngx_free(fetch);
+        return;
+    }
+
+    ngx_http_ai_guard_redis_fetch_end(fetch);
+}
+
+
+/* a usage hash into a row; a hash gone meanwhile (expired) is skipped */
+
+static ngx_int_t
+ngx_http_ai_guard_redis_row(ngx_http_ai_guard_redis_fetch_t *fetch,
+    redisReply *reply)
+{
+    u_char                    *p;
+    size_t                     size;
+    int64_t                    v[NGX_HTTP_AI_GUARD_REDIS_FIELDS];
+    ngx_uint_t                 i;
+    redisReply               **e;
+    ngx_http_ai_guard_row_t   *row, **rowp;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != NGX_HTTP_AI_GUARD_REDIS_FIELDS)
+    {
+        return NGX_ERROR;
+    }
+
+    e = reply->element;
+
+    for (i = 0; i < 5; i++) {
+        if (e[i]->type != REDIS_REPLY_STRING) {
+            return NGX_OK;
+        }
+    }
+
+    if (e[0]->len != NGX_HTTP_AI_GUARD_DATE_LEN) {
+        return NGX_OK;
+    }
+
+    for (i = 5; i < NGX_HTTP_AI_GUARD_REDIS_FIELDS; i++) {
+        if (ngx_http_ai_guard_redis_int(e[i], &v[i]) != NGX_OK) {
+            return NGX_OK;
+        }
+    }
+
+    if (v[5] <= 0) {
+        return NGX_OK;
+    }
+
+    size = sizeof(ngx_http_ai_guard_row_t) + e[1]->len + e[2]->len
+           + e[3]->len + e[4]->len;
+
+    row = ngx_palloc(fetch->request->pool, size);
+    rowp = ngx_array_push(fetch->rows);
+
+    if (row == NULL || rowp == NULL) {
+        return NGX_ERROR;
+    }
+
+    *rowp = row;
+
+    ngx_memzero(row, sizeof(ngx_http_ai_guard_row_t));
+    ngx_memcpy(row->date, e[0]->str, NGX_HTTP_AI_GUARD_DATE_LEN);
+
+    p = (u_char *) (row + 1);
+
+    row->tenant.data = p;
+    row->tenant.len = e[1]->len;
+    p = ngx_cpymem(p, e[1]->str, e[1]->len);
+
+    row->key.data = p;
+    row->key.len = e[2]->len;
+    p = ngx_cpymem(p, e[2]->str, e[2]->len);
+
+    row->model.data = p;
+    row->model.len = e[3]->len;
+    p = ngx_cpymem(p, e[3]->str, e[3]->len);
+
+    row->customer.data = p;
+    row->customer.len = e[4]->len;
+    ngx_memcpy(p, e[4]->str, e[4]->len);
+
+    row->totals.requests = (uint64_t) v[5];
+    row->totals.input = (uint64_t) ngx_max(v[6], 0);
+    row->totals.output = (uint64_t) ngx_max(v[7], 0);
+    row->totals.cached = (uint64_t) ngx_max(v[8], 0);
+    row->totals.estimated = (uint64_t) ngx_max(v[9], 0);
+    row->totals.cost = v[10];
+
+    return NGX_OK;
+}
+
+
+/* a decimal integer of a reply: HMGET answers strings, nil when unset */
+
+static ngx_int_t
+ngx_http_ai_guard_redis_int(redisReply *e, int64_t *v)
+{
+    size_t     i;
+    uint64_t   n;
+    ngx_int_t  neg;
+
+    if (e->type == REDIS_REPLY_NIL) {
+        *v = 0;
+        return NGX_OK;
+    }
+
+    if (e->type == REDIS_REPLY_INTEGER) {
+        *v = e->integer;
+        return NGX_OK;
+    }
+
+    if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > 20) {
+        return NGX_ERROR;
+    }
+
+    i = 0;
+    neg = (e->str[0] == '-');
+
+    if (neg) {
+        i = 1;
+
+        if (e->len == 1) {
+            return NGX_ERROR;
+        }
+    }
+
+    n = 0;
+
+    for ( /* void */ ; i < (size_t) e->len; i++) {
+        if (e->str[i] < '0' || e->str[i] > '9'
+            || n > (0x7fffffffffffffffULL - 9) / 10)
+        {
+            return NGX_ERROR;
+        }
+
+        n = n * 10 + (e->str[i] - '0');
+    }
+
+    *v = neg ? -(int64_t) n : (int64_t) n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The rows are in (or Redis failed): the request's cleanup is disarmed
+ * and the fetch freed before the handler runs, since the handler may
+ * finalize the request and free its pool.
+ */
+
+static void
+ngx_http_ai_guard_redis_fetch_end(ngx_http_ai_guard_redis_fetch_t *fetch)
+{
+    void                              *data;
+    ngx_array_t                       *rows;
+    ngx_connection_t                  *c;
+    ngx_http_request_t                *r;
+    ngx_http_ai_guard_redis_usage_pt   handler;
+
+    r = fetch->request;
+    c = r->connection;
+    handler = fetch->handler;
+    data = fetch->data;
+    rows = fetch->failed ? NULL : fetch->rows;
+
+    fetch->cln->handler = NULL;
+
+    if (fetch->pending == 0) {
+        ngx_free(fetch);
+
+    } else {
+        /* a failed send left replies due: they find no request */
+        fetch->request = NULL;
+    }
+
+    handler(r, data, rows);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_ai_guard_redis_fetch_cleanup(void *data)
+{
+    ngx_http_ai_guard_redis_fetch_t  *fetch = data;
+
+    fetch->request = NULL;
+    fetch->cln = NULL;
 }
 
 

@@ -10,6 +10,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <ngx_http.h>
 
 #include "ngx_http_ai_guard_limit.h"
 
@@ -71,12 +72,55 @@ typedef ngx_int_t (*ngx_http_ai_guard_redis_sync_pt)(ngx_pool_t *pool,
     ngx_http_ai_guard_redis_sync_t *items, ngx_uint_t n);
 
 
+/* "YYYY-MM-DD" */
+#define NGX_HTTP_AI_GUARD_DATE_LEN     10
+
+
+typedef struct {
+    uint64_t                       requests;
+    uint64_t                       input;
+    uint64_t                       output;
+    uint64_t                       cached;
+    uint64_t                       estimated;
+    int64_t                        cost;        /* pico-USD */
+} ngx_http_ai_guard_totals_t;
+
+
+/*
+ * A row of the usage report: a usage entry of a tenant, key, model and
+ * day, copied out of the local zone or read from Redis's usage hashes.
+ */
+
+typedef struct {
+    ngx_str_t                      tenant;
+    ngx_str_t                      key;
+    ngx_str_t                      model;
+    ngx_str_t                      customer;
+    ngx_str_t                      label;       /* what it is grouped by */
+    uint32_t                       day;
+    u_char                         date[NGX_HTTP_AI_GUARD_DATE_LEN];
+    ngx_http_ai_guard_totals_t     totals;
+} ngx_http_ai_guard_row_t;
+
+
+/*
+ * The rows Redis holds for a report (an array of row pointers in the
+ * request's pool, "day" still unset), or NULL: Redis did not answer.
+ */
+
+typedef void (*ngx_http_ai_guard_redis_usage_pt)(ngx_http_request_t *r,
+    void *data, ngx_array_t *rows);
+
+
 char *ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_ai_guard_redis_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_ai_guard_redis_up(void);
 ngx_int_t ngx_http_ai_guard_redis_sync_send(ngx_pool_t *pool,
     ngx_http_ai_guard_redis_sync_t *items, ngx_uint_t n);
+ngx_int_t ngx_http_ai_guard_redis_usage(ngx_http_request_t *r,
+    uint32_t from, uint32_t to, ngx_str_t *tenant,
+    ngx_http_ai_guard_redis_usage_pt handler, void *data);
 
 
 #endif /* _NGX_HTTP_AI_GUARD_REDIS_H_INCLUDED_ */

@@ -16,11 +16,11 @@
 #define NGX_HTTP_AI_GUARD_FORMAT_CSV     1
 #define NGX_HTTP_AI_GUARD_FORMAT_STRIPE  2
 
+#define NGX_HTTP_AI_GUARD_REDIS_WARNING                                      \
+    "redis unavailable: local usage of this node only"
+
 /* the size of an output buffer; a longer piece gets one of its own */
 #define NGX_HTTP_AI_GUARD_OUT_SIZE       16384
-
-/* "YYYY-MM-DD" */
-#define NGX_HTTP_AI_GUARD_DATE_LEN       10
 
 #define NGX_HTTP_AI_GUARD_DAY_MAX        2932896   /* 9999-12-31 */
 
@@ -47,30 +47,6 @@ typedef struct {
 
 
 typedef struct {
-    uint64_t                       requests;
-    uint64_t                       input;
-    uint64_t                       output;
-    uint64_t                       cached;
-    uint64_t                       estimated;
-    int64_t                        cost;      /* pico-USD */
-} ngx_http_ai_guard_totals_t;
-
-
-/* a usage entry copied out of the zone, its strings right after it */
-
-typedef struct {
-    ngx_str_t                      tenant;
-    ngx_str_t                      key;
-    ngx_str_t                      model;
-    ngx_str_t                      customer;
-    ngx_str_t                      label;     /* what it is grouped by */
-    uint32_t                       day;
-    u_char                         date[NGX_HTTP_AI_GUARD_DATE_LEN];
-    ngx_http_ai_guard_totals_t     totals;
-} ngx_http_ai_guard_row_t;
-
-
-typedef struct {
     uint32_t                       from;      /* days since 1970-01-01 */
     uint32_t                       to;
     ngx_str_t                      tenant;    /* empty: every tenant */
@@ -80,6 +56,11 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_ai_guard_usage_handler(ngx_http_request_t *r);
+static void ngx_http_ai_guard_usage_redis_done(ngx_http_request_t *r,
+    void *data, ngx_array_t *rows);
+static ngx_int_t ngx_http_ai_guard_usage_answer(ngx_http_request_t *r,
+    ngx_http_ai_guard_report_args_t *args, ngx_array_t *rows,
+    ngx_uint_t warning);
 static ngx_int_t ngx_http_ai_guard_report_args(ngx_http_request_t *r,
     ngx_http_ai_guard_report_args_t *args, ngx_http_ai_guard_verdict_t *v);
 static ngx_int_t ngx_http_ai_guard_parse_date(u_char *p, size_t len,
@@ -91,6 +72,8 @@ static void ngx_http_ai_guard_civil_from_days(uint32_t day, ngx_uint_t *y,
 static u_char *ngx_http_ai_guard_format_date(u_char *p, uint32_t day);
 static ngx_array_t *ngx_http_ai_guard_usage_copy(ngx_http_request_t *r,
     ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_report_args_t *args);
+static void ngx_http_ai_guard_usage_rows(ngx_array_t *rows,
+    ngx_http_ai_guard_report_args_t *args, ngx_uint_t redis);
 static int ngx_libc_cdecl ngx_http_ai_guard_row_cmp(const void *one,
     const void *two);
 static void ngx_http_ai_guard_totals_add(ngx_http_ai_guard_totals_t *t,
@@ -197,7 +180,9 @@ ngx_http_ai_guard_metrics_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * The usage report.  The matching entries are copied out of the zone
+ * The usage report.  With ai_guard_redis it is the cluster's, read from
+ * Redis while the request waits; without, or when Redis does not answer,
+ * it is this node's zone.  The zone's matching entries are copied out
  * under its mutex, then sorted, added up and written without it: a long
  * report never holds the workers that settle requests.
  */
@@ -205,18 +190,12 @@ ngx_http_ai_guard_metrics_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_ai_guard_usage_handler(ngx_http_request_t *r)
 {
-    u_char                            from[NGX_HTTP_AI_GUARD_DATE_LEN];
-    u_char                            to[NGX_HTTP_AI_GUARD_DATE_LEN];
     ngx_int_t                         rc;
+    ngx_uint_t                        warning;
     ngx_array_t                      *rows;
-    ngx_http_ai_guard_out_t           o;
     ngx_http_ai_guard_verdict_t       v;
-    ngx_http_ai_guard_report_args_t   args;
+    ngx_http_ai_guard_report_args_t  *args;
     ngx_http_ai_guard_main_conf_t    *amcf;
-
-    static char  *types[] = {
-        "application/json", "text/csv", "application/x-ndjson"
-    };
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -236,7 +215,14 @@ ngx_http_ai_guard_usage_handler(ngx_http_request_t *r)
 
     ngx_memzero(&v, sizeof(ngx_http_ai_guard_verdict_t));
 
-    rc = ngx_http_ai_guard_report_args(r, &args, &v);
+    /* in the pool: the arguments outlive the handler when Redis answers */
+
+    args = ngx_palloc(r->pool, sizeof(ngx_http_ai_guard_report_args_t));
+    if (args == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_ai_guard_report_args(r, args, &v);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -246,10 +232,97 @@ ngx_http_ai_guard_usage_handler(ngx_http_request_t *r)
         return ngx_http_ai_guard_send_error(r, &v);
     }
 
-    rows = ngx_http_ai_guard_usage_copy(r, &amcf->zone, &args);
+    warning = 0;
+
+    if (amcf->redis) {
+        rc = ngx_http_ai_guard_redis_usage(r, args->from, args->to,
+                                           &args->tenant,
+                                           ngx_http_ai_guard_usage_redis_done,
+                                           args);
+
+        if (rc == NGX_AGAIN) {
+            r->main->count++;
+            return NGX_DONE;
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* NGX_DECLINED: not connected now */
+        warning = 1;
+    }
+
+    rows = ngx_http_ai_guard_usage_copy(r, &amcf->zone, args);
     if (rows == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ngx_http_ai_guard_usage_rows(rows, args, 0);
+
+    return ngx_http_ai_guard_usage_answer(r, args, rows, warning);
+}
+
+
+/* Redis's rows are in, or (rows == NULL) Redis did not answer in time */
+
+static void
+ngx_http_ai_guard_usage_redis_done(ngx_http_request_t *r, void *data,
+    ngx_array_t *rows)
+{
+    ngx_http_ai_guard_report_args_t  *args = data;
+
+    ngx_int_t                       rc;
+    ngx_uint_t                      warning;
+    ngx_http_ai_guard_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+
+    r->read_event_handler = ngx_http_block_reading;
+
+    warning = 0;
+
+    if (rows == NULL) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "ai_guard: no answer from redis, the usage report "
+                      "is this node's own");
+
+        warning = 1;
+
+        rows = ngx_http_ai_guard_usage_copy(r, &amcf->zone, args);
+        if (rows == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    ngx_http_ai_guard_usage_rows(rows, args, !warning);
+
+    rc = ngx_http_ai_guard_usage_answer(r, args, rows, warning);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * One writer for both sources: the rows are sorted, added up and written
+ * in the format asked for.  "warning": Redis is configured and did not
+ * answer, the report is this node's only.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_usage_answer(ngx_http_request_t *r,
+    ngx_http_ai_guard_report_args_t *args, ngx_array_t *rows,
+    ngx_uint_t warning)
+{
+    u_char                    from[NGX_HTTP_AI_GUARD_DATE_LEN];
+    u_char                    to[NGX_HTTP_AI_GUARD_DATE_LEN];
+    ngx_table_elt_t          *h;
+    ngx_http_ai_guard_out_t   o;
+
+    static char  *types[] = {
+        "application/json", "text/csv", "application/x-ndjson"
+    };
 
     ngx_qsort(rows->elts, rows->nelts, sizeof(ngx_http_ai_guard_row_t *),
               ngx_http_ai_guard_row_cmp);
@@ -258,10 +331,10 @@ ngx_http_ai_guard_usage_handler(ngx_http_request_t *r)
     o.pool = r->pool;
     o.last = &o.out;
 
-    switch (args.format) {
+    switch (args->format) {
 
     case NGX_HTTP_AI_GUARD_FORMAT_CSV:
-        ngx_http_ai_guard_usage_csv(&o, rows, &args);
+        ngx_http_ai_guard_usage_csv(&o, rows, args);
         break;
 
     case NGX_HTTP_AI_GUARD_FORMAT_STRIPE:
@@ -270,16 +343,22 @@ ngx_http_ai_guard_usage_handler(ngx_http_request_t *r)
 
     default: /* NGX_HTTP_AI_GUARD_FORMAT_JSON */
 
-        ngx_http_ai_guard_format_date(from, args.from);
-        ngx_http_ai_guard_format_date(to, args.to);
+        ngx_http_ai_guard_format_date(from, args->from);
+        ngx_http_ai_guard_format_date(to, args->to);
 
         ngx_http_ai_guard_out_printf(&o, 2 * NGX_HTTP_AI_GUARD_DATE_LEN + 64,
-                                     "{\"from\":\"%*s\",\"to\":\"%*s\","
-                                     "\"tenants\":[",
+                                     "{\"from\":\"%*s\",\"to\":\"%*s\",",
                                      (size_t) NGX_HTTP_AI_GUARD_DATE_LEN, from,
                                      (size_t) NGX_HTTP_AI_GUARD_DATE_LEN, to);
 
-        ngx_http_ai_guard_usage_json(&o, rows, &args);
+        if (warning) {
+            ngx_http_ai_guard_out_text(&o, "\"warning\":\""
+                                       NGX_HTTP_AI_GUARD_REDIS_WARNING
+                                       "\",");
+        }
+
+        ngx_http_ai_guard_out_text(&o, "\"tenants\":[");
+        ngx_http_ai_guard_usage_json(&o, rows, args);
         ngx_http_ai_guard_out_text(&o, "]}\n");
         break;
     }
@@ -288,7 +367,20 @@ ngx_http_ai_guard_usage_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_ai_guard_out_send(r, &o, types[args.format]);
+    /* a header for every format: CSV and NDJSON have no room for it */
+
+    if (warning) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "X-AI-Guard-Warning");
+        ngx_str_set(&h->value, NGX_HTTP_AI_GUARD_REDIS_WARNING);
+    }
+
+    return ngx_http_ai_guard_out_send(r, &o, types[args->format]);
 }
 
 
@@ -514,7 +606,7 @@ ngx_http_ai_guard_usage_copy(ngx_http_request_t *r,
 {
     u_char                           *key, *p;
     size_t                            len;
-    ngx_uint_t                        i, failed;
+    ngx_uint_t                        failed;
     ngx_queue_t                      *q, *lru;
     ngx_array_t                      *rows;
     ngx_http_ai_guard_row_t          *row, **rowp;
@@ -603,12 +695,46 @@ ngx_http_ai_guard_usage_copy(ngx_http_request_t *r,
         return NULL;
     }
 
+    return rows;
+}
+
+
+/*
+ * The rows of either source made ready for the writers: Redis's rows get
+ * their day from their date and are kept only when in the range and of
+ * the tenant asked for; the zone's get their date.  Then the label they
+ * are grouped by.
+ */
+
+static void
+ngx_http_ai_guard_usage_rows(ngx_array_t *rows,
+    ngx_http_ai_guard_report_args_t *args, ngx_uint_t redis)
+{
+    ngx_uint_t                 i, n;
+    ngx_http_ai_guard_row_t   *row, **rowp;
+
     rowp = rows->elts;
+    n = 0;
 
     for (i = 0; i < rows->nelts; i++) {
         row = rowp[i];
 
-        ngx_http_ai_guard_format_date(row->date, row->day);
+        if (redis) {
+            if (ngx_http_ai_guard_parse_date(row->date,
+                                             NGX_HTTP_AI_GUARD_DATE_LEN,
+                                             &row->day)
+                != NGX_OK
+                || row->day < args->from || row->day > args->to
+                || (args->tenant.len
+                    && !ngx_http_ai_guard_str_eq(&row->tenant,
+                                                 &args->tenant)))
+            {
+                continue;
+            }
+
+        } else {
+            ngx_http_ai_guard_format_date(row->date, row->day);
+        }
 
         switch (args->format == NGX_HTTP_AI_GUARD_FORMAT_STRIPE
                 ? NGX_HTTP_AI_GUARD_GROUP_NONE : args->group)
@@ -631,9 +757,11 @@ ngx_http_ai_guard_usage_copy(ngx_http_request_t *r,
             ngx_str_null(&row->label);
             break;
         }
+
+        rowp[n++] = row;
     }
 
-    return rows;
+    rows->nelts = n;
 }
 
 
