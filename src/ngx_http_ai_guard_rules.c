@@ -1485,16 +1485,30 @@ ngx_http_ai_guard_lit_class(ngx_http_ai_guard_lit_ctx_t *ctx)
             continue;
         }
 
-        if (*p == '[' && p + 1 < ctx->end && p[1] == ':') {
+        if (*p == '[' && p + 1 < ctx->end
+            && (p[1] == ':' || p[1] == '.' || p[1] == '='))
+        {
+            /*
+             * "[:alpha:]" is a POSIX class; anything else after "[:"
+             * PCRE2 reads in ways not worth copying ("[:f]" is four
+             * characters of the class): such a regex always runs
+             */
+
             p += 2;
 
-            while (p < ctx->end && *p != ']') {
+            while (p < ctx->end && *p >= 'a' && *p <= 'z') {
                 p++;
             }
 
-            if (p == ctx->end) {
-                break;
+            if (p[-1] == ':' || p + 1 >= ctx->end || p[0] != ':'
+                || p[1] != ']')
+            {
+                ctx->bail = 1;
+                return;
             }
+
+            p += 2;
+            continue;
         }
 
         p++;

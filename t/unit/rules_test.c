@@ -580,6 +580,15 @@ test_requires(void)
     REQ("(?x)abcd efgh", 8, "");
     REQ("(?=abcd)efgh\\s+ijkl", 8, "efgh & ijkl");
 
+    /*
+     * found by fuzz/rules_file: "[:f" that no ":]" closes is characters
+     * of the class to PCRE2, whose "]" ends it, so "|" is an alternation;
+     * the walk skipped to a later "]" and required "x]abc" of a regex
+     * that matches "a[" alone: now such a regex has no requirement
+     */
+    REQ("a[[:f.{0*:bar|baq\\b.{5,40^]|b]x]abcd?e+", 8, "");
+    REQ("(?i)abcd[[:alpha:]]+efgh", 8, "abcd & efgh");
+
     /* the first set is what the one-set extraction picks */
 
     n = ngx_http_ai_guard_regex_requires(S("(?i)\\bdo\\s+not\\s+tell\\s+"
