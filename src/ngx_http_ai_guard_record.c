@@ -95,6 +95,8 @@ ngx_http_ai_guard_record(ngx_http_request_t *r, ngx_http_ai_guard_ctx_t *ctx)
 }
 
 
+/* a gauge, updated on every request: an atomic add, not the mutex */
+
 void
 ngx_http_ai_guard_in_flight(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_int_t delta)
@@ -107,9 +109,8 @@ ngx_http_ai_guard_in_flight(ngx_http_request_t *r,
         return;
     }
 
-    ngx_shmtx_lock(&amcf->zone.shpool->mutex);
-    amcf->zone.sh->in_flight += delta;
-    ngx_shmtx_unlock(&amcf->zone.shpool->mutex);
+    (void) ngx_atomic_fetch_add(&amcf->zone.sh->in_flight,
+                                (ngx_atomic_int_t) delta);
 
     ctx->in_flight = (delta > 0);
 

@@ -1157,7 +1157,7 @@ ngx_http_ai_guard_metrics_write(ngx_http_ai_guard_out_t *o,
                                      "Requests between the access check and "
                                      "the end of their response.");
     ngx_http_ai_guard_out_printf(o, NGX_INT_T_LEN + 64,
-                                 "ai_guard_requests_in_flight %ui\n",
+                                 "ai_guard_requests_in_flight %uA\n",
                                  sh->in_flight);
 
     size = zone->shm_zone->shm.size;

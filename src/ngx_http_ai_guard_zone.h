@@ -94,7 +94,7 @@ typedef struct {
     ngx_queue_t                    lru[NGX_HTTP_AI_GUARD_ENTRY_KINDS];
     ngx_uint_t                     entries[NGX_HTTP_AI_GUARD_ENTRY_KINDS];
     ngx_uint_t                     evicted;
-    ngx_uint_t                     in_flight;
+    ngx_atomic_t                   in_flight;
     ngx_http_ai_guard_histogram_t  upstream_time;
     ngx_http_ai_guard_histogram_t  ttft;
 } ngx_http_ai_guard_shctx_t;
