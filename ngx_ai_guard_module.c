@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "src/ngx_http_ai_guard.h"
+#include "src/ngx_http_ai_guard_record.h"
 
 
 #define NGX_HTTP_AI_GUARD_READ_CHUNK  65536
@@ -34,6 +35,8 @@ static char *ngx_http_ai_guard_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_ai_guard_limit_by(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
+static ngx_int_t ngx_http_ai_guard_add_zones(ngx_conf_t *cf,
+    ngx_http_ai_guard_main_conf_t *amcf);
 static ngx_array_t *ngx_http_ai_guard_split(ngx_conf_t *cf, ngx_str_t *s);
 static ngx_int_t ngx_http_ai_guard_tier_limit(ngx_http_ai_guard_tier_t *tier,
     ngx_str_t *param);
@@ -105,7 +108,7 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
       NULL },
 
     { ngx_string("ai_guard_zone"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_ai_guard_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -125,6 +128,13 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
       offsetof(ngx_http_ai_guard_main_conf_t, usage_days),
       NULL },
 
+    { ngx_string("ai_guard_usage_max_models"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ai_guard_main_conf_t, usage_max_models),
+      NULL },
+
     { ngx_string("ai_guard_metrics_max_series"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -140,7 +150,7 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
       NULL },
 
     { ngx_string("ai_guard_limit_by"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE123,
       ngx_http_ai_guard_limit_by,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -275,7 +285,6 @@ ngx_http_ai_guard_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ai_guard_postconfiguration(ngx_conf_t *cf)
 {
-    ngx_str_t                       name;
     ngx_array_t                    *a;
     ngx_http_handler_pt            *h;
     ngx_http_core_main_conf_t      *cmcf;
@@ -287,15 +296,8 @@ ngx_http_ai_guard_postconfiguration(ngx_conf_t *cf)
         return NGX_OK;
     }
 
-    if (amcf->zone.shm_zone == NULL) {
-        ngx_str_set(&name, "ai_guard");
-
-        if (ngx_http_ai_guard_zone_add(cf, &amcf->zone, &name,
-                                       NGX_HTTP_AI_GUARD_ZONE_SIZE)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+    if (ngx_http_ai_guard_add_zones(cf, amcf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
@@ -375,6 +377,7 @@ ngx_http_ai_guard_create_main_conf(ngx_conf_t *cf)
      */
 
     amcf->usage_days = NGX_CONF_UNSET_UINT;
+    amcf->usage_max_models = NGX_CONF_UNSET_UINT;
     amcf->max_series = NGX_CONF_UNSET_UINT;
 
     if (ngx_array_init(&amcf->tiers, cf->pool, 4,
@@ -400,11 +403,35 @@ ngx_http_ai_guard_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_ai_guard_main_conf_t  *amcf = conf;
 
+    ngx_uint_t                 i;
+    ngx_http_ai_guard_tier_t  *tier;
+
     ngx_conf_init_uint_value(amcf->usage_days, 35);
+    ngx_conf_init_uint_value(amcf->usage_max_models, 32);
     ngx_conf_init_uint_value(amcf->max_series, 1000);
 
     if (amcf->event_name.data == NULL) {
         ngx_str_set(&amcf->event_name, "ai_tokens");
+    }
+
+    ngx_http_ai_guard_price_init(amcf);
+
+    /* a budget of requests that cost nothing would never hold */
+
+    tier = amcf->tiers.elts;
+
+    for (i = 0; amcf->prices.nelts == 0 && i < amcf->tiers.nelts; i++) {
+        if (tier[i].limits[NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY]
+            || tier[i].limits[NGX_HTTP_AI_GUARD_LIMIT_BUDGET_MONTH])
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ai_guard_tier \"%V\" has a budget, but no "
+                               "ai_guard_price prices a model: add "
+                               "ai_guard_price lines (\"ai_guard_price * "
+                               "input=... output=...\" prices every model)",
+                               &tier[i].name);
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (amcf->keys_file.len == 0) {
@@ -436,6 +463,7 @@ ngx_http_ai_guard_create_loc_conf(ngx_conf_t *cf)
      *     alcf->deny = NULL;
      *     alcf->allow = NULL;
      *     alcf->limit_by_value = NULL;
+     *     alcf->limit_by_global = 0;
      */
 
     alcf->enable = NGX_CONF_UNSET;
@@ -446,6 +474,7 @@ ngx_http_ai_guard_create_loc_conf(ngx_conf_t *cf)
     alcf->pii_action = NGX_CONF_UNSET_UINT;
     alcf->cache_key = NGX_CONF_UNSET_UINT;
     alcf->limit_by = NGX_CONF_UNSET_UINT;
+    alcf->limit_by_max = NGX_CONF_UNSET_UINT;
 
     return alcf;
 }
@@ -474,7 +503,11 @@ ngx_http_ai_guard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->limit_by = (prev->limit_by == NGX_CONF_UNSET_UINT)
                          ? NGX_HTTP_AI_GUARD_LIMIT_BY_TENANT : prev->limit_by;
         conf->limit_by_value = prev->limit_by_value;
+        conf->limit_by_max = prev->limit_by_max;
+        conf->limit_by_global = prev->limit_by_global;
     }
+
+    ngx_conf_merge_uint_value(conf->limit_by_max, prev->limit_by_max, 1000);
 
     if (ngx_http_ai_guard_prompt_merge(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
@@ -512,15 +545,20 @@ ngx_http_ai_guard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* ai_guard_zone <name> <size> [limits=<size>] [ledger=<size>] [series=..] */
+
 static char *
 ngx_http_ai_guard_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ai_guard_main_conf_t  *amcf = conf;
 
-    ssize_t     size;
-    ngx_str_t  *value;
+    ssize_t      size;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i, part;
 
-    if (amcf->zone.shm_zone) {
+    static char  *parts[] = { "limits=", "ledger=", "series=" };
+
+    if (amcf->zone_name.data) {
         return "is duplicate";
     }
 
@@ -528,30 +566,171 @@ ngx_http_ai_guard_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     size = ngx_parse_size(&value[2]);
 
-    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+    if (size == NGX_ERROR || size < (ssize_t) (3 * NGX_HTTP_AI_GUARD_PART_MIN))
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone size \"%V\"", &value[2]);
+                           "invalid zone size \"%V\": at least 96k, "
+                           "32k for each of its three parts", &value[2]);
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_ai_guard_zone_add(cf, &amcf->zone, &value[1], size)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
+    amcf->zone_name = value[1];
+    amcf->zone_size = size;
+
+    for (i = 3; i < cf->args->nelts; i++) {
+
+        for (part = 0; part < NGX_HTTP_AI_GUARD_PARTS; part++) {
+            if (ngx_strncmp(value[i].data, parts[part], 7) == 0) {
+                break;
+            }
+        }
+
+        if (part == NGX_HTTP_AI_GUARD_PARTS) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": limits=, "
+                               "ledger= or series=", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.data = value[i].data + 7;
+        s.len = value[i].len - 7;
+
+        size = ngx_parse_size(&s);
+
+        if (size == NGX_ERROR || size < NGX_HTTP_AI_GUARD_PART_MIN) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid zone part size \"%V\": at least 32k",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        amcf->part_size[part] = size;
     }
 
     return NGX_CONF_OK;
 }
 
 
-/* ai_guard_limit_by key | tenant | <complex value> */
+/*
+ * The three zones of ai_guard_zone (docs/state.md).  The series part must
+ * hold ai_guard_metrics_max_series series of the largest size; the parts
+ * not given share what is left, half and half.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_add_zones(ngx_conf_t *cf,
+    ngx_http_ai_guard_main_conf_t *amcf)
+{
+    size_t       need, fixed, rest, *size;
+    ngx_str_t    name;
+    ngx_uint_t   i, unset;
+
+    static ngx_str_t  suffix[] = {
+        ngx_string(":limits"), ngx_string(":ledger"), ngx_string(":series")
+    };
+
+    if (amcf->zone_name.data == NULL) {
+        ngx_str_set(&amcf->zone_name, "ai_guard");
+        amcf->zone_size = NGX_HTTP_AI_GUARD_ZONE_SIZE;
+    }
+
+    size = amcf->part_size;
+
+    /* series of the largest slab class, whole pages, and some slack */
+
+    need = (amcf->max_series / (ngx_pagesize / NGX_HTTP_AI_GUARD_SERIES_BYTES)
+            + 8)
+           * (ngx_pagesize + sizeof(ngx_slab_page_t))
+           + 2 * ngx_pagesize;
+
+    if (size[NGX_HTTP_AI_GUARD_PART_SERIES] == 0) {
+        size[NGX_HTTP_AI_GUARD_PART_SERIES] = ngx_max(need,
+                                                NGX_HTTP_AI_GUARD_PART_MIN);
+    }
+
+    if (size[NGX_HTTP_AI_GUARD_PART_SERIES] < need) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ai_guard_zone \"%V\": the series part (%uzk) "
+                           "cannot hold ai_guard_metrics_max_series %ui "
+                           "(it needs %uzk): raise series= or lower "
+                           "ai_guard_metrics_max_series", &amcf->zone_name,
+                           size[NGX_HTTP_AI_GUARD_PART_SERIES] / 1024,
+                           amcf->max_series, need / 1024 + 1);
+        return NGX_ERROR;
+    }
+
+    fixed = 0;
+    unset = 0;
+
+    for (i = 0; i < NGX_HTTP_AI_GUARD_PARTS; i++) {
+        fixed += size[i];
+        unset += (size[i] == 0);
+    }
+
+    if (fixed > amcf->zone_size) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ai_guard_zone \"%V\" %uzk cannot hold its "
+                           "parts: they need %uzk (the series part alone "
+                           "%uzk for ai_guard_metrics_max_series %ui)",
+                           &amcf->zone_name, amcf->zone_size / 1024,
+                           fixed / 1024 + 1,
+                           size[NGX_HTTP_AI_GUARD_PART_SERIES] / 1024,
+                           amcf->max_series);
+        return NGX_ERROR;
+    }
+
+    rest = amcf->zone_size - fixed;
+
+    for (i = 0; i < NGX_HTTP_AI_GUARD_PARTS; i++) {
+
+        if (size[i] == 0) {
+            size[i] = rest / unset;
+        }
+
+        if (size[i] < NGX_HTTP_AI_GUARD_PART_MIN) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ai_guard_zone \"%V\" %uzk leaves its %*s "
+                               "part %uzk, under the minimum of 32k",
+                               &amcf->zone_name, amcf->zone_size / 1024,
+                               suffix[i].len - 1, suffix[i].data + 1,
+                               size[i] / 1024);
+            return NGX_ERROR;
+        }
+
+        name.len = amcf->zone_name.len + suffix[i].len;
+        name.data = ngx_pnalloc(cf->pool, name.len);
+        if (name.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ngx_cpymem(name.data, amcf->zone_name.data,
+                              amcf->zone_name.len),
+                   suffix[i].data, suffix[i].len);
+
+        if (ngx_http_ai_guard_zone_add(cf, &amcf->zones[i], &name, size[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_http_ai_guard_limiter_zone(amcf);
+    ngx_http_ai_guard_ledger_zone(amcf);
+
+    return NGX_OK;
+}
+
+
+/* ai_guard_limit_by key | tenant | <complex value> [global] [max=<n>] */
 
 static char *
 ngx_http_ai_guard_limit_by(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ai_guard_loc_conf_t *alcf = conf;
 
+    ngx_int_t                          n;
     ngx_str_t                         *value;
+    ngx_uint_t                         i;
     ngx_http_compile_complex_value_t   ccv;
 
     if (alcf->limit_by != NGX_CONF_UNSET_UINT) {
@@ -560,13 +739,22 @@ ngx_http_ai_guard_limit_by(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_strcmp(value[1].data, "key") == 0) {
-        alcf->limit_by = NGX_HTTP_AI_GUARD_LIMIT_BY_KEY;
-        return NGX_CONF_OK;
-    }
+    if (ngx_strcmp(value[1].data, "key") == 0
+        || ngx_strcmp(value[1].data, "tenant") == 0)
+    {
+        if (cf->args->nelts > 2) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": \"global\" and "
+                               "\"max=\" are for values with variables",
+                               &value[2]);
+            return NGX_CONF_ERROR;
+        }
 
-    if (ngx_strcmp(value[1].data, "tenant") == 0) {
-        alcf->limit_by = NGX_HTTP_AI_GUARD_LIMIT_BY_TENANT;
+        alcf->limit_by = (value[1].data[0] == 'k')
+                         ? NGX_HTTP_AI_GUARD_LIMIT_BY_KEY
+                         : NGX_HTTP_AI_GUARD_LIMIT_BY_TENANT;
+        alcf->limit_by_max = 0;
+
         return NGX_CONF_OK;
     }
 
@@ -587,6 +775,37 @@ ngx_http_ai_guard_limit_by(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     alcf->limit_by = NGX_HTTP_AI_GUARD_LIMIT_BY_VALUE;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "global") == 0) {
+            alcf->limit_by_global = 1;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max=", 4) == 0) {
+            n = ngx_atoi(value[i].data + 4, value[i].len - 4);
+            if (n == NGX_ERROR || n == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid value \"%V\": max= is a "
+                                   "number of values, at least 1",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            alcf->limit_by_max = n;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\": \"global\" or "
+                           "\"max=<number>\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (alcf->limit_by_max == NGX_CONF_UNSET_UINT) {
+        alcf->limit_by_max = 1000;
+    }
 
     return NGX_CONF_OK;
 }

@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_ai_guard_str.h"
 #include "ngx_http_ai_guard_keys.h"
 #include "ngx_http_ai_guard_request.h"
 #include "ngx_http_ai_guard_price.h"
@@ -42,6 +43,9 @@
 
 #define NGX_HTTP_AI_GUARD_MAX_KEY      512
 #define NGX_HTTP_AI_GUARD_MAX_BODY     (1024 * 1024)
+
+/* the model label of usage past a tenant's ai_guard_usage_max_models */
+#define NGX_HTTP_AI_GUARD_OTHER        "other"
 
 
 typedef struct {
@@ -88,8 +92,13 @@ typedef struct {
     ngx_http_ai_guard_keys_t      *keys;
     ngx_array_t                    tiers;     /* ngx_http_ai_guard_tier_t */
     ngx_array_t                    prices;    /* first match wins */
-    ngx_http_ai_guard_zone_t       zone;
+    ngx_http_ai_guard_price_t      price_max; /* of models none matches */
+    ngx_str_t                      zone_name;
+    size_t                         zone_size;
+    size_t                         part_size[NGX_HTTP_AI_GUARD_PARTS];
+    ngx_http_ai_guard_zone_t       zones[NGX_HTTP_AI_GUARD_PARTS];
     ngx_uint_t                     usage_days;
+    ngx_uint_t                     usage_max_models;
     ngx_uint_t                     max_series;
     ngx_str_t                      event_name;
     ngx_uint_t                     enabled;   /* "ai_guard on" was seen */
@@ -110,6 +119,8 @@ typedef struct {
     ngx_uint_t                     cache_key;
     ngx_uint_t                     limit_by;
     ngx_http_complex_value_t      *limit_by_value;
+    ngx_uint_t                     limit_by_max;
+    ngx_uint_t                     limit_by_global;
 } ngx_http_ai_guard_loc_conf_t;
 
 
@@ -137,6 +148,7 @@ typedef struct {
     off_t                                body_bytes;
     size_t                               max_body;
 
+    ngx_array_t                   *texts;       /* ngx_str_t, for rules */
     ngx_http_ai_guard_prompt_rule_t  *deny_hit; /* the first deny hit */
     const char                    *pii_hit;     /* the first detector hit */
     u_char                        *found;       /* prefilter scratch */
@@ -164,6 +176,10 @@ typedef struct {
     uint64_t                       tok_remaining;
     uint64_t                       tok_reset_ms;
 
+    /* the ledger row reserved before the upstream */
+    ngx_str_t                      label;       /* its model label */
+    uint32_t                       row_day;
+
     /* the meter: the upstream's own usage, or the estimate */
     ngx_http_ai_guard_usage_parser_t  *meter;
     ngx_http_ai_guard_usage_t      usage;
@@ -181,6 +197,11 @@ typedef struct {
     unsigned                       reading_body:1;
     unsigned                       body_done:1;
     unsigned                       parsed:1;
+    unsigned                       checked:1;   /* the body checks ran */
+    unsigned                       limited:1;   /* the limits decided */
+    unsigned                       ruled:1;     /* the prompt rules ran */
+    unsigned                       admitted:1;  /* on to the upstream */
+    unsigned                       has_row:1;   /* a ledger row waits */
     unsigned                       allow_hit:1;
     unsigned                       has_cache_key:1;
     unsigned                       reserved:1;
@@ -210,6 +231,9 @@ ngx_int_t ngx_http_ai_guard_authenticate(ngx_http_request_t *r,
 
 ngx_int_t ngx_http_ai_guard_prompt_init(ngx_cycle_t *cycle);
 int ngx_http_ai_guard_prompt_text(void *data, const u_char *p, size_t len);
+ngx_int_t ngx_http_ai_guard_prompt_check(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v);
 char *ngx_http_ai_guard_prompt_rule(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_ai_guard_prompt_rules_file(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -218,6 +242,7 @@ char *ngx_http_ai_guard_pii(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_ai_guard_prompt_merge(ngx_conf_t *cf,
     ngx_http_ai_guard_loc_conf_t *prev, ngx_http_ai_guard_loc_conf_t *conf);
 
+void ngx_http_ai_guard_limiter_zone(ngx_http_ai_guard_main_conf_t *amcf);
 ngx_int_t ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v);
@@ -236,8 +261,13 @@ ngx_int_t ngx_http_ai_guard_redis_metrics(ngx_http_request_t *r,
 int64_t ngx_http_ai_guard_price_of(ngx_http_request_t *r, u_char *model,
     size_t len, uint64_t input, uint64_t output, uint64_t cached,
     uint64_t cache_write);
+ngx_http_ai_guard_price_t *ngx_http_ai_guard_price_find(ngx_http_request_t *r,
+    u_char *model, size_t len);
+void ngx_http_ai_guard_price_init(ngx_http_ai_guard_main_conf_t *amcf);
 uint64_t ngx_http_ai_guard_now(void);
-ngx_int_t ngx_http_ai_guard_evictable(ngx_uint_t kind, void *payload);
+void ngx_http_ai_guard_ledger_zone(ngx_http_ai_guard_main_conf_t *amcf);
+ngx_int_t ngx_http_ai_guard_ledger_reserve(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v);
 void ngx_http_ai_guard_record(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx);
 void ngx_http_ai_guard_in_flight(ngx_http_request_t *r,

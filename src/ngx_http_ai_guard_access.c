@@ -24,8 +24,6 @@ static ngx_int_t ngx_http_ai_guard_check(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_guard_check_model(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v);
-static ngx_int_t ngx_http_ai_guard_blocked(ngx_http_request_t *r,
-    ngx_http_ai_guard_verdict_t *v, ngx_str_t *reason);
 static ngx_int_t ngx_http_ai_guard_globs_match(ngx_str_t *globs,
     ngx_uint_t n, u_char *s, size_t len);
 static ngx_int_t ngx_http_ai_guard_cache_key(ngx_http_request_t *r,
@@ -36,6 +34,15 @@ static ngx_int_t ngx_http_ai_guard_request_body_filter(ngx_http_request_t *r,
 
 static ngx_http_request_body_filter_pt  ngx_http_next_request_body_filter;
 
+
+/*
+ * The checks in order of cost: the key, the body's own checks (JSON,
+ * model, max_tokens), the limits, the prompt rules, the ledger row.  A
+ * client over its limits costs no regex time; a request refused by a
+ * rule gives its reservation back when it settles (at zero usage).  The
+ * handler runs again after the body is read and after Redis answers: the
+ * ctx's bits say what is done.
+ */
 
 ngx_int_t
 ngx_http_ai_guard_access_handler(ngx_http_request_t *r)
@@ -74,37 +81,48 @@ ngx_http_ai_guard_access_handler(ngx_http_request_t *r)
             }
         }
 
-        if (!(r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH))) {
-            /* GET /v1/models and the like: nothing more to inspect */
-            ctx->parsed = 1;
-            goto limits;
+        /*
+         * Any method may carry a body, and the upstream reads it whatever
+         * the method: a body is checked on GET, DELETE or OPTIONS as on
+         * POST.  A request without one (GET /v1/models) has nothing to
+         * check but its key and limits.
+         */
+
+        if ((r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH))
+            || r->headers_in.content_length_n > 0
+            || r->headers_in.chunked)
+        {
+            return ngx_http_ai_guard_read_body(r, alcf, ctx);
         }
 
-        return ngx_http_ai_guard_read_body(r, alcf, ctx);
+        ctx->body_done = 1;
+        ctx->checked = 1;
+
+    } else {
+        /* an internal redirect clears module contexts */
+        ngx_http_set_ctx(r, ctx, ngx_http_ai_guard_module);
     }
 
-    /* an internal redirect clears module contexts */
-    ngx_http_set_ctx(r, ctx, ngx_http_ai_guard_module);
-
-    if (ctx->redis_wait) {
-        /* the limits wait for Redis (sync=strict) */
-        goto limits;
-    }
-
-    if (ctx->parsed || !ctx->body_done) {
+    if (ctx->admitted) {
+        /* an internal redirect back into a guarded location */
         return NGX_DECLINED;
     }
 
-    ctx->parsed = 1;
-
-    rc = ngx_http_ai_guard_check(r, alcf, ctx);
-    if (rc != NGX_DECLINED) {
-        return rc;
+    if (!ctx->body_done) {
+        return NGX_AGAIN;
     }
 
-limits:
+    if (!ctx->checked) {
+        ctx->checked = 1;
+        ctx->parsed = 1;
 
-    if (ctx->key) {
+        rc = ngx_http_ai_guard_check(r, alcf, ctx);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    if (ctx->key && !ctx->limited) {
         ngx_memzero(&v, sizeof(ngx_http_ai_guard_verdict_t));
 
         rc = ngx_http_ai_guard_limiter_reserve(r, alcf, ctx, &v);
@@ -118,6 +136,8 @@ limits:
             return NGX_AGAIN;
         }
 
+        ctx->limited = 1;
+
         if (rc == NGX_DECLINED) {
             rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
             if (rc != NGX_DECLINED) {
@@ -126,11 +146,60 @@ limits:
         }
     }
 
+    if (!ctx->ruled) {
+        ctx->ruled = 1;
+
+        ngx_memzero(&v, sizeof(ngx_http_ai_guard_verdict_t));
+
+        rc = ngx_http_ai_guard_prompt_check(r, alcf, ctx, &v);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (v.status) {
+            rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
+        }
+    }
+
+    if (ctx->key && !ctx->has_row) {
+        ngx_memzero(&v, sizeof(ngx_http_ai_guard_verdict_t));
+
+        rc = ngx_http_ai_guard_ledger_reserve(r, ctx, &v);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
+        }
+    }
+
+    if (alcf->cache_key != NGX_HTTP_AI_GUARD_CACHE_OFF
+        && ctx->parser
+        && ngx_http_ai_guard_cache_key(r, alcf, ctx) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (ctx->decision == 0) {
         ctx->decision = NGX_HTTP_AI_GUARD_ALLOW;
     }
 
+    ctx->admitted = 1;
+
     ngx_http_ai_guard_in_flight(r, ctx, 1);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai_guard admitted: decision:%ui tokens:%uL",
+                   ctx->decision, ctx->est_tokens);
 
     return NGX_DECLINED;
 }
@@ -448,14 +517,13 @@ ngx_http_ai_guard_feed_read_body(ngx_http_request_t *r,
 }
 
 
-/* the checks in the order of the error contract */
+/* the body's own checks, in the order of the error contract */
 
 static ngx_int_t
 ngx_http_ai_guard_check(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx)
 {
     ngx_int_t                     rc;
-    ngx_str_t                     reason;
     ngx_http_ai_guard_tier_t     *tier;
     ngx_http_ai_guard_verdict_t   v;
 
@@ -471,7 +539,9 @@ ngx_http_ai_guard_check(ngx_http_request_t *r,
 
     rc = ngx_http_ai_guard_request_finish(ctx->parser, &ctx->req);
 
-    if (rc == NGX_HTTP_AI_GUARD_REQ_NOMEM) {
+    if (rc == NGX_HTTP_AI_GUARD_REQ_NOMEM
+        || rc == NGX_HTTP_AI_GUARD_REQ_ABORTED)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -512,63 +582,6 @@ ngx_http_ai_guard_check(ngx_http_request_t *r,
         if (rc != NGX_DECLINED) {
             return rc;
         }
-    }
-
-    if (ctx->deny_hit) {
-        if (ngx_http_ai_guard_blocked(r, &v, &ctx->deny_hit->id) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
-        if (rc != NGX_DECLINED) {
-            return rc;
-        }
-    }
-
-    if (alcf->allow && !ctx->allow_hit) {
-        ngx_str_set(&reason, "allow");
-
-        if (ngx_http_ai_guard_blocked(r, &v, &reason) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
-        if (rc != NGX_DECLINED) {
-            return rc;
-        }
-    }
-
-    if (ctx->pii_hit) {
-        reason.len = ngx_strlen(ctx->pii_hit) + sizeof("pii:") - 1;
-        reason.data = ngx_pnalloc(r->pool, reason.len);
-        if (reason.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_sprintf(reason.data, "pii:%s", ctx->pii_hit);
-
-        if (alcf->pii_action == NGX_HTTP_AI_GUARD_PII_LOG) {
-            /* which detector, never the text it found */
-            ngx_log_error(alcf->log_level, r->connection->log, 0,
-                          "ai_guard: %V in the prompt, passed on",
-                          &reason);
-
-        } else {
-            if (ngx_http_ai_guard_blocked(r, &v, &reason) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
-            if (rc != NGX_DECLINED) {
-                return rc;
-            }
-        }
-    }
-
-    if (alcf->cache_key != NGX_HTTP_AI_GUARD_CACHE_OFF
-        && ngx_http_ai_guard_cache_key(r, alcf, ctx) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return NGX_DECLINED;
@@ -616,36 +629,6 @@ denied:
     ngx_str_set(&v->param, "model");
 
     return 1;
-}
-
-
-/* the rule id or detector goes to the client; the matched text never */
-
-static ngx_int_t
-ngx_http_ai_guard_blocked(ngx_http_request_t *r,
-    ngx_http_ai_guard_verdict_t *v, ngx_str_t *reason)
-{
-    u_char  *p;
-    size_t   len;
-
-    len = sizeof("The prompt was blocked by the rule \"\".") - 1
-          + reason->len;
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_ai_guard_set_verdict(v, NGX_HTTP_BAD_REQUEST, "prompt_blocked",
-                                  NULL);
-
-    v->message.data = p;
-    v->message.len = ngx_sprintf(p, "The prompt was blocked by the rule "
-                                 "\"%V\".", reason)
-                     - p;
-    v->reason = *reason;
-
-    return NGX_OK;
 }
 
 

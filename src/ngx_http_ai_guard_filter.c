@@ -99,7 +99,8 @@ ngx_http_ai_guard_header_filter(ngx_http_request_t *r)
     }
 
     if (ctx->verdict.retry
-        && r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS
+        && (r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS
+            || r->headers_out.status == NGX_HTTP_SERVICE_UNAVAILABLE)
         && (ngx_http_ai_guard_add_number(r, "retry-after",
                           ngx_http_ai_guard_retry_after(ctx->verdict.retry_ms))
             != NGX_OK

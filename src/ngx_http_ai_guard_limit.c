@@ -32,8 +32,6 @@ typedef struct {
 } ngx_http_ai_guard_limit_kind_t;
 
 
-static uint64_t ngx_http_ai_guard_sat_add(uint64_t a, uint64_t b);
-static uint64_t ngx_http_ai_guard_sat_mul(uint64_t a, uint64_t b);
 static int64_t ngx_http_ai_guard_delta(uint64_t real, uint64_t reserved);
 static uint64_t ngx_http_ai_guard_bucket_refill(
     ngx_http_ai_guard_counter_t *c, uint64_t limit, uint64_t now);
@@ -73,14 +71,14 @@ static const ngx_http_ai_guard_limit_kind_t
 };
 
 
-static uint64_t
+uint64_t
 ngx_http_ai_guard_sat_add(uint64_t a, uint64_t b)
 {
     return (a > UINT64_MAX - b) ? UINT64_MAX : a + b;
 }
 
 
-static uint64_t
+uint64_t
 ngx_http_ai_guard_sat_mul(uint64_t a, uint64_t b)
 {
     uint64_t  r;

@@ -115,6 +115,10 @@ typedef struct {
 } ngx_http_ai_guard_limit_result_t;
 
 
+/* saturating at UINT64_MAX: client numbers never wrap a counter */
+uint64_t ngx_http_ai_guard_sat_add(uint64_t a, uint64_t b);
+uint64_t ngx_http_ai_guard_sat_mul(uint64_t a, uint64_t b);
+
 /* token bucket */
 int ngx_http_ai_guard_bucket_check(ngx_http_ai_guard_counter_t *c,
     uint64_t limit, uint64_t period, uint64_t now, uint64_t cost,

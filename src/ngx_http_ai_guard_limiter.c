@@ -8,10 +8,33 @@
 
 
 /* completion tokens reserved when neither the request nor its tier caps */
-#define NGX_HTTP_AI_GUARD_DEFAULT_OUTPUT  1024
+#define NGX_HTTP_AI_GUARD_DEFAULT_OUTPUT    1024
 
+/*
+ * A value scope's value is cut here: two long values of one tenant may
+ * share a scope, never two tenants' values.
+ */
+#define NGX_HTTP_AI_GUARD_SCOPE_VALUE_MAX   256
+
+/* the retry hints of refusals for want of room */
+#define NGX_HTTP_AI_GUARD_FULL_RETRY_MS     10000
+#define NGX_HTTP_AI_GUARD_MAX_RETRY_MS      60000
+
+#define NGX_HTTP_AI_GUARD_SCOPE_FULL        1
+#define NGX_HTTP_AI_GUARD_SCOPE_MAX         2
+
+
+/*
+ * A scope's entry in the limits zone.  "fresh_at": from this millisecond
+ * on, every bucket is drained and every quota's window is over (only ever
+ * pushed later, so it may be late, never early); "held": requests between
+ * their reservation and its settlement.  An entry goes only when it is
+ * fresh and held by none: then it is the same as a new one.
+ */
 
 typedef struct {
+    uint64_t                       fresh_at;
+    uint64_t                       held;
     ngx_http_ai_guard_counter_t    counters[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
 } ngx_http_ai_guard_scope_t;
 
@@ -23,7 +46,7 @@ typedef struct {
  */
 
 typedef struct {
-    ngx_http_ai_guard_counter_t    counters[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
+    ngx_http_ai_guard_scope_t      scope;
     int64_t                        pending[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
     int64_t                        sent[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
     uint64_t                       limit[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
@@ -32,9 +55,23 @@ typedef struct {
 } ngx_http_ai_guard_scope_sync_t;
 
 
+/* an "n" entry: the value scopes of a tenant that hold an entry */
+
+typedef struct {
+    uint64_t                       values;
+} ngx_http_ai_guard_scope_count_t;
+
+
 static ngx_int_t ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v);
+static ngx_http_ai_guard_scope_t *ngx_http_ai_guard_scope_get(
+    ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_loc_conf_t *alcf,
+    ngx_http_ai_guard_ctx_t *ctx, size_t size, uint64_t now,
+    ngx_uint_t *why);
+static ngx_int_t ngx_http_ai_guard_limiter_refuse(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v, ngx_uint_t why);
 static ngx_int_t ngx_http_ai_guard_limiter_redis(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v);
@@ -44,13 +81,22 @@ static ngx_int_t ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ai_guard_limiter_unavailable(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v);
+static void ngx_http_ai_guard_scope_fresh(ngx_http_ai_guard_scope_t *scope,
+    ngx_http_ai_guard_limit_item_t *items, ngx_uint_t n, uint64_t now);
 static ngx_http_ai_guard_scope_sync_t *ngx_http_ai_guard_scope_sync(
     ngx_http_ai_guard_main_conf_t *amcf, void *scope);
 static void ngx_http_ai_guard_sync_count(ngx_http_ai_guard_scope_sync_t *ss,
     ngx_http_ai_guard_limit_item_t *items, ngx_uint_t n, uint64_t now,
     ngx_uint_t settle, uint64_t tokens, int64_t money);
+static ngx_int_t ngx_http_ai_guard_sync_collect(ngx_http_ai_guard_node_t *node,
+    void *data);
 static ngx_int_t ngx_http_ai_guard_scope_key(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_guard_limiter_fresh(
+    ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_node_t *node,
+    uint64_t now);
+static void ngx_http_ai_guard_limiter_free(ngx_http_ai_guard_zone_t *zone,
+    ngx_http_ai_guard_node_t *node);
 static void ngx_http_ai_guard_limit_headers(ngx_http_ai_guard_ctx_t *ctx,
     uint64_t now, ngx_http_ai_guard_redis_reply_t *res);
 
@@ -74,9 +120,35 @@ static ngx_uint_t  ngx_http_ai_guard_limit_unit[] = {
 
 /* sync=<interval>: the counters of the sync on the wire, worker-local */
 
+typedef struct {
+    ngx_http_ai_guard_main_conf_t   *amcf;
+    ngx_pool_t                      *pool;
+    ngx_http_ai_guard_redis_sync_t  *items;
+    ngx_uint_t                       n;
+    ngx_uint_t                       max;
+    uint64_t                         horizon;
+} ngx_http_ai_guard_sync_walk_t;
+
+
 static ngx_http_ai_guard_redis_sync_t  *ngx_http_ai_guard_sync_items;
 static ngx_uint_t                       ngx_http_ai_guard_sync_n;
 static uint64_t                         ngx_http_ai_guard_sync_id;
+
+
+/* the limits zone's policy, registered where the zone is made */
+
+void
+ngx_http_ai_guard_limiter_zone(ngx_http_ai_guard_main_conf_t *amcf)
+{
+    ngx_http_ai_guard_zone_t  *zone;
+
+    zone = &amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS];
+
+    zone->fresh = ngx_http_ai_guard_limiter_fresh;
+    zone->free = ngx_http_ai_guard_limiter_free;
+    zone->data = amcf;
+    zone->lru = 1;
+}
 
 
 ngx_int_t
@@ -84,8 +156,8 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v)
 {
-    int64_t                           out;
     ngx_int_t                         rc;
+    uint64_t                          out;
     ngx_uint_t                        i, n;
     ngx_http_ai_guard_tier_t         *tier;
     ngx_http_ai_guard_main_conf_t    *amcf;
@@ -107,22 +179,26 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
 
     /*
      * The estimate: the prompt, plus the completion the request may ask
-     * for, else what its tier caps it at, else a default; times n.
+     * for, else what its tier caps it at, else a default; times n.  The
+     * client chooses both numbers: the product saturates.
      */
 
-    out = ctx->req.max_tokens;
+    if (ctx->req.max_tokens >= 0) {
+        out = (uint64_t) ctx->req.max_tokens;
 
-    if (out < 0) {
-        out = (tier && tier->max_tokens >= 0)
-              ? tier->max_tokens : NGX_HTTP_AI_GUARD_DEFAULT_OUTPUT;
+    } else if (tier && tier->max_tokens >= 0) {
+        out = (uint64_t) tier->max_tokens;
+
+    } else {
+        out = NGX_HTTP_AI_GUARD_DEFAULT_OUTPUT;
     }
 
     if (ctx->req.n > 1) {
-        out *= ctx->req.n;
+        out = ngx_http_ai_guard_sat_mul(out, (uint64_t) ctx->req.n);
     }
 
     ctx->est_input = ctx->req.estimate;
-    ctx->est_tokens = ctx->req.estimate + out;
+    ctx->est_tokens = ngx_http_ai_guard_sat_add(ctx->req.estimate, out);
     ctx->est_money = ngx_http_ai_guard_price_of(r, ctx->req.model,
                                                 ctx->req.model_len,
                                                 ctx->req.estimate, out, 0, 0);
@@ -160,7 +236,7 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
             break;
 
         default:
-            it->cost = ctx->est_money;
+            it->cost = (uint64_t) ngx_max(ctx->est_money, 0);
         }
     }
 
@@ -195,7 +271,8 @@ ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
     int                                rc;
     size_t                             size;
     uint64_t                           now;
-    ngx_uint_t                         i, n;
+    ngx_uint_t                         i, n, why;
+    ngx_http_ai_guard_zone_t          *zone;
     ngx_http_ai_guard_scope_t         *scope;
     ngx_http_ai_guard_main_conf_t     *amcf;
     ngx_http_ai_guard_scope_sync_t    *ss;
@@ -204,6 +281,7 @@ ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
     n = ctx->nitems;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+    zone = &amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS];
 
     size = (amcf->redis && amcf->redis->sync)
            ? sizeof(ngx_http_ai_guard_scope_sync_t)
@@ -211,19 +289,15 @@ ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
 
     now = ngx_http_ai_guard_now();
 
-    ngx_shmtx_lock(&amcf->zone.shpool->mutex);
+    ngx_shmtx_lock(&zone->shpool->mutex);
 
-    scope = ngx_http_ai_guard_zone_get(&amcf->zone,
-                                       NGX_HTTP_AI_GUARD_ENTRY_LIMIT,
-                                       ctx->scope.data, ctx->scope.len,
-                                       size, ngx_http_ai_guard_evictable,
-                                       r->connection->log);
+    scope = ngx_http_ai_guard_scope_get(zone, alcf, ctx, size, now, &why);
 
     if (scope == NULL) {
-        /* the zone is exhausted (ALERT logged): serve unlimited */
-        ngx_shmtx_unlock(&amcf->zone.shpool->mutex);
-        ctx->nitems = 0;
-        return NGX_OK;
+        zone->sh->refused++;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        return ngx_http_ai_guard_limiter_refuse(r, alcf, ctx, v, why);
     }
 
     for (i = 0; i < n; i++) {
@@ -244,6 +318,11 @@ ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
         ctx->reserved = 1;
     }
 
+    if (ctx->reserved) {
+        scope->held++;
+        ngx_http_ai_guard_scope_fresh(scope, ctx->items, n, now);
+    }
+
     ss = ngx_http_ai_guard_scope_sync(amcf, scope);
 
     if (ss) {
@@ -256,14 +335,144 @@ ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
 
     ngx_http_ai_guard_limit_headers(ctx, now, NULL);
 
-    ngx_shmtx_unlock(&amcf->zone.shpool->mutex);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 
     for (i = 0; i < n; i++) {
         ctx->items[i].counter = NULL;
     }
 
+    ngx_log_debug7(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai_guard limit: %*s rc:%d kind:%s retry:%uLms "
+                   "tokens:%uL reserved:%ui",
+                   ngx_min(ctx->scope.len, 64), ctx->scope.data, rc,
+                   ngx_http_ai_guard_limit_name(ctx->items[res.index].kind),
+                   res.retry_ms, ctx->est_tokens, (ngx_uint_t) ctx->reserved);
+
     return ngx_http_ai_guard_limiter_verdict(r, ctx, v, rc, res.index,
                                              res.retry_ms);
+}
+
+
+/*
+ * The scope's entry.  A value scope is the client's choice: a new one is
+ * first counted against its tenant's max=, so that one tenant's values
+ * cannot take another tenant's room.  NULL: refused, "why" says for what.
+ */
+
+static ngx_http_ai_guard_scope_t *
+ngx_http_ai_guard_scope_get(ngx_http_ai_guard_zone_t *zone,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    size_t size, uint64_t now, ngx_uint_t *why)
+{
+    u_char                           *key, *last;
+    size_t                            len;
+    ngx_uint_t                        created;
+    const u_char                     *tenant, *end;
+    ngx_http_ai_guard_scope_t        *scope;
+    ngx_http_ai_guard_scope_count_t  *count;
+
+    key = ctx->scope.data;
+    len = ctx->scope.len;
+
+    *why = NGX_HTTP_AI_GUARD_SCOPE_FULL;
+
+    if (key[0] != 'v' || ngx_http_ai_guard_zone_find(zone, key, len)) {
+        return ngx_http_ai_guard_zone_get(zone, key, len, size, now, NULL);
+    }
+
+    /* "n" and the tenant's part of the "v" key: the tenant's count */
+
+    last = key + len;
+    end = ngx_http_ai_guard_part_read(key + 1, last, &tenant, &len);
+    if (end == NULL) {
+        return NULL;
+    }
+
+    key[0] = 'n';
+
+    count = ngx_http_ai_guard_zone_get(zone, key, end - key,
+                                       sizeof(ngx_http_ai_guard_scope_count_t),
+                                       now, NULL);
+    key[0] = 'v';
+
+    if (count == NULL) {
+        return NULL;
+    }
+
+    if (count->values >= alcf->limit_by_max) {
+        *why = NGX_HTTP_AI_GUARD_SCOPE_MAX;
+        return NULL;
+    }
+
+    /* counted first: a count of 0 is fresh, and making room may free it */
+
+    count->values++;
+
+    scope = ngx_http_ai_guard_zone_get(zone, key, last - key, size, now,
+                                       &created);
+
+    if (scope == NULL || !created) {
+        count->values--;
+    }
+
+    return scope;
+}
+
+
+/*
+ * No entry for a new scope: the zone is full of entries with state, or
+ * the tenant has all the value scopes it may have.  Existing scopes keep
+ * theirs; this one is refused before the upstream.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_limiter_refuse(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v, ngx_uint_t why)
+{
+    ngx_http_ai_guard_main_conf_t  *amcf;
+
+    ctx->nitems = 0;
+
+    if (why == NGX_HTTP_AI_GUARD_SCOPE_MAX) {
+        ngx_http_ai_guard_set_verdict(v, NGX_HTTP_TOO_MANY_REQUESTS,
+                                      "rate_limit_exceeded", NULL);
+        ngx_str_set(&v->reason, "limit_by_max");
+
+        v->message.data = ngx_pnalloc(r->pool, 160);
+        if (v->message.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->message.len = ngx_snprintf(v->message.data, 160,
+                                      "This API key's tenant already has "
+                                      "the %ui distinct rate limit scopes it "
+                                      "may have; please retry later.",
+                                      alcf->limit_by_max)
+                         - v->message.data;
+
+        v->retry_ms = NGX_HTTP_AI_GUARD_MAX_RETRY_MS;
+        v->retry = 1;
+
+        return NGX_DECLINED;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+
+    ngx_http_ai_guard_zone_alert(&amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS],
+                                 r->connection->log, "the scope",
+                                 ctx->scope.data, ctx->scope.len);
+
+    ngx_http_ai_guard_set_verdict(v, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "limiter_unavailable",
+                                  "The rate limiter has no room for a new "
+                                  "client now; please retry later.");
+    ngx_str_set(&v->reason, "zone_full");
+
+    v->retry_ms = NGX_HTTP_AI_GUARD_FULL_RETRY_MS;
+    v->retry = 1;
+
+    return NGX_DECLINED;
 }
 
 
@@ -380,6 +589,7 @@ ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
  * Correct the reservation to what the request really used; runs once, at
  * the log phase or, on any path that skips it, from the pool cleanup.
  * With Redis, the usage and a reservation taken there go to the outbox.
+ * A reserved scope is held, so its entry is still there.
  */
 
 void
@@ -388,6 +598,7 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
 {
     uint64_t                         now;
     ngx_uint_t                       i;
+    ngx_http_ai_guard_zone_t        *zone;
     ngx_http_ai_guard_scope_t       *scope;
     ngx_http_ai_guard_main_conf_t   *amcf;
     ngx_http_ai_guard_scope_sync_t  *ss;
@@ -405,14 +616,12 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
     ctx->reserved = 0;
 
     now = ngx_http_ai_guard_now();
+    zone = &amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS];
 
-    ngx_shmtx_lock(&amcf->zone.shpool->mutex);
+    ngx_shmtx_lock(&zone->shpool->mutex);
 
-    /* the entry may have been evicted since: then nothing is owed */
-
-    scope = ngx_http_ai_guard_zone_find(&amcf->zone,
-                                        NGX_HTTP_AI_GUARD_ENTRY_LIMIT,
-                                        ctx->scope.data, ctx->scope.len);
+    scope = ngx_http_ai_guard_zone_find(zone, ctx->scope.data,
+                                        ctx->scope.len);
 
     if (scope) {
         for (i = 0; i < ctx->nitems; i++) {
@@ -420,7 +629,15 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
         }
 
         ngx_http_ai_guard_limit_settle(ctx->items, ctx->nitems, now,
-                                       ctx->final_tokens, ctx->final_money);
+                                       ctx->final_tokens,
+                                       (uint64_t) ngx_max(ctx->final_money,
+                                                          0));
+
+        ngx_http_ai_guard_scope_fresh(scope, ctx->items, ctx->nitems, now);
+
+        if (scope->held) {
+            scope->held--;
+        }
 
         ss = ngx_http_ai_guard_scope_sync(amcf, scope);
 
@@ -435,7 +652,123 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
         }
     }
 
-    ngx_shmtx_unlock(&amcf->zone.shpool->mutex);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai_guard settle: %*s tokens:%uL of %uL reserved",
+                   ngx_min(ctx->scope.len, 64), ctx->scope.data,
+                   ctx->final_tokens, ctx->est_tokens);
+}
+
+
+/*
+ * When the scope is the same as a fresh one again: each counter drained
+ * (a bucket) or its window over (a quota); the latest of them, and of
+ * what was known before, since counters of other tiers may share it.
+ */
+
+static void
+ngx_http_ai_guard_scope_fresh(ngx_http_ai_guard_scope_t *scope,
+    ngx_http_ai_guard_limit_item_t *items, ngx_uint_t n, uint64_t now)
+{
+    uint64_t                         t;
+    ngx_uint_t                       i;
+    ngx_http_ai_guard_limit_item_t  *it;
+
+    for (i = 0; i < n; i++) {
+        it = &items[i];
+
+        if (it->counter == NULL || it->counter->level == 0) {
+            continue;
+        }
+
+        t = ngx_http_ai_guard_sat_add(now,
+                                      ngx_http_ai_guard_limit_reset_ms(it,
+                                                                       now));
+
+        if (t > scope->fresh_at) {
+            scope->fresh_at = t;
+        }
+    }
+}
+
+
+/* the limits zone's policy: may this entry go, losing nothing */
+
+static ngx_int_t
+ngx_http_ai_guard_limiter_fresh(ngx_http_ai_guard_zone_t *zone,
+    ngx_http_ai_guard_node_t *node, uint64_t now)
+{
+    u_char                           *key;
+    ngx_uint_t                        k;
+    ngx_http_ai_guard_scope_t        *scope;
+    ngx_http_ai_guard_scope_sync_t   *ss;
+    ngx_http_ai_guard_scope_count_t  *count;
+
+    key = (u_char *) node->data + node->size;
+
+    if (node->len && key[0] == 'n') {
+        count = (ngx_http_ai_guard_scope_count_t *) node->data;
+        return count->values == 0;
+    }
+
+    scope = (ngx_http_ai_guard_scope_t *) node->data;
+
+    if (scope->held
+        || scope->counters[NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY].level
+        || now < scope->fresh_at)
+    {
+        return 0;
+    }
+
+    if (node->size >= sizeof(ngx_http_ai_guard_scope_sync_t)) {
+        ss = (ngx_http_ai_guard_scope_sync_t *) scope;
+
+        for (k = 0; k < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; k++) {
+            if (ss->pending[k] || ss->sent[k]) {
+                return 0;
+            }
+        }
+    }
+
+    return 1;
+}
+
+
+/* a value scope that goes is no longer counted against its tenant */
+
+static void
+ngx_http_ai_guard_limiter_free(ngx_http_ai_guard_zone_t *zone,
+    ngx_http_ai_guard_node_t *node)
+{
+    u_char                           *key, nkey[NGX_HTTP_AI_GUARD_PART_LEN(
+                                          NGX_HTTP_AI_GUARD_KEYS_MAX_FIELD)
+                                          + 1];
+    size_t                            len;
+    const u_char                     *tenant, *end;
+    ngx_http_ai_guard_scope_count_t  *count;
+
+    key = (u_char *) node->data + node->size;
+
+    if (node->len == 0 || key[0] != 'v') {
+        return;
+    }
+
+    end = ngx_http_ai_guard_part_read(key + 1, key + node->len, &tenant,
+                                      &len);
+
+    if (end == NULL || (size_t) (end - key) > sizeof(nkey)) {
+        return;
+    }
+
+    ngx_memcpy(nkey, key, end - key);
+    nkey[0] = 'n';
+
+    count = ngx_http_ai_guard_zone_find(zone, nkey, end - key);
+
+    if (count && count->values) {
+        count->values--;
+    }
 }
 
 
@@ -451,8 +784,7 @@ ngx_http_ai_guard_scope_sync(ngx_http_ai_guard_main_conf_t *amcf,
         return NULL;
     }
 
-    node = (ngx_http_ai_guard_node_t *)
-               ((u_char *) scope - offsetof(ngx_http_ai_guard_node_t, data));
+    node = ngx_http_ai_guard_zone_node(scope);
 
     /* an entry made before the reload that turned sync on is too small */
 
@@ -509,25 +841,23 @@ ngx_http_ai_guard_sync_count(ngx_http_ai_guard_scope_sync_t *ss,
 
 
 /*
- * sync=<interval>, worker 0: the entries used since the last sync (the
- * head of the LRU) send what they counted; NGX_DECLINED: nothing to send.
+ * sync=<interval>, worker 0: the entries used in the last minute send
+ * what they counted; NGX_DECLINED: nothing to send.
  */
 
 ngx_int_t
 ngx_http_ai_guard_limiter_sync(ngx_http_ai_guard_main_conf_t *amcf,
     ngx_log_t *log, ngx_http_ai_guard_redis_sync_pt send)
 {
-    size_t                            len;
-    u_char                           *key;
-    uint64_t                          now, horizon;
-    ngx_uint_t                        n, k, max;
-    ngx_pool_t                       *pool;
-    ngx_queue_t                      *q, *lru;
-    ngx_http_ai_guard_node_t         *node;
-    ngx_http_ai_guard_scope_sync_t   *ss;
-    ngx_http_ai_guard_redis_sync_t   *items, *it;
+    uint64_t                        now;
+    ngx_uint_t                      n;
+    ngx_pool_t                     *pool;
+    ngx_http_ai_guard_zone_t       *zone;
+    ngx_http_ai_guard_sync_walk_t   w;
 
-    if (amcf->zone.sh == NULL) {
+    zone = &amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS];
+
+    if (zone->sh == NULL) {
         return NGX_DECLINED;
     }
 
@@ -536,10 +866,14 @@ ngx_http_ai_guard_limiter_sync(ngx_http_ai_guard_main_conf_t *amcf,
         return NGX_ERROR;
     }
 
-    max = 1024;
+    w.amcf = amcf;
+    w.pool = pool;
+    w.n = 0;
+    w.max = 1024;
 
-    items = ngx_palloc(pool, max * sizeof(ngx_http_ai_guard_redis_sync_t));
-    if (items == NULL) {
+    w.items = ngx_palloc(pool,
+                         w.max * sizeof(ngx_http_ai_guard_redis_sync_t));
+    if (w.items == NULL) {
         ngx_destroy_pool(pool);
         return NGX_ERROR;
     }
@@ -547,68 +881,28 @@ ngx_http_ai_guard_limiter_sync(ngx_http_ai_guard_main_conf_t *amcf,
     now = ngx_http_ai_guard_now();
 
     /* a scope used in the last minute keeps pulling the others' counts */
-    horizon = now - ngx_min(now, NGX_HTTP_AI_GUARD_MINUTE_MS);
+    w.horizon = now - ngx_min(now, NGX_HTTP_AI_GUARD_MINUTE_MS);
 
     ngx_http_ai_guard_sync_id++;
 
-    n = 0;
+    /*
+     * The whole queue: entries that may not go are moved to its head when
+     * the zone makes room, so its order is not the order of use.
+     */
 
-    ngx_shmtx_lock(&amcf->zone.shpool->mutex);
+    ngx_shmtx_lock(&zone->shpool->mutex);
 
-    lru = &amcf->zone.sh->lru[NGX_HTTP_AI_GUARD_ENTRY_LIMIT];
+    (void) ngx_http_ai_guard_zone_walk(zone, ngx_http_ai_guard_sync_collect,
+                                       &w);
 
-    for (q = ngx_queue_head(lru);
-         q != ngx_queue_sentinel(lru) && n + NGX_HTTP_AI_GUARD_LIMIT_NKINDS
-                                         <= max;
-         q = ngx_queue_next(q))
-    {
-        node = ngx_queue_data(q, ngx_http_ai_guard_node_t, queue);
-        ss = ngx_http_ai_guard_scope_sync(amcf, node->data);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 
-        if (ss == NULL) {
-            continue;
-        }
+    n = w.n;
 
-        if (ss->used < horizon) {
-            break;
-        }
-
-        key = ngx_http_ai_guard_zone_key(node->data, &len);
-
-        for (k = 1; k < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; k++) {
-            if (ss->limit[k] == 0) {
-                continue;
-            }
-
-            it = &items[n++];
-
-            it->scope.data = ngx_pnalloc(pool, len);
-            if (it->scope.data == NULL) {
-                n--;
-                goto done;
-            }
-
-            ngx_memcpy(it->scope.data, key, len);
-            it->scope.len = len;
-            it->kind = k;
-            it->limit = ss->limit[k];
-            it->delta = ss->pending[k];
-            it->window = ss->counters[k].stamp;
-
-            ss->sent[k] = ss->pending[k];
-            ss->pending[k] = 0;
-            ss->syncing = ngx_http_ai_guard_sync_id;
-        }
-    }
-
-done:
-
-    ngx_shmtx_unlock(&amcf->zone.shpool->mutex);
-
-    ngx_http_ai_guard_sync_items = items;
+    ngx_http_ai_guard_sync_items = w.items;
     ngx_http_ai_guard_sync_n = n;
 
-    if (n && send(pool, items, n) == NGX_OK) {
+    if (n && send(pool, w.items, n) == NGX_OK) {
         return NGX_OK;
     }
 
@@ -617,6 +911,59 @@ done:
     ngx_destroy_pool(pool);
 
     return n ? NGX_ERROR : NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_sync_collect(ngx_http_ai_guard_node_t *node, void *data)
+{
+    ngx_http_ai_guard_sync_walk_t *w = data;
+
+    u_char                          *key;
+    size_t                           len;
+    ngx_uint_t                       k;
+    ngx_http_ai_guard_redis_sync_t  *it;
+    ngx_http_ai_guard_scope_sync_t  *ss;
+
+    ss = ngx_http_ai_guard_scope_sync(w->amcf, node->data);
+
+    if (ss == NULL || ss->used < w->horizon) {
+        return NGX_OK;
+    }
+
+    if (w->n + NGX_HTTP_AI_GUARD_LIMIT_NKINDS > w->max) {
+        return NGX_DONE;
+    }
+
+    key = ngx_http_ai_guard_zone_key(node->data, &len);
+
+    for (k = 1; k < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; k++) {
+        if (ss->limit[k] == 0) {
+            continue;
+        }
+
+        it = &w->items[w->n];
+
+        it->scope.data = ngx_pnalloc(w->pool, len);
+        if (it->scope.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        w->n++;
+
+        ngx_memcpy(it->scope.data, key, len);
+        it->scope.len = len;
+        it->kind = k;
+        it->limit = ss->limit[k];
+        it->delta = ss->pending[k];
+        it->window = ss->scope.counters[k].stamp;
+
+        ss->sent[k] = ss->pending[k];
+        ss->pending[k] = 0;
+        ss->syncing = ngx_http_ai_guard_sync_id;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -633,20 +980,22 @@ ngx_http_ai_guard_limiter_synced(ngx_http_ai_guard_main_conf_t *amcf,
     void                            *scope;
     uint64_t                         now, period;
     ngx_uint_t                       i, k;
+    ngx_http_ai_guard_zone_t        *zone;
     ngx_http_ai_guard_scope_sync_t  *ss;
     ngx_http_ai_guard_redis_sync_t  *it;
+    ngx_http_ai_guard_limit_item_t   item;
 
     now = ngx_http_ai_guard_now();
+    zone = &amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS];
 
-    ngx_shmtx_lock(&amcf->zone.shpool->mutex);
+    ngx_shmtx_lock(&zone->shpool->mutex);
 
     for (i = 0; i < ngx_http_ai_guard_sync_n; i++) {
         it = &ngx_http_ai_guard_sync_items[i];
         k = it->kind;
 
-        scope = ngx_http_ai_guard_zone_find(&amcf->zone,
-                                            NGX_HTTP_AI_GUARD_ENTRY_LIMIT,
-                                            it->scope.data, it->scope.len);
+        scope = ngx_http_ai_guard_zone_find(zone, it->scope.data,
+                                            it->scope.len);
         if (scope == NULL) {
             continue;
         }
@@ -682,20 +1031,28 @@ ngx_http_ai_guard_limiter_synced(ngx_http_ai_guard_main_conf_t *amcf,
         }
 
         if (period) {
-            ss->counters[k].level = totals[i]
+            ss->scope.counters[k].level = totals[i]
                                     + (uint64_t) ngx_max(ss->pending[k], 0)
                                       * period;
-            ss->counters[k].stamp = ngx_max(now, ss->counters[k].stamp);
+            ss->scope.counters[k].stamp = ngx_max(now, ss->scope.counters[k].stamp);
 
         } else if (k == NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY
-                   || ss->counters[k].stamp == it->window)
+                   || ss->scope.counters[k].stamp == it->window)
         {
-            ss->counters[k].level = totals[i]
+            ss->scope.counters[k].level = totals[i]
                                     + (uint64_t) ngx_max(ss->pending[k], 0);
         }
+
+        /* the cluster's counts hold the entry as the node's own would */
+
+        item.counter = &ss->scope.counters[k];
+        item.limit = it->limit;
+        item.kind = k;
+
+        ngx_http_ai_guard_scope_fresh(&ss->scope, &item, 1, now);
     }
 
-    ngx_shmtx_unlock(&amcf->zone.shpool->mutex);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 
     ngx_http_ai_guard_sync_n = 0;
 
@@ -704,70 +1061,71 @@ ngx_http_ai_guard_limiter_synced(ngx_http_ai_guard_main_conf_t *amcf,
 }
 
 
+/*
+ * The scope's key: "k" and the key's id, "t" and the tenant, "v", the
+ * tenant and the value (a value is the client's: one tenant's "alice" is
+ * not another's), or "g" and the value with "global".
+ */
+
 static ngx_int_t
 ngx_http_ai_guard_scope_key(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx)
 {
     u_char                   *p;
     ngx_str_t                 value;
-    ngx_http_ai_guard_str_t  *s;
+    ngx_http_ai_guard_str_t  *id;
 
-    switch (alcf->limit_by) {
+    ngx_str_null(&value);
 
-    case NGX_HTTP_AI_GUARD_LIMIT_BY_KEY:
-        s = &ctx->key->id;
-        value.data = s->data;
-        value.len = s->len;
-        break;
-
-    case NGX_HTTP_AI_GUARD_LIMIT_BY_TENANT:
-        s = &ctx->key->tenant;
-        value.data = s->data;
-        value.len = s->len;
-        break;
-
-    default:
+    if (alcf->limit_by == NGX_HTTP_AI_GUARD_LIMIT_BY_VALUE) {
         if (ngx_http_complex_value(r, alcf->limit_by_value, &value)
             != NGX_OK)
         {
             return NGX_ERROR;
         }
 
-        if (value.len > NGX_HTTP_AI_GUARD_KEYS_MAX_FIELD) {
-            value.len = NGX_HTTP_AI_GUARD_KEYS_MAX_FIELD;
-        }
+        value.len = ngx_min(value.len, NGX_HTTP_AI_GUARD_SCOPE_VALUE_MAX);
     }
 
-    /* "t:acme", "k:acme-1", "v:...": scopes of one kind never collide */
+    id = (alcf->limit_by == NGX_HTTP_AI_GUARD_LIMIT_BY_KEY)
+         ? &ctx->key->id : &ctx->key->tenant;
 
-    p = ngx_pnalloc(r->pool, 2 + value.len);
+    p = ngx_pnalloc(r->pool, 1 + NGX_HTTP_AI_GUARD_PART_LEN(id->len)
+                             + NGX_HTTP_AI_GUARD_PART_LEN(value.len));
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    p[0] = "ktv"[alcf->limit_by];
-    p[1] = ':';
-    ngx_memcpy(p + 2, value.data, value.len);
-
     ctx->scope.data = p;
-    ctx->scope.len = 2 + value.len;
 
-    return NGX_OK;
-}
+    switch (alcf->limit_by) {
 
+    case NGX_HTTP_AI_GUARD_LIMIT_BY_KEY:
+        *p++ = 'k';
+        p = ngx_http_ai_guard_part_write(p, id->data, id->len);
+        break;
 
-/* an entry with requests in flight holds their slots: never evicted */
+    case NGX_HTTP_AI_GUARD_LIMIT_BY_TENANT:
+        *p++ = 't';
+        p = ngx_http_ai_guard_part_write(p, id->data, id->len);
+        break;
 
-ngx_int_t
-ngx_http_ai_guard_evictable(ngx_uint_t kind, void *payload)
-{
-    ngx_http_ai_guard_scope_t  *scope = payload;
+    default: /* NGX_HTTP_AI_GUARD_LIMIT_BY_VALUE */
 
-    if (kind != NGX_HTTP_AI_GUARD_ENTRY_LIMIT) {
-        return 1;
+        if (alcf->limit_by_global) {
+            *p++ = 'g';
+
+        } else {
+            *p++ = 'v';
+            p = ngx_http_ai_guard_part_write(p, id->data, id->len);
+        }
+
+        p = ngx_http_ai_guard_part_write(p, value.data, value.len);
     }
 
-    return scope->counters[NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY].level == 0;
+    ctx->scope.len = p - ctx->scope.data;
+
+    return NGX_OK;
 }
 
 
@@ -837,11 +1195,39 @@ int64_t
 ngx_http_ai_guard_price_of(ngx_http_request_t *r, u_char *model, size_t len,
     uint64_t input, uint64_t output, uint64_t cached, uint64_t cache_write)
 {
+    ngx_http_ai_guard_price_t  *price;
+
+    price = ngx_http_ai_guard_price_find(r, model, len);
+
+    if (price == NULL) {
+        /* no ai_guard_price at all: nothing is priced */
+        return 0;
+    }
+
+    return ngx_http_ai_guard_price_cost(price, input, output, cached,
+                                        cache_write);
+}
+
+
+/*
+ * The price of the first ai_guard_price whose glob matches the model; a
+ * model none matches costs the highest price of each kind, so that an
+ * invented model name is never free.  NULL: no ai_guard_price at all.
+ */
+
+ngx_http_ai_guard_price_t *
+ngx_http_ai_guard_price_find(ngx_http_request_t *r, u_char *model,
+    size_t len)
+{
     ngx_uint_t                      i;
     ngx_http_ai_guard_price_rule_t *rule;
     ngx_http_ai_guard_main_conf_t  *amcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+
+    if (amcf->prices.nelts == 0) {
+        return NULL;
+    }
 
     rule = amcf->prices.elts;
 
@@ -849,12 +1235,45 @@ ngx_http_ai_guard_price_of(ngx_http_request_t *r, u_char *model, size_t len,
         if (ngx_http_ai_guard_glob_match(rule[i].glob.data, rule[i].glob.len,
                                          model, len))
         {
-            return ngx_http_ai_guard_price_cost(&rule[i].price, input,
-                                                output, cached, cache_write);
+            return &rule[i].price;
         }
     }
 
-    return 0;
+    return &amcf->price_max;
+}
+
+
+/* the highest price of each kind, for the models no glob matches */
+
+void
+ngx_http_ai_guard_price_init(ngx_http_ai_guard_main_conf_t *amcf)
+{
+    int64_t                          v;
+    ngx_uint_t                       i;
+    ngx_http_ai_guard_price_t       *m, *p;
+    ngx_http_ai_guard_price_rule_t  *rule;
+
+    m = &amcf->price_max;
+
+    m->input = 0;
+    m->output = 0;
+    m->cached_input = 0;
+    m->cache_write = 0;
+
+    rule = amcf->prices.elts;
+
+    for (i = 0; i < amcf->prices.nelts; i++) {
+        p = &rule[i].price;
+
+        m->input = ngx_max(m->input, p->input);
+        m->output = ngx_max(m->output, p->output);
+
+        v = (p->cached_input >= 0) ? p->cached_input : p->input;
+        m->cached_input = ngx_max(m->cached_input, v);
+
+        v = (p->cache_write >= 0) ? p->cache_write : p->input;
+        m->cache_write = ngx_max(m->cache_write, v);
+    }
 }
 
 

@@ -21,6 +21,8 @@
 static ngx_http_ai_guard_prompt_rule_t *ngx_http_ai_guard_prompt_run(
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_ruleset_t *set,
     const u_char *p, size_t len);
+static ngx_int_t ngx_http_ai_guard_prompt_blocked(ngx_http_request_t *r,
+    ngx_http_ai_guard_verdict_t *v, ngx_str_t *reason);
 static ngx_int_t ngx_http_ai_guard_prompt_match(ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_prompt_rule_t *rule, const u_char *p, size_t len);
 static ngx_int_t ngx_http_ai_guard_prompt_add(ngx_conf_t *cf,
@@ -67,9 +69,9 @@ ngx_http_ai_guard_prompt_init(ngx_cycle_t *cycle)
 
 
 /*
- * The request parser hands over each decoded text the model will read;
- * rules and detectors run here, while the body is still arriving, and
- * what they find is decided on once the whole body has been parsed.
+ * The request parser hands over each decoded text the model will read.
+ * They are kept, not matched yet: the rules run after the limits, so that
+ * a client over its limits costs no regex time (docs/rules.md).
  */
 
 int
@@ -77,32 +79,155 @@ ngx_http_ai_guard_prompt_text(void *data, const u_char *p, size_t len)
 {
     ngx_http_ai_guard_ctx_t *ctx = data;
 
-    size_t                         off;
-    unsigned                       bit;
+    ngx_str_t                     *text;
     ngx_http_ai_guard_loc_conf_t  *alcf;
 
     alcf = ngx_http_get_module_loc_conf(ctx->request,
                                         ngx_http_ai_guard_module);
 
-    if (alcf->deny && ctx->deny_hit == NULL) {
-        ctx->deny_hit = ngx_http_ai_guard_prompt_run(ctx, alcf->deny, p, len);
+    if (alcf->deny == NULL && alcf->allow == NULL && alcf->pii == 0) {
+        return 0;
     }
 
-    if (alcf->allow && !ctx->allow_hit
-        && ngx_http_ai_guard_prompt_run(ctx, alcf->allow, p, len))
-    {
-        ctx->allow_hit = 1;
-    }
-
-    if (alcf->pii && ctx->pii_hit == NULL) {
-        bit = ngx_http_ai_guard_pii_scan(p, len, alcf->pii, &off);
-
-        if (bit) {
-            ctx->pii_hit = ngx_http_ai_guard_pii_name(bit);
+    if (ctx->texts == NULL) {
+        ctx->texts = ngx_array_create(ctx->request->pool, 4,
+                                      sizeof(ngx_str_t));
+        if (ctx->texts == NULL) {
+            return 1;
         }
     }
 
+    text = ngx_array_push(ctx->texts);
+    if (text == NULL) {
+        return 1;
+    }
+
+    text->data = ngx_pnalloc(ctx->request->pool, len);
+    if (text->data == NULL) {
+        return 1;
+    }
+
+    ngx_memcpy(text->data, p, len);
+    text->len = len;
+
     return 0;
+}
+
+
+/*
+ * The deny and allow rules and the PII detectors over the kept texts, in
+ * the order of the error contract.  NGX_DECLINED with v->status set: a
+ * rule refuses; NGX_DECLINED with it zero: the prompt passes (a PII hit
+ * with "ai_guard_pii_action log" only logs).
+ */
+
+ngx_int_t
+ngx_http_ai_guard_prompt_check(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v)
+{
+    size_t                            off;
+    unsigned                          bit;
+    ngx_str_t                        *text, reason;
+    ngx_uint_t                        i;
+    ngx_http_ai_guard_prompt_rule_t  *rule;
+
+    text = ctx->texts ? ctx->texts->elts : NULL;
+
+    for (i = 0; text && i < ctx->texts->nelts; i++) {
+
+        if (alcf->deny && ctx->deny_hit == NULL) {
+            ctx->deny_hit = ngx_http_ai_guard_prompt_run(ctx, alcf->deny,
+                                                         text[i].data,
+                                                         text[i].len);
+        }
+
+        if (alcf->allow && !ctx->allow_hit
+            && ngx_http_ai_guard_prompt_run(ctx, alcf->allow, text[i].data,
+                                            text[i].len))
+        {
+            ctx->allow_hit = 1;
+        }
+
+        if (alcf->pii && ctx->pii_hit == NULL) {
+            bit = ngx_http_ai_guard_pii_scan(text[i].data, text[i].len,
+                                             alcf->pii, &off);
+
+            if (bit) {
+                ctx->pii_hit = ngx_http_ai_guard_pii_name(bit);
+            }
+        }
+    }
+
+    rule = ctx->deny_hit;
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai_guard rules: %ui texts, deny:\"%*s\" allow:%ui pii:%s",
+                   ctx->texts ? ctx->texts->nelts : 0,
+                   rule ? rule->id.len : 1, rule ? rule->id.data : (u_char *) "-",
+                   (ngx_uint_t) ctx->allow_hit,
+                   ctx->pii_hit ? ctx->pii_hit : "-");
+
+    if (rule) {
+        return ngx_http_ai_guard_prompt_blocked(r, v, &rule->id);
+    }
+
+    if (alcf->allow && !ctx->allow_hit) {
+        ngx_str_set(&reason, "allow");
+        return ngx_http_ai_guard_prompt_blocked(r, v, &reason);
+    }
+
+    if (ctx->pii_hit == NULL) {
+        return NGX_DECLINED;
+    }
+
+    reason.len = ngx_strlen(ctx->pii_hit) + sizeof("pii:") - 1;
+    reason.data = ngx_pnalloc(r->pool, reason.len);
+    if (reason.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(reason.data, "pii:%s", ctx->pii_hit);
+
+    if (alcf->pii_action == NGX_HTTP_AI_GUARD_PII_LOG) {
+        /* which detector, never the text it found */
+        ngx_log_error(alcf->log_level, r->connection->log, 0,
+                      "ai_guard: %V in the prompt, passed on", &reason);
+
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_ai_guard_prompt_blocked(r, v, &reason);
+}
+
+
+/* the rule id or detector goes to the client; the matched text never */
+
+static ngx_int_t
+ngx_http_ai_guard_prompt_blocked(ngx_http_request_t *r,
+    ngx_http_ai_guard_verdict_t *v, ngx_str_t *reason)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = sizeof("The prompt was blocked by the rule \"\".") - 1
+          + reason->len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_ai_guard_set_verdict(v, NGX_HTTP_BAD_REQUEST, "prompt_blocked",
+                                  NULL);
+
+    v->message.data = p;
+    v->message.len = ngx_sprintf(p, "The prompt was blocked by the rule "
+                                 "\"%V\".", reason)
+                     - p;
+    v->reason = *reason;
+
+    return NGX_DECLINED;
 }
 
 

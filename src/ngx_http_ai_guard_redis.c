@@ -387,7 +387,9 @@ static const char  ngx_http_ai_guard_redis_reserve_lua[] =
  * A batch of the outbox, applied once: KEYS[1] is the batch id; when it
  * is already set the batch was applied before (a retry) and nothing is
  * counted again.  ARGV: the key prefix, then the records: usage ('u') and
- * corrections of buckets ('b'), quotas ('q') and concurrency ('c').
+ * corrections of buckets ('b'), quotas ('q') and concurrency ('c').  A
+ * usage hash's key is the day, then the tenant, key id, model and Stripe
+ * customer, each as "<length>:<bytes>": no two rows share one.
  */
 
 static const char  ngx_http_ai_guard_redis_flush_lua[] =
@@ -401,8 +403,11 @@ static const char  ngx_http_ai_guard_redis_flush_lua[] =
     "while i <= #ARGV do\n"
     "  local ty = ARGV[i]\n"
     "  if ty == 'u' then\n"
-    "    local k = p .. 'u:' .. ARGV[i + 1] .. ':' .. ARGV[i + 2] .. ':'\n"
-    "              .. ARGV[i + 3] .. ':' .. ARGV[i + 4]\n"
+    "    local k = p .. 'u:' .. ARGV[i + 1] .. ':'\n"
+    "              .. #ARGV[i + 2] .. ':' .. ARGV[i + 2]\n"
+    "              .. #ARGV[i + 3] .. ':' .. ARGV[i + 3]\n"
+    "              .. #ARGV[i + 4] .. ':' .. ARGV[i + 4]\n"
+    "              .. #ARGV[i + 5] .. ':' .. ARGV[i + 5]\n"
     "    redis.call('HSET', k, 'day', ARGV[i + 1], 'tenant', ARGV[i + 2],\n"
     "               'key_id', ARGV[i + 3], 'model', ARGV[i + 4],\n"
     "               'stripe_customer', ARGV[i + 5])\n"
@@ -1725,20 +1730,14 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
         customer.data = k->stripe_customer.data;
         customer.len = ngx_min(k->stripe_customer.len, 1024);
 
-        if (ctx->usage.model_len) {
-            model.data = ctx->usage.model;
-            model.len = ctx->usage.model_len;
-
-        } else {
-            model.data = ctx->req.model;
-            model.len = ngx_min(ctx->req.model_len, 1024);
-        }
+        /* the ledger's label: bounded as the zone's rows are */
+        model = ctx->label;
     }
 
     size = sizeof(ngx_http_ai_guard_redis_rec_t)
            + n * sizeof(ngx_http_ai_guard_redis_item_t)
            + tenant.len + key.len + model.len + customer.len
-           + (n ? ngx_min(ctx->scope.len, 1024) : 0);
+           + (n ? ctx->scope.len : 0);
 
     sh = rcf->sh;
 
@@ -1774,7 +1773,7 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
     rec->key_len = (uint16_t) key.len;
     rec->model_len = (uint16_t) model.len;
     rec->customer_len = (uint16_t) customer.len;
-    rec->scope_len = (uint16_t) (n ? ngx_min(ctx->scope.len, 1024) : 0);
+    rec->scope_len = (uint16_t) (n ? ctx->scope.len : 0);
 
     if (usage) {
         rec->input = ctx->usage.input_tokens;

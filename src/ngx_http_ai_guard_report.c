@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_ai_guard.h"
+#include "ngx_http_ai_guard_record.h"
 
 
 #define NGX_HTTP_AI_GUARD_GROUP_NONE     0
@@ -26,10 +27,6 @@
 
 /* the bytes of the Stripe identifier's digest that are kept, as hex */
 #define NGX_HTTP_AI_GUARD_EVENT_ID_LEN   16
-
-/* a series key: type, decision, then three labels of at most 256 bytes */
-#define NGX_HTTP_AI_GUARD_SERIES_KEY     (2 + 3 * 256)
-
 
 /*
  * Output written as it goes into a chain of buffers, each piece into room
@@ -55,6 +52,24 @@ typedef struct {
 } ngx_http_ai_guard_report_args_t;
 
 
+/* a walk of the ledger for a report */
+
+typedef struct {
+    ngx_http_request_t               *request;
+    ngx_array_t                      *rows;
+    ngx_http_ai_guard_report_args_t  *args;
+} ngx_http_ai_guard_copy_t;
+
+
+/* a walk of the series for one metric family */
+
+typedef struct {
+    ngx_http_ai_guard_out_t          *out;
+    ngx_http_ai_guard_zone_t         *zone;
+    ngx_uint_t                        family;
+} ngx_http_ai_guard_family_t;
+
+
 static ngx_int_t ngx_http_ai_guard_usage_handler(ngx_http_request_t *r);
 static void ngx_http_ai_guard_usage_redis_done(ngx_http_request_t *r,
     void *data, ngx_array_t *rows);
@@ -72,6 +87,8 @@ static void ngx_http_ai_guard_civil_from_days(uint32_t day, ngx_uint_t *y,
 static u_char *ngx_http_ai_guard_format_date(u_char *p, uint32_t day);
 static ngx_array_t *ngx_http_ai_guard_usage_copy(ngx_http_request_t *r,
     ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_report_args_t *args);
+static ngx_int_t ngx_http_ai_guard_usage_copy_row(
+    ngx_http_ai_guard_node_t *node, void *data);
 static void ngx_http_ai_guard_usage_rows(ngx_array_t *rows,
     ngx_http_ai_guard_report_args_t *args, ngx_uint_t redis);
 static int ngx_libc_cdecl ngx_http_ai_guard_row_cmp(const void *one,
@@ -91,9 +108,11 @@ static void ngx_http_ai_guard_out_totals(ngx_http_ai_guard_out_t *o,
 
 static ngx_int_t ngx_http_ai_guard_metrics_handler(ngx_http_request_t *r);
 static void ngx_http_ai_guard_metrics_write(ngx_http_ai_guard_out_t *o,
-    ngx_http_ai_guard_zone_t *zone);
-static void ngx_http_ai_guard_metrics_series(ngx_http_ai_guard_out_t *o,
-    ngx_http_ai_guard_zone_t *zone, ngx_uint_t family);
+    ngx_http_ai_guard_main_conf_t *amcf);
+static void ngx_http_ai_guard_metrics_zones(ngx_http_ai_guard_out_t *o,
+    ngx_http_ai_guard_main_conf_t *amcf);
+static ngx_int_t ngx_http_ai_guard_metrics_series(
+    ngx_http_ai_guard_node_t *node, void *data);
 static ngx_int_t ngx_http_ai_guard_series_sum(ngx_http_ai_guard_zone_t *zone,
     ngx_http_ai_guard_series_t *s, ngx_http_ai_guard_series_t *sum);
 static void ngx_http_ai_guard_metrics_histogram(ngx_http_ai_guard_out_t *o,
@@ -129,7 +148,8 @@ static char  *ngx_http_ai_guard_group_names[] = {
 #define NGX_HTTP_AI_GUARD_FAMILY_TOKENS     1
 #define NGX_HTTP_AI_GUARD_FAMILY_COST       2
 #define NGX_HTTP_AI_GUARD_FAMILY_ESTIMATED  3
-#define NGX_HTTP_AI_GUARD_FAMILIES          4
+#define NGX_HTTP_AI_GUARD_FAMILY_UNPRICED   4
+#define NGX_HTTP_AI_GUARD_FAMILIES          5
 
 static char  *ngx_http_ai_guard_families[][3] = {
     { "ai_guard_requests_total", "counter",
@@ -142,7 +162,10 @@ static char  *ngx_http_ai_guard_families[][3] = {
       "Cost in USD of the requests that reached the upstream, at the "
       "configured prices." },
     { "ai_guard_usage_estimated_total", "counter",
-      "Requests settled on the estimate: the response carried no usage." }
+      "Requests settled on the estimate: the response carried no usage." },
+    { "ai_guard_unpriced_requests_total", "counter",
+      "Requests whose model no ai_guard_price matched, priced at the "
+      "highest configured prices." }
 };
 
 
@@ -209,7 +232,7 @@ ngx_http_ai_guard_usage_handler(ngx_http_request_t *r)
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
 
-    if (amcf->zone.sh == NULL) {
+    if (amcf->zones[NGX_HTTP_AI_GUARD_PART_LEDGER].sh == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -253,7 +276,7 @@ ngx_http_ai_guard_usage_handler(ngx_http_request_t *r)
         warning = 1;
     }
 
-    rows = ngx_http_ai_guard_usage_copy(r, &amcf->zone, args);
+    rows = ngx_http_ai_guard_usage_copy(r, &amcf->zones[NGX_HTTP_AI_GUARD_PART_LEDGER], args);
     if (rows == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -289,7 +312,7 @@ ngx_http_ai_guard_usage_redis_done(ngx_http_request_t *r, void *data,
 
         warning = 1;
 
-        rows = ngx_http_ai_guard_usage_copy(r, &amcf->zone, args);
+        rows = ngx_http_ai_guard_usage_copy(r, &amcf->zones[NGX_HTTP_AI_GUARD_PART_LEDGER], args);
         if (rows == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
@@ -598,104 +621,115 @@ ngx_http_ai_guard_format_date(u_char *p, uint32_t day)
 }
 
 
-/* the usage entries the arguments ask for, into r->pool, under the lock */
+/* the usage rows the arguments ask for, into r->pool, under the lock */
 
 static ngx_array_t *
 ngx_http_ai_guard_usage_copy(ngx_http_request_t *r,
     ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_report_args_t *args)
 {
-    u_char                           *key, *p;
-    size_t                            len;
-    ngx_uint_t                        failed;
-    ngx_queue_t                      *q, *lru;
-    ngx_array_t                      *rows;
-    ngx_http_ai_guard_row_t          *row, **rowp;
-    ngx_http_ai_guard_node_t         *n;
-    ngx_http_ai_guard_usage_entry_t  *u;
+    ngx_int_t                 rc;
+    ngx_http_ai_guard_copy_t  copy;
 
-    rows = ngx_array_create(r->pool, 64, sizeof(ngx_http_ai_guard_row_t *));
-    if (rows == NULL) {
+    copy.request = r;
+    copy.args = args;
+
+    copy.rows = ngx_array_create(r->pool, 64,
+                                 sizeof(ngx_http_ai_guard_row_t *));
+    if (copy.rows == NULL) {
         return NULL;
     }
-
-    failed = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    lru = &zone->sh->lru[NGX_HTTP_AI_GUARD_ENTRY_USAGE];
-
-    for (q = ngx_queue_head(lru);
-         q != ngx_queue_sentinel(lru);
-         q = ngx_queue_next(q))
-    {
-        n = ngx_queue_data(q, ngx_http_ai_guard_node_t, queue);
-        u = (ngx_http_ai_guard_usage_entry_t *) n->data;
-
-        if (u->day < args->from || u->day > args->to || u->requests == 0) {
-            continue;
-        }
-
-        key = ngx_http_ai_guard_zone_key(u, &len);
-
-        if (len != sizeof(uint32_t) + u->tenant_len + u->key_len
-                   + u->model_len + u->customer_len)
-        {
-            continue;
-        }
-
-        if (args->tenant.len
-            && ngx_memn2cmp(args->tenant.data, key + sizeof(uint32_t),
-                            args->tenant.len, u->tenant_len)
-               != 0)
-        {
-            continue;
-        }
-
-        row = ngx_palloc(r->pool, sizeof(ngx_http_ai_guard_row_t) + len);
-        rowp = ngx_array_push(rows);
-
-        if (row == NULL || rowp == NULL) {
-            failed = 1;
-            break;
-        }
-
-        *rowp = row;
-
-        ngx_memcpy(row + 1, key, len);
-        p = (u_char *) (row + 1) + sizeof(uint32_t);
-
-        row->tenant.data = p;
-        row->tenant.len = u->tenant_len;
-        p += u->tenant_len;
-
-        row->key.data = p;
-        row->key.len = u->key_len;
-        p += u->key_len;
-
-        row->model.data = p;
-        row->model.len = u->model_len;
-        p += u->model_len;
-
-        row->customer.data = p;
-        row->customer.len = u->customer_len;
-
-        row->day = u->day;
-
-        row->totals.requests = u->requests;
-        row->totals.input = u->input;
-        row->totals.output = u->output;
-        row->totals.cached = u->cached;
-        row->totals.estimated = u->estimated;
-        row->totals.cost = u->cost;
-    }
+    rc = ngx_http_ai_guard_zone_walk(zone, ngx_http_ai_guard_usage_copy_row,
+                                     &copy);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    if (failed) {
-        return NULL;
+    return (rc == NGX_OK) ? copy.rows : NULL;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_usage_copy_row(ngx_http_ai_guard_node_t *node, void *data)
+{
+    ngx_http_ai_guard_copy_t *copy = data;
+
+    u_char                           *key, *last;
+    size_t                            len;
+    uint32_t                          day;
+    ngx_uint_t                        i;
+    ngx_str_t                         parts[4];
+    const u_char                     *p, *s;
+    ngx_http_ai_guard_row_t          *row, **rowp;
+    ngx_http_ai_guard_usage_entry_t  *u;
+
+    key = ngx_http_ai_guard_zone_key(node->data, &len);
+
+    if (len < NGX_HTTP_AI_GUARD_LEDGER_HEAD
+        || key[0] != NGX_HTTP_AI_GUARD_LEDGER_ROW)
+    {
+        return NGX_OK;
     }
 
-    return rows;
+    u = (ngx_http_ai_guard_usage_entry_t *) node->data;
+    ngx_memcpy(&day, key + 1, sizeof(uint32_t));
+
+    if (day < copy->args->from || day > copy->args->to || u->requests == 0) {
+        return NGX_OK;
+    }
+
+    row = ngx_palloc(copy->request->pool,
+                     sizeof(ngx_http_ai_guard_row_t) + len);
+    if (row == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* the strings point into the row's own copy of the key */
+
+    key = ngx_cpymem(row + 1, key, len) - len;
+    last = key + len;
+    p = key + NGX_HTTP_AI_GUARD_LEDGER_HEAD;
+
+    for (i = 0; i < 4; i++) {
+        p = ngx_http_ai_guard_part_read(p, last, &s, &parts[i].len);
+        if (p == NULL) {
+            return NGX_OK;
+        }
+
+        parts[i].data = (u_char *) s;
+    }
+
+    if (copy->args->tenant.len
+        && (copy->args->tenant.len != parts[0].len
+            || ngx_memcmp(copy->args->tenant.data, parts[0].data,
+                          parts[0].len)
+               != 0))
+    {
+        return NGX_OK;
+    }
+
+    rowp = ngx_array_push(copy->rows);
+    if (rowp == NULL) {
+        return NGX_ERROR;
+    }
+
+    *rowp = row;
+
+    row->tenant = parts[0];
+    row->key = parts[1];
+    row->model = parts[2];
+    row->customer = parts[3];
+    row->day = day;
+
+    row->totals.requests = u->requests;
+    row->totals.input = u->input;
+    row->totals.output = u->output;
+    row->totals.cached = u->cached;
+    row->totals.estimated = u->estimated;
+    row->totals.cost = u->cost;
+
+    return NGX_OK;
 }
 
 
@@ -1092,7 +1126,7 @@ ngx_http_ai_guard_metrics_handler(ngx_http_request_t *r)
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
 
-    if (amcf->zone.sh == NULL) {
+    if (amcf->zones[NGX_HTTP_AI_GUARD_PART_SERIES].sh == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1100,11 +1134,7 @@ ngx_http_ai_guard_metrics_handler(ngx_http_request_t *r)
     o.pool = r->pool;
     o.last = &o.out;
 
-    ngx_shmtx_lock(&amcf->zone.shpool->mutex);
-
-    ngx_http_ai_guard_metrics_write(&o, &amcf->zone);
-
-    ngx_shmtx_unlock(&amcf->zone.shpool->mutex);
+    ngx_http_ai_guard_metrics_write(&o, amcf);
 
     /* the Redis gauges live in the outbox's zone, under its own mutex */
 
@@ -1126,18 +1156,29 @@ ngx_http_ai_guard_metrics_handler(ngx_http_request_t *r)
 
 static void
 ngx_http_ai_guard_metrics_write(ngx_http_ai_guard_out_t *o,
-    ngx_http_ai_guard_zone_t *zone)
+    ngx_http_ai_guard_main_conf_t *amcf)
 {
-    size_t                      size, used;
-    ngx_uint_t                  i;
-    ngx_http_ai_guard_shctx_t  *sh;
+    ngx_http_ai_guard_zone_t    *zone;
+    ngx_http_ai_guard_shctx_t   *sh;
+    ngx_http_ai_guard_family_t   f;
 
-    static char  *kinds[] = { "limit", "usage", "series" };
-
+    zone = &amcf->zones[NGX_HTTP_AI_GUARD_PART_SERIES];
     sh = zone->sh;
 
-    for (i = 0; i < NGX_HTTP_AI_GUARD_FAMILIES; i++) {
-        ngx_http_ai_guard_metrics_series(o, zone, i);
+    f.out = o;
+    f.zone = zone;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (f.family = 0; f.family < NGX_HTTP_AI_GUARD_FAMILIES; f.family++) {
+        ngx_http_ai_guard_metrics_family(o,
+                               ngx_http_ai_guard_families[f.family][0],
+                               ngx_http_ai_guard_families[f.family][1],
+                               ngx_http_ai_guard_families[f.family][2]);
+
+        (void) ngx_http_ai_guard_zone_walk(zone,
+                                           ngx_http_ai_guard_metrics_series,
+                                           &f);
     }
 
     ngx_http_ai_guard_metrics_histogram(o,
@@ -1152,6 +1193,8 @@ ngx_http_ai_guard_metrics_write(ngx_http_ai_guard_out_t *o,
         "streamed response.",
         &sh->ttft);
 
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
     ngx_http_ai_guard_metrics_family(o, "ai_guard_requests_in_flight",
                                      "gauge",
                                      "Requests between the access check and "
@@ -1160,162 +1203,201 @@ ngx_http_ai_guard_metrics_write(ngx_http_ai_guard_out_t *o,
                                  "ai_guard_requests_in_flight %uA\n",
                                  sh->in_flight);
 
-    size = zone->shm_zone->shm.size;
-    used = size - ngx_min(size, zone->shpool->pfree << ngx_pagesize_shift);
-
-    ngx_http_ai_guard_metrics_family(o, "ai_guard_zone_size_bytes", "gauge",
-                                     "Size of the shared memory zone.");
-    ngx_http_ai_guard_out_printf(o, NGX_SIZE_T_LEN + 64,
-                                 "ai_guard_zone_size_bytes %uz\n", size);
-
-    ngx_http_ai_guard_metrics_family(o, "ai_guard_zone_used_bytes", "gauge",
-                                     "Bytes of the zone in pages in use: "
-                                     "the zone size less its free pages.");
-    ngx_http_ai_guard_out_printf(o, NGX_SIZE_T_LEN + 64,
-                                 "ai_guard_zone_used_bytes %uz\n", used);
-
-    ngx_http_ai_guard_metrics_family(o, "ai_guard_zone_entries", "gauge",
-                                     "Entries in the zone, by kind.");
-
-    for (i = 0; i < NGX_HTTP_AI_GUARD_ENTRY_KINDS; i++) {
-        ngx_http_ai_guard_out_printf(o, NGX_INT_T_LEN + 64,
-                                     "ai_guard_zone_entries{kind=\"%s\"} "
-                                     "%ui\n", kinds[i], sh->entries[i]);
-    }
-
-    ngx_http_ai_guard_metrics_family(o, "ai_guard_zone_evictions_total",
-                                     "counter",
-                                     "Entries evicted to make room in a "
-                                     "full zone.");
-    ngx_http_ai_guard_out_printf(o, NGX_INT_T_LEN + 64,
-                                 "ai_guard_zone_evictions_total %ui\n",
-                                 sh->evicted);
+    ngx_http_ai_guard_metrics_zones(o, amcf);
 }
 
 
-/* one family from the series: a walk of their queue */
+/*
+ * The zones' own gauges and counters, read without their mutexes: each
+ * is one word, and a scrape a moment off is as good.
+ */
 
 static void
-ngx_http_ai_guard_metrics_series(ngx_http_ai_guard_out_t *o,
-    ngx_http_ai_guard_zone_t *zone, ngx_uint_t family)
+ngx_http_ai_guard_metrics_zones(ngx_http_ai_guard_out_t *o,
+    ngx_http_ai_guard_main_conf_t *amcf)
 {
+    ngx_uint_t                 i, k;
+    ngx_http_ai_guard_zone_t  *zone;
+
+    static char  *parts[] = { "limits", "ledger", "series" };
+
+    static char  *gauges[][3] = {
+        { "ai_guard_zone_size_bytes", "gauge",
+          "Size of each part of the shared memory zone." },
+        { "ai_guard_zone_used_bytes", "gauge",
+          "Bytes of each part in pages in use: its size less its free "
+          "pages." },
+        { "ai_guard_zone_entries", "gauge",
+          "Entries in each part of the zone." },
+        { "ai_guard_zone_expired_total", "counter",
+          "Entries freed: limit scopes back to a fresh state, ledger rows "
+          "older than ai_guard_usage_days." },
+        { "ai_guard_zone_refused_total", "counter",
+          "Requests refused before the upstream because a part had no "
+          "room for their new entry." }
+    };
+
+    for (k = 0; k < sizeof(gauges) / sizeof(gauges[0]); k++) {
+        ngx_http_ai_guard_metrics_family(o, gauges[k][0], gauges[k][1],
+                                         gauges[k][2]);
+
+        for (i = 0; i < NGX_HTTP_AI_GUARD_PARTS; i++) {
+            zone = &amcf->zones[i];
+
+            ngx_http_ai_guard_out_printf(o, NGX_SIZE_T_LEN + 64,
+                                 "%s{part=\"%s\"} %uL\n", gauges[k][0],
+                                 parts[i],
+                                 (k == 0) ? (uint64_t) zone->shm_zone->shm.size
+                                 : (k == 1) ? (uint64_t)
+                                              ngx_http_ai_guard_zone_used(zone)
+                                 : (k == 2) ? (uint64_t) zone->sh->entries
+                                 : (k == 3) ? zone->sh->freed
+                                 : zone->sh->refused);
+        }
+    }
+
+    ngx_http_ai_guard_metrics_family(o, "ai_guard_usage_dropped_total",
+                                     "counter",
+                                     "Requests that reached the upstream "
+                                     "with no ledger row to bill them to "
+                                     "(monitor mode with a full ledger).");
+    ngx_http_ai_guard_out_printf(o, NGX_INT64_LEN + 64,
+                  "ai_guard_usage_dropped_total %uL\n",
+                  amcf->zones[NGX_HTTP_AI_GUARD_PART_LEDGER].sh->dropped);
+
+    ngx_http_ai_guard_metrics_family(o, "ai_guard_series_dropped_total",
+                                     "counter",
+                                     "Counts of label sets past "
+                                     "ai_guard_metrics_max_series that found "
+                                     "no room even under \"other\".");
+    ngx_http_ai_guard_out_printf(o, NGX_INT64_LEN + 64,
+                  "ai_guard_series_dropped_total %uL\n",
+                  amcf->zones[NGX_HTTP_AI_GUARD_PART_SERIES].sh->dropped);
+}
+
+
+/* a series of the family being written */
+
+static ngx_int_t
+ngx_http_ai_guard_metrics_series(ngx_http_ai_guard_node_t *node, void *data)
+{
+    ngx_http_ai_guard_family_t *f = data;
+
     u_char                      *key, *e, cost[NGX_HTTP_AI_GUARD_USD_LEN];
     char                        *name, *decision;
     size_t                       len;
     ngx_uint_t                   i;
-    ngx_queue_t                 *q, *lru;
-    ngx_http_ai_guard_node_t    *n;
+    ngx_http_ai_guard_out_t     *o;
     ngx_http_ai_guard_series_t  *s, sum;
+    ngx_http_ai_guard_labels_t   l;
 
     static char  *types[] = { "input", "output", "cached" };
 
-    name = ngx_http_ai_guard_families[family][0];
+    o = f->out;
+    s = (ngx_http_ai_guard_series_t *) node->data;
+    name = ngx_http_ai_guard_families[f->family][0];
 
-    ngx_http_ai_guard_metrics_family(o, name,
-                                     ngx_http_ai_guard_families[family][1],
-                                     ngx_http_ai_guard_families[family][2]);
+    key = ngx_http_ai_guard_zone_key(s, &len);
 
-    lru = &zone->sh->lru[NGX_HTTP_AI_GUARD_ENTRY_SERIES];
+    if (ngx_http_ai_guard_series_labels(key, len, &l) != NGX_OK) {
+        return NGX_OK;
+    }
 
-    for (q = ngx_queue_head(lru);
-         q != ngx_queue_sentinel(lru);
-         q = ngx_queue_next(q))
-    {
-        n = ngx_queue_data(q, ngx_http_ai_guard_node_t, queue);
-        s = (ngx_http_ai_guard_series_t *) n->data;
-
-        key = ngx_http_ai_guard_zone_key(s, &len);
-
-        if (len != 2 + (size_t) s->tenant_len + s->model_len + s->reason_len)
-        {
-            continue;
-        }
-
-        key += 2;
-
-        if (family == NGX_HTTP_AI_GUARD_FAMILY_REQUESTS) {
-
-            if (s->type != NGX_HTTP_AI_GUARD_SERIES_REQUESTS) {
-                continue;
-            }
-
-            switch (s->decision) {
-            case 'a':
-                decision = "allow";
-                break;
-            case 'r':
-                decision = "reject";
-                break;
-            case 'm':
-                decision = "monitor";
-                break;
-            default:
-                decision = "none";
-                break;
-            }
-
+    if (l.type == NGX_HTTP_AI_GUARD_SERIES_UNPRICED) {
+        if (f->family == NGX_HTTP_AI_GUARD_FAMILY_UNPRICED) {
             ngx_http_ai_guard_out_text(o, name);
-            ngx_http_ai_guard_out_label(o, "{tenant", key, s->tenant_len);
-            ngx_http_ai_guard_out_label(o, ",model", key + s->tenant_len,
-                                        s->model_len);
-            ngx_http_ai_guard_out_printf(o, 32, ",decision=\"%s\"",
-                                         decision);
-            ngx_http_ai_guard_out_label(o, ",reason",
-                                        key + s->tenant_len + s->model_len,
-                                        s->reason_len);
+            ngx_http_ai_guard_out_label(o, "{tenant", l.tenant.data,
+                                        l.tenant.len);
             ngx_http_ai_guard_out_printf(o, NGX_INT64_LEN + 4, "} %uL\n",
                                          s->requests);
-            continue;
         }
 
-        if (s->type != NGX_HTTP_AI_GUARD_SERIES_TOKENS
-            || ngx_http_ai_guard_series_sum(zone, s, &sum) != NGX_OK)
-        {
-            continue;
-        }
-
-        switch (family) {
-
-        case NGX_HTTP_AI_GUARD_FAMILY_TOKENS:
-
-            for (i = 0; i < 3; i++) {
-                ngx_http_ai_guard_out_text(o, name);
-                ngx_http_ai_guard_out_label(o, "{tenant", key, s->tenant_len);
-                ngx_http_ai_guard_out_label(o, ",model", key + s->tenant_len,
-                                            s->model_len);
-                ngx_http_ai_guard_out_printf(o, NGX_INT64_LEN + 32,
-                                             ",type=\"%s\"} %uL\n", types[i],
-                                             (i == 0) ? sum.input
-                                             : (i == 1) ? sum.output
-                                             : sum.cached);
-            }
-
-            break;
-
-        case NGX_HTTP_AI_GUARD_FAMILY_COST:
-
-            e = ngx_http_ai_guard_usd_format(cost, sum.cost);
-
-            ngx_http_ai_guard_out_text(o, name);
-            ngx_http_ai_guard_out_label(o, "{tenant", key, s->tenant_len);
-            ngx_http_ai_guard_out_label(o, ",model", key + s->tenant_len,
-                                        s->model_len);
-            ngx_http_ai_guard_out_printf(o, NGX_HTTP_AI_GUARD_USD_LEN + 4,
-                                         "} %*s\n", (size_t) (e - cost),
-                                         cost);
-            break;
-
-        default: /* NGX_HTTP_AI_GUARD_FAMILY_ESTIMATED */
-
-            ngx_http_ai_guard_out_text(o, name);
-            ngx_http_ai_guard_out_label(o, "{tenant", key, s->tenant_len);
-            ngx_http_ai_guard_out_label(o, ",model", key + s->tenant_len,
-                                        s->model_len);
-            ngx_http_ai_guard_out_printf(o, NGX_INT64_LEN + 4, "} %uL\n",
-                                         sum.estimated);
-            break;
-        }
+        return NGX_OK;
     }
+
+    if (f->family == NGX_HTTP_AI_GUARD_FAMILY_REQUESTS) {
+
+        if (l.type != NGX_HTTP_AI_GUARD_SERIES_REQUESTS) {
+            return NGX_OK;
+        }
+
+        switch (l.decision) {
+        case 'a':
+            decision = "allow";
+            break;
+        case 'r':
+            decision = "reject";
+            break;
+        case 'm':
+            decision = "monitor";
+            break;
+        default:
+            decision = "none";
+            break;
+        }
+
+        ngx_http_ai_guard_out_text(o, name);
+        ngx_http_ai_guard_out_label(o, "{tenant", l.tenant.data,
+                                    l.tenant.len);
+        ngx_http_ai_guard_out_label(o, ",model", l.model.data, l.model.len);
+        ngx_http_ai_guard_out_printf(o, 32, ",decision=\"%s\"", decision);
+        ngx_http_ai_guard_out_label(o, ",reason", l.reason.data,
+                                    l.reason.len);
+        ngx_http_ai_guard_out_printf(o, NGX_INT64_LEN + 4, "} %uL\n",
+                                     s->requests);
+        return NGX_OK;
+    }
+
+    if (l.type != NGX_HTTP_AI_GUARD_SERIES_TOKENS
+        || f->family == NGX_HTTP_AI_GUARD_FAMILY_UNPRICED
+        || ngx_http_ai_guard_series_sum(f->zone, s, &sum) != NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    switch (f->family) {
+
+    case NGX_HTTP_AI_GUARD_FAMILY_TOKENS:
+
+        for (i = 0; i < 3; i++) {
+            ngx_http_ai_guard_out_text(o, name);
+            ngx_http_ai_guard_out_label(o, "{tenant", l.tenant.data,
+                                        l.tenant.len);
+            ngx_http_ai_guard_out_label(o, ",model", l.model.data,
+                                        l.model.len);
+            ngx_http_ai_guard_out_printf(o, NGX_INT64_LEN + 32,
+                                         ",type=\"%s\"} %uL\n", types[i],
+                                         (i == 0) ? sum.input
+                                         : (i == 1) ? sum.output
+                                         : sum.cached);
+        }
+
+        break;
+
+    case NGX_HTTP_AI_GUARD_FAMILY_COST:
+
+        e = ngx_http_ai_guard_usd_format(cost, sum.cost);
+
+        ngx_http_ai_guard_out_text(o, name);
+        ngx_http_ai_guard_out_label(o, "{tenant", l.tenant.data,
+                                    l.tenant.len);
+        ngx_http_ai_guard_out_label(o, ",model", l.model.data, l.model.len);
+        ngx_http_ai_guard_out_printf(o, NGX_HTTP_AI_GUARD_USD_LEN + 4,
+                                     "} %*s\n", (size_t) (e - cost), cost);
+        break;
+
+    default: /* NGX_HTTP_AI_GUARD_FAMILY_ESTIMATED */
+
+        ngx_http_ai_guard_out_text(o, name);
+        ngx_http_ai_guard_out_label(o, "{tenant", l.tenant.data,
+                                    l.tenant.len);
+        ngx_http_ai_guard_out_label(o, ",model", l.model.data, l.model.len);
+        ngx_http_ai_guard_out_printf(o, NGX_INT64_LEN + 4, "} %uL\n",
+                                     sum.estimated);
+        break;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1353,9 +1435,7 @@ ngx_http_ai_guard_series_sum(ngx_http_ai_guard_zone_t *zone,
 
         t = (buf[1] == key[1])
             ? s
-            : ngx_http_ai_guard_zone_find(zone,
-                                          NGX_HTTP_AI_GUARD_ENTRY_SERIES,
-                                          buf, len);
+            : ngx_http_ai_guard_zone_find(zone, buf, len);
         if (t == NULL) {
             continue;
         }
@@ -1550,15 +1630,24 @@ ngx_http_ai_guard_out_json(ngx_http_ai_guard_out_t *o, ngx_str_t *s)
 }
 
 
-/* RFC 4180: a field with a comma, a quote or a line break is quoted */
+/*
+ * RFC 4180: a field with a comma, a quote or a line break is quoted.  A
+ * field a spreadsheet would read as a formula (model names come from
+ * clients) gets a leading quote and is quoted, as OWASP recommends.
+ */
 
 static void
 ngx_http_ai_guard_out_csv(ngx_http_ai_guard_out_t *o, ngx_str_t *s)
 {
     u_char      *p;
-    ngx_uint_t   i, quote;
+    ngx_uint_t   i, quote, formula;
 
-    quote = 0;
+    formula = (s->len
+               && (s->data[0] == '=' || s->data[0] == '+'
+                   || s->data[0] == '-' || s->data[0] == '@'
+                   || s->data[0] == '\t' || s->data[0] == '\r'));
+
+    quote = formula;
 
     for (i = 0; i < s->len; i++) {
         if (s->data[i] == ',' || s->data[i] == '"' || s->data[i] == '\r'
@@ -1569,13 +1658,17 @@ ngx_http_ai_guard_out_csv(ngx_http_ai_guard_out_t *o, ngx_str_t *s)
         }
     }
 
-    p = ngx_http_ai_guard_out_reserve(o, 2 * s->len + 2);
+    p = ngx_http_ai_guard_out_reserve(o, 2 * s->len + 3);
     if (p == NULL) {
         return;
     }
 
     if (quote) {
         *p++ = '"';
+    }
+
+    if (formula) {
+        *p++ = '\'';
     }
 
     for (i = 0; i < s->len; i++) {

@@ -7,22 +7,36 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include "ngx_http_ai_guard_str.h"
 #include "ngx_http_ai_guard_zone.h"
 
 
-/* a full slab frees at most this many entries for one new entry */
-#define NGX_HTTP_AI_GUARD_EVICT_TRIES  16
+/* the entries a new entry may free first, as limit_req's expire does */
+#define NGX_HTTP_AI_GUARD_EXPIRE_N      2
+
+/* entries examined, then tries, when the slab has no room left */
+#define NGX_HTTP_AI_GUARD_EXPIRE_SCAN   64
+#define NGX_HTTP_AI_GUARD_ALLOC_TRIES   16
+
+/* a full zone says so at most once this many seconds a worker */
+#define NGX_HTTP_AI_GUARD_ALERT_EVERY   60
+
+/* bytes of a key a log line shows */
+#define NGX_HTTP_AI_GUARD_LOG_KEY       64
 
 
 static ngx_int_t ngx_http_ai_guard_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static void ngx_http_ai_guard_zone_inherit(ngx_shm_zone_t *shm_zone);
 static void ngx_http_ai_guard_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_http_ai_guard_node_t *ngx_http_ai_guard_zone_lookup(
-    ngx_http_ai_guard_zone_t *zone, ngx_uint_t kind, uint32_t hash,
-    u_char *key, size_t len);
-static ngx_int_t ngx_http_ai_guard_zone_evict(ngx_http_ai_guard_zone_t *zone,
-    ngx_http_ai_guard_evictable_pt evictable, ngx_log_t *log);
+    ngx_http_ai_guard_zone_t *zone, uint32_t hash, u_char *key, size_t len);
+static ngx_http_ai_guard_node_t *ngx_http_ai_guard_zone_insert(
+    ngx_http_ai_guard_zone_t *zone, uint32_t hash, u_char *key, size_t len,
+    size_t size);
+static void ngx_http_ai_guard_zone_delete(ngx_http_ai_guard_zone_t *zone,
+    ngx_http_ai_guard_node_t *node);
 
 
 const ngx_uint_t  ngx_http_ai_guard_bucket_ms[NGX_HTTP_AI_GUARD_BUCKETS] = {
@@ -64,7 +78,6 @@ ngx_http_ai_guard_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_ai_guard_zone_t  *ozone = data;
 
     size_t                     len;
-    ngx_uint_t                 i;
     ngx_http_ai_guard_zone_t  *zone;
 
     zone = shm_zone->data;
@@ -95,9 +108,7 @@ ngx_http_ai_guard_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
                     ngx_http_ai_guard_rbtree_insert_value);
 
-    for (i = 0; i < NGX_HTTP_AI_GUARD_ENTRY_KINDS; i++) {
-        ngx_queue_init(&zone->sh->lru[i]);
-    }
+    ngx_queue_init(&zone->sh->queue);
 
     len = sizeof(" in ai_guard zone \"\"") + shm_zone->shm.name.len;
 
@@ -109,10 +120,105 @@ ngx_http_ai_guard_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_sprintf(zone->shpool->log_ctx, " in ai_guard zone \"%V\"%Z",
                 &shm_zone->shm.name);
 
-    /* eviction makes room, and says so itself */
+    /* a full zone is the owner's to report, in its own words */
     zone->shpool->log_nomem = 0;
 
+    ngx_http_ai_guard_zone_inherit(shm_zone);
+
     return NGX_OK;
+}
+
+
+/*
+ * A zone whose size changed on reload is a new zone; the old one, still
+ * mapped while the new configuration is made, gives it its entries, so
+ * that resizing loses neither limits nor billed usage.  Entries the old
+ * zone's workers write after this copy stay with it (docs/state.md).
+ */
+
+static void
+ngx_http_ai_guard_zone_inherit(ngx_shm_zone_t *shm_zone)
+{
+    size_t                     len;
+    ngx_uint_t                 i, copied, lost, level;
+    ngx_queue_t               *q;
+    ngx_list_part_t           *part;
+    ngx_shm_zone_t            *oshm_zone;
+    ngx_http_ai_guard_node_t  *n, *c;
+    ngx_http_ai_guard_zone_t  *zone, *ozone;
+
+    zone = shm_zone->data;
+    ozone = NULL;
+
+    /* during the reload, ngx_cycle is still the old cycle */
+    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+    oshm_zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            oshm_zone = part->elts;
+            i = 0;
+        }
+
+        if (oshm_zone[i].tag == shm_zone->tag
+            && oshm_zone[i].shm.name.len == shm_zone->shm.name.len
+            && ngx_strncmp(oshm_zone[i].shm.name.data,
+                           shm_zone->shm.name.data,
+                           shm_zone->shm.name.len)
+               == 0)
+        {
+            ozone = oshm_zone[i].data;
+            break;
+        }
+    }
+
+    if (ozone == NULL || ozone->sh == NULL || ozone->shpool == NULL) {
+        return;
+    }
+
+    copied = 0;
+    lost = 0;
+
+    ngx_shmtx_lock(&ozone->shpool->mutex);
+
+    /* oldest first, each to the head: the order is kept */
+
+    for (q = ngx_queue_last(&ozone->sh->queue);
+         q != ngx_queue_sentinel(&ozone->sh->queue);
+         q = ngx_queue_prev(q))
+    {
+        n = ngx_queue_data(q, ngx_http_ai_guard_node_t, queue);
+        len = n->len;
+
+        c = ngx_http_ai_guard_zone_insert(zone, (uint32_t) n->node.key,
+                                          (u_char *) n->data + n->size, len,
+                                          n->size);
+        if (c == NULL) {
+            lost++;
+            continue;
+        }
+
+        ngx_memcpy(c->data, n->data, n->size);
+        copied++;
+    }
+
+    ngx_memcpy(&zone->sh->freed, &ozone->sh->freed,
+               sizeof(ngx_http_ai_guard_shctx_t)
+               - offsetof(ngx_http_ai_guard_shctx_t, freed));
+
+    ngx_shmtx_unlock(&ozone->shpool->mutex);
+
+    level = lost ? NGX_LOG_ALERT : NGX_LOG_NOTICE;
+
+    ngx_log_error(level, shm_zone->shm.log, 0,
+                  "ai_guard: zone \"%V\" resized: %ui entries kept, "
+                  "%ui did not fit", &shm_zone->shm.name, copied, lost);
 }
 
 
@@ -136,16 +242,10 @@ ngx_http_ai_guard_rbtree_insert_value(ngx_rbtree_node_t *temp,
             n = (ngx_http_ai_guard_node_t *) node;
             t = (ngx_http_ai_guard_node_t *) temp;
 
-            if (n->kind != t->kind) {
-                p = (n->kind < t->kind) ? &temp->left : &temp->right;
-
-            } else {
-                p = (ngx_memn2cmp((u_char *) n->data + n->size,
-                                  (u_char *) t->data + t->size,
-                                  n->len, t->len)
-                     < 0)
-                    ? &temp->left : &temp->right;
-            }
+            p = (ngx_memn2cmp((u_char *) n->data + n->size,
+                              (u_char *) t->data + t->size, n->len, t->len)
+                 < 0)
+                ? &temp->left : &temp->right;
         }
 
         if (*p == sentinel) {
@@ -164,8 +264,8 @@ ngx_http_ai_guard_rbtree_insert_value(ngx_rbtree_node_t *temp,
 
 
 static ngx_http_ai_guard_node_t *
-ngx_http_ai_guard_zone_lookup(ngx_http_ai_guard_zone_t *zone,
-    ngx_uint_t kind, uint32_t hash, u_char *key, size_t len)
+ngx_http_ai_guard_zone_lookup(ngx_http_ai_guard_zone_t *zone, uint32_t hash,
+    u_char *key, size_t len)
 {
     ngx_int_t                  rc;
     ngx_rbtree_node_t         *node, *sentinel;
@@ -190,11 +290,6 @@ ngx_http_ai_guard_zone_lookup(ngx_http_ai_guard_zone_t *zone,
 
         n = (ngx_http_ai_guard_node_t *) node;
 
-        if (kind != n->kind) {
-            node = (kind < n->kind) ? node->left : node->right;
-            continue;
-        }
-
         rc = ngx_memn2cmp(key, (u_char *) n->data + n->size, len, n->len);
 
         if (rc == 0) {
@@ -211,77 +306,241 @@ ngx_http_ai_guard_zone_lookup(ngx_http_ai_guard_zone_t *zone,
 /* the caller holds the zone's mutex */
 
 void *
-ngx_http_ai_guard_zone_find(ngx_http_ai_guard_zone_t *zone, ngx_uint_t kind,
-    u_char *key, size_t len)
+ngx_http_ai_guard_zone_find(ngx_http_ai_guard_zone_t *zone, u_char *key,
+    size_t len)
 {
     ngx_http_ai_guard_node_t  *n;
 
-    n = ngx_http_ai_guard_zone_lookup(zone, kind, ngx_crc32_short(key, len),
-                                      key, len);
+    n = ngx_http_ai_guard_zone_lookup(zone, ngx_crc32_short(key, len), key,
+                                      len);
 
     return n ? n->data : NULL;
 }
 
 
 /*
- * The entry of a key, created zeroed when there is none; the least
- * recently used entries make room when the slab is full.  NULL only when
- * even that fails (ALERT logged).  The caller holds the zone's mutex.
+ * The entry of a key, created zeroed when there is none ("created" says
+ * which).  Making room takes only entries the zone's policy calls fresh:
+ * none that holds state.  NULL: no room (the caller refuses, and says
+ * so).  The caller holds the zone's mutex.
  */
 
 void *
-ngx_http_ai_guard_zone_get(ngx_http_ai_guard_zone_t *zone, ngx_uint_t kind,
-    u_char *key, size_t len, size_t size,
-    ngx_http_ai_guard_evictable_pt evictable, ngx_log_t *log)
+ngx_http_ai_guard_zone_get(ngx_http_ai_guard_zone_t *zone, u_char *key,
+    size_t len, size_t size, uint64_t now, ngx_uint_t *created)
 {
-    size_t                     n;
     uint32_t                   hash;
     ngx_uint_t                 i;
     ngx_http_ai_guard_node_t  *node;
 
     hash = ngx_crc32_short(key, len);
 
-    node = ngx_http_ai_guard_zone_lookup(zone, kind, hash, key, len);
+    node = ngx_http_ai_guard_zone_lookup(zone, hash, key, len);
 
     if (node) {
-        ngx_queue_remove(&node->queue);
-        ngx_queue_insert_head(&zone->sh->lru[kind], &node->queue);
+        if (zone->lru) {
+            ngx_queue_remove(&node->queue);
+            ngx_queue_insert_head(&zone->sh->queue, &node->queue);
+        }
+
+        if (created) {
+            *created = 0;
+        }
 
         return node->data;
     }
 
-    size = ngx_align(size, sizeof(uint64_t));
-    n = offsetof(ngx_http_ai_guard_node_t, data) + size + len;
+    if (zone->fresh) {
+        (void) ngx_http_ai_guard_zone_expire(zone, now,
+                                             NGX_HTTP_AI_GUARD_EXPIRE_N,
+                                             NGX_HTTP_AI_GUARD_EXPIRE_N);
+    }
 
     for (i = 0; /* void */; i++) {
-        node = ngx_slab_alloc_locked(zone->shpool, n);
+        node = ngx_http_ai_guard_zone_insert(zone, hash, key, len, size);
         if (node) {
             break;
         }
 
-        if (i == NGX_HTTP_AI_GUARD_EVICT_TRIES
-            || ngx_http_ai_guard_zone_evict(zone, evictable, log) != NGX_OK)
+        if (i == NGX_HTTP_AI_GUARD_ALLOC_TRIES
+            || zone->fresh == NULL
+            || ngx_http_ai_guard_zone_expire(zone, now, 1,
+                                             NGX_HTTP_AI_GUARD_EXPIRE_SCAN)
+               == 0)
         {
-            ngx_log_error(NGX_LOG_ALERT, log, 0,
-                          "ai_guard: could not allocate an entry%s",
-                          zone->shpool->log_ctx);
             return NULL;
         }
+    }
+
+    if (created) {
+        *created = 1;
+    }
+
+    return node->data;
+}
+
+
+static ngx_http_ai_guard_node_t *
+ngx_http_ai_guard_zone_insert(ngx_http_ai_guard_zone_t *zone, uint32_t hash,
+    u_char *key, size_t len, size_t size)
+{
+    size_t                     n;
+    ngx_http_ai_guard_node_t  *node;
+
+    size = ngx_align(size, sizeof(uint64_t));
+    n = offsetof(ngx_http_ai_guard_node_t, data) + size + len;
+
+    node = ngx_slab_alloc_locked(zone->shpool, n);
+    if (node == NULL) {
+        return NULL;
     }
 
     ngx_memzero(node->data, size);
 
     node->node.key = hash;
-    node->kind = (uint16_t) kind;
-    node->len = (uint16_t) len;
     node->size = (uint32_t) size;
+    node->len = (uint32_t) len;
     ngx_memcpy((u_char *) node->data + size, key, len);
 
     ngx_rbtree_insert(&zone->sh->rbtree, &node->node);
-    ngx_queue_insert_head(&zone->sh->lru[kind], &node->queue);
-    zone->sh->entries[kind]++;
+    ngx_queue_insert_head(&zone->sh->queue, &node->queue);
+    zone->sh->entries++;
 
-    return node->data;
+    return node;
+}
+
+
+void
+ngx_http_ai_guard_zone_free(ngx_http_ai_guard_zone_t *zone, void *payload)
+{
+    ngx_http_ai_guard_zone_delete(zone, ngx_http_ai_guard_zone_node(payload));
+}
+
+
+static void
+ngx_http_ai_guard_zone_delete(ngx_http_ai_guard_zone_t *zone,
+    ngx_http_ai_guard_node_t *node)
+{
+    if (zone->free) {
+        zone->free(zone, node);
+    }
+
+    ngx_queue_remove(&node->queue);
+    ngx_rbtree_delete(&zone->sh->rbtree, &node->node);
+    ngx_slab_free_locked(zone->shpool, node);
+
+    zone->sh->entries--;
+}
+
+
+/*
+ * Frees up to n fresh entries among the "scan" oldest.  In an LRU zone an
+ * entry that may not go is moved to the head, so that the next search
+ * examines others; in a zone kept in creation order the first entry that
+ * may not go ends the search (the ones after it are younger).  Returns
+ * the number freed.
+ */
+
+ngx_uint_t
+ngx_http_ai_guard_zone_expire(ngx_http_ai_guard_zone_t *zone, uint64_t now,
+    ngx_uint_t n, ngx_uint_t scan)
+{
+    ngx_uint_t                 i, freed;
+    ngx_queue_t               *q;
+    ngx_http_ai_guard_node_t  *node;
+
+    freed = 0;
+
+    for (i = 0; i < scan && freed < n; i++) {
+
+        if (ngx_queue_empty(&zone->sh->queue)) {
+            break;
+        }
+
+        q = ngx_queue_last(&zone->sh->queue);
+        node = ngx_queue_data(q, ngx_http_ai_guard_node_t, queue);
+
+        if (zone->fresh(zone, node, now)) {
+            ngx_http_ai_guard_zone_delete(zone, node);
+            zone->sh->freed++;
+            freed++;
+            continue;
+        }
+
+        if (!zone->lru) {
+            break;
+        }
+
+        ngx_queue_remove(q);
+        ngx_queue_insert_head(&zone->sh->queue, q);
+    }
+
+    return freed;
+}
+
+
+/* every entry, the most recent first; the caller holds the mutex */
+
+ngx_int_t
+ngx_http_ai_guard_zone_walk(ngx_http_ai_guard_zone_t *zone,
+    ngx_http_ai_guard_zone_walk_pt visit, void *data)
+{
+    ngx_int_t                  rc;
+    ngx_queue_t               *q;
+    ngx_http_ai_guard_node_t  *node;
+
+    for (q = ngx_queue_head(&zone->sh->queue);
+         q != ngx_queue_sentinel(&zone->sh->queue);
+         q = ngx_queue_next(q))
+    {
+        node = ngx_queue_data(q, ngx_http_ai_guard_node_t, queue);
+
+        rc = visit(node, data);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A request was refused for want of room: said loudly, but not once a
+ * request (a full zone stays full for a while).  The key is printed with
+ * its control bytes escaped.  Called without the zone's mutex.
+ */
+
+void
+ngx_http_ai_guard_zone_alert(ngx_http_ai_guard_zone_t *zone, ngx_log_t *log,
+    const char *what, u_char *key, size_t len)
+{
+    u_char  *e, buf[NGX_HTTP_AI_GUARD_PRINTABLE_LEN(NGX_HTTP_AI_GUARD_LOG_KEY)];
+
+    if (ngx_time() - zone->alerted < NGX_HTTP_AI_GUARD_ALERT_EVERY) {
+        return;
+    }
+
+    zone->alerted = ngx_time();
+
+    e = ngx_http_ai_guard_printable(buf, sizeof(buf), key,
+                                    ngx_min(len, NGX_HTTP_AI_GUARD_LOG_KEY));
+
+    ngx_log_error(NGX_LOG_ALERT, log, 0,
+                  "ai_guard: zone \"%V\" is full: %s \"%*s\" was refused; "
+                  "entries that hold state are never evicted, so requests "
+                  "that need a new entry are refused until some become "
+                  "free (%uL refused so far)",
+                  &zone->shm_zone->shm.name, what, e - buf, buf,
+                  zone->sh->refused);
+}
+
+
+ngx_http_ai_guard_node_t *
+ngx_http_ai_guard_zone_node(void *payload)
+{
+    return (ngx_http_ai_guard_node_t *)
+               ((u_char *) payload - offsetof(ngx_http_ai_guard_node_t, data));
 }
 
 
@@ -290,8 +549,7 @@ ngx_http_ai_guard_zone_key(void *payload, size_t *len)
 {
     ngx_http_ai_guard_node_t  *n;
 
-    n = (ngx_http_ai_guard_node_t *)
-            ((u_char *) payload - offsetof(ngx_http_ai_guard_node_t, data));
+    n = ngx_http_ai_guard_zone_node(payload);
 
     *len = n->len;
 
@@ -299,55 +557,14 @@ ngx_http_ai_guard_zone_key(void *payload, size_t *len)
 }
 
 
-/*
- * Limiter entries go first (losing one only forgets a recent count), then
- * the oldest usage; metric series are bounded by count, never evicted.
- */
+/* bytes in pages in use: the zone size less its free pages */
 
-static ngx_int_t
-ngx_http_ai_guard_zone_evict(ngx_http_ai_guard_zone_t *zone,
-    ngx_http_ai_guard_evictable_pt evictable, ngx_log_t *log)
+size_t
+ngx_http_ai_guard_zone_used(ngx_http_ai_guard_zone_t *zone)
 {
-    ngx_uint_t                 kind, i;
-    ngx_queue_t               *q, *lru;
-    ngx_http_ai_guard_node_t  *n;
+    size_t  size;
 
-    static ngx_uint_t  order[] = {
-        NGX_HTTP_AI_GUARD_ENTRY_LIMIT,
-        NGX_HTTP_AI_GUARD_ENTRY_USAGE
-    };
+    size = zone->shm_zone->shm.size;
 
-    for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-        kind = order[i];
-        lru = &zone->sh->lru[kind];
-
-        for (q = ngx_queue_last(lru); q != ngx_queue_sentinel(lru);
-             q = ngx_queue_prev(q))
-        {
-            n = ngx_queue_data(q, ngx_http_ai_guard_node_t, queue);
-
-            if (evictable && !evictable(kind, n->data)) {
-                continue;
-            }
-
-            ngx_log_error(NGX_LOG_WARN, log, 0,
-                          "ai_guard: zone full, evicted the least recently "
-                          "used %s entry \"%*s\"%s",
-                          kind == NGX_HTTP_AI_GUARD_ENTRY_LIMIT
-                          ? "limit" : "usage",
-                          (size_t) n->len, (u_char *) n->data + n->size,
-                          zone->shpool->log_ctx);
-
-            ngx_queue_remove(q);
-            ngx_rbtree_delete(&zone->sh->rbtree, &n->node);
-            ngx_slab_free_locked(zone->shpool, n);
-
-            zone->sh->entries[kind]--;
-            zone->sh->evicted++;
-
-            return NGX_OK;
-        }
-    }
-
-    return NGX_DECLINED;
+    return size - ngx_min(size, zone->shpool->pfree << ngx_pagesize_shift);
 }

@@ -12,70 +12,35 @@
 #include <ngx_core.h>
 
 
-/* what an entry holds; each kind has an LRU queue of its own */
+/*
+ * The shared memory of ai_guard is three zones (docs/state.md), so that
+ * one kind of entry never takes the room of another: the limiter's
+ * scopes, the ledger of billed usage, the metric series.  Each is an
+ * rbtree of entries keyed by bytes, and a queue: least recently used
+ * first out for the limits, creation order (day order) for the others.
+ * Only this file touches the tree and the queue; what may be freed, and
+ * when, is the policy of the part's owner, registered once here.
+ */
 
-#define NGX_HTTP_AI_GUARD_ENTRY_LIMIT   0
-#define NGX_HTTP_AI_GUARD_ENTRY_USAGE   1
-#define NGX_HTTP_AI_GUARD_ENTRY_SERIES  2
-#define NGX_HTTP_AI_GUARD_ENTRY_KINDS   3
+#define NGX_HTTP_AI_GUARD_PART_LIMITS   0
+#define NGX_HTTP_AI_GUARD_PART_LEDGER   1
+#define NGX_HTTP_AI_GUARD_PART_SERIES   2
+#define NGX_HTTP_AI_GUARD_PARTS         3
 
 #define NGX_HTTP_AI_GUARD_ZONE_SIZE     (10 * 1024 * 1024)
+#define NGX_HTTP_AI_GUARD_PART_MIN      (32 * 1024)
+
+
+typedef struct ngx_http_ai_guard_zone_s  ngx_http_ai_guard_zone_t;
 
 
 typedef struct {
-    ngx_rbtree_node_t              node;      /* node.key: hash */
+    ngx_rbtree_node_t              node;      /* node.key: hash of the key */
     ngx_queue_t                    queue;
-    uint16_t                       kind;
-    uint16_t                       len;       /* of the key */
     uint32_t                       size;      /* of the payload */
+    uint32_t                       len;       /* of the key */
     uint64_t                       data[1];   /* payload, then key */
 } ngx_http_ai_guard_node_t;
-
-
-/*
- * Usage: one entry a tenant, key, model and UTC day.  The entry's key is
- * the day (a uint32_t in host order), then four strings one after another
- * (tenant, key id, model, the key's Stripe customer); the lengths here
- * split it.
- */
-
-typedef struct {
-    uint32_t                       day;       /* days since 1970-01-01 */
-    uint16_t                       tenant_len;
-    uint16_t                       key_len;
-    uint16_t                       model_len;
-    uint16_t                       customer_len;
-    uint64_t                       requests;  /* reached the upstream */
-    uint64_t                       input;     /* all prompt tokens */
-    uint64_t                       output;
-    uint64_t                       cached;    /* part of input */
-    uint64_t                       estimated; /* requests on the estimate */
-    int64_t                        cost;      /* pico-USD */
-} ngx_http_ai_guard_usage_entry_t;
-
-
-/*
- * Metric series.  'R': requests by tenant, model, decision and reason;
- * 'T': tokens and cost by tenant and model.  The entry's key is the type
- * byte, then the strings; the lengths here split it.
- */
-
-#define NGX_HTTP_AI_GUARD_SERIES_REQUESTS  'R'
-#define NGX_HTTP_AI_GUARD_SERIES_TOKENS    'T'
-
-typedef struct {
-    u_char                         type;
-    u_char                         decision;  /* 'R': allow/reject/.. */
-    uint16_t                       tenant_len;
-    uint16_t                       model_len;
-    uint16_t                       reason_len;
-    uint64_t                       requests;
-    uint64_t                       input;
-    uint64_t                       output;
-    uint64_t                       cached;
-    uint64_t                       estimated;
-    int64_t                        cost;      /* pico-USD */
-} ngx_http_ai_guard_series_t;
 
 
 /* upper bounds in ms; the last bucket is +Inf */
@@ -91,9 +56,13 @@ typedef struct {
 typedef struct {
     ngx_rbtree_t                   rbtree;
     ngx_rbtree_node_t              sentinel;
-    ngx_queue_t                    lru[NGX_HTTP_AI_GUARD_ENTRY_KINDS];
-    ngx_uint_t                     entries[NGX_HTTP_AI_GUARD_ENTRY_KINDS];
-    ngx_uint_t                     evicted;
+    ngx_queue_t                    queue;
+    ngx_uint_t                     entries;
+    uint64_t                       freed;     /* expired or purged */
+    uint64_t                       refused;   /* requests: no room */
+    uint64_t                       dropped;   /* counts: no room */
+
+    /* the series zone's gauges and histograms */
     ngx_atomic_t                   in_flight;
     ngx_http_ai_guard_histogram_t  upstream_time;
     ngx_http_ai_guard_histogram_t  ttft;
@@ -103,27 +72,57 @@ typedef struct {
 extern const ngx_uint_t  ngx_http_ai_guard_bucket_ms[NGX_HTTP_AI_GUARD_BUCKETS];
 
 
-typedef struct {
-    ngx_http_ai_guard_shctx_t     *sh;
-    ngx_slab_pool_t               *shpool;
-    ngx_shm_zone_t                *shm_zone;
-} ngx_http_ai_guard_zone_t;
+/*
+ * The policy of a zone.  "fresh": may the entry go now, losing nothing
+ * (NULL: entries are never freed but by their owner).  "free": the entry
+ * is about to go; the owner updates what refers to it.  Both run under
+ * the zone's mutex.
+ */
+
+typedef ngx_int_t (*ngx_http_ai_guard_zone_fresh_pt)(
+    ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_node_t *node,
+    uint64_t now);
+typedef void (*ngx_http_ai_guard_zone_free_pt)(
+    ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_node_t *node);
+
+/* a walk's visitor: NGX_OK goes on, anything else stops and is returned */
+typedef ngx_int_t (*ngx_http_ai_guard_zone_walk_pt)(
+    ngx_http_ai_guard_node_t *node, void *data);
 
 
-/* may the LRU evict this entry now (no request holds a part of it) */
-typedef ngx_int_t (*ngx_http_ai_guard_evictable_pt)(ngx_uint_t kind,
-    void *payload);
+struct ngx_http_ai_guard_zone_s {
+    ngx_http_ai_guard_shctx_t       *sh;
+    ngx_slab_pool_t                 *shpool;
+    ngx_shm_zone_t                  *shm_zone;
+    ngx_http_ai_guard_zone_fresh_pt  fresh;
+    ngx_http_ai_guard_zone_free_pt   free;
+    void                            *data;     /* the owner's */
+    time_t                           alerted;  /* worker-local */
+    unsigned                         lru:1;    /* a hit moves to the head */
+};
 
 
 ngx_int_t ngx_http_ai_guard_zone_add(ngx_conf_t *cf,
     ngx_http_ai_guard_zone_t *zone, ngx_str_t *name, size_t size);
 
 void *ngx_http_ai_guard_zone_find(ngx_http_ai_guard_zone_t *zone,
-    ngx_uint_t kind, u_char *key, size_t len);
+    u_char *key, size_t len);
 void *ngx_http_ai_guard_zone_get(ngx_http_ai_guard_zone_t *zone,
-    ngx_uint_t kind, u_char *key, size_t len, size_t size,
-    ngx_http_ai_guard_evictable_pt evictable, ngx_log_t *log);
+    u_char *key, size_t len, size_t size, uint64_t now,
+    ngx_uint_t *created);
+void ngx_http_ai_guard_zone_free(ngx_http_ai_guard_zone_t *zone,
+    void *payload);
+ngx_uint_t ngx_http_ai_guard_zone_expire(ngx_http_ai_guard_zone_t *zone,
+    uint64_t now, ngx_uint_t n, ngx_uint_t scan);
+ngx_int_t ngx_http_ai_guard_zone_walk(ngx_http_ai_guard_zone_t *zone,
+    ngx_http_ai_guard_zone_walk_pt visit, void *data);
+
+void ngx_http_ai_guard_zone_alert(ngx_http_ai_guard_zone_t *zone,
+    ngx_log_t *log, const char *what, u_char *key, size_t len);
+
+ngx_http_ai_guard_node_t *ngx_http_ai_guard_zone_node(void *payload);
 u_char *ngx_http_ai_guard_zone_key(void *payload, size_t *len);
+size_t ngx_http_ai_guard_zone_used(ngx_http_ai_guard_zone_t *zone);
 
 
 #endif /* _NGX_HTTP_AI_GUARD_ZONE_H_INCLUDED_ */
