@@ -32,9 +32,13 @@ typedef struct {
 } ngx_http_ai_guard_limit_kind_t;
 
 
-static int64_t ngx_http_ai_guard_delta(uint64_t real, uint64_t reserved);
 static uint64_t ngx_http_ai_guard_bucket_refill(
     ngx_http_ai_guard_counter_t *c, uint64_t limit, uint64_t now);
+static void ngx_http_ai_guard_bucket_refund(ngx_http_ai_guard_counter_t *c,
+    uint64_t limit, uint64_t period, uint64_t now, uint64_t amount);
+static void ngx_http_ai_guard_quota_refund(ngx_http_ai_guard_counter_t *c,
+    ngx_http_ai_guard_cal_e cal, uint64_t now, uint64_t window,
+    uint64_t amount);
 static uint64_t ngx_http_ai_guard_quota_roll(ngx_http_ai_guard_counter_t *c,
     ngx_http_ai_guard_cal_e cal, uint64_t now);
 static void ngx_http_ai_guard_civil_from_days(uint64_t days, uint64_t *y,
@@ -91,19 +95,29 @@ ngx_http_ai_guard_sat_mul(uint64_t a, uint64_t b)
 }
 
 
-static int64_t
-ngx_http_ai_guard_delta(uint64_t real, uint64_t reserved)
+uint64_t
+ngx_http_ai_guard_limit_estimate(uint64_t prompt, int64_t max_tokens,
+    int64_t n, int64_t tier_cap, uint64_t dflt, uint64_t *output)
 {
-    uint64_t  d;
+    uint64_t  out;
 
-    if (real >= reserved) {
-        d = real - reserved;
-        return (d > INT64_MAX) ? INT64_MAX : (int64_t) d;
+    if (max_tokens >= 0) {
+        out = (uint64_t) max_tokens;
+
+    } else if (tier_cap >= 0) {
+        out = (uint64_t) tier_cap;
+
+    } else {
+        out = dflt;
     }
 
-    d = reserved - real;
+    if (n > 1) {
+        out = ngx_http_ai_guard_sat_mul(out, (uint64_t) n);
+    }
 
-    return (d > INT64_MAX) ? -INT64_MAX : -(int64_t) d;
+    *output = out;
+
+    return ngx_http_ai_guard_sat_add(prompt, out);
 }
 
 
@@ -183,8 +197,11 @@ ngx_http_ai_guard_bucket_check(ngx_http_ai_guard_counter_t *c,
         return NGX_HTTP_AI_GUARD_LIMIT_NEVER;
     }
 
+    /* a clock far behind the stamp must not wrap the wait to a short one */
+
     need = c->level - room;
-    *wait = need / limit + (need % limit != 0) + (t - now);
+    *wait = ngx_http_ai_guard_sat_add(need / limit + (need % limit != 0),
+                                      t - now);
 
     return NGX_HTTP_AI_GUARD_LIMIT_WAIT;
 }
@@ -219,13 +236,24 @@ void
 ngx_http_ai_guard_bucket_settle(ngx_http_ai_guard_counter_t *c,
     uint64_t limit, uint64_t period, uint64_t now, int64_t delta)
 {
-    uint64_t  d;
-
     if (delta >= 0) {
         ngx_http_ai_guard_bucket_take(c, limit, period, now,
                                       (uint64_t) delta);
         return;
     }
+
+    ngx_http_ai_guard_bucket_refund(c, limit, period, now,
+                                    (uint64_t) 0 - (uint64_t) delta);
+}
+
+
+/* gives back "amount" units, down to empty */
+
+static void
+ngx_http_ai_guard_bucket_refund(ngx_http_ai_guard_counter_t *c,
+    uint64_t limit, uint64_t period, uint64_t now, uint64_t amount)
+{
+    uint64_t  d;
 
     if (limit > NGX_HTTP_AI_GUARD_LIMIT_MAX) {
         limit = NGX_HTTP_AI_GUARD_LIMIT_MAX;
@@ -237,7 +265,7 @@ ngx_http_ai_guard_bucket_settle(ngx_http_ai_guard_counter_t *c,
 
     (void) ngx_http_ai_guard_bucket_refill(c, limit, now);
 
-    d = ngx_http_ai_guard_sat_mul((uint64_t) 0 - (uint64_t) delta, period);
+    d = ngx_http_ai_guard_sat_mul(amount, period);
     c->level = (c->level > d) ? c->level - d : 0;
 }
 
@@ -293,7 +321,9 @@ ngx_http_ai_guard_bucket_reset_ms(ngx_http_ai_guard_counter_t *c,
         return UINT64_MAX;
     }
 
-    return c->level / limit + (c->level % limit != 0) + (t - now);
+    return ngx_http_ai_guard_sat_add(c->level / limit
+                                     + (c->level % limit != 0),
+                                     t - now);
 }
 
 
@@ -352,7 +382,10 @@ ngx_http_ai_guard_cal_window(ngx_http_ai_guard_cal_e cal, uint64_t now)
 }
 
 
-/* ms until the next UTC midnight, or the next 1st of a month 00:00 UTC */
+/*
+ * ms until the next UTC midnight, or the next 1st of a month 00:00 UTC;
+ * in the last window before 2^64 ms, until then.
+ */
 
 uint64_t
 ngx_http_ai_guard_cal_reset_ms(ngx_http_ai_guard_cal_e cal, uint64_t now)
@@ -372,11 +405,13 @@ ngx_http_ai_guard_cal_reset_ms(ngx_http_ai_guard_cal_e cal, uint64_t now)
             m++;
         }
 
-        return ngx_http_ai_guard_days_from_civil(y, m)
-               * NGX_HTTP_AI_GUARD_DAY_MS - now;
+        return ngx_http_ai_guard_sat_mul(
+                   ngx_http_ai_guard_days_from_civil(y, m),
+                   NGX_HTTP_AI_GUARD_DAY_MS)
+               - now;
     }
 
-    return (days + 1) * NGX_HTTP_AI_GUARD_DAY_MS - now;
+    return ngx_http_ai_guard_sat_mul(days + 1, NGX_HTTP_AI_GUARD_DAY_MS) - now;
 }
 
 
@@ -447,21 +482,26 @@ ngx_http_ai_guard_quota_settle(ngx_http_ai_guard_counter_t *c,
     ngx_http_ai_guard_cal_e cal, uint64_t now, uint64_t window,
     int64_t delta)
 {
-    uint64_t  w, d;
-
-    w = ngx_http_ai_guard_quota_roll(c, cal, now);
-
     if (delta >= 0) {
-        c->level = ngx_http_ai_guard_sat_add(c->level, (uint64_t) delta);
+        ngx_http_ai_guard_quota_take(c, cal, now, (uint64_t) delta);
         return;
     }
 
-    if (w != window) {
+    ngx_http_ai_guard_quota_refund(c, cal, now, window,
+                                   (uint64_t) 0 - (uint64_t) delta);
+}
+
+
+static void
+ngx_http_ai_guard_quota_refund(ngx_http_ai_guard_counter_t *c,
+    ngx_http_ai_guard_cal_e cal, uint64_t now, uint64_t window,
+    uint64_t amount)
+{
+    if (ngx_http_ai_guard_quota_roll(c, cal, now) != window) {
         return;
     }
 
-    d = (uint64_t) 0 - (uint64_t) delta;
-    c->level = (c->level > d) ? c->level - d : 0;
+    c->level = (c->level > amount) ? c->level - amount : 0;
 }
 
 
@@ -619,11 +659,20 @@ ngx_http_ai_guard_limit_take(ngx_http_ai_guard_limit_item_t *items, size_t n)
 
         k = &ngx_http_ai_guard_limit_kinds[it->kind];
 
+        /*
+         * In monitor mode the cost has not been checked against the limit:
+         * a huge estimate saturates the counter instead of wrapping it.
+         */
+
         if (k->type == NGX_HTTP_AI_GUARD_TYPE_BUCKET) {
-            it->counter->level += it->cost * k->period;
+            it->counter->level = ngx_http_ai_guard_sat_add(
+                                     it->counter->level,
+                                     ngx_http_ai_guard_sat_mul(it->cost,
+                                                               k->period));
 
         } else {
-            it->counter->level += it->cost;
+            it->counter->level = ngx_http_ai_guard_sat_add(it->counter->level,
+                                                           it->cost);
             it->window = it->counter->stamp;
         }
     }
@@ -641,7 +690,7 @@ ngx_http_ai_guard_limit_settle(ngx_http_ai_guard_limit_item_t *items,
     size_t n, uint64_t now, uint64_t tokens, uint64_t money)
 {
     size_t                                 i;
-    int64_t                                delta;
+    uint64_t                               real;
     ngx_http_ai_guard_limit_item_t        *it;
     const ngx_http_ai_guard_limit_kind_t  *k;
 
@@ -659,11 +708,11 @@ ngx_http_ai_guard_limit_settle(ngx_http_ai_guard_limit_item_t *items,
         switch (k->unit) {
 
         case NGX_HTTP_AI_GUARD_UNIT_TOKEN:
-            delta = ngx_http_ai_guard_delta(tokens, it->cost);
+            real = tokens;
             break;
 
         case NGX_HTTP_AI_GUARD_UNIT_MONEY:
-            delta = ngx_http_ai_guard_delta(money, it->cost);
+            real = money;
             break;
 
         case NGX_HTTP_AI_GUARD_UNIT_CONC:
@@ -675,19 +724,37 @@ ngx_http_ai_guard_limit_settle(ngx_http_ai_guard_limit_item_t *items,
             continue;
         }
 
-        if (delta == 0) {
+        /*
+         * The difference in full, not as an int64_t delta: a saturated
+         * reservation (monitor mode) is refunded exactly, not by half.
+         */
+
+        if (real == it->cost) {
             continue;
         }
 
         if (k->type == NGX_HTTP_AI_GUARD_TYPE_BUCKET) {
-            ngx_http_ai_guard_bucket_settle(it->counter, it->limit,
-                                            k->period, now, delta);
+            if (real > it->cost) {
+                ngx_http_ai_guard_bucket_take(it->counter, it->limit,
+                                              k->period, now,
+                                              real - it->cost);
+
+            } else {
+                ngx_http_ai_guard_bucket_refund(it->counter, it->limit,
+                                                k->period, now,
+                                                it->cost - real);
+            }
+
+        } else if (real > it->cost) {
+            ngx_http_ai_guard_quota_take(it->counter,
+                                         (ngx_http_ai_guard_cal_e) k->period,
+                                         now, real - it->cost);
 
         } else {
-            ngx_http_ai_guard_quota_settle(it->counter,
+            ngx_http_ai_guard_quota_refund(it->counter,
                                            (ngx_http_ai_guard_cal_e)
                                                k->period,
-                                           now, it->window, delta);
+                                           now, it->window, it->cost - real);
         }
     }
 }

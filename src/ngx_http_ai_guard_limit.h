@@ -115,9 +115,25 @@ typedef struct {
 } ngx_http_ai_guard_limit_result_t;
 
 
-/* saturating at UINT64_MAX: client numbers never wrap a counter */
+/*
+ * Arithmetic on numbers a client or an upstream chose (token counts,
+ * max_tokens, n, prices): the result stops at UINT64_MAX instead of
+ * wrapping, so a huge number stays huge.
+ */
 uint64_t ngx_http_ai_guard_sat_add(uint64_t a, uint64_t b);
 uint64_t ngx_http_ai_guard_sat_mul(uint64_t a, uint64_t b);
+
+/*
+ * The token estimate of a request: "prompt" plus the completion it may
+ * ask for, "max_tokens" (as the request parser gives it, -1 absent), else
+ * "tier_cap" (the tier's max_tokens, -1 none), else "dflt"; the completion
+ * counts "n" times (n below 1 or absent counts once).  Every step saturates
+ * at UINT64_MAX, so a huge max_tokens x n is an estimate no token limit
+ * holds (LIMIT_NEVER), never a small wrapped one.  The completion alone is
+ * stored in "*output", for the price of the estimate.
+ */
+uint64_t ngx_http_ai_guard_limit_estimate(uint64_t prompt, int64_t max_tokens,
+    int64_t n, int64_t tier_cap, uint64_t dflt, uint64_t *output);
 
 /* token bucket */
 int ngx_http_ai_guard_bucket_check(ngx_http_ai_guard_counter_t *c,

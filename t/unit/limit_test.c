@@ -358,6 +358,161 @@ test_all_or_nothing(void)
 
 
 static void
+test_saturation(void)
+{
+    int                               rc, i;
+    uint64_t                          now, est, out, wait, cost;
+    ngx_http_ai_guard_counter_t       c[5], before[5];
+    ngx_http_ai_guard_limit_item_t    it[5];
+    ngx_http_ai_guard_limit_result_t  res;
+
+    /* the estimate: request, else tier, else default; times n */
+    est = ngx_http_ai_guard_limit_estimate(100, 50, -1, 4096, 1024, &out);
+    is_int(est, 150, "estimate: prompt + max_tokens");
+    is_int(out, 50, "output: max_tokens");
+    est = ngx_http_ai_guard_limit_estimate(100, -1, -1, 4096, 1024, &out);
+    is_int(est, 4196, "no max_tokens: the tier's cap");
+    est = ngx_http_ai_guard_limit_estimate(100, -1, 3, -1, 1024, &out);
+    is_int(est, 100 + 3 * 1024, "no cap: the default, times n");
+    is_int(out, 3 * 1024, "output times n");
+    est = ngx_http_ai_guard_limit_estimate(10, 5, 0, -1, 1024, &out);
+    is_int(est, 15, "n 0 counts once");
+    est = ngx_http_ai_guard_limit_estimate(10, 0, 7, -1, 1024, &out);
+    is_int(est, 10, "max_tokens 0 is a cap of 0, not absent");
+
+    /* 2^63 - 1 times 2 fits in 64 bits: exact, no signed overflow */
+    est = ngx_http_ai_guard_limit_estimate(0, INT64_MAX, 2, -1, 1024, &out);
+    ok(out == UINT64_MAX - 1, "INT64_MAX x 2 is exact");
+    est = ngx_http_ai_guard_limit_estimate(100, INT64_MAX, 2, -1, 1024,
+                                           &out);
+    ok(est == UINT64_MAX, "plus the prompt saturates");
+    est = ngx_http_ai_guard_limit_estimate(100, INT64_MAX, INT64_MAX, -1,
+                                           1024, &out);
+    ok(est == UINT64_MAX && out == UINT64_MAX,
+       "INT64_MAX x INT64_MAX saturates");
+    est = ngx_http_ai_guard_limit_estimate(0, 1LL << 62, 4, -1, 1024, &out);
+    ok(out == UINT64_MAX, "2^62 x 4 saturates, does not wrap to 0");
+    est = ngx_http_ai_guard_limit_estimate(UINT64_MAX, -1, INT64_MAX,
+                                           INT64_MAX, UINT64_MAX, &out);
+    ok(est == UINT64_MAX, "a saturated prompt stays saturated");
+
+    /* such an estimate can never fit a small tpm; nothing is taken */
+    memset(c, 0, sizeof(c));
+    memset(it, 0, sizeof(it));
+    now = MS(2025, 5, 5, 5, 5, 5);
+
+    it[0].kind = NGX_HTTP_AI_GUARD_LIMIT_RPM;
+    it[0].limit = 100;
+    it[1].kind = NGX_HTTP_AI_GUARD_LIMIT_TPM;
+    it[1].limit = 1000;
+    it[2].kind = NGX_HTTP_AI_GUARD_LIMIT_TPD;
+    it[2].limit = 1000000;
+    it[3].kind = NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY;
+    it[3].limit = 4;
+    it[4].kind = NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY;
+    it[4].limit = 5000000000000LL;
+
+    for (i = 0; i < 5; i++) {
+        it[i].counter = &c[i];
+        it[i].cost = 1;
+    }
+
+    rc = ngx_http_ai_guard_limit_reserve(it, 5, now, &res);
+    is_int(rc, NGX_HTTP_AI_GUARD_LIMIT_OK, "a small request first");
+    memcpy(before, c, sizeof(c));
+
+    est = ngx_http_ai_guard_limit_estimate(20, INT64_MAX, 16, -1, 1024,
+                                           &out);
+    it[1].cost = est;
+    it[2].cost = est;
+    rc = ngx_http_ai_guard_limit_reserve(it, 5, now, &res);
+    is_int(rc, NGX_HTTP_AI_GUARD_LIMIT_NEVER,
+           "max_tokens x n saturated: never fits tpm=1000");
+    is_int(res.kind, NGX_HTTP_AI_GUARD_LIMIT_TPM, "decided by tpm");
+    ok(memcmp(before, c, sizeof(c)) == 0, "refused: no counter changed");
+
+    /* monitor mode takes it anyway: every counter saturates, none wraps */
+    ngx_http_ai_guard_limit_take(it, 5);
+    ok(c[1].level == UINT64_MAX, "tpm level saturated");
+    ok(c[2].level == UINT64_MAX, "tpd level saturated");
+    is_int(c[0].level, 2 * NGX_HTTP_AI_GUARD_MINUTE_MS, "rpm took 1");
+    is_int(c[3].level, 2, "concurrency took 1");
+
+    /* the settle refunds the whole difference, not just INT64_MAX of it */
+    ngx_http_ai_guard_limit_settle(it, 5, now, 700, 1);
+    is_int(c[1].level, 0, "tpm: refund beyond INT64_MAX floors at empty");
+    is_int(c[2].level, 700, "tpd: holds the real usage");
+    is_int(c[3].level, 1, "the slot is back");
+
+    /* a cost whose cost x period wraps 64 bits: the old take added ~0 */
+    memset(c, 0, sizeof(c));
+    c[1].stamp = now;
+    c[1].level = 5;
+    cost = UINT64_MAX / NGX_HTTP_AI_GUARD_MINUTE_MS + 1;
+    it[1].cost = cost;
+    it[2].cost = UINT64_MAX;
+    c[2].level = 7;
+    c[2].stamp = ngx_http_ai_guard_cal_window(NGX_HTTP_AI_GUARD_CAL_DAY, now);
+    it[3].cost = UINT64_MAX;
+    c[3].level = 1;
+    ngx_http_ai_guard_limit_take(&it[1], 3);
+    ok(c[1].level == UINT64_MAX, "bucket take: cost x period saturates");
+    ok(c[2].level == UINT64_MAX, "quota take: level + cost saturates");
+    ok(c[3].level == UINT64_MAX, "concurrency take saturates");
+
+    /* a settle at the extremes never wraps */
+    ngx_http_ai_guard_bucket_settle(&c[1], 1000, NGX_HTTP_AI_GUARD_MINUTE_MS,
+                                    now, INT64_MAX);
+    ok(c[1].level == UINT64_MAX, "a charge on a full level stays full");
+    ngx_http_ai_guard_quota_settle(&c[2], NGX_HTTP_AI_GUARD_CAL_DAY, now,
+                                   c[2].stamp, INT64_MAX);
+    ok(c[2].level == UINT64_MAX, "a quota charge on a full level too");
+    ngx_http_ai_guard_quota_settle(&c[2], NGX_HTTP_AI_GUARD_CAL_DAY, now,
+                                   c[2].stamp, INT64_MIN);
+    ok(c[2].level == UINT64_MAX - ((uint64_t) INT64_MAX + 1),
+       "a refund of INT64_MIN is 2^63 exactly");
+    ngx_http_ai_guard_bucket_settle(&c[1], 1000, NGX_HTTP_AI_GUARD_MINUTE_MS,
+                                    now, INT64_MIN);
+    is_int(c[1].level, 0, "a bucket refund of INT64_MIN empties it");
+
+    /* a stamp far ahead of this worker's clock: the wait saturates */
+    memset(c, 0, sizeof(c));
+    c[0].level = UINT64_MAX;
+    c[0].stamp = UINT64_MAX - 1;
+    rc = ngx_http_ai_guard_bucket_check(&c[0], 2, NGX_HTTP_AI_GUARD_MINUTE_MS,
+                                        0, 1, &wait);
+    is_int(rc, NGX_HTTP_AI_GUARD_LIMIT_WAIT, "far-ahead stamp: wait");
+    ok(wait == UINT64_MAX, "the wait saturates, does not wrap short");
+    ok(ngx_http_ai_guard_bucket_reset_ms(&c[0], 2,
+                                         NGX_HTTP_AI_GUARD_MINUTE_MS, 0)
+       == UINT64_MAX, "and so does the reset");
+
+    /* the last day and month before 2^64 ms end there */
+    ok(ngx_http_ai_guard_cal_reset_ms(NGX_HTTP_AI_GUARD_CAL_DAY,
+                                      UINT64_MAX - 1000) == 1000,
+       "day reset at the end of time: no wrap");
+    ok(ngx_http_ai_guard_cal_reset_ms(NGX_HTTP_AI_GUARD_CAL_MONTH,
+                                      UINT64_MAX - 1000) == 1000,
+       "month reset at the end of time: no wrap");
+
+    /* a quota's cost near UINT64_MAX */
+    memset(c, 0, sizeof(c));
+    rc = ngx_http_ai_guard_quota_check(&c[0], NGX_HTTP_AI_GUARD_CAL_MONTH,
+                                       UINT64_MAX, now, UINT64_MAX, &wait);
+    is_int(rc, NGX_HTTP_AI_GUARD_LIMIT_OK, "a UINT64_MAX quota holds it");
+    ngx_http_ai_guard_quota_take(&c[0], NGX_HTTP_AI_GUARD_CAL_MONTH, now,
+                                 UINT64_MAX);
+    rc = ngx_http_ai_guard_quota_check(&c[0], NGX_HTTP_AI_GUARD_CAL_MONTH,
+                                       UINT64_MAX, now, 1, &wait);
+    is_int(rc, NGX_HTTP_AI_GUARD_LIMIT_WAIT, "then one more waits");
+    is_int(ngx_http_ai_guard_quota_remaining(&c[0],
+                                             NGX_HTTP_AI_GUARD_CAL_MONTH,
+                                             UINT64_MAX, now),
+           0, "remaining 0");
+}
+
+
+static void
 test_names(void)
 {
     static const char  *names[] = {
@@ -609,6 +764,7 @@ main(void)
     test_rpm();
     test_tokens();
     test_all_or_nothing();
+    test_saturation();
     test_names();
     test_calendar();
     test_durations();
