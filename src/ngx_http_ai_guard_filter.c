@@ -7,11 +7,24 @@
 #include "ngx_http_ai_guard.h"
 
 
+#define NGX_HTTP_AI_GUARD_METER_JSON  0
+#define NGX_HTTP_AI_GUARD_METER_SSE   1
+
+#define NGX_HTTP_AI_GUARD_MAX_UINT64  ((uint64_t) -1)
+
+/* an estimate is held to the parser's bound on an upstream's count */
+#define NGX_HTTP_AI_GUARD_MAX_COUNT                                           \
+    ((uint64_t) NGX_HTTP_AI_GUARD_USAGE_MAX_TOKENS)
+
+
 static ngx_int_t ngx_http_ai_guard_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_guard_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_uint_t ngx_http_ai_guard_upstream_answered(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_ai_guard_upstream_sent(ngx_http_request_t *r);
 static void ngx_http_ai_guard_meter_start(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_guard_meter_type(ngx_str_t *type);
 static void ngx_http_ai_guard_usage_final(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_guard_add_header(ngx_http_request_t *r,
@@ -57,13 +70,24 @@ ngx_http_ai_guard_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_guard_module);
+    /*
+     * An "error_page ... = @fallback" cleared the module context: the
+     * fallback's answer is still this request's, metered and billed to
+     * its key, so the context is found through its pool cleanup and set
+     * again for the body filter.
+     */
+
+    ctx = ngx_http_ai_guard_get_ctx(r);
 
     if (ctx == NULL) {
         return ngx_http_next_header_filter(r);
     }
 
-    if (r->upstream && ctx->decision != NGX_HTTP_AI_GUARD_REJECT) {
+    ngx_http_set_ctx(r, ctx, ngx_http_ai_guard_module);
+
+    if (ctx->decision != NGX_HTTP_AI_GUARD_REJECT
+        && ngx_http_ai_guard_upstream_answered(r))
+    {
         ngx_http_ai_guard_meter_start(r, ctx);
     }
 
@@ -116,26 +140,90 @@ ngx_http_ai_guard_header_filter(ngx_http_request_t *r)
 
 
 /*
- * The response came from the upstream: pick the parser its Content-Type
- * asks for.  A body the meter cannot read (compressed, another type) is
- * settled on the estimate.
+ * The response is the upstream's own answer: it read the request and its
+ * header was read whole.  Not one nginx makes about it (its 502 or 504,
+ * where the upstream's status is 0 or its header incomplete), nor a
+ * cached copy (never sent).  Nor an interim 1xx: nginx 1.22 forwards one
+ * as if it were the answer, with the real answer inside its body where no
+ * parser can read it, so such a request settles as one never answered.
+ */
+
+static ngx_uint_t
+ngx_http_ai_guard_upstream_answered(ngx_http_request_t *r)
+{
+    ngx_uint_t            status;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    if (u == NULL
+        || !u->request_sent
+        || u->state == NULL
+        || u->state->header_time == (ngx_msec_t) -1)
+    {
+        return 0;
+    }
+
+    status = u->headers_in.status_n;
+
+    return status >= NGX_HTTP_OK
+           || status == NGX_HTTP_SWITCHING_PROTOCOLS;
+}
+
+
+/*
+ * nginx sent the request to an upstream: bytes of it went out on a
+ * connection, in the last try or an earlier one (proxy_next_upstream, a
+ * proxied error_page).  Each try's count is kept in its state when the
+ * try ends; a try not ended yet has it on its connection.  request_sent
+ * alone is not enough: it is set before the first write, which may fail.
+ */
+
+static ngx_uint_t
+ngx_http_ai_guard_upstream_sent(ngx_http_request_t *r)
+{
+    ngx_uint_t                  i;
+    ngx_http_upstream_t        *u;
+    ngx_http_upstream_state_t  *state;
+
+    u = r->upstream;
+
+    if (u && u->request_sent && u->peer.connection
+        && u->peer.connection->sent > 0)
+    {
+        return 1;
+    }
+
+    if (r->upstream_states == NULL) {
+        return 0;
+    }
+
+    state = r->upstream_states->elts;
+
+    for (i = 0; i < r->upstream_states->nelts; i++) {
+        if (state[i].bytes_sent > 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Pick the parser the response's Content-Type asks for.  A body the meter
+ * cannot read (compressed, another type) is settled on the estimate.
  */
 
 static void
 ngx_http_ai_guard_meter_start(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx)
 {
-    ngx_int_t         sse;
-    ngx_str_t        *type;
+    ngx_int_t         type;
     ngx_table_elt_t  *enc;
 
-    if (!r->upstream->request_sent) {
-        /* nginx's own answer: the upstream never saw the request */
-        return;
-    }
-
     ctx->upstream = 1;
-    ctx->upstream_status = r->headers_out.status;
+    ctx->upstream_status = r->upstream->headers_in.status_n;
 
     enc = r->headers_out.content_encoding;
 
@@ -158,22 +246,9 @@ ngx_http_ai_guard_meter_start(ngx_http_request_t *r,
         return;
     }
 
-    type = &r->headers_out.content_type;
+    type = ngx_http_ai_guard_meter_type(&r->headers_out.content_type);
 
-    if (type->len >= sizeof("text/event-stream") - 1
-        && ngx_strncasecmp(type->data, (u_char *) "text/event-stream",
-                           sizeof("text/event-stream") - 1)
-           == 0)
-    {
-        sse = 1;
-
-    } else if (ngx_strlcasestrn(type->data, type->data + type->len,
-                                (u_char *) "json", sizeof("json") - 2)
-               != NULL)
-    {
-        sse = 0;
-
-    } else {
+    if (type == NGX_DECLINED) {
         return;
     }
 
@@ -183,10 +258,57 @@ ngx_http_ai_guard_meter_start(ngx_http_request_t *r,
         return;
     }
 
-    ngx_http_ai_guard_usage_init(ctx->meter, sse);
+    ngx_http_ai_guard_usage_init(ctx->meter,
+                                 type == NGX_HTTP_AI_GUARD_METER_SSE);
 
     /* buffers the upstream wrote to temp files come back in memory */
     r->filter_need_in_memory = 1;
+}
+
+
+/*
+ * The media type alone decides, in any case and without its parameters
+ * ("text/event-stream;charset=UTF-8"): "text/event-stream" is a stream,
+ * a type with "json" in it a JSON body.  A body without a Content-Type
+ * is tried as JSON, as RFC 9110 lets a recipient examine the data: one
+ * that is not JSON stops the parser at its first byte.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_meter_type(ngx_str_t *type)
+{
+    u_char  *p;
+    size_t   len;
+
+    if (type->len == 0) {
+        return NGX_HTTP_AI_GUARD_METER_JSON;
+    }
+
+    p = type->data;
+
+    for (len = 0; len < type->len; len++) {
+        if (p[len] == ';' || p[len] == ' ' || p[len] == '\t') {
+            break;
+        }
+    }
+
+    if (len == sizeof("text/event-stream") - 1
+        && ngx_strncasecmp(p, (u_char *) "text/event-stream", len) == 0)
+    {
+        return NGX_HTTP_AI_GUARD_METER_SSE;
+    }
+
+    /* ngx_strlcasestrn() needs the haystack at least as long as "json" */
+
+    if (len >= sizeof("json") - 1
+        && ngx_strlcasestrn(p, p + len, (u_char *) "json",
+                            sizeof("json") - 2)
+           != NULL)
+    {
+        return NGX_HTTP_AI_GUARD_METER_JSON;
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -337,6 +459,18 @@ ngx_http_ai_guard_finish(ngx_http_request_t *r, ngx_http_ai_guard_ctx_t *ctx)
 
     ctx->response_ms = ngx_http_ai_guard_now() - ctx->start_ms;
 
+    if (!ctx->upstream
+        && ctx->decision != NGX_HTTP_AI_GUARD_REJECT
+        && ngx_http_ai_guard_upstream_sent(r))
+    {
+        /*
+         * The upstream has the request, though no answer of its came
+         * through: a timeout, a reset, a client gone before the header.
+         * The provider bills it all the same.
+         */
+        ctx->upstream = 1;
+    }
+
     if (ctx->upstream) {
         ngx_http_ai_guard_usage_final(r, ctx);
     }
@@ -352,16 +486,18 @@ ngx_http_ai_guard_finish(ngx_http_request_t *r, ngx_http_ai_guard_ctx_t *ctx)
 
 
 /*
- * One meaning for every vendor (the parser normalizes); without usage in
- * the response: the estimate, the prompt's plus the output bytes seen at
- * four a token; an error status without usage costs nothing.
+ * One meaning for every vendor (the parser normalizes).  Without usage in
+ * the response, the estimate: an answer the upstream never gave costs
+ * the whole reservation (the provider may have done all the work); an
+ * error status costs nothing (providers do not bill their errors); else
+ * the prompt's estimate plus the output seen at four bytes a token.
  */
 
 static void
 ngx_http_ai_guard_usage_final(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx)
 {
-    uint64_t                    output;
+    uint64_t                    input, output;
     ngx_http_ai_guard_usage_t  *u;
 
     u = &ctx->usage;
@@ -373,17 +509,32 @@ ngx_http_ai_guard_usage_final(ngx_http_request_t *r,
     if (!u->found) {
         ctx->estimated = 1;
 
-        if (ctx->upstream_status >= NGX_HTTP_BAD_REQUEST) {
-            u->input_tokens = 0;
-            u->output_tokens = 0;
+        if (ctx->upstream_status == 0) {
+            input = ctx->est_input;
+            output = ctx->est_tokens > ctx->est_input
+                     ? ctx->est_tokens - ctx->est_input : 0;
+
+        } else if (ctx->upstream_status >= NGX_HTTP_BAD_REQUEST) {
+            input = 0;
+            output = 0;
 
         } else {
-            output = ctx->meter ? u->content_bytes : (uint64_t) ctx->body_out;
+            /*
+             * the generated text the parser saw; all the bytes of a body
+             * of no declared type, which may be anything
+             */
 
-            u->input_tokens = ctx->est_input;
-            u->output_tokens = (output + 3) / 4;
+            output = (ctx->meter && r->headers_out.content_type.len)
+                     ? u->content_bytes : (uint64_t) ctx->body_out;
+
+            input = ctx->est_input;
+            output = output / 4 + (output % 4 != 0);
         }
 
+        u->input_tokens = (int64_t) ngx_min(input,
+                                            NGX_HTTP_AI_GUARD_MAX_COUNT);
+        u->output_tokens = (int64_t) ngx_min(output,
+                                             NGX_HTTP_AI_GUARD_MAX_COUNT);
         u->cached_tokens = 0;
         u->cache_write_tokens = 0;
     }
@@ -393,7 +544,14 @@ ngx_http_ai_guard_usage_final(ngx_http_request_t *r,
         ngx_memcpy(u->model, ctx->req.model, u->model_len);
     }
 
-    ctx->final_tokens = u->input_tokens + u->output_tokens;
+    /* the counts come from the upstream's JSON: the sum saturates */
+
+    input = (uint64_t) ngx_max(u->input_tokens, 0);
+    output = (uint64_t) ngx_max(u->output_tokens, 0);
+
+    ctx->final_tokens = (input > NGX_HTTP_AI_GUARD_MAX_UINT64 - output)
+                        ? NGX_HTTP_AI_GUARD_MAX_UINT64 : input + output;
+
     ctx->final_money = ngx_http_ai_guard_price_of(r, u->model, u->model_len,
                                                   u->input_tokens,
                                                   u->output_tokens,

@@ -223,8 +223,10 @@ slot_free('upstream closes mid-stream');
 my $t0 = time;
 ($status) = req('POST', '/v1/hang', $one, $chat);
 is($status, 504, 'upstream timeout: 504');
-like(settled('/v1/hang'), qr/ 504 src=estimate in=0 out=0$/,
-     '... settled at no cost');
+# the upstream has the request: billed the reservation, "hi" estimated at
+# 5 tokens and max_tokens 50 (see docs/metering.md)
+like(settled('/v1/hang'), qr/ 504 src=estimate in=5 out=50$/,
+     '... billed the full reservation');
 slot_free('upstream timeout');
 
 # 5xx with and without bodies
