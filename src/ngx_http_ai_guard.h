@@ -286,6 +286,13 @@ void ngx_http_ai_guard_set_verdict(ngx_http_ai_guard_verdict_t *v,
 
 ngx_int_t ngx_http_ai_guard_add_variables(ngx_conf_t *cf);
 
+ngx_int_t ngx_http_ai_guard_cache_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_guard_cache_key(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
+ngx_http_ai_guard_ctx_t *ngx_http_ai_guard_cacheable(ngx_http_request_t *r);
+ngx_int_t ngx_http_ai_guard_cache_key_value(ngx_http_request_t *r,
+    ngx_str_t *key);
+
 char *ngx_http_ai_guard_usage_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_ai_guard_metrics_cmd(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -26,8 +26,6 @@ static ngx_int_t ngx_http_ai_guard_check_model(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v);
 static ngx_int_t ngx_http_ai_guard_globs_match(ngx_str_t *globs,
     ngx_uint_t n, u_char *s, size_t len);
-static ngx_int_t ngx_http_ai_guard_cache_key(ngx_http_request_t *r,
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_guard_request_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 
@@ -650,53 +648,4 @@ ngx_http_ai_guard_globs_match(ngx_str_t *globs, ngx_uint_t n, u_char *s,
     }
 
     return 0;
-}
-
-
-/*
- * SHA-256 over the tenant, the URI and the canonical request: identical
- * requests of one tenant share a key, nothing is shared across tenants.
- */
-
-static ngx_int_t
-ngx_http_ai_guard_cache_key(ngx_http_request_t *r,
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx)
-{
-    u_char     digest[NGX_HTTP_AI_GUARD_DIGEST_LEN];
-    ngx_str_t  parts[5];
-
-    if (ctx->req.stream == 1
-        || (!ctx->req.deterministic
-            && alcf->cache_key != NGX_HTTP_AI_GUARD_CACHE_ALWAYS))
-    {
-        return NGX_OK;
-    }
-
-    if (ngx_http_ai_guard_request_canonical(ctx->parser, &parts[4].data,
-                                            &parts[4].len)
-        != NGX_HTTP_AI_GUARD_REQ_OK)
-    {
-        return NGX_OK;
-    }
-
-    if (ctx->key) {
-        parts[0].data = ctx->key->tenant.data;
-        parts[0].len = ctx->key->tenant.len;
-
-    } else {
-        ngx_str_null(&parts[0]);
-    }
-
-    ngx_str_set(&parts[1], "\n");
-    parts[2] = r->uri;
-    ngx_str_set(&parts[3], "\n");
-
-    if (ngx_http_ai_guard_digest(parts, 5, digest) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_hex_dump(ctx->cache_key, digest, sizeof(digest));
-    ctx->has_cache_key = 1;
-
-    return NGX_OK;
 }

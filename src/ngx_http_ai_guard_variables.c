@@ -17,6 +17,8 @@ static ngx_int_t ngx_http_ai_guard_model_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ai_guard_cache_key_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_guard_no_cache_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ai_guard_number_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ai_guard_source_variable(ngx_http_request_t *r,
@@ -63,6 +65,9 @@ static ngx_http_variable_t  ngx_http_ai_guard_vars[] = {
 
     { ngx_string("ai_guard_cache_key"), NULL,
       ngx_http_ai_guard_cache_key_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_no_cache"), NULL,
+      ngx_http_ai_guard_no_cache_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("ai_guard_prompt_tokens"), NULL,
       ngx_http_ai_guard_number_variable, NGX_HTTP_AI_GUARD_VAR_PROMPT,
@@ -113,7 +118,7 @@ ngx_http_ai_guard_add_variables(ngx_conf_t *cf)
         var->data = v->data;
     }
 
-    return NGX_OK;
+    return ngx_http_ai_guard_cache_init(cf);
 }
 
 
@@ -205,22 +210,39 @@ ngx_http_ai_guard_model_variable(ngx_http_request_t *r,
 }
 
 
-/* empty, and so no caching, unless the request may be served twice */
+/*
+ * Never empty: the key of a request that may be served twice, else one no
+ * other request has (src/ngx_http_ai_guard_cache.c).
+ */
 
 static ngx_int_t
 ngx_http_ai_guard_cache_key_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_http_ai_guard_ctx_t  *ctx;
+    ngx_str_t  key;
 
-    ctx = ngx_http_ai_guard_get_ctx(r->main);
-
-    if (ctx == NULL || !ctx->has_cache_key) {
-        ngx_http_ai_guard_variable_set(v, (u_char *) "", 0);
-        return NGX_OK;
+    if (ngx_http_ai_guard_cache_key_value(r, &key) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    ngx_http_ai_guard_variable_set(v, ctx->cache_key, sizeof(ctx->cache_key));
+    ngx_http_ai_guard_variable_set(v, key.data, key.len);
+
+    return NGX_OK;
+}
+
+
+/* "1" for proxy_no_cache and proxy_cache_bypass, "" when cacheable */
+
+static ngx_int_t
+ngx_http_ai_guard_no_cache_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    if (ngx_http_ai_guard_cacheable(r)) {
+        ngx_http_ai_guard_variable_set(v, (u_char *) "", 0);
+
+    } else {
+        ngx_http_ai_guard_variable_set(v, (u_char *) "1", 1);
+    }
 
     return NGX_OK;
 }

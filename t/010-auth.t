@@ -51,6 +51,10 @@ _EOC_
 # headers ("http header: ...") is core behaviour, see docs/security.md
 our $no_key_in_log = [qr/^(?!.*http header: ).*sk-aig-test/, '[error]'];
 
+# nor when nginx core quotes a header line at info, see docs/security.md
+our $core_quotes = qr/http header: |client sent (?:duplicate|invalid) header line: /;
+our $no_key_but_core = [qr/^(?!.*(?:$core_quotes)).*sk-aig-test/, '[error]'];
+
 run_tests();
 
 __DATA__
@@ -372,3 +376,78 @@ auth=[] xkey=[]
 --- error_log
 ai_guard: monitor: would reject: invalid_api_key, key digest
 --- no_error_log eval: $::no_key_in_log
+
+
+
+=== TEST 18: two Authorization headers: nginx core logs both keys at info, ai_guard never sees the request
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers
+Authorization: Bearer sk-aig-test-valid-0001
+Authorization: Bearer sk-aig-test-beta-00001
+--- error_code: 400
+--- error_log
+[info]
+client sent duplicate header line: "Authorization: Bearer sk-aig-test-beta-00001", previous value: "Authorization: Bearer sk-aig-test-valid-0001"
+--- no_error_log eval: $::no_key_but_core
+
+
+
+=== TEST 19: a key header of an invalid name: nginx core logs the line at info and drops it, ai_guard logs no key
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- request
+GET /v1/models
+--- more_headers
+x-api_key: sk-aig-test-valid-0001
+--- error_code: 401
+--- response_headers
+X-Reason: missing_api_key
+--- error_log
+client sent invalid header line: "x-api_key: sk-aig-test-valid-0001"
+ai_guard: rejected: missing_api_key, no key
+--- no_error_log eval: $::no_key_but_core
+
+
+
+=== TEST 20: at the recommended error_log level, notice, no line holds a key
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval: $::config
+--- log_level: notice
+--- request
+GET /v1/models
+--- more_headers
+Authorization: Bearer sk-aig-test-valid-0001
+Authorization: Bearer sk-aig-test-beta-00001
+--- error_code: 400
+--- no_error_log
+sk-aig-test
+[info]
+
+
+
+=== TEST 21: at notice, ai_guard_log_level notice keeps the rejections in the log, without the key
+--- http_config eval: $::http_config
+--- user_files eval: $::user_files
+--- config eval
+my $c = $::config;
+$c =~ s/ai_guard on;/ai_guard on;\n        ai_guard_log_level notice;/;
+$c
+--- log_level: notice
+--- request eval
+["GET /v1/models", "GET /v1/models"]
+--- more_headers eval
+["x-api_key: sk-aig-test-valid-0001",
+ "Authorization: Bearer sk-aig-test-unknown-9999"]
+--- error_code eval
+[401, 401]
+--- error_log
+ai_guard: rejected:
+--- no_error_log
+sk-aig-test
+[info]
