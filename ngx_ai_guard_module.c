@@ -623,7 +623,7 @@ ngx_http_ai_guard_add_zones(ngx_conf_t *cf,
 {
     size_t       need, fixed, rest, *size;
     ngx_str_t    name;
-    ngx_uint_t   i, unset;
+    ngx_uint_t   i, n, unset;
 
     static ngx_str_t  suffix[] = {
         ngx_string(":limits"), ngx_string(":ledger"), ngx_string(":series")
@@ -636,10 +636,15 @@ ngx_http_ai_guard_add_zones(ngx_conf_t *cf,
 
     size = amcf->part_size;
 
-    /* series of the largest slab class, whole pages, and some slack */
+    /*
+     * Series of the largest slab class in whole pages, a page of each
+     * smaller class and the zone's own, each page with its descriptor,
+     * and the pool's header and alignment.
+     */
 
-    need = (amcf->max_series / (ngx_pagesize / NGX_HTTP_AI_GUARD_SERIES_BYTES)
-            + 8)
+    n = ngx_pagesize / NGX_HTTP_AI_GUARD_SERIES_BYTES;
+
+    need = ((amcf->max_series + n - 1) / n + 4)
            * (ngx_pagesize + sizeof(ngx_slab_page_t))
            + 2 * ngx_pagesize;
 
@@ -669,8 +674,8 @@ ngx_http_ai_guard_add_zones(ngx_conf_t *cf,
 
     if (fixed > amcf->zone_size) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ai_guard_zone \"%V\" %uzk cannot hold its "
-                           "parts: they need %uzk (the series part alone "
+                           "ai_guard_zone \"%V\" %uzk is smaller than its "
+                           "parts, which add up to %uzk (the series part "
                            "%uzk for ai_guard_metrics_max_series %ui)",
                            &amcf->zone_name, amcf->zone_size / 1024,
                            fixed / 1024 + 1,

@@ -95,6 +95,24 @@ ngx_http_ai_guard_sat_mul(uint64_t a, uint64_t b)
 }
 
 
+/* real - reserved, clamped to what an int64_t holds */
+
+int64_t
+ngx_http_ai_guard_sat_delta(uint64_t real, uint64_t reserved)
+{
+    uint64_t  d;
+
+    if (real >= reserved) {
+        d = real - reserved;
+        return (d > INT64_MAX) ? INT64_MAX : (int64_t) d;
+    }
+
+    d = reserved - real;
+
+    return (d > INT64_MAX) ? -INT64_MAX : -(int64_t) d;
+}
+
+
 uint64_t
 ngx_http_ai_guard_limit_estimate(uint64_t prompt, int64_t max_tokens,
     int64_t n, int64_t tier_cap, uint64_t dflt, uint64_t *output)

@@ -122,6 +122,7 @@ typedef struct {
  */
 uint64_t ngx_http_ai_guard_sat_add(uint64_t a, uint64_t b);
 uint64_t ngx_http_ai_guard_sat_mul(uint64_t a, uint64_t b);
+int64_t ngx_http_ai_guard_sat_delta(uint64_t real, uint64_t reserved);
 
 /*
  * The token estimate of a request: "prompt" plus the completion it may

@@ -180,25 +180,15 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
     /*
      * The estimate: the prompt, plus the completion the request may ask
      * for, else what its tier caps it at, else a default; times n.  The
-     * client chooses both numbers: the product saturates.
+     * client chooses both numbers: the product saturates, and then no
+     * token limit can hold it.
      */
 
-    if (ctx->req.max_tokens >= 0) {
-        out = (uint64_t) ctx->req.max_tokens;
-
-    } else if (tier && tier->max_tokens >= 0) {
-        out = (uint64_t) tier->max_tokens;
-
-    } else {
-        out = NGX_HTTP_AI_GUARD_DEFAULT_OUTPUT;
-    }
-
-    if (ctx->req.n > 1) {
-        out = ngx_http_ai_guard_sat_mul(out, (uint64_t) ctx->req.n);
-    }
-
     ctx->est_input = ctx->req.estimate;
-    ctx->est_tokens = ngx_http_ai_guard_sat_add(ctx->req.estimate, out);
+    ctx->est_tokens = ngx_http_ai_guard_limit_estimate(ctx->req.estimate,
+                          ctx->req.max_tokens, ctx->req.n,
+                          tier ? tier->max_tokens : -1,
+                          NGX_HTTP_AI_GUARD_DEFAULT_OUTPUT, &out);
     ctx->est_money = ngx_http_ai_guard_price_of(r, ctx->req.model,
                                                 ctx->req.model_len,
                                                 ctx->req.estimate, out, 0, 0);
@@ -816,24 +806,34 @@ ngx_http_ai_guard_sync_count(ngx_http_ai_guard_scope_sync_t *ss,
 
         ss->limit[k] = it->limit;
 
+        /* a monitored request's cost may be any size: all saturates */
+
         if (!settle) {
-            ss->pending[k] += (int64_t) it->cost;
+            ss->pending[k] = ngx_http_ai_guard_pico_add(ss->pending[k],
+                                 ngx_http_ai_guard_sat_delta(it->cost, 0));
             continue;
         }
 
         switch (ngx_http_ai_guard_limit_unit[k]) {
 
         case 2:
-            ss->pending[k] += (int64_t) tokens - (int64_t) it->cost;
+            ss->pending[k] = ngx_http_ai_guard_pico_add(ss->pending[k],
+                                 ngx_http_ai_guard_sat_delta(tokens,
+                                                             it->cost));
             break;
 
         case 3:
-            ss->pending[k] += money - (int64_t) it->cost;
+            ss->pending[k] = ngx_http_ai_guard_pico_add(ss->pending[k],
+                                 ngx_http_ai_guard_sat_delta(
+                                     (uint64_t) ngx_max(money, 0),
+                                     it->cost));
             break;
 
         default:
             if (k == NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY) {
-                ss->pending[k] -= (int64_t) it->cost;
+                ss->pending[k] = ngx_http_ai_guard_pico_add(ss->pending[k],
+                                     -ngx_http_ai_guard_sat_delta(it->cost,
+                                                                  0));
             }
         }
     }

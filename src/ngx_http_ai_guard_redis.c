@@ -1679,11 +1679,14 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
             switch (kd->unit) {
 
             case NGX_HTTP_AI_GUARD_REDIS_UNIT_TOKEN:
-                delta = (int64_t) ctx->final_tokens - (int64_t) it->cost;
+                delta = ngx_http_ai_guard_sat_delta(ctx->final_tokens,
+                                                    it->cost);
                 break;
 
             case NGX_HTTP_AI_GUARD_REDIS_UNIT_MONEY:
-                delta = ctx->final_money - (int64_t) it->cost;
+                delta = ngx_http_ai_guard_sat_delta(
+                            (uint64_t) ngx_max(ctx->final_money, 0),
+                            it->cost);
                 break;
 
             case NGX_HTTP_AI_GUARD_REDIS_UNIT_CONC:
@@ -2590,8 +2593,9 @@ static ngx_uint_t
 ngx_http_ai_guard_redis_usage_key(ngx_http_ai_guard_redis_fetch_t *fetch,
     redisReply *e)
 {
-    size_t      n;
-    ngx_str_t  *t;
+    size_t         n, len;
+    ngx_str_t     *t;
+    const u_char  *s;
 
     if (e->type != REDIS_REPLY_STRING) {
         return 0;
@@ -2603,12 +2607,18 @@ ngx_http_ai_guard_redis_usage_key(ngx_http_ai_guard_redis_fetch_t *fetch,
         return 1;
     }
 
+    /* "<prefix>u:YYYY-MM-DD:", then the tenant as "<length>:<bytes>" */
+
     n = ngx_http_ai_guard_redis_w.rcf->prefix.len + 2
         + NGX_HTTP_AI_GUARD_DATE_LEN + 1;
 
-    return (size_t) e->len > n + t->len
-           && ngx_strncmp(e->str + n, t->data, t->len) == 0
-           && e->str[n + t->len] == ':';
+    return (size_t) e->len > n
+           && ngx_http_ai_guard_part_read((u_char *) e->str + n,
+                                          (u_char *) e->str + e->len,
+                                          &s, &len)
+              != NULL
+           && len == t->len
+           && ngx_memcmp(s, t->data, len) == 0;
 }
 
 

@@ -1,6 +1,7 @@
 # Limits under concurrency and across a reload: exact with two workers,
 # reservations before the upstream, concurrency slots given back on every
-# path, budgets, counters kept by `nginx -s reload`, a full zone evicting.
+# path, budgets, counters kept by `nginx -s reload`, a full zone refusing
+# new scopes rather than forgetting old ones.
 
 use strict;
 use warnings;
@@ -202,29 +203,51 @@ $n->stop;
 
 unlike($n->log, qr/\[(alert|crit|emerg)\]/, 'no alert in the error log');
 
-# a zone too small for its tenants: the least recently used go, nginx
-# serves on
+# a limits part too small for its users, each holding a day's quota: no
+# entry with state is evicted, so the users that fit keep their counts
+# and the rest are refused with 503, an ALERT and a retry-after
 
 my $small = AiGuardNginx->new(name => 'limits-small');
 my $http_small = $http;
-$http_small =~ s/ai_guard_zone  ai_guard 1m;/ai_guard_zone  small 32k;/;
+$http_small =~ s/ai_guard_zone  ai_guard 1m;/ai_guard_zone  small 128k;\n    ai_guard_metrics_max_series 16;/;
+$http_small =~ s/ai_guard_tier  burst  rpm=20;/ai_guard_tier  burst  rpd=1000;/;
 $http_small =~ s/ai_guard on;/ai_guard on;\n            ai_guard_limit_by \$http_x_user;/;
 $small->write_file('html/keys.json', $keys);
 $small->write_config($http_small);
 $small->start;
 
-my $ok = 0;
+my ($ok, $full, $other, $retry) = (0, 0, 0, 1);
 
 for my $u (1 .. 400) {
-    my ($s) = $small->request('GET', '/v1/models',
+    my ($s, $h, $b) = $small->request('GET', '/v1/models',
                               ['Authorization: Bearer sk-aig-test-valid-0001',
                                "X-User: user-$u"]);
-    $ok++ if $s == 200;
+    if ($s == 200) {
+        $ok++;
+
+    } elsif ($s == 503 && $b =~ /"code":"limiter_unavailable"/) {
+        $full++;
+        $retry = 0 unless ($h->{'retry-after'} // '') eq '10';
+
+    } else {
+        $other++;
+    }
 }
 
-is($ok, 400, 'a zone too small for 400 users serves every one of them');
-like($small->log, qr/\[warn\].*evicted the least recently used limit entry "v:user-\d+" in ai_guard zone "small"/,
-     'and says it evicts');
+ok($ok > 0 && $full > 0, "400 users in a small limits part: $ok served, "
+                         . "$full refused");
+is($other, 0, 'every other answer is a 503 limiter_unavailable');
+ok($retry, 'each with retry-after: 10');
+
+my ($s1, $h1) = $small->request('GET', '/v1/models',
+                                ['Authorization: Bearer sk-aig-test-valid-0001',
+                                 'X-User: user-1']);
+is($s1, 200, 'the first user, who holds an entry, is still served');
+is($h1->{'x-ratelimit-remaining-requests'}, 998,
+   '... with its count kept (2 of 1000 used)');
+
+like($small->log, qr/\[alert\].*zone "small:limits" is full/,
+     'the full part says so in an ALERT');
 
 $small->stop;
 

@@ -235,13 +235,23 @@ for my $le (qw(0.05 0.1 0.25 0.5 1 2.5 5 10 30 60 120 +Inf)) {
 ok $mono, 'upstream histogram: cumulative buckets';
 
 is $m{'ai_guard_requests_in_flight'}, 0, 'nothing in flight';
-is $m{'ai_guard_zone_entries{kind="usage"}'}, 3,
-    'usage entries: a key, a model, a day';
-ok $m{'ai_guard_zone_used_bytes'} > 0
-   && $m{'ai_guard_zone_used_bytes'} <= $m{'ai_guard_zone_size_bytes'},
-    'zone bytes used within the size';
-is $m{'ai_guard_zone_size_bytes'}, 10 * 1024 * 1024, 'the default zone';
-is $m{'ai_guard_zone_evictions_total'}, 0, 'no evictions';
+is $m{'ai_guard_zone_entries{part="ledger"}'}, 7,
+    'ledger entries: 3 rows (a key, 3 models, a day), the 3 models and '
+    . 'the tenant\'s count of them';
+my ($size, $inside) = (0, 1);
+for my $part (qw(limits ledger series)) {
+    my $used = $m{"ai_guard_zone_used_bytes{part=\"$part\"}"};
+    my $sz = $m{"ai_guard_zone_size_bytes{part=\"$part\"}"};
+    $inside = 0 unless defined $used && $used > 0 && $used <= $sz;
+    $size += $sz // 0;
+}
+ok $inside, 'each part: bytes used within its size';
+is $size, 10 * 1024 * 1024, 'the default zone, its three parts';
+is $m{'ai_guard_zone_expired_total{part="limits"}'}
+   + $m{'ai_guard_zone_expired_total{part="ledger"}'}
+   + $m{'ai_guard_zone_refused_total{part="limits"}'}
+   + $m{'ai_guard_zone_refused_total{part="ledger"}'}, 0,
+    'nothing expired, nothing refused';
 
 ($st) = $n->request('POST', '/metrics', [], '{}');
 is $st, 405, 'POST: 405';

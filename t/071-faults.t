@@ -57,6 +57,10 @@ my $good = $n->port + 1;
 my $bad = $n->port + 2;
 my @servers = (mock_upstream($good, \&good), mock_upstream($bad, \&bad));
 
+# a test that dies stops its mock upstreams too, or prove waits on them
+my $parent = $$;
+END { kill 'TERM', @servers if $$ == $parent && @servers; }
+
 sub good {
     my ($c, $path) = @_;
 
@@ -328,15 +332,17 @@ like($log, qr/upstream prematurely closed connection/,
      'nginx saw the upstream close early');
 like($log, qr/upstream timed out/, 'nginx saw the upstream time out');
 
-# a zone too small for its entries: the least recently used go, a WARN,
-# every request served, the concurrency slot still right
+# a limits part too small for its users: the entries that are fresh
+# again (a bucket drained in a millisecond) make room, as limit_req's
+# expire does; every request served, the concurrency slot still right
 
 my $small = AiGuardNginx->new(name => 'faults-small');
 $small->write_file('html/keys.json', $keys);
 $small->write_config(<<"_EOC_");
-    ai_guard_zone  small 32k;
+    ai_guard_zone  small 128k;
+    ai_guard_metrics_max_series 16;
     ai_guard_tier  one  concurrency=1;
-    ai_guard_tier  pro  rpm=1000;
+    ai_guard_tier  pro  rpm=60000;
     ai_guard_keys  \$TEST_NGINX_HTML_DIR/keys.json;
 
     server {
@@ -359,7 +365,7 @@ for my $u (1 .. 300) {
     $served++ if $s == 200;
 }
 
-is($served, 300, 'a zone too small for 300 users serves all of them');
+is($served, 300, 'a limits part too small for 300 users serves all of them');
 
 ($status) = $small->request('POST', '/v1/usage', [$one->[0], 'X-User: x'],
                             $chat);
@@ -367,12 +373,12 @@ is($status, 200, '... and a concurrency=1 tier still passes');
 
 $small->stop;
 
-like($small->log, qr/\[warn\].*zone full, evicted the least recently used/,
-     'the full zone evicts, with a warning');
-unlike($small->log, qr/\[(crit|emerg)\]/, 'no crit in the error log');
+unlike($small->log, qr/\[(alert|crit|emerg)\]/,
+       'nothing was refused: no alert');
 
 kill 'TERM', @servers;
 waitpid($_, 0) for @servers;
+@servers = ();
 
 done_testing();
 

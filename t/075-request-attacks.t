@@ -49,22 +49,29 @@ sub auth {
 }
 
 # tiers: "free" has a model list and a max_tokens cap, "open" nothing,
-# the others one limit each
+# the others one limit each; the budget tiers only where prices are (a
+# budget without any ai_guard_price is a configuration error)
 our $tiers = <<'_EOC_';
     ai_guard_tier  free   models=gpt-4o-mini* max_tokens=1024;
     ai_guard_tier  open;
     ai_guard_tier  tok    tpm=1000;
-    ai_guard_tier  cheap  budget=1/day;
     ai_guard_tier  six    rpm=3 tpm=1000 max_tokens=100;
     ai_guard_tier  one    rpm=1;
     ai_guard_tier  solo   rpm=1;
-    ai_guard_tier  budget budget=0.012/day;
     ai_guard_keys  $TEST_NGINX_HTML_DIR/keys.json;
 _EOC_
 
-our $http_config = $tiers;
+our $budgets = <<'_EOC_';
+    ai_guard_tier  cheap  budget=1/day;
+    ai_guard_tier  budget budget=0.012/day;
+_EOC_
 
-our $http_prices = $tiers . <<'_EOC_';
+our $http_config = $tiers . <<'_EOC_';
+    ai_guard_tier  cheap;
+    ai_guard_tier  budget;
+_EOC_
+
+our $http_prices = $tiers . $budgets . <<'_EOC_';
     ai_guard_price  gpt-4o*  input=2.50 output=10.00;
     ai_guard_price  claude*  input=3 output=15;
 _EOC_

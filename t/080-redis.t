@@ -123,7 +123,8 @@ sub usage_requests {
     my $day = strftime('%Y-%m-%d', gmtime);
     my $n = 0;
     for my $k (split /\n/, rcli("SMEMBERS t080:days:$day")) {
-        next unless $k =~ /^t080:u:\Q$day\E:\Q$tenant\E:/;
+        next unless index($k, "t080:u:$day:" . length($tenant) . ":$tenant")
+                    == 0;
         $n += rcli("HGET '$k' requests");
     }
     return $n;
@@ -144,7 +145,8 @@ is(settle_usage('ten', 10), 10,
    'the usage in Redis counts the 10 admitted requests');
 
 my $day = strftime('%Y-%m-%d', gmtime);
-my $k = "t080:u:$day:ten:ten-1:gpt-4o-mini";
+# the day, then tenant, key id, model and customer, length-prefixed
+my $k = "t080:u:$day:3:ten5:ten-111:gpt-4o-mini0:";
 is(rcli("HGET $k input_tokens"), 100, 'input_tokens in the usage hash');
 is(rcli("HGET $k cost_pico_usd"), 0, 'cost_pico_usd (no price: 0)');
 is(rcli("HGET $k tenant"), 'ten', 'the tenant field');

@@ -227,7 +227,7 @@ ok(!exists $h->{'x-ai-guard-warning'}, '... nor a warning header');
 # the outbox gives the concurrency slots back in the same batches
 my $slots;
 for (1 .. 30) {
-    $slots = rcli("GET ${prefix}l:t:acme:concurrency");
+    $slots = rcli("GET ${prefix}l:t4:acme:concurrency");
     last if $slots eq '0';
     sleep 0.1;
 }
