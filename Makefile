@@ -79,6 +79,7 @@ test-asan: deps unit asan
 	@rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
 	@ASAN_OPTIONS=abort_on_error=1:detect_leaks=0:log_path=$(ASAN_LOGS)/asan \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(ASAN_LOGS)/ubsan \
+	TEST_NGINX_SANITIZER_LOGS=$(ASAN_LOGS)/kept \
 	TEST_NGINX_BINARY=$(CURDIR)/$(ASAN_NGINX) \
 	TEST_NGINX_LOAD_MODULES="$(ECHO_SO)" \
 	    ./util/redis-test prove -I t/lib -r t/; rc=$$?; \

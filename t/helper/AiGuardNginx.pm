@@ -22,6 +22,7 @@ sub new {
     my $name = $args{name} || 'plain';
     my $root = abs_path('t') . "/servroot-$name";
 
+    keep_sanitizer_log("$root/logs/error.log", $name);
     remove_tree($root);
     make_path(map { "$root/$_" } qw(conf logs html temp));
 
@@ -33,6 +34,28 @@ sub new {
     }, $class;
 
     return $self;
+}
+
+# As t/lib's runner does: UBSan writes to the error log (gcc's combined
+# sanitizers ignore its log_path), so a log with a report is kept where
+# util/sanitizer-scan looks before the server root is wiped.
+
+sub keep_sanitizer_log {
+    my ($log, $name) = @_;
+    my $dir = $ENV{TEST_NGINX_SANITIZER_LOGS};
+
+    return unless $dir && -f $log;
+
+    open my $in, '<', $log or return;
+    my @bad = grep { /runtime error:|ERROR: AddressSanitizer/ } <$in>;
+    close $in;
+
+    return unless @bad;
+
+    make_path($dir);
+    open my $out, '>', "$dir/$name-$$-" . time() . '.error.log' or return;
+    print $out @bad;
+    close $out;
 }
 
 sub root { $_[0]{root} }

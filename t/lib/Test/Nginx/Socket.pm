@@ -330,11 +330,48 @@ sub _run_must_die {
 
 sub _setup_servroot {
     make_path($ServRoot) if !-d $ServRoot;
+    keep_sanitizer_log("$LogDir/error.log");
     remove_tree($ConfDir, $HtmlDir, $LogDir, "$ServRoot/cache",
                 glob("$ServRoot/*_temp"), glob("$ServRoot/*_cache"));
     make_path($ConfDir, $HtmlDir, $LogDir);
     _write_file("$HtmlDir/index.html", '<html><head><title>It works!'
         . '</title></head><body>It works!</body></html>');
+}
+
+# UBSan, built together with ASan by gcc, ignores log_path and writes to
+# nginx's stderr, which is the error log: before a block wipes the server
+# root, a log with a sanitizer report is kept where util/sanitizer-scan
+# looks ($TEST_NGINX_SANITIZER_LOGS, set by make test-asan).
+
+my $kept = 0;
+
+sub keep_sanitizer_log {
+    my ($log) = @_;
+    my $dir = $ENV{TEST_NGINX_SANITIZER_LOGS};
+
+    return unless $dir && -f $log;
+
+    open my $in, '<', $log or return;
+    my $bad = grep { /runtime error:|ERROR: AddressSanitizer|SUMMARY: UndefinedBehaviorSanitizer/ } <$in>;
+    close $in;
+
+    return unless $bad;
+
+    make_path($dir);
+    (my $name = $0) =~ s{.*/}{};
+    copy_file($log, sprintf("%s/%s-%d-%d.error.log", $dir, $name, $$,
+                            ++$kept));
+}
+
+sub copy_file {
+    my ($from, $to) = @_;
+    open my $in, '<', $from or return;
+    open my $out, '>', $to or return;
+    binmode $in;
+    binmode $out;
+    print $out $_ while <$in>;
+    close $in;
+    close $out;
 }
 
 sub _write_file {
