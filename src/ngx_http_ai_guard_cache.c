@@ -4,7 +4,10 @@
  */
 
 
-#include "ngx_http_ai_guard.h"
+#include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_ctx.h"
+#include "ngx_http_ai_guard_util.h"
+#include "ngx_http_ai_guard_cache.h"
 
 #include <openssl/rand.h>
 

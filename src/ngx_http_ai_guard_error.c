@@ -4,7 +4,8 @@
  */
 
 
-#include "ngx_http_ai_guard.h"
+#include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_error.h"
 
 
 /*
@@ -130,4 +131,62 @@ ngx_http_ai_guard_send_error(ngx_http_request_t *r,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * One place turns a failed check into what the client sees: in enforce
+ * mode the error, in monitor mode only a log line and the variables.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_decide(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v)
+{
+    u_char  *p, who[2 * NGX_HTTP_AI_GUARD_KEYS_MAX_FIELD];
+
+    /* the key itself is never logged: its id, or a digest prefix */
+
+    if (ctx->key) {
+        p = ngx_snprintf(who, sizeof(who), "key \"%V\"", &ctx->key->id);
+
+    } else if (ctx->has_digest) {
+        p = ngx_snprintf(who, sizeof(who), "key digest %*xs...",
+                         sizeof(ctx->digest), ctx->digest);
+
+    } else {
+        p = ngx_cpymem(who, "no key", sizeof("no key") - 1);
+    }
+
+    if (ctx->verdict.status == 0) {
+        ctx->verdict = *v;
+    }
+
+    /* the reason is worth a word when it says more than the code */
+
+    if (v->reason.len != ngx_strlen(v->code)
+        || ngx_strncmp(v->reason.data, v->code, v->reason.len) != 0)
+    {
+        p = ngx_snprintf(p, who + sizeof(who) - p, ", reason \"%V\"",
+                         &v->reason);
+    }
+
+    if (alcf->mode == NGX_HTTP_AI_GUARD_MODE_MONITOR) {
+        ngx_log_error(alcf->log_level, r->connection->log, 0,
+                      "ai_guard: monitor: would reject: %s, %*s", v->code,
+                      p - who, who);
+
+        ctx->decision = NGX_HTTP_AI_GUARD_MONITOR;
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(alcf->log_level, r->connection->log, 0,
+                  "ai_guard: rejected: %s, %*s", v->code, p - who, who);
+
+    ctx->decision = NGX_HTTP_AI_GUARD_REJECT;
+
+    ngx_http_finalize_request(r, ngx_http_ai_guard_send_error(r, v));
+
+    return NGX_DONE;
 }

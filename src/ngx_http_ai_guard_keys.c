@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <yajl/yajl_parse.h>
 
+#include "ngx_http_ai_guard_date.h"
 #include "ngx_http_ai_guard_keys.h"
 
 
@@ -756,23 +757,6 @@ ngx_http_ai_guard_digits(const u_char *p, size_t n, int *v)
 }
 
 
-/* days since 1970-01-01 of a proleptic Gregorian date */
-
-static int64_t
-ngx_http_ai_guard_days(int y, int m, int d)
-{
-    int64_t  era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-
-    return era * 146097 + doe - 719468;
-}
-
-
 int
 ngx_http_ai_guard_parse_rfc3339(const u_char *p, size_t len, int64_t *t)
 {
@@ -838,7 +822,7 @@ ngx_http_ai_guard_parse_rfc3339(const u_char *p, size_t len, int64_t *t)
         return -1;
     }
 
-    *t = ngx_http_ai_guard_days(y, mo, d) * 86400
+    *t = ngx_http_ai_guard_days_from_civil(y, mo, d) * 86400
          + h * 3600 + mi * 60 + s - off;
 
     return 0;

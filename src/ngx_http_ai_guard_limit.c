@@ -4,6 +4,7 @@
  */
 
 
+#include <ngx_http_ai_guard_date.h>
 #include <ngx_http_ai_guard_limit.h>
 
 
@@ -41,9 +42,6 @@ static void ngx_http_ai_guard_quota_refund(ngx_http_ai_guard_counter_t *c,
     uint64_t amount);
 static uint64_t ngx_http_ai_guard_quota_roll(ngx_http_ai_guard_counter_t *c,
     ngx_http_ai_guard_cal_e cal, uint64_t now);
-static void ngx_http_ai_guard_civil_from_days(uint64_t days, uint64_t *y,
-    uint64_t *m);
-static uint64_t ngx_http_ai_guard_days_from_civil(uint64_t y, uint64_t m);
 static u_char *ngx_http_ai_guard_put_uint(u_char *p, uint64_t n);
 
 
@@ -345,58 +343,19 @@ ngx_http_ai_guard_bucket_reset_ms(ngx_http_ai_guard_counter_t *c,
 }
 
 
-/*
- * Proleptic Gregorian calendar from a day count, in integers only (Howard
- * Hinnant's algorithms, for days on or after 1970-01-01): no gmtime(), no
- * time zone, no locale.
- */
-
-static void
-ngx_http_ai_guard_civil_from_days(uint64_t days, uint64_t *y, uint64_t *m)
-{
-    uint64_t  z, era, doe, yoe, doy, mp;
-
-    z = days + 719468;
-    era = z / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-
-    *m = (mp < 10) ? mp + 3 : mp - 9;
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-
-/* the day number of the 1st of month m (1-12) of year y >= 1970 */
-
-static uint64_t
-ngx_http_ai_guard_days_from_civil(uint64_t y, uint64_t m)
-{
-    uint64_t  era, yoe, doy, doe;
-
-    y -= (m <= 2);
-    era = y / 400;
-    yoe = y - era * 400;
-    doy = (153 * ((m > 2) ? m - 3 : m + 9) + 2) / 5;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-
-    return era * 146097 + doe - 719468;
-}
-
-
 uint64_t
 ngx_http_ai_guard_cal_window(ngx_http_ai_guard_cal_e cal, uint64_t now)
 {
-    uint64_t  y, m;
+    int64_t  y, m, d;
 
     if (cal == NGX_HTTP_AI_GUARD_CAL_DAY) {
         return now / NGX_HTTP_AI_GUARD_DAY_MS;
     }
 
-    ngx_http_ai_guard_civil_from_days(now / NGX_HTTP_AI_GUARD_DAY_MS, &y, &m);
+    ngx_http_ai_guard_civil_from_days(now / NGX_HTTP_AI_GUARD_DAY_MS, &y, &m,
+                                      &d);
 
-    return y * 12 + m - 1;
+    return (uint64_t) (y * 12 + m - 1);
 }
 
 
@@ -408,12 +367,13 @@ ngx_http_ai_guard_cal_window(ngx_http_ai_guard_cal_e cal, uint64_t now)
 uint64_t
 ngx_http_ai_guard_cal_reset_ms(ngx_http_ai_guard_cal_e cal, uint64_t now)
 {
-    uint64_t  y, m, days;
+    int64_t   y, m, d;
+    uint64_t  days;
 
     days = now / NGX_HTTP_AI_GUARD_DAY_MS;
 
     if (cal == NGX_HTTP_AI_GUARD_CAL_MONTH) {
-        ngx_http_ai_guard_civil_from_days(days, &y, &m);
+        ngx_http_ai_guard_civil_from_days(days, &y, &m, &d);
 
         if (m == 12) {
             y++;
@@ -424,7 +384,7 @@ ngx_http_ai_guard_cal_reset_ms(ngx_http_ai_guard_cal_e cal, uint64_t now)
         }
 
         return ngx_http_ai_guard_sat_mul(
-                   ngx_http_ai_guard_days_from_civil(y, m),
+                   ngx_http_ai_guard_days_from_civil(y, m, 1),
                    NGX_HTTP_AI_GUARD_DAY_MS)
                - now;
     }

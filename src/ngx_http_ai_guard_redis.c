@@ -4,7 +4,11 @@
  */
 
 
-#include "ngx_http_ai_guard.h"
+#include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_ctx.h"
+#include "ngx_http_ai_guard_limit_module.h"
+#include "ngx_http_ai_guard_util.h"
+#include "ngx_http_ai_guard_redis.h"
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>

@@ -4,7 +4,10 @@
  */
 
 
-#include "ngx_http_ai_guard.h"
+#include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_cache.h"
+#include "ngx_http_ai_guard_ctx.h"
+#include "ngx_http_ai_guard_variables.h"
 
 
 static ngx_int_t ngx_http_ai_guard_key_variable(ngx_http_request_t *r,

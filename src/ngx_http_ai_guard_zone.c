@@ -7,7 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_ai_guard_str.h"
+#include "ngx_http_ai_guard_common.h"
 #include "ngx_http_ai_guard_zone.h"
 
 

@@ -4,42 +4,15 @@
  */
 
 
-#ifndef _NGX_HTTP_AI_GUARD_RECORD_H_INCLUDED_
-#define _NGX_HTTP_AI_GUARD_RECORD_H_INCLUDED_
-
-
-#include <ngx_config.h>
-#include <ngx_core.h>
+#ifndef _NGX_HTTP_AI_GUARD_SERIES_H_INCLUDED_
+#define _NGX_HTTP_AI_GUARD_SERIES_H_INCLUDED_
 
 
 /*
- * The ledger's entries (docs/state.md).  Every key starts with its type
- * and the UTC day, a uint32_t in host order, then length-prefixed parts:
- *
- *   'u' day tenant key-id model customer   a usage row
- *   'm' day tenant model                   a model the tenant used that day
- *   'c' day tenant                         how many models it used
- *
- * The day comes first so that a day's entries go together when they age
- * out, in the order they were made.
+ * Metric series: the record of each request, bounded labels.
  */
 
-#define NGX_HTTP_AI_GUARD_LEDGER_ROW     'u'
-#define NGX_HTTP_AI_GUARD_LEDGER_MODEL   'm'
-#define NGX_HTTP_AI_GUARD_LEDGER_COUNT   'c'
-
-/* the type byte and the day */
-#define NGX_HTTP_AI_GUARD_LEDGER_HEAD    5
-
-
-typedef struct {
-    uint64_t                       requests;  /* reached the upstream */
-    uint64_t                       input;     /* all prompt tokens */
-    uint64_t                       output;
-    uint64_t                       cached;    /* part of input */
-    uint64_t                       estimated; /* requests on the estimate */
-    int64_t                        cost;      /* pico-USD */
-} ngx_http_ai_guard_usage_entry_t;
+#include "ngx_http_ai_guard_common.h"
 
 
 /*
@@ -85,11 +58,14 @@ typedef struct {
 } ngx_http_ai_guard_labels_t;
 
 
+void ngx_http_ai_guard_record(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
+size_t ngx_http_ai_guard_series_key(u_char *buf, u_char type, u_char decision,
+    ngx_str_t *tenant, ngx_str_t *model, ngx_str_t *reason);
 ngx_int_t ngx_http_ai_guard_series_labels(u_char *key, size_t len,
     ngx_http_ai_guard_labels_t *labels);
-size_t ngx_http_ai_guard_series_key(u_char *buf, u_char type,
-    u_char decision, ngx_str_t *tenant, ngx_str_t *model,
-    ngx_str_t *reason);
+void ngx_http_ai_guard_in_flight(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_int_t delta);
 
 
-#endif /* _NGX_HTTP_AI_GUARD_RECORD_H_INCLUDED_ */
+#endif /* _NGX_HTTP_AI_GUARD_SERIES_H_INCLUDED_ */

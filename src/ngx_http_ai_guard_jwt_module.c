@@ -8,9 +8,11 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_ai_guard.h"
+#include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_error.h"
+#include "ngx_http_ai_guard_util.h"
 #include "ngx_http_ai_guard_jwt.h"
-#include "ngx_http_ai_guard_token.h"
+#include "ngx_http_ai_guard_jwt_module.h"
 
 
 #define NGX_HTTP_AI_GUARD_JWT_CACHE_SIZE   4096
@@ -100,8 +102,6 @@ static char *ngx_http_ai_guard_jwt_claims(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ai_guard_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_http_ai_guard_tier_t *ngx_http_ai_guard_jwt_find_tier(
-    ngx_http_ai_guard_main_conf_t *amcf, u_char *name, size_t len);
 static void ngx_http_ai_guard_jwt_jwks_cleanup(void *data);
 
 static ngx_http_ai_guard_jwt_node_t *ngx_http_ai_guard_jwt_cache_get(
@@ -405,7 +405,7 @@ ngx_http_ai_guard_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent,
     }
 
     if (conf->default_tier.len) {
-        conf->default_tier_conf = ngx_http_ai_guard_jwt_find_tier(amcf,
+        conf->default_tier_conf = ngx_http_ai_guard_tier_find(amcf,
                                                  conf->default_tier.data,
                                                  conf->default_tier.len);
 
@@ -715,27 +715,6 @@ ngx_http_ai_guard_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static ngx_http_ai_guard_tier_t *
-ngx_http_ai_guard_jwt_find_tier(ngx_http_ai_guard_main_conf_t *amcf,
-    u_char *name, size_t len)
-{
-    ngx_uint_t                 i;
-    ngx_http_ai_guard_tier_t  *tier;
-
-    tier = amcf->tiers.elts;
-
-    for (i = 0; i < amcf->tiers.nelts; i++) {
-        if (tier[i].name.len == len
-            && ngx_strncmp(tier[i].name.data, name, len) == 0)
-        {
-            return &tier[i];
-        }
-    }
-
-    return NULL;
-}
-
-
 ngx_uint_t
 ngx_http_ai_guard_jwt_on(ngx_http_request_t *r)
 {
@@ -880,7 +859,7 @@ ngx_http_ai_guard_jwt_authenticate(ngx_http_request_t *r, ngx_str_t *token,
     if (ident.tier.len) {
         amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
 
-        ident.tier_conf = ngx_http_ai_guard_jwt_find_tier(amcf,
+        ident.tier_conf = ngx_http_ai_guard_tier_find(amcf,
                                                           ident.tier.data,
                                                           ident.tier.len);
 

@@ -4,11 +4,17 @@
  */
 
 
-#include <openssl/evp.h>
 #include <openssl/crypto.h>
 
-#include "ngx_http_ai_guard.h"
-#include "ngx_http_ai_guard_token.h"
+#include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_error.h"
+#include "ngx_http_ai_guard_jwt_module.h"
+#include "ngx_http_ai_guard_util.h"
+#include "ngx_http_ai_guard_keys_module.h"
+
+
+/* the keys file is read this much at a time */
+#define NGX_HTTP_AI_GUARD_READ_CHUNK  65536
 
 
 typedef struct {
@@ -28,68 +34,10 @@ static ngx_int_t ngx_http_ai_guard_bearer(ngx_str_t *value, ngx_str_t *key);
 static ngx_int_t ngx_http_ai_guard_identify(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v,
     ngx_http_ai_guard_found_t *found);
+static void *ngx_http_ai_guard_pool_alloc(void *pool, size_t size);
+static void ngx_http_ai_guard_keys_cleanup(void *data);
 static ngx_int_t ngx_http_ai_guard_strip_keys(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_found_t *found);
-
-
-/*
- * OpenSSL 3 looks SHA-256 up in its providers on every one-shot SHA256()
- * call, which costs more than the digest itself: fetch it once a process.
- */
-
-static EVP_MD      *ngx_http_ai_guard_sha256;
-static EVP_MD_CTX  *ngx_http_ai_guard_md_ctx;
-
-
-ngx_int_t
-ngx_http_ai_guard_init_digest(ngx_cycle_t *cycle)
-{
-    if (ngx_http_ai_guard_sha256 != NULL) {
-        return NGX_OK;
-    }
-
-    ngx_http_ai_guard_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    ngx_http_ai_guard_md_ctx = EVP_MD_CTX_new();
-
-    if (ngx_http_ai_guard_sha256 == NULL || ngx_http_ai_guard_md_ctx == NULL)
-    {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "ai_guard: OpenSSL has no SHA-256");
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_ai_guard_digest(ngx_str_t *parts, ngx_uint_t n, u_char *digest)
-{
-    unsigned int  len;
-    ngx_uint_t    i;
-
-    if (EVP_DigestInit_ex2(ngx_http_ai_guard_md_ctx,
-                           ngx_http_ai_guard_sha256, NULL)
-        != 1)
-    {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (EVP_DigestUpdate(ngx_http_ai_guard_md_ctx, parts[i].data,
-                             parts[i].len)
-            != 1)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    if (EVP_DigestFinal_ex(ngx_http_ai_guard_md_ctx, digest, &len) != 1) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
 
 
 ngx_int_t
@@ -103,6 +51,22 @@ ngx_http_ai_guard_authenticate(ngx_http_request_t *r,
     ngx_http_ai_guard_find_key(r, alcf, &found);
 
     rc = ngx_http_ai_guard_identify(r, ctx, v, &found);
+
+    /* the verdict and the key's id, never the key */
+
+#if (NGX_DEBUG)
+    if (ctx->key) {
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ai_guard auth: rc:%i %s key:\"%V\" tenant:\"%V\"",
+                       rc, v->status ? v->code : "ok", &ctx->key->id,
+                       &ctx->key->tenant);
+
+    } else {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "ai_guard auth: rc:%i %s, no key", rc,
+                       v->status ? v->code : "ok");
+    }
+#endif
 
     /*
      * The client's credential never goes upstream: not when it is valid,
@@ -208,9 +172,6 @@ ngx_http_ai_guard_identify(ngx_http_request_t *r,
                                       "This API key has expired.");
         return NGX_DECLINED;
     }
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ai_guard: key \"%V\"", &key->id);
 
     return NGX_OK;
 }
@@ -382,8 +343,6 @@ ngx_http_ai_guard_bearer(ngx_str_t *value, ngx_str_t *key)
 }
 
 
-
-
 static ngx_int_t
 ngx_http_ai_guard_strip_keys(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_found_t *found)
@@ -465,4 +424,123 @@ ngx_http_ai_guard_strip_keys(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_guard_load_keys(ngx_conf_t *cf,
+    ngx_http_ai_guard_main_conf_t *amcf)
+{
+    u_char                           *buf;
+    ssize_t                           n;
+    ngx_fd_t                          fd;
+    ngx_int_t                         rc;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_ai_guard_key_t          *k;
+    ngx_http_ai_guard_keys_parser_t  *kp;
+
+    fd = ngx_open_file(amcf->keys_file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN,
+                       0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, ngx_errno,
+                      ngx_open_file_n " \"%V\" failed", &amcf->keys_file);
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    buf = ngx_palloc(cf->temp_pool, NGX_HTTP_AI_GUARD_READ_CHUNK);
+    if (buf == NULL) {
+        goto done;
+    }
+
+    kp = ngx_http_ai_guard_keys_parser_create(ngx_http_ai_guard_pool_alloc,
+                                              cf->pool);
+    if (kp == NULL) {
+        goto done;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->temp_pool, 0);
+    if (cln == NULL) {
+        ngx_http_ai_guard_keys_parser_free(kp);
+        goto done;
+    }
+
+    cln->handler = ngx_http_ai_guard_keys_cleanup;
+    cln->data = kp;
+
+    for ( ;; ) {
+        n = ngx_read_fd(fd, buf, NGX_HTTP_AI_GUARD_READ_CHUNK);
+
+        if (n == -1) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, ngx_errno,
+                          ngx_read_fd_n " \"%V\" failed", &amcf->keys_file);
+            goto done;
+        }
+
+        if (n == 0) {
+            break;
+        }
+
+        if (ngx_http_ai_guard_keys_parse(kp, buf, n) != 0) {
+            goto invalid;
+        }
+    }
+
+    amcf->keys = ngx_http_ai_guard_keys_finish(kp);
+    if (amcf->keys == NULL) {
+        goto invalid;
+    }
+
+    /* tiers are all declared by now: the http block has been read */
+
+    for (k = amcf->keys->first; k; k = k->next) {
+
+        if (k->tier.len == 0) {
+            continue;
+        }
+
+        k->tier_conf = ngx_http_ai_guard_tier_find(amcf, k->tier.data,
+                                                   k->tier.len);
+
+        if (k->tier_conf == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "ai_guard_keys \"%V\": entry %uz (\"%*s\"): "
+                          "tier \"%*s\" is not declared by ai_guard_tier",
+                          &amcf->keys_file, k->index, k->id.len, k->id.data,
+                          k->tier.len, k->tier.data);
+            goto done;
+        }
+    }
+
+    rc = NGX_OK;
+    goto done;
+
+invalid:
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "ai_guard_keys \"%V\": %s",
+                  &amcf->keys_file, ngx_http_ai_guard_keys_error(kp));
+
+done:
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
+                      ngx_close_file_n " \"%V\" failed", &amcf->keys_file);
+    }
+
+    return rc;
+}
+
+
+static void *
+ngx_http_ai_guard_pool_alloc(void *pool, size_t size)
+{
+    return ngx_palloc(pool, size);
+}
+
+
+static void
+ngx_http_ai_guard_keys_cleanup(void *data)
+{
+    ngx_http_ai_guard_keys_parser_free(data);
 }

@@ -4,8 +4,16 @@
  */
 
 
-#ifndef _NGX_HTTP_AI_GUARD_H_INCLUDED_
-#define _NGX_HTTP_AI_GUARD_H_INCLUDED_
+#ifndef _NGX_HTTP_AI_GUARD_COMMON_H_INCLUDED_
+#define _NGX_HTTP_AI_GUARD_COMMON_H_INCLUDED_
+
+
+/*
+ * The types the module's files share, and nothing else: the
+ * configurations, the request's context, a verdict, the Redis and report
+ * types that cross files.  Each glue file declares its own functions in a
+ * header of its own (docs/architecture.md).
+ */
 
 
 #include <ngx_config.h>
@@ -13,6 +21,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_guard_str.h"
+#include "ngx_http_ai_guard_date.h"
 #include "ngx_http_ai_guard_keys.h"
 #include "ngx_http_ai_guard_request.h"
 #include "ngx_http_ai_guard_price.h"
@@ -20,7 +29,99 @@
 #include "ngx_http_ai_guard_zone.h"
 #include "ngx_http_ai_guard_usage.h"
 #include "ngx_http_ai_guard_rules.h"
-#include "ngx_http_ai_guard_redis.h"
+
+
+/* the limits a request reserves in one round trip: one item a kind */
+#define NGX_HTTP_AI_GUARD_REDIS_ITEMS  NGX_HTTP_AI_GUARD_LIMIT_NKINDS
+
+
+typedef struct ngx_http_ai_guard_redis_cmd_s  ngx_http_ai_guard_redis_cmd_t;
+typedef struct ngx_http_ai_guard_redis_sh_s   ngx_http_ai_guard_redis_sh_t;
+
+
+typedef struct {
+    ngx_str_t                      addr;        /* as configured */
+    u_char                        *host;        /* IP or unix path, NUL */
+    int                            port;        /* 0: a unix socket */
+    ngx_str_t                      password;
+    ngx_int_t                      db;
+    ngx_msec_t                     timeout;
+    ngx_msec_t                     sync;        /* 0: sync=strict */
+    ngx_uint_t                     fail_closed;
+    ngx_str_t                      prefix;
+    size_t                         outbox;
+
+    ngx_shm_zone_t                *shm_zone;
+    ngx_slab_pool_t               *shpool;
+    ngx_http_ai_guard_redis_sh_t  *sh;
+} ngx_http_ai_guard_redis_conf_t;
+
+
+/*
+ * What the admission script answered, in the order of the request's
+ * limit items; rc is NGX_HTTP_AI_GUARD_LIMIT_OK / _WAIT / _NEVER, or
+ * NGX_HTTP_AI_GUARD_REDIS_FAILED when no answer came in time.
+ */
+
+#define NGX_HTTP_AI_GUARD_REDIS_FAILED  -1
+
+typedef struct {
+    ngx_int_t                      rc;
+    ngx_uint_t                     index;
+    uint64_t                       retry_ms;
+    uint64_t                       remaining[NGX_HTTP_AI_GUARD_REDIS_ITEMS];
+    uint64_t                       reset_ms[NGX_HTTP_AI_GUARD_REDIS_ITEMS];
+} ngx_http_ai_guard_redis_reply_t;
+
+
+/* a counter of sync=<interval>: what the node counted since the last sync */
+
+typedef struct {
+    ngx_str_t                      scope;
+    ngx_uint_t                     kind;
+    uint64_t                       limit;
+    int64_t                        delta;       /* units */
+    uint64_t                       window;      /* quotas */
+} ngx_http_ai_guard_redis_sync_t;
+
+typedef ngx_int_t (*ngx_http_ai_guard_redis_sync_pt)(ngx_pool_t *pool,
+    ngx_http_ai_guard_redis_sync_t *items, ngx_uint_t n);
+
+
+typedef struct {
+    uint64_t                       requests;
+    uint64_t                       input;
+    uint64_t                       output;
+    uint64_t                       cached;
+    uint64_t                       estimated;
+    int64_t                        cost;        /* pico-USD */
+} ngx_http_ai_guard_totals_t;
+
+
+/*
+ * A row of the usage report: a usage entry of a tenant, key, model and
+ * day, copied out of the local zone or read from Redis's usage hashes.
+ */
+
+typedef struct {
+    ngx_str_t                      tenant;
+    ngx_str_t                      key;
+    ngx_str_t                      model;
+    ngx_str_t                      customer;
+    ngx_str_t                      label;       /* what it is grouped by */
+    uint32_t                       day;
+    u_char                         date[NGX_HTTP_AI_GUARD_DATE_LEN];
+    ngx_http_ai_guard_totals_t     totals;
+} ngx_http_ai_guard_row_t;
+
+
+/*
+ * The rows Redis holds for a report (an array of row pointers in the
+ * request's pool, "day" still unset), or NULL: Redis did not answer.
+ */
+
+typedef void (*ngx_http_ai_guard_redis_usage_pt)(ngx_http_request_t *r,
+    void *data, ngx_array_t *rows);
 
 
 #define NGX_HTTP_AI_GUARD_ALLOW        1
@@ -218,88 +319,7 @@ typedef struct {
 } ngx_http_ai_guard_ctx_t;
 
 
-ngx_http_ai_guard_ctx_t *ngx_http_ai_guard_get_ctx(ngx_http_request_t *r);
-ngx_int_t ngx_http_ai_guard_access_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_ai_guard_request_body_filter_init(ngx_conf_t *cf);
-
-ngx_int_t ngx_http_ai_guard_init_digest(ngx_cycle_t *cycle);
-ngx_int_t ngx_http_ai_guard_digest(ngx_str_t *parts, ngx_uint_t n,
-    u_char *digest);
-ngx_int_t ngx_http_ai_guard_authenticate(ngx_http_request_t *r,
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
-    ngx_http_ai_guard_verdict_t *v);
-
-ngx_int_t ngx_http_ai_guard_prompt_init(ngx_cycle_t *cycle);
-int ngx_http_ai_guard_prompt_text(void *data, const u_char *p, size_t len);
-ngx_int_t ngx_http_ai_guard_prompt_check(ngx_http_request_t *r,
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
-    ngx_http_ai_guard_verdict_t *v);
-char *ngx_http_ai_guard_prompt_rule(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_ai_guard_prompt_rules_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_ai_guard_pii(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-char *ngx_http_ai_guard_prompt_merge(ngx_conf_t *cf,
-    ngx_http_ai_guard_loc_conf_t *prev, ngx_http_ai_guard_loc_conf_t *conf);
-
-void ngx_http_ai_guard_limiter_zone(ngx_http_ai_guard_main_conf_t *amcf);
-ngx_int_t ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
-    ngx_http_ai_guard_verdict_t *v);
-void ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
-    ngx_http_ai_guard_ctx_t *ctx);
-ngx_int_t ngx_http_ai_guard_limiter_sync(ngx_http_ai_guard_main_conf_t *amcf,
-    ngx_log_t *log, ngx_http_ai_guard_redis_sync_pt send);
-void ngx_http_ai_guard_limiter_synced(ngx_http_ai_guard_main_conf_t *amcf,
-    ngx_pool_t *pool, uint64_t *totals, ngx_uint_t n, uint64_t redis_now);
-ngx_int_t ngx_http_ai_guard_redis_reserve(ngx_http_request_t *r,
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
-void ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
-    ngx_http_ai_guard_ctx_t *ctx);
-ngx_int_t ngx_http_ai_guard_redis_metrics(ngx_http_request_t *r,
-    ngx_str_t *text);
-int64_t ngx_http_ai_guard_price_of(ngx_http_request_t *r, u_char *model,
-    size_t len, uint64_t input, uint64_t output, uint64_t cached,
-    uint64_t cache_write);
-ngx_http_ai_guard_price_t *ngx_http_ai_guard_price_find(ngx_http_request_t *r,
-    u_char *model, size_t len);
-void ngx_http_ai_guard_price_init(ngx_http_ai_guard_main_conf_t *amcf);
-uint64_t ngx_http_ai_guard_now(void);
-void ngx_http_ai_guard_ledger_zone(ngx_http_ai_guard_main_conf_t *amcf);
-ngx_int_t ngx_http_ai_guard_ledger_reserve(ngx_http_request_t *r,
-    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v);
-void ngx_http_ai_guard_record(ngx_http_request_t *r,
-    ngx_http_ai_guard_ctx_t *ctx);
-void ngx_http_ai_guard_in_flight(ngx_http_request_t *r,
-    ngx_http_ai_guard_ctx_t *ctx, ngx_int_t delta);
-char *ngx_http_ai_guard_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-
-ngx_int_t ngx_http_ai_guard_filter_init(ngx_conf_t *cf);
-ngx_int_t ngx_http_ai_guard_log_handler(ngx_http_request_t *r);
-void ngx_http_ai_guard_finish(ngx_http_request_t *r,
-    ngx_http_ai_guard_ctx_t *ctx);
-
-ngx_int_t ngx_http_ai_guard_send_error(ngx_http_request_t *r,
-    ngx_http_ai_guard_verdict_t *v);
-void ngx_http_ai_guard_set_verdict(ngx_http_ai_guard_verdict_t *v,
-    ngx_uint_t status, char *code, char *message);
-
-ngx_int_t ngx_http_ai_guard_add_variables(ngx_conf_t *cf);
-
-ngx_int_t ngx_http_ai_guard_cache_init(ngx_conf_t *cf);
-ngx_int_t ngx_http_ai_guard_cache_key(ngx_http_request_t *r,
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
-ngx_http_ai_guard_ctx_t *ngx_http_ai_guard_cacheable(ngx_http_request_t *r);
-ngx_int_t ngx_http_ai_guard_cache_key_value(ngx_http_request_t *r,
-    ngx_str_t *key);
-
-char *ngx_http_ai_guard_usage_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_http_ai_guard_metrics_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-
-
 extern ngx_module_t  ngx_http_ai_guard_module;
 
 
-#endif /* _NGX_HTTP_AI_GUARD_H_INCLUDED_ */
+#endif /* _NGX_HTTP_AI_GUARD_COMMON_H_INCLUDED_ */

@@ -4,7 +4,9 @@
  */
 
 
-#include "ngx_http_ai_guard.h"
+#include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_error.h"
+#include "ngx_http_ai_guard_rules_module.h"
 
 
 /*

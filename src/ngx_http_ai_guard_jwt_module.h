@@ -4,8 +4,8 @@
  */
 
 
-#ifndef _NGX_HTTP_AI_GUARD_TOKEN_H_INCLUDED_
-#define _NGX_HTTP_AI_GUARD_TOKEN_H_INCLUDED_
+#ifndef _NGX_HTTP_AI_GUARD_JWT_MODULE_H_INCLUDED_
+#define _NGX_HTTP_AI_GUARD_JWT_MODULE_H_INCLUDED_
 
 
 /*
@@ -16,11 +16,7 @@
  */
 
 
-#include <ngx_config.h>
-#include <ngx_core.h>
-#include <ngx_http.h>
-
-#include "ngx_http_ai_guard.h"
+#include "ngx_http_ai_guard_common.h"
 
 
 /* 1 if the location of r accepts tokens ("ai_guard_jwt on") */
@@ -42,4 +38,4 @@ ngx_int_t ngx_http_ai_guard_jwt_authenticate(ngx_http_request_t *r,
 extern ngx_module_t  ngx_http_ai_guard_jwt_module;
 
 
-#endif /* _NGX_HTTP_AI_GUARD_TOKEN_H_INCLUDED_ */
+#endif /* _NGX_HTTP_AI_GUARD_JWT_MODULE_H_INCLUDED_ */
