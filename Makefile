@@ -97,6 +97,7 @@ test-valgrind: deps module unit
 	    --errors-for-leak-kinds=definite --show-possibly-lost=no \
 	    --error-exitcode=99 --log-file=$(VG_LOGS)/vg.%p" \
 	TEST_NGINX_TIMEOUT=$${TEST_NGINX_TIMEOUT:-15} \
+	TEST_NGINX_LOG_WAIT=$${TEST_NGINX_LOG_WAIT:-5} \
 	TEST_NGINX_BINARY=$(NGINX) \
 	TEST_NGINX_LOAD_MODULES="$(CURDIR)/$(MODULE) $(ECHO_SO)" \
 	    ./util/redis-test prove -I t/lib -r t/; rc=$$?; \
