@@ -26,7 +26,7 @@ FUZZ_BINS  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_FLAGS := -g -O1 -Isrc -fsanitize=fuzzer,address,undefined
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps module unit test run stop fuzz bench clean \
+.PHONY: all deps module unit test run stop fuzz bench soak clean \
         asan test-asan test-valgrind
 
 all: module
@@ -129,6 +129,12 @@ stop:
 bench: deps module
 	@./util/deps --bench
 	@./bench/overhead
+
+# The acceptance soak of docs/state.md: 200,000 random requests against a
+# 1m zone while existing tenants keep using it (a few seconds to a minute).
+soak: deps module
+	@./util/deps --bench
+	@./bench/soak
 
 clean:
 	rm -rf $(BUILD) t/servroot
