@@ -26,7 +26,7 @@ FUZZ_BINS  := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_FLAGS := -g -O1 -Isrc -fsanitize=fuzzer,address,undefined
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps module unit test run stop fuzz bench clean \
+.PHONY: all deps module unit test run stop fuzz bench soak clean \
         asan test-asan test-valgrind
 
 all: module
@@ -97,6 +97,7 @@ test-valgrind: deps module unit
 	    --errors-for-leak-kinds=definite --show-possibly-lost=no \
 	    --error-exitcode=99 --log-file=$(VG_LOGS)/vg.%p" \
 	TEST_NGINX_TIMEOUT=$${TEST_NGINX_TIMEOUT:-15} \
+	TEST_NGINX_LOG_WAIT=$${TEST_NGINX_LOG_WAIT:-5} \
 	TEST_NGINX_BINARY=$(NGINX) \
 	TEST_NGINX_LOAD_MODULES="$(CURDIR)/$(MODULE) $(ECHO_SO)" \
 	    ./util/redis-test prove -I t/lib -r t/; rc=$$?; \
@@ -128,6 +129,12 @@ stop:
 bench: deps module
 	@./util/deps --bench
 	@./bench/overhead
+
+# The acceptance soak of docs/state.md: 200,000 random requests against a
+# 1m zone while existing tenants keep using it (a few seconds to a minute).
+soak: deps module
+	@./util/deps --bench
+	@./bench/soak
 
 clean:
 	rm -rf $(BUILD) t/servroot

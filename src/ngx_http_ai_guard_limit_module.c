@@ -290,7 +290,11 @@ ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
     scope = ngx_http_ai_guard_scope_get(zone, alcf, ctx, size, now, &why);
 
     if (scope == NULL) {
-        zone->sh->refused++;
+        if (why == NGX_HTTP_AI_GUARD_SCOPE_FULL) {
+            /* refused for want of room; a tenant at its max= is not */
+            zone->sh->refused++;
+        }
+
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
         return ngx_http_ai_guard_limiter_refuse(r, alcf, ctx, v, why);

@@ -191,6 +191,11 @@ sub limit_by_cap {
     my ($s) = post($n, 'victim-q', ['X-End-User: v-carol']);
     is($s, 200, "$t: the victim tenant's new end user is admitted");
 
+    # a tenant at its max= is its own limit, not a part out of room
+    my %m = metrics($n);
+    is($m{'ai_guard_zone_refused_total{part="limits"}'}, 0,
+       "$t: limit_by_max refusals are not counted as a full zone");
+
     slot_returns($n, $t, $slow, 'victim-c', \@bob);
 
     finish($n, $t, 'no alert');
