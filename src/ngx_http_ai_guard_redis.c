@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_ai_guard.h"
+#include "ngx_http_ai_guard_batch.h"
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
@@ -59,38 +60,14 @@ struct ngx_http_ai_guard_redis_cmd_s {
 };
 
 
-/* an item of a settlement, in the outbox */
-
-typedef struct {
-    uint64_t                         limit;
-    int64_t                          delta;
-    uint64_t                         window;
-    uint32_t                         kind;
-} ngx_http_ai_guard_redis_item_t;
-
-
 /*
- * An outbox record: one settled request.  The usage (when the request
- * reached the upstream) and the correction of a reservation taken in
- * Redis; "nitems" items follow the header, then the strings.
+ * An outbox record: one settled request in the queue, laid out as
+ * src/ngx_http_ai_guard_batch.h says (its items and strings follow it).
  */
 
 typedef struct {
     ngx_queue_t                      queue;
-    uint64_t                         seq;
-    uint32_t                         day;
-    uint16_t                         tenant_len;
-    uint16_t                         key_len;
-    uint16_t                         model_len;
-    uint16_t                         customer_len;
-    uint16_t                         scope_len;
-    uint8_t                          nitems;
-    uint8_t                          usage;
-    uint64_t                         input;
-    uint64_t                         output;
-    uint64_t                         cached;
-    uint64_t                         estimated;
-    int64_t                          cost;
+    ngx_http_ai_guard_batch_rec_t    rec;
 } ngx_http_ai_guard_redis_rec_t;
 
 
@@ -134,9 +111,20 @@ typedef struct {
 } ngx_http_ai_guard_redis_worker_t;
 
 
+/*
+ * A batch on its way: its records copied out of the zone into "pool",
+ * which lives until the reply is handled.
+ */
+
 typedef struct {
-    ngx_pool_t                      *pool;
-    uint64_t                         first;
+    ngx_pool_t                            *pool;
+    uint64_t                               first;
+    uint64_t                               node;
+    ngx_uint_t                             n;
+    const ngx_http_ai_guard_batch_rec_t  **recs;
+    int                                    argc;
+    const char                           **argv;
+    size_t                                *argvlen;
 } ngx_http_ai_guard_redis_flush_t;
 
 
@@ -156,36 +144,6 @@ typedef struct {
     ngx_uint_t                         pending;
     ngx_uint_t                         failed;
 } ngx_http_ai_guard_redis_fetch_t;
-
-
-/*
- * A batch's records added up before they go: one usage hash, or one
- * limit counter, is written once a batch however many records it has
- * (the strings point into the outbox, read under its mutex).
- */
-
-typedef struct {
-    uint32_t                         day;
-    ngx_str_t                        tenant;
-    ngx_str_t                        key;
-    ngx_str_t                        model;
-    ngx_str_t                        customer;
-    uint64_t                         requests;
-    uint64_t                         input;
-    uint64_t                         output;
-    uint64_t                         cached;
-    uint64_t                         estimated;
-    int64_t                          cost;
-} ngx_http_ai_guard_redis_usage_t;
-
-
-typedef struct {
-    ngx_str_t                        scope;
-    uint32_t                         kind;
-    uint64_t                         limit;
-    uint64_t                         window;
-    int64_t                          delta;
-} ngx_http_ai_guard_redis_corr_t;
 
 
 /* how Redis keeps each limit kind */
@@ -225,8 +183,10 @@ static void ngx_http_ai_guard_redis_reserve_done(
     ngx_http_ai_guard_redis_cmd_t *cmd, redisReply *reply);
 static void ngx_http_ai_guard_redis_flush_handler(ngx_event_t *ev);
 static void ngx_http_ai_guard_redis_flush_batch(void);
-static ngx_inline ngx_uint_t ngx_http_ai_guard_redis_str_eq(ngx_str_t *a,
-    ngx_str_t *b);
+static ngx_int_t ngx_http_ai_guard_redis_flush_copy(
+    ngx_http_ai_guard_redis_flush_t *f);
+static ngx_int_t ngx_http_ai_guard_redis_flush_encode(
+    ngx_http_ai_guard_redis_flush_t *f, ngx_http_ai_guard_batch_t *b);
 static void ngx_http_ai_guard_redis_flush_done(
     ngx_http_ai_guard_redis_cmd_t *cmd, redisReply *reply);
 static void ngx_http_ai_guard_redis_sync_handler(ngx_event_t *ev);
@@ -1649,8 +1609,9 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
     ngx_uint_t                             i, n, usage;
     ngx_http_ai_guard_key_t               *k;
     ngx_http_ai_guard_redis_sh_t          *sh;
-    ngx_http_ai_guard_redis_rec_t         *rec;
-    ngx_http_ai_guard_redis_item_t         items[NGX_HTTP_AI_GUARD_REDIS_ITEMS];
+    ngx_http_ai_guard_redis_rec_t         *node;
+    ngx_http_ai_guard_batch_rec_t         *rec;
+    ngx_http_ai_guard_batch_item_t         items[NGX_HTTP_AI_GUARD_REDIS_ITEMS];
     ngx_http_ai_guard_limit_item_t        *it;
     ngx_http_ai_guard_main_conf_t         *amcf;
     ngx_http_ai_guard_redis_conf_t        *rcf;
@@ -1738,7 +1699,7 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
     }
 
     size = sizeof(ngx_http_ai_guard_redis_rec_t)
-           + n * sizeof(ngx_http_ai_guard_redis_item_t)
+           + n * sizeof(ngx_http_ai_guard_batch_item_t)
            + tenant.len + key.len + model.len + customer.len
            + (n ? ctx->scope.len : 0);
 
@@ -1746,9 +1707,9 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
 
     ngx_shmtx_lock(&rcf->shpool->mutex);
 
-    rec = ngx_slab_alloc_locked(rcf->shpool, size);
+    node = ngx_slab_alloc_locked(rcf->shpool, size);
 
-    if (rec == NULL) {
+    if (node == NULL) {
         sh->dropped++;
 
         if (!sh->full) {
@@ -1767,6 +1728,8 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
     }
 
     sh->full = 0;
+
+    rec = &node->rec;
 
     rec->seq = sh->seq++;
     rec->day = (uint32_t) (now / NGX_HTTP_AI_GUARD_DAY_MS);
@@ -1794,14 +1757,14 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
     }
 
     p = (u_char *) (rec + 1);
-    p = ngx_cpymem(p, items, n * sizeof(ngx_http_ai_guard_redis_item_t));
+    p = ngx_cpymem(p, items, n * sizeof(ngx_http_ai_guard_batch_item_t));
     p = ngx_cpymem(p, tenant.data, tenant.len);
     p = ngx_cpymem(p, key.data, key.len);
     p = ngx_cpymem(p, model.data, model.len);
     p = ngx_cpymem(p, customer.data, customer.len);
     ngx_memcpy(p, ctx->scope.data, rec->scope_len);
 
-    ngx_queue_insert_tail(&sh->outbox, &rec->queue);
+    ngx_queue_insert_tail(&sh->outbox, &node->queue);
     sh->pending++;
 
     ngx_shmtx_unlock(&rcf->shpool->mutex);
@@ -1826,33 +1789,22 @@ ngx_http_ai_guard_redis_flush_handler(ngx_event_t *ev)
 
 
 /*
- * Sends the head of the outbox as one script call.  The batch is leased
- * in the zone (its first record and its size): another flusher (the new
- * worker 0 after a reload) takes it over only when the lease has run out,
- * and then sends the very same records under the same batch id, so the
- * SET NX in the script makes a retried batch count once.
+ * Sends the head of the outbox as one script call: its records are
+ * copied out under the zone's mutex, then added up, encoded and sent
+ * without it, so that the workers settling requests meanwhile wait for a
+ * copy, not for the arithmetic.
  */
 
 static void
 ngx_http_ai_guard_redis_flush_batch(void)
 {
-    u_char                            *p, *s, day[16];
-    size_t                            *len, size;
-    uint64_t                           now;
-    ngx_tm_t                           tm;
-    ngx_uint_t                         i, j, k, n, a, nargs, nu, nc;
+    size_t                             nu, nc;
     ngx_pool_t                        *pool;
-    const char                       **argv;
-    ngx_queue_t                       *q;
+    ngx_http_ai_guard_batch_t          b;
     ngx_http_ai_guard_redis_sh_t      *sh;
-    ngx_http_ai_guard_redis_rec_t     *rec;
-    ngx_http_ai_guard_redis_item_t    *it;
-    ngx_http_ai_guard_redis_corr_t    *c, ct;
     ngx_http_ai_guard_redis_conf_t    *rcf;
     ngx_http_ai_guard_redis_flush_t   *f;
-    ngx_http_ai_guard_redis_usage_t   *u, ut;
     ngx_http_ai_guard_redis_worker_t  *w;
-    ngx_http_ai_guard_redis_kind_t     kd;
 
     w = &ngx_http_ai_guard_redis_w;
     rcf = w->rcf;
@@ -1866,6 +1818,99 @@ ngx_http_ai_guard_redis_flush_batch(void)
     if (pool == NULL) {
         return;
     }
+
+    f = ngx_pcalloc(pool, sizeof(ngx_http_ai_guard_redis_flush_t));
+    if (f == NULL) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    f->pool = pool;
+
+    if (ngx_http_ai_guard_redis_flush_copy(f) != NGX_OK) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    /*
+     * The records added up: Redis's work for a batch is then one usage
+     * hash and one counter a key, not a script's dozen calls a record
+     * (a batch of 256 records of one tenant took Redis over a millisecond,
+     * a millisecond the admissions of every node queued behind).  The
+     * same records always add up the same: a retry is the same batch.
+     */
+
+    ngx_http_ai_guard_batch_count(f->recs, f->n, &nu, &nc);
+
+    b.usage = ngx_palloc(pool, (nu + 1)
+                               * sizeof(ngx_http_ai_guard_batch_usage_t));
+    b.corr = ngx_palloc(pool, (nc + 1)
+                              * sizeof(ngx_http_ai_guard_batch_corr_t));
+
+    if (b.usage == NULL || b.corr == NULL) {
+        goto failed;
+    }
+
+    ngx_http_ai_guard_batch_aggregate(&b, f->recs, f->n);
+
+    if (ngx_http_ai_guard_redis_flush_encode(f, &b) != NGX_OK) {
+        goto failed;
+    }
+
+    if (ngx_http_ai_guard_redis_send(ngx_http_ai_guard_redis_flush_done, f,
+                                     NGX_HTTP_AI_GUARD_REDIS_FLUSH, f->argc,
+                                     f->argv, f->argvlen,
+                                     ngx_max(rcf->timeout,
+                                             NGX_HTTP_AI_GUARD_REDIS_HANDSHAKE))
+        == NULL)
+    {
+        goto failed;
+    }
+
+    w->flushing = 1;
+
+    return;
+
+failed:
+
+    /* the lease goes: the next flush sends the same records */
+
+    ngx_shmtx_lock(&rcf->shpool->mutex);
+
+    if (sh->batch && sh->batch_first == f->first) {
+        sh->batch_until = 0;
+    }
+
+    ngx_shmtx_unlock(&rcf->shpool->mutex);
+
+    ngx_destroy_pool(pool);
+}
+
+
+/*
+ * Under the zone's mutex: leases the batch and copies its records out.
+ * The batch is leased in the zone (its first record and its size):
+ * another flusher (the new worker 0 after a reload) takes it over only
+ * when the lease has run out, and then sends the very same records under
+ * the same batch id, so the SET NX in the script makes a retried batch
+ * count once.  NGX_DECLINED: nothing to send now.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_redis_flush_copy(ngx_http_ai_guard_redis_flush_t *f)
+{
+    u_char                               *p;
+    size_t                                size, len;
+    uint64_t                              now;
+    ngx_uint_t                            i, n;
+    ngx_queue_t                          *q;
+    ngx_http_ai_guard_redis_sh_t         *sh;
+    ngx_http_ai_guard_redis_rec_t        *node;
+    ngx_http_ai_guard_redis_conf_t       *rcf;
+    const ngx_http_ai_guard_batch_rec_t **recs;
+
+    rcf = ngx_http_ai_guard_redis_w.rcf;
+    sh = rcf->sh;
 
     now = ngx_http_ai_guard_now();
 
@@ -1881,65 +1926,113 @@ ngx_http_ai_guard_redis_flush_batch(void)
         }
 
         q = ngx_queue_head(&sh->outbox);
-        rec = ngx_queue_data(q, ngx_http_ai_guard_redis_rec_t, queue);
+        node = ngx_queue_data(q, ngx_http_ai_guard_redis_rec_t, queue);
 
         sh->batch = ngx_min(sh->pending, NGX_HTTP_AI_GUARD_REDIS_BATCH);
-        sh->batch_first = rec->seq;
+        sh->batch_first = node->rec.seq;
     }
 
     sh->batch_until = now + 2 * ngx_max(rcf->timeout,
                                         NGX_HTTP_AI_GUARD_REDIS_HANDSHAKE);
 
-    /* the arguments: count, then copy out of the zone */
-
     n = sh->batch;
-    nargs = 5;
     size = 0;
-    nu = 0;
-    nc = 0;
 
     for (q = ngx_queue_head(&sh->outbox), i = 0; i < n;
          q = ngx_queue_next(q), i++)
     {
-        rec = ngx_queue_data(q, ngx_http_ai_guard_redis_rec_t, queue);
-
-        nargs += rec->usage ? 12 : 0;
-        nargs += 5 * rec->nitems;
-        nu += rec->usage;
-        nc += rec->nitems;
-        size += rec->tenant_len + rec->key_len + rec->model_len
-                + rec->customer_len + 7 * NGX_INT64_LEN
-                + rec->nitems * (rcf->prefix.len + rec->scope_len + 32
-                                 + 4 * NGX_INT64_LEN);
+        node = ngx_queue_data(q, ngx_http_ai_guard_redis_rec_t, queue);
+        size += ngx_align(ngx_http_ai_guard_batch_rec_size(&node->rec), 8);
     }
 
-    argv = ngx_palloc(pool, nargs * sizeof(char *));
-    len = ngx_palloc(pool, nargs * sizeof(size_t));
-    s = ngx_pnalloc(pool, size + n * 16 + 128);
-    f = ngx_palloc(pool, sizeof(ngx_http_ai_guard_redis_flush_t));
-    u = ngx_palloc(pool, (nu + 1) * sizeof(ngx_http_ai_guard_redis_usage_t));
-    c = ngx_palloc(pool, (nc + 1) * sizeof(ngx_http_ai_guard_redis_corr_t));
+    recs = ngx_palloc(f->pool, n * sizeof(ngx_http_ai_guard_batch_rec_t *));
+    p = ngx_palloc(f->pool, size);
 
-    if (argv == NULL || len == NULL || s == NULL || f == NULL || u == NULL
-        || c == NULL)
-    {
+    if (recs == NULL || p == NULL) {
         sh->batch_until = 0;
         goto busy;
     }
 
-    f->pool = pool;
+    for (q = ngx_queue_head(&sh->outbox), i = 0; i < n;
+         q = ngx_queue_next(q), i++)
+    {
+        node = ngx_queue_data(q, ngx_http_ai_guard_redis_rec_t, queue);
+        len = ngx_http_ai_guard_batch_rec_size(&node->rec);
+
+        recs[i] = (ngx_http_ai_guard_batch_rec_t *) p;
+        ngx_memcpy(p, &node->rec, len);
+        p += ngx_align(len, 8);
+    }
+
     f->first = sh->batch_first;
+    f->node = sh->node;
+    f->n = n;
+    f->recs = recs;
+
+    ngx_shmtx_unlock(&rcf->shpool->mutex);
+
+    return NGX_OK;
+
+busy:
+
+    ngx_shmtx_unlock(&rcf->shpool->mutex);
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The script's arguments: the batch id, the key prefix, then a usage
+ * record a row and a correction record a counter.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_redis_flush_encode(ngx_http_ai_guard_redis_flush_t *f,
+    ngx_http_ai_guard_batch_t *b)
+{
+    u_char                           *s, day[16];
+    size_t                           *len, size;
+    ngx_tm_t                          tm;
+    ngx_uint_t                        i, a, nargs;
+    const char                      **argv;
+    ngx_http_ai_guard_batch_corr_t   *c;
+    ngx_http_ai_guard_batch_usage_t  *u;
+    ngx_http_ai_guard_redis_conf_t   *rcf;
+    ngx_http_ai_guard_redis_kind_t    kd;
+
+    rcf = ngx_http_ai_guard_redis_w.rcf;
+
+    nargs = 5 + 12 * b->nusage + 5 * b->ncorr;
+    size = rcf->prefix.len + sizeof("b::") - 1 + 16 + NGX_INT64_LEN;
+
+    for (i = 0; i < b->nusage; i++) {
+        u = &b->usage[i];
+        size += NGX_HTTP_AI_GUARD_DATE_LEN + u->tenant.len + u->key.len
+                + u->model.len + u->customer.len + 6 * NGX_INT64_LEN;
+    }
+
+    for (i = 0; i < b->ncorr; i++) {
+        size += rcf->prefix.len + sizeof("l:::") - 1 + b->corr[i].scope.len
+                + 16 + 4 * NGX_INT64_LEN;
+    }
+
+    argv = ngx_palloc(f->pool, nargs * sizeof(char *));
+    len = ngx_palloc(f->pool, nargs * sizeof(size_t));
+    s = ngx_pnalloc(f->pool, size);
+
+    if (argv == NULL || len == NULL || s == NULL) {
+        return NGX_ERROR;
+    }
 
     argv[0] = "EVALSHA";
     len[0] = 7;
-    argv[1] = w->sha[NGX_HTTP_AI_GUARD_REDIS_FLUSH - 1];
+    argv[1] = ngx_http_ai_guard_redis_w.sha[NGX_HTTP_AI_GUARD_REDIS_FLUSH - 1];
     len[1] = 40;
     argv[2] = "1";
     len[2] = 1;
 
     argv[3] = (char *) s;
-    s = ngx_sprintf(s, "%Vb:%016xL:%uL", &rcf->prefix, sh->node,
-                    sh->batch_first);
+    s = ngx_sprintf(s, "%Vb:%016xL:%uL", &rcf->prefix, f->node, f->first);
     len[3] = s - (u_char *) argv[3];
 
     argv[4] = (char *) rcf->prefix.data;
@@ -1959,195 +2052,70 @@ ngx_http_ai_guard_redis_flush_batch(void)
     len[a] = l;                                                             \
     a++
 
-    /*
-     * The records added up: Redis's work for a batch is then one usage
-     * hash and one counter a key, not a script's dozen calls a record
-     * (a batch of 256 records of one tenant took Redis over a millisecond,
-     * a millisecond the admissions of every node queued behind).  The
-     * same records always add up the same: a retry is the same batch.
-     */
+    for (i = 0; i < b->nusage; i++) {
+        u = &b->usage[i];
 
-    nu = 0;
-    nc = 0;
-
-    for (q = ngx_queue_head(&sh->outbox), i = 0; i < n;
-         q = ngx_queue_next(q), i++)
-    {
-        rec = ngx_queue_data(q, ngx_http_ai_guard_redis_rec_t, queue);
-
-        it = (ngx_http_ai_guard_redis_item_t *) (rec + 1);
-        p = (u_char *) (it + rec->nitems);
-
-        if (rec->usage) {
-            ut.day = rec->day;
-            ut.tenant.data = p;
-            ut.tenant.len = rec->tenant_len;
-            ut.key.data = ut.tenant.data + ut.tenant.len;
-            ut.key.len = rec->key_len;
-            ut.model.data = ut.key.data + ut.key.len;
-            ut.model.len = rec->model_len;
-            ut.customer.data = ut.model.data + ut.model.len;
-            ut.customer.len = rec->customer_len;
-
-            for (j = nu; j > 0; j--) {
-                if (u[j - 1].day == ut.day
-                    && ngx_http_ai_guard_redis_str_eq(&u[j - 1].tenant,
-                                                      &ut.tenant)
-                    && ngx_http_ai_guard_redis_str_eq(&u[j - 1].key, &ut.key)
-                    && ngx_http_ai_guard_redis_str_eq(&u[j - 1].model,
-                                                      &ut.model)
-                    && ngx_http_ai_guard_redis_str_eq(&u[j - 1].customer,
-                                                      &ut.customer))
-                {
-                    break;
-                }
-            }
-
-            if (j == 0) {
-                ut.requests = 0;
-                ut.input = 0;
-                ut.output = 0;
-                ut.cached = 0;
-                ut.estimated = 0;
-                ut.cost = 0;
-
-                u[nu++] = ut;
-                j = nu;
-            }
-
-            u[j - 1].requests++;
-            u[j - 1].input += rec->input;
-            u[j - 1].output += rec->output;
-            u[j - 1].cached += rec->cached;
-            u[j - 1].estimated += rec->estimated;
-            u[j - 1].cost += rec->cost;
-        }
-
-        ct.scope.data = p + rec->tenant_len + rec->key_len + rec->model_len
-                        + rec->customer_len;
-        ct.scope.len = rec->scope_len;
-
-        for (k = 0; k < rec->nitems; k++) {
-            ct.kind = it[k].kind;
-            ct.limit = it[k].limit;
-            ct.window = it[k].window;
-
-            for (j = nc; j > 0; j--) {
-                if (c[j - 1].kind == ct.kind && c[j - 1].limit == ct.limit
-                    && c[j - 1].window == ct.window
-                    && ngx_http_ai_guard_redis_str_eq(&c[j - 1].scope,
-                                                      &ct.scope))
-                {
-                    break;
-                }
-            }
-
-            if (j == 0) {
-                ct.delta = 0;
-                c[nc++] = ct;
-                j = nc;
-            }
-
-            c[j - 1].delta += it[k].delta;
-        }
-    }
-
-    for (i = 0; i < nu; i++) {
-        ngx_gmtime((time_t) u[i].day * 86400, &tm);
+        ngx_gmtime((time_t) u->day * 86400, &tm);
         (void) ngx_sprintf(day, "%4d-%02d-%02d", tm.ngx_tm_year,
                            tm.ngx_tm_mon, tm.ngx_tm_mday);
 
         argv[a] = "u";
         len[a++] = 1;
-        ngx_http_ai_guard_redis_str(day, 10);
-        ngx_http_ai_guard_redis_str(u[i].tenant.data, u[i].tenant.len);
-        ngx_http_ai_guard_redis_str(u[i].key.data, u[i].key.len);
-        ngx_http_ai_guard_redis_str(u[i].model.data, u[i].model.len);
-        ngx_http_ai_guard_redis_str(u[i].customer.data, u[i].customer.len);
-        ngx_http_ai_guard_redis_arg("%uL", u[i].requests);
-        ngx_http_ai_guard_redis_arg("%uL", u[i].input);
-        ngx_http_ai_guard_redis_arg("%uL", u[i].output);
-        ngx_http_ai_guard_redis_arg("%uL", u[i].cached);
-        ngx_http_ai_guard_redis_arg("%uL", u[i].estimated);
-        ngx_http_ai_guard_redis_arg("%L", u[i].cost);
+        ngx_http_ai_guard_redis_str(day, NGX_HTTP_AI_GUARD_DATE_LEN);
+        ngx_http_ai_guard_redis_str(u->tenant.data, u->tenant.len);
+        ngx_http_ai_guard_redis_str(u->key.data, u->key.len);
+        ngx_http_ai_guard_redis_str(u->model.data, u->model.len);
+        ngx_http_ai_guard_redis_str(u->customer.data, u->customer.len);
+        ngx_http_ai_guard_redis_arg("%uL", u->requests);
+        ngx_http_ai_guard_redis_arg("%uL", u->input);
+        ngx_http_ai_guard_redis_arg("%uL", u->output);
+        ngx_http_ai_guard_redis_arg("%uL", u->cached);
+        ngx_http_ai_guard_redis_arg("%uL", u->estimated);
+        ngx_http_ai_guard_redis_arg("%L", u->cost);
     }
 
-    for (i = 0; i < nc; i++) {
-        if (c[i].delta == 0) {
-            continue;
-        }
-
-        kd = ngx_http_ai_guard_redis_kinds[c[i].kind];
+    for (i = 0; i < b->ncorr; i++) {
+        c = &b->corr[i];
+        kd = ngx_http_ai_guard_redis_kinds[c->kind];
 
         argv[a] = (kd.type == 'b') ? "b" : (kd.type == 'q') ? "q" : "c";
         len[a++] = 1;
 
         argv[a] = (char *) s;
-        s = ngx_sprintf(s, "%Vl:%V:%s", &rcf->prefix, &c[i].scope,
-                        ngx_http_ai_guard_limit_name(c[i].kind));
+        s = ngx_sprintf(s, "%Vl:%*s:%s", &rcf->prefix, c->scope.len,
+                        c->scope.data, ngx_http_ai_guard_limit_name(c->kind));
         if (kd.type == 'q') {
-            s = ngx_sprintf(s, ":%uL", c[i].window);
+            s = ngx_sprintf(s, ":%uL", c->window);
         }
 
         len[a] = s - (u_char *) argv[a];
         a++;
 
         if (kd.type == 'b') {
-            ngx_http_ai_guard_redis_arg("%uL", c[i].limit);
+            ngx_http_ai_guard_redis_arg("%uL", c->limit);
             ngx_http_ai_guard_redis_arg("%uL", kd.period);
-            ngx_http_ai_guard_redis_arg("%L", c[i].delta);
+            ngx_http_ai_guard_redis_arg("%L", c->delta);
 
         } else if (kd.type == 'q') {
-            ngx_http_ai_guard_redis_arg("%L", c[i].delta);
+            ngx_http_ai_guard_redis_arg("%L", c->delta);
             ngx_http_ai_guard_redis_arg("%uL",
                                         (kd.cal == NGX_HTTP_AI_GUARD_CAL_DAY)
                                         ? 2 * NGX_HTTP_AI_GUARD_DAY_MS
                                         : 33 * NGX_HTTP_AI_GUARD_DAY_MS);
 
         } else {
-            ngx_http_ai_guard_redis_arg("%L", c[i].delta);
+            ngx_http_ai_guard_redis_arg("%L", c->delta);
         }
     }
 
 #undef ngx_http_ai_guard_redis_arg
 #undef ngx_http_ai_guard_redis_str
 
-    ngx_shmtx_unlock(&rcf->shpool->mutex);
+    f->argc = (int) a;
+    f->argv = argv;
+    f->argvlen = len;
 
-    if (ngx_http_ai_guard_redis_send(ngx_http_ai_guard_redis_flush_done, f,
-                                     NGX_HTTP_AI_GUARD_REDIS_FLUSH, (int) a,
-                                     argv, len,
-                                     ngx_max(rcf->timeout,
-                                             NGX_HTTP_AI_GUARD_REDIS_HANDSHAKE))
-        == NULL)
-    {
-        ngx_shmtx_lock(&rcf->shpool->mutex);
-
-        if (sh->batch && sh->batch_first == f->first) {
-            sh->batch_until = 0;
-        }
-
-        ngx_shmtx_unlock(&rcf->shpool->mutex);
-
-        ngx_destroy_pool(pool);
-        return;
-    }
-
-    w->flushing = 1;
-
-    return;
-
-busy:
-
-    ngx_shmtx_unlock(&rcf->shpool->mutex);
-    ngx_destroy_pool(pool);
-}
-
-
-static ngx_inline ngx_uint_t
-ngx_http_ai_guard_redis_str_eq(ngx_str_t *a, ngx_str_t *b)
-{
-    return a->len == b->len && ngx_memcmp(a->data, b->data, a->len) == 0;
+    return NGX_OK;
 }
 
 
