@@ -12,14 +12,21 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_ai_guard_limit.h"
+#include "ngx_http_ai_guard_redis_admit.h"
+#include "ngx_http_ai_guard_redis_sync.h"
+#include "ngx_http_ai_guard_redis_report.h"
 
 
-/* the limits a request reserves in one round trip: one item a kind */
-#define NGX_HTTP_AI_GUARD_REDIS_ITEMS  NGX_HTTP_AI_GUARD_LIMIT_NKINDS
+/*
+ * The Redis layer as the rest of the module sees it: the ai_guard_redis
+ * directive, the worker's start, and the types and entry points of its
+ * parts.  ngx_http_ai_guard_redis.c puts the parts together: the transport
+ * (src/ngx_http_ai_guard_redis_transport.c), below the owners of the
+ * scripts, admissions (_redis_admit.c), the outbox (_redis_outbox.c) and
+ * sync (_redis_sync.c), and the cluster report (_redis_report.c).
+ */
 
 
-typedef struct ngx_http_ai_guard_redis_cmd_s  ngx_http_ai_guard_redis_cmd_t;
 typedef struct ngx_http_ai_guard_redis_sh_s   ngx_http_ai_guard_redis_sh_t;
 
 
@@ -35,41 +42,13 @@ typedef struct {
     ngx_str_t                      prefix;
     size_t                         outbox;
 
+    /* the scripts' Lua, as their owners registered them (ngx_str_t) */
+    ngx_array_t                   *scripts;
+
     ngx_shm_zone_t                *shm_zone;
     ngx_slab_pool_t               *shpool;
     ngx_http_ai_guard_redis_sh_t  *sh;
 } ngx_http_ai_guard_redis_conf_t;
-
-
-/*
- * What the admission script answered, in the order of the request's
- * limit items; rc is NGX_HTTP_AI_GUARD_LIMIT_OK / _WAIT / _NEVER, or
- * NGX_HTTP_AI_GUARD_REDIS_FAILED when no answer came in time.
- */
-
-#define NGX_HTTP_AI_GUARD_REDIS_FAILED  -1
-
-typedef struct {
-    ngx_int_t                      rc;
-    ngx_uint_t                     index;
-    uint64_t                       retry_ms;
-    uint64_t                       remaining[NGX_HTTP_AI_GUARD_REDIS_ITEMS];
-    uint64_t                       reset_ms[NGX_HTTP_AI_GUARD_REDIS_ITEMS];
-} ngx_http_ai_guard_redis_reply_t;
-
-
-/* a counter of sync=<interval>: what the node counted since the last sync */
-
-typedef struct {
-    ngx_str_t                      scope;
-    ngx_uint_t                     kind;
-    uint64_t                       limit;
-    int64_t                        delta;       /* units */
-    uint64_t                       window;      /* quotas */
-} ngx_http_ai_guard_redis_sync_t;
-
-typedef ngx_int_t (*ngx_http_ai_guard_redis_sync_pt)(ngx_pool_t *pool,
-    ngx_http_ai_guard_redis_sync_t *items, ngx_uint_t n);
 
 
 /* "YYYY-MM-DD" */
@@ -103,24 +82,10 @@ typedef struct {
 } ngx_http_ai_guard_row_t;
 
 
-/*
- * The rows Redis holds for a report (an array of row pointers in the
- * request's pool, "day" still unset), or NULL: Redis did not answer.
- */
-
-typedef void (*ngx_http_ai_guard_redis_usage_pt)(ngx_http_request_t *r,
-    void *data, ngx_array_t *rows);
-
-
 char *ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_ai_guard_redis_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_ai_guard_redis_up(void);
-ngx_int_t ngx_http_ai_guard_redis_sync_send(ngx_pool_t *pool,
-    ngx_http_ai_guard_redis_sync_t *items, ngx_uint_t n);
-ngx_int_t ngx_http_ai_guard_redis_usage(ngx_http_request_t *r,
-    uint32_t from, uint32_t to, ngx_str_t *tenant,
-    ngx_http_ai_guard_redis_usage_pt handler, void *data);
 
 
 #endif /* _NGX_HTTP_AI_GUARD_REDIS_H_INCLUDED_ */
