@@ -31,11 +31,8 @@
 #include "ngx_http_ai_guard_rules.h"
 
 
-/* the limits a request reserves in one round trip: one item a kind */
-#define NGX_HTTP_AI_GUARD_REDIS_ITEMS  NGX_HTTP_AI_GUARD_LIMIT_NKINDS
+/* Redis: its configuration and the types that cross its files */
 
-
-typedef struct ngx_http_ai_guard_redis_cmd_s  ngx_http_ai_guard_redis_cmd_t;
 typedef struct ngx_http_ai_guard_redis_sh_s   ngx_http_ai_guard_redis_sh_t;
 
 
@@ -51,10 +48,17 @@ typedef struct {
     ngx_str_t                      prefix;
     size_t                         outbox;
 
+    /* the scripts' Lua, as their owners registered them (ngx_str_t) */
+    ngx_array_t                   *scripts;
+
     ngx_shm_zone_t                *shm_zone;
     ngx_slab_pool_t               *shpool;
     ngx_http_ai_guard_redis_sh_t  *sh;
 } ngx_http_ai_guard_redis_conf_t;
+
+
+/* the limits a request reserves in one round trip: one item a kind */
+#define NGX_HTTP_AI_GUARD_REDIS_ITEMS  NGX_HTTP_AI_GUARD_LIMIT_NKINDS
 
 
 /*
@@ -88,6 +92,8 @@ typedef ngx_int_t (*ngx_http_ai_guard_redis_sync_pt)(ngx_pool_t *pool,
     ngx_http_ai_guard_redis_sync_t *items, ngx_uint_t n);
 
 
+/* the usage report: its rows, from the ledger or from Redis */
+
 typedef struct {
     uint64_t                       requests;
     uint64_t                       input;
@@ -116,8 +122,9 @@ typedef struct {
 
 
 /*
- * The rows Redis holds for a report (an array of row pointers in the
- * request's pool, "day" still unset), or NULL: Redis did not answer.
+ * The rows Redis holds for a report (an array of ngx_http_ai_guard_row_t
+ * pointers in the request's pool, "day" still unset), or NULL: Redis did
+ * not answer.
  */
 
 typedef void (*ngx_http_ai_guard_redis_usage_pt)(ngx_http_request_t *r,

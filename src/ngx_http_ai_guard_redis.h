@@ -11,21 +11,19 @@
 #include "ngx_http_ai_guard_common.h"
 
 
-ngx_int_t ngx_http_ai_guard_redis_reserve(ngx_http_request_t *r,
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
-void ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
-    ngx_http_ai_guard_ctx_t *ctx);
-ngx_int_t ngx_http_ai_guard_redis_metrics(ngx_http_request_t *r,
-    ngx_str_t *text);
+/*
+ * The Redis layer as the rest of the module sees it: the ai_guard_redis
+ * directive, the worker's start, and the types and entry points of its
+ * parts.  ngx_http_ai_guard_redis.c puts the parts together: the transport
+ * (src/ngx_http_ai_guard_redis_transport.c), below the owners of the
+ * scripts, admissions (_redis_admit.c), the outbox (_redis_outbox.c) and
+ * sync (_redis_sync.c), and the cluster report (_redis_report.c).
+ */
+
+
 char *ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_ai_guard_redis_init_process(ngx_cycle_t *cycle);
-ngx_int_t ngx_http_ai_guard_redis_up(void);
-ngx_int_t ngx_http_ai_guard_redis_sync_send(ngx_pool_t *pool,
-    ngx_http_ai_guard_redis_sync_t *items, ngx_uint_t n);
-ngx_int_t ngx_http_ai_guard_redis_usage(ngx_http_request_t *r,
-    uint32_t from, uint32_t to, ngx_str_t *tenant,
-    ngx_http_ai_guard_redis_usage_pt handler, void *data);
 
 
 #endif /* _NGX_HTTP_AI_GUARD_REDIS_H_INCLUDED_ */

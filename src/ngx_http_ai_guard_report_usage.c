@@ -7,7 +7,7 @@
 #include "ngx_http_ai_guard_common.h"
 #include "ngx_http_ai_guard_error.h"
 #include "ngx_http_ai_guard_ledger.h"
-#include "ngx_http_ai_guard_redis.h"
+#include "ngx_http_ai_guard_redis_report.h"
 #include "ngx_http_ai_guard_report_out.h"
 #include "ngx_http_ai_guard_util.h"
 #include "ngx_http_ai_guard_zone.h"

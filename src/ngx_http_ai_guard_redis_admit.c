@@ -1,0 +1,292 @@
+
+/*
+ * Copyright (C) ngx_ai_guard developers
+ */
+
+
+#include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_redis_transport.h"
+#include "ngx_http_ai_guard_util.h"
+#include "ngx_http_ai_guard_redis_admit.h"
+
+
+static void ngx_http_ai_guard_redis_reserve_done(void *data,
+    redisReply *reply);
+
+
+/* the index of the admission script in the transport's registry */
+static ngx_uint_t  ngx_http_ai_guard_redis_reserve_script;
+
+
+/*
+ * Admission: checks every limit of the request against the cluster's
+ * counters, then takes all of them or none, with the arithmetic of
+ * src/ngx_http_ai_guard_limit.c on Redis's own clock.  KEYS: one a limit;
+ * ARGV: monitor flag, then type, limit, cost and period (a bucket's ms, a
+ * quota's ms to the end of its window) a limit.  Returns rc, the index of
+ * the deciding limit, the retry time, then remaining and reset a limit.
+ */
+
+static const char  ngx_http_ai_guard_redis_reserve_lua[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local rc, idx, retry = 0, 0, 0\n"
+    "local lv = {}\n"
+    "for i = 1, #KEYS do\n"
+    "  local a = 1 + (i - 1) * 4\n"
+    "  local ty = ARGV[a + 1]\n"
+    "  local lim = tonumber(ARGV[a + 2])\n"
+    "  local cost = tonumber(ARGV[a + 3])\n"
+    "  local per = tonumber(ARGV[a + 4])\n"
+    "  local l, r, w = 0, 0, 0\n"
+    "  if ty == 'b' then\n"
+    "    local h = redis.call('HMGET', KEYS[i], 'l', 's')\n"
+    "    l = tonumber(h[1]) or 0\n"
+    "    local s = tonumber(h[2]) or now\n"
+    "    if now > s then\n"
+    "      l = l - (now - s) * lim\n"
+    "      if l < 0 then l = 0 end\n"
+    "    end\n"
+    "    if cost > lim then r = 2\n"
+    "    elseif l > (lim - cost) * per then\n"
+    "      r = 1\n"
+    "      w = math.ceil((l - (lim - cost) * per) / lim)\n"
+    "    end\n"
+    "  else\n"
+    "    l = tonumber(redis.call('GET', KEYS[i]) or '0')\n"
+    "    if cost > lim then r = 2\n"
+    "    elseif l > lim - cost then\n"
+    "      r = 1\n"
+    "      if ty == 'q' then w = per else w = 1000 end\n"
+    "    end\n"
+    "  end\n"
+    "  lv[i] = l\n"
+    "  if r > rc or (r == 1 and rc == 1 and w > retry) then\n"
+    "    rc, idx, retry = r, i - 1, w\n"
+    "  end\n"
+    "end\n"
+    "if rc == 0 or ARGV[1] == '1' then\n"
+    "  for i = 1, #KEYS do\n"
+    "    local a = 1 + (i - 1) * 4\n"
+    "    local ty = ARGV[a + 1]\n"
+    "    local lim = tonumber(ARGV[a + 2])\n"
+    "    local per = tonumber(ARGV[a + 4])\n"
+    "    if ty == 'b' then\n"
+    "      lv[i] = lv[i] + tonumber(ARGV[a + 3]) * per\n"
+    "      redis.call('HSET', KEYS[i], 'l', lv[i], 's', now)\n"
+    "      redis.call('PEXPIRE', KEYS[i], math.ceil(lv[i] / lim) + 1000)\n"
+    "    else\n"
+    "      lv[i] = redis.call('INCRBY', KEYS[i], ARGV[a + 3])\n"
+    "      if ty == 'q' then\n"
+    "        redis.call('PEXPIRE', KEYS[i], per + 86400000)\n"
+    "      else\n"
+    "        redis.call('PEXPIRE', KEYS[i], 3600000)\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local out = {rc, idx, retry}\n"
+    "for i = 1, #KEYS do\n"
+    "  local a = 1 + (i - 1) * 4\n"
+    "  local ty = ARGV[a + 1]\n"
+    "  local lim = tonumber(ARGV[a + 2])\n"
+    "  local per = tonumber(ARGV[a + 4])\n"
+    "  local l = lv[i]\n"
+    "  if ty == 'b' then\n"
+    "    if l >= lim * per then out[#out + 1] = 0\n"
+    "    else out[#out + 1] = math.floor((lim * per - l) / per) end\n"
+    "    out[#out + 1] = math.ceil(l / lim)\n"
+    "  else\n"
+    "    if l >= lim then out[#out + 1] = 0\n"
+    "    else out[#out + 1] = lim - l end\n"
+    "    if ty == 'q' then out[#out + 1] = per else out[#out + 1] = 0 end\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+
+ngx_int_t
+ngx_http_ai_guard_redis_admit_init(ngx_conf_t *cf)
+{
+    ngx_int_t  n;
+
+    n = ngx_http_ai_guard_redis_script(cf,
+                                       ngx_http_ai_guard_redis_reserve_lua);
+    if (n == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_ai_guard_redis_reserve_script = n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * sync=strict: one EVALSHA a request.  NGX_AGAIN: the request waits for
+ * the reply and resumes through ngx_http_core_run_phases(); NGX_DECLINED:
+ * Redis is not available now, the failure policy decides at once.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_redis_reserve(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx)
+{
+    u_char                                *p;
+    size_t                                *len;
+    uint64_t                               now, period;
+    ngx_int_t                              rc;
+    ngx_uint_t                             i, n, a;
+    const char                           **argv;
+    ngx_http_ai_guard_limit_item_t        *it;
+    ngx_http_ai_guard_main_conf_t         *amcf;
+    ngx_http_ai_guard_redis_conf_t        *rcf;
+    const ngx_http_ai_guard_redis_kind_t  *k;
+
+    if (!ngx_http_ai_guard_redis_up()) {
+        return NGX_DECLINED;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+    rcf = amcf->redis;
+
+    n = ctx->nitems;
+
+    argv = ngx_palloc(r->pool, (4 + 5 * n) * sizeof(char *));
+    len = ngx_palloc(r->pool, (4 + 5 * n) * sizeof(size_t));
+    p = ngx_pnalloc(r->pool, n * 4 * NGX_INT64_LEN + 4);
+
+    if (argv == NULL || len == NULL || p == NULL) {
+        return NGX_ERROR;
+    }
+
+    now = ngx_http_ai_guard_now();
+
+    /* argv[0] and argv[1] are the transport's: EVALSHA and the SHA1 */
+
+    argv[2] = (char *) p;
+    p = ngx_sprintf(p, "%ui", n);
+    len[2] = p - (u_char *) argv[2];
+
+    a = 3 + n;
+
+    argv[a] = (alcf->mode == NGX_HTTP_AI_GUARD_MODE_MONITOR) ? "1" : "0";
+    len[a++] = 1;
+
+    for (i = 0; i < n; i++) {
+        it = &ctx->items[i];
+        k = &ngx_http_ai_guard_redis_kinds[it->kind];
+
+        if (k->type == 'q') {
+            it->window = ngx_http_ai_guard_cal_window(k->cal, now);
+            period = ngx_http_ai_guard_cal_reset_ms(k->cal, now);
+
+        } else {
+            it->window = 0;
+            period = k->period;
+        }
+
+        argv[3 + i] = (char *) ngx_http_ai_guard_redis_limit_key(r->pool,
+                                   &rcf->prefix, ctx->scope.data,
+                                   ctx->scope.len, it->kind, it->window,
+                                   &len[3 + i]);
+        if (argv[3 + i] == NULL) {
+            return NGX_ERROR;
+        }
+
+        argv[a] = (k->type == 'b') ? "b" : (k->type == 'q') ? "q" : "c";
+        len[a++] = 1;
+
+        argv[a] = (char *) p;
+        p = ngx_sprintf(p, "%uL", it->limit);
+        len[a] = p - (u_char *) argv[a];
+        a++;
+
+        argv[a] = (char *) p;
+        p = ngx_sprintf(p, "%uL", it->cost);
+        len[a] = p - (u_char *) argv[a];
+        a++;
+
+        argv[a] = (char *) p;
+        p = ngx_sprintf(p, "%uL", period);
+        len[a] = p - (u_char *) argv[a];
+        a++;
+    }
+
+    /*
+     * the request's ctx goes with the command; a request that goes away
+     * first disarms it through its pool
+     */
+
+    rc = ngx_http_ai_guard_redis_eval(ngx_http_ai_guard_redis_reserve_script,
+                                      ngx_http_ai_guard_redis_reserve_done,
+                                      ctx, r->pool, (int) a, argv, len,
+                                      rcf->timeout);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->redis_wait = 1;
+    ctx->redis_done = 0;
+
+    /* a client that goes away meanwhile ends the request (499) */
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_ai_guard_redis_reserve_done(void *data, redisReply *reply)
+{
+    ngx_http_ai_guard_ctx_t  *ctx = data;
+
+    ngx_uint_t                        i, n;
+    redisReply                      **e;
+    ngx_connection_t                 *c;
+    ngx_http_request_t               *r;
+    ngx_http_ai_guard_redis_reply_t  *res;
+
+    r = ctx->request;
+    c = r->connection;
+
+    res = &ctx->redis;
+    res->rc = NGX_HTTP_AI_GUARD_REDIS_FAILED;
+
+    n = ctx->nitems;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY
+        && reply->elements == 3 + 2 * n)
+    {
+        e = reply->element;
+
+        for (i = 0; i < reply->elements; i++) {
+            if (e[i]->type != REDIS_REPLY_INTEGER || e[i]->integer < 0) {
+                break;
+            }
+        }
+
+        if (i == reply->elements && (ngx_uint_t) e[1]->integer < n + 1) {
+            res->rc = (ngx_int_t) e[0]->integer;
+            res->index = (ngx_uint_t) e[1]->integer;
+            res->retry_ms = (uint64_t) e[2]->integer;
+
+            for (i = 0; i < n; i++) {
+                res->remaining[i] = (uint64_t) e[3 + 2 * i]->integer;
+                res->reset_ms[i] = (uint64_t) e[4 + 2 * i]->integer;
+            }
+        }
+
+    } else if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "ai_guard: redis admission script failed: %s",
+                      reply->str);
+    }
+
+    ctx->redis_done = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}

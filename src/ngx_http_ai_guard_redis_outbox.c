@@ -1,0 +1,813 @@
+
+/*
+ * Copyright (C) ngx_ai_guard developers
+ */
+
+
+#include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_redis_transport.h"
+#include "ngx_http_ai_guard_util.h"
+#include "ngx_http_ai_guard_batch.h"
+#include "ngx_http_ai_guard_redis_outbox.h"
+
+
+#define NGX_HTTP_AI_GUARD_REDIS_FLUSH_MS     100
+#define NGX_HTTP_AI_GUARD_REDIS_BATCH        256
+
+
+/*
+ * An outbox record: one settled request in the queue, laid out as
+ * src/ngx_http_ai_guard_batch.h says (its items and strings follow it).
+ */
+
+typedef struct {
+    ngx_queue_t                      queue;
+    ngx_http_ai_guard_batch_rec_t    rec;
+} ngx_http_ai_guard_redis_rec_t;
+
+
+/*
+ * A batch on its way: its records copied out of the zone into "pool",
+ * which lives until the reply is handled.
+ */
+
+typedef struct {
+    ngx_pool_t                            *pool;
+    uint64_t                               first;
+    uint64_t                               node;
+    ngx_uint_t                             n;
+    const ngx_http_ai_guard_batch_rec_t  **recs;
+    int                                    argc;
+    const char                           **argv;
+    size_t                                *argvlen;
+} ngx_http_ai_guard_redis_flush_t;
+
+
+/* the worker's side of the outbox: worker 0 flushes it */
+
+typedef struct {
+    ngx_http_ai_guard_redis_conf_t  *rcf;
+    ngx_log_t                       *log;
+    ngx_event_t                      flush;
+    ngx_uint_t                       flushing;
+} ngx_http_ai_guard_redis_flusher_t;
+
+
+static ngx_uint_t ngx_http_ai_guard_redis_corrections(
+    ngx_http_ai_guard_ctx_t *ctx, uint64_t now,
+    ngx_http_ai_guard_batch_item_t *items);
+static void ngx_http_ai_guard_redis_flush_handler(ngx_event_t *ev);
+static void ngx_http_ai_guard_redis_flush_quit(void);
+static void ngx_http_ai_guard_redis_flush_batch(void);
+static ngx_int_t ngx_http_ai_guard_redis_flush_copy(
+    ngx_http_ai_guard_redis_flush_t *f);
+static ngx_int_t ngx_http_ai_guard_redis_flush_encode(
+    ngx_http_ai_guard_redis_flush_t *f, ngx_http_ai_guard_batch_t *b);
+static void ngx_http_ai_guard_redis_flush_done(void *data,
+    redisReply *reply);
+
+
+static ngx_http_ai_guard_redis_flusher_t  ngx_http_ai_guard_redis_flusher;
+
+/* the index of the outbox script in the transport's registry */
+static ngx_uint_t  ngx_http_ai_guard_redis_flush_script;
+
+
+/*
+ * A batch of the outbox, applied once: KEYS[1] is the batch id; when it
+ * is already set the batch was applied before (a retry) and nothing is
+ * counted again.  ARGV: the key prefix, then the records: usage ('u') and
+ * corrections of buckets ('b'), quotas ('q') and concurrency ('c').  A
+ * usage hash's key is the day, then the tenant, key id, model and Stripe
+ * customer, each as "<length>:<bytes>": no two rows share one.
+ */
+
+static const char  ngx_http_ai_guard_redis_flush_lua[] =
+    "if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 604800) then\n"
+    "  return 0\n"
+    "end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local p = ARGV[1]\n"
+    "local i = 2\n"
+    "while i <= #ARGV do\n"
+    "  local ty = ARGV[i]\n"
+    "  if ty == 'u' then\n"
+    "    local k = p .. 'u:' .. ARGV[i + 1] .. ':'\n"
+    "              .. #ARGV[i + 2] .. ':' .. ARGV[i + 2]\n"
+    "              .. #ARGV[i + 3] .. ':' .. ARGV[i + 3]\n"
+    "              .. #ARGV[i + 4] .. ':' .. ARGV[i + 4]\n"
+    "              .. #ARGV[i + 5] .. ':' .. ARGV[i + 5]\n"
+    "    redis.call('HSET', k, 'day', ARGV[i + 1], 'tenant', ARGV[i + 2],\n"
+    "               'key_id', ARGV[i + 3], 'model', ARGV[i + 4],\n"
+    "               'stripe_customer', ARGV[i + 5])\n"
+    "    redis.call('HINCRBY', k, 'requests', ARGV[i + 6])\n"
+    "    redis.call('HINCRBY', k, 'input_tokens', ARGV[i + 7])\n"
+    "    redis.call('HINCRBY', k, 'output_tokens', ARGV[i + 8])\n"
+    "    redis.call('HINCRBY', k, 'cached_tokens', ARGV[i + 9])\n"
+    "    redis.call('HINCRBY', k, 'estimated_requests', ARGV[i + 10])\n"
+    "    redis.call('HINCRBY', k, 'cost_pico_usd', ARGV[i + 11])\n"
+    "    redis.call('SADD', p .. 'days:' .. ARGV[i + 1], k)\n"
+    "    i = i + 12\n"
+    "  elseif ty == 'b' then\n"
+    "    local k = ARGV[i + 1]\n"
+    "    local lim = tonumber(ARGV[i + 2])\n"
+    "    local per = tonumber(ARGV[i + 3])\n"
+    "    local h = redis.call('HMGET', k, 'l', 's')\n"
+    "    local l = tonumber(h[1]) or 0\n"
+    "    local s = tonumber(h[2]) or now\n"
+    "    if now > s then\n"
+    "      l = l - (now - s) * lim\n"
+    "      if l < 0 then l = 0 end\n"
+    "      s = now\n"
+    "    end\n"
+    "    l = l + tonumber(ARGV[i + 4]) * per\n"
+    "    if l < 0 then l = 0 end\n"
+    "    redis.call('HSET', k, 'l', l, 's', s)\n"
+    "    redis.call('PEXPIRE', k, math.ceil(l / lim) + 1000)\n"
+    "    i = i + 5\n"
+    "  elseif ty == 'q' then\n"
+    "    local k = ARGV[i + 1]\n"
+    "    if redis.call('INCRBY', k, ARGV[i + 2]) < 0 then\n"
+    "      redis.call('SET', k, 0, 'KEEPTTL')\n"
+    "    end\n"
+    "    if redis.call('PTTL', k) < 0 then\n"
+    "      redis.call('PEXPIRE', k, ARGV[i + 3])\n"
+    "    end\n"
+    "    i = i + 4\n"
+    "  else\n"
+    "    local k = ARGV[i + 1]\n"
+    "    if redis.call('INCRBY', k, ARGV[i + 2]) < 0 then\n"
+    "      redis.call('SET', k, 0)\n"
+    "    end\n"
+    "    redis.call('PEXPIRE', k, 3600000)\n"
+    "    i = i + 3\n"
+    "  end\n"
+    "end\n"
+    "return 1\n";
+
+
+ngx_int_t
+ngx_http_ai_guard_redis_outbox_init(ngx_conf_t *cf)
+{
+    ngx_int_t  n;
+
+    n = ngx_http_ai_guard_redis_script(cf, ngx_http_ai_guard_redis_flush_lua);
+    if (n == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_ai_guard_redis_flush_script = n;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_guard_redis_outbox_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_ai_guard_main_conf_t      *amcf;
+    ngx_http_ai_guard_redis_flusher_t  *fl;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_ai_guard_module);
+    fl = &ngx_http_ai_guard_redis_flusher;
+
+    ngx_memzero(fl, sizeof(ngx_http_ai_guard_redis_flusher_t));
+
+    fl->rcf = amcf->redis;
+    fl->log = cycle->log;
+
+    fl->flush.handler = ngx_http_ai_guard_redis_flush_handler;
+    fl->flush.log = cycle->log;
+    fl->flush.data = fl;
+    fl->flush.cancelable = 1;
+
+    /* one worker a node drains the outbox, and sends its last batch */
+
+    if (ngx_worker == 0) {
+        ngx_add_timer(&fl->flush, NGX_HTTP_AI_GUARD_REDIS_FLUSH_MS);
+        ngx_http_ai_guard_redis_on_quit(ngx_http_ai_guard_redis_flush_quit);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * At the log phase (or the pool cleanup): the request's usage, and the
+ * correction of a reservation it took in Redis, go into the outbox; the
+ * flush timer takes them to Redis.  No round trip here.
+ */
+
+void
+ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx)
+{
+    u_char                          *p;
+    size_t                           size;
+    uint64_t                         now;
+    ngx_str_t                        tenant, key, model, customer;
+    ngx_uint_t                       n, usage;
+    ngx_http_ai_guard_key_t         *k;
+    ngx_http_ai_guard_redis_sh_t    *sh;
+    ngx_http_ai_guard_redis_rec_t   *node;
+    ngx_http_ai_guard_batch_rec_t   *rec;
+    ngx_http_ai_guard_batch_item_t   items[NGX_HTTP_AI_GUARD_REDIS_ITEMS];
+    ngx_http_ai_guard_main_conf_t   *amcf;
+    ngx_http_ai_guard_redis_conf_t  *rcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+    rcf = amcf->redis;
+
+    if (rcf == NULL || rcf->sh == NULL) {
+        return;
+    }
+
+    k = ctx->key;
+    usage = (ctx->upstream && k != NULL);
+
+    n = 0;
+    now = ngx_http_ai_guard_now();
+
+    if (ctx->redis_reserved) {
+        ctx->redis_reserved = 0;
+        n = ngx_http_ai_guard_redis_corrections(ctx, now, items);
+    }
+
+    if (!usage && n == 0) {
+        return;
+    }
+
+    ngx_str_null(&tenant);
+    ngx_str_null(&key);
+    ngx_str_null(&model);
+    ngx_str_null(&customer);
+
+    if (usage) {
+        tenant.data = k->tenant.data;
+        tenant.len = ngx_min(k->tenant.len, 1024);
+        key.data = k->id.data;
+        key.len = ngx_min(k->id.len, 1024);
+        customer.data = k->stripe_customer.data;
+        customer.len = ngx_min(k->stripe_customer.len, 1024);
+
+        /* the ledger's label: bounded as the zone's rows are */
+        model = ctx->label;
+    }
+
+    size = sizeof(ngx_http_ai_guard_redis_rec_t)
+           + n * sizeof(ngx_http_ai_guard_batch_item_t)
+           + tenant.len + key.len + model.len + customer.len
+           + (n ? ctx->scope.len : 0);
+
+    sh = rcf->sh;
+
+    ngx_shmtx_lock(&rcf->shpool->mutex);
+
+    node = ngx_slab_alloc_locked(rcf->shpool, size);
+
+    if (node == NULL) {
+        sh->dropped++;
+
+        if (!sh->full) {
+            sh->full = 1;
+            ngx_shmtx_unlock(&rcf->shpool->mutex);
+
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "ai_guard: redis outbox full (%uz bytes), usage "
+                          "is kept in the local zone only until it drains",
+                          rcf->outbox);
+            return;
+        }
+
+        ngx_shmtx_unlock(&rcf->shpool->mutex);
+        return;
+    }
+
+    sh->full = 0;
+
+    rec = &node->rec;
+
+    rec->seq = sh->seq++;
+    rec->day = (uint32_t) (now / NGX_HTTP_AI_GUARD_DAY_MS);
+    rec->usage = (uint8_t) usage;
+    rec->nitems = (uint8_t) n;
+    rec->tenant_len = (uint16_t) tenant.len;
+    rec->key_len = (uint16_t) key.len;
+    rec->model_len = (uint16_t) model.len;
+    rec->customer_len = (uint16_t) customer.len;
+    rec->scope_len = (uint16_t) (n ? ctx->scope.len : 0);
+
+    if (usage) {
+        rec->input = ctx->usage.input_tokens;
+        rec->output = ctx->usage.output_tokens;
+        rec->cached = ctx->usage.cached_tokens;
+        rec->estimated = ctx->estimated;
+        rec->cost = ctx->final_money;
+
+    } else {
+        rec->input = 0;
+        rec->output = 0;
+        rec->cached = 0;
+        rec->estimated = 0;
+        rec->cost = 0;
+    }
+
+    p = (u_char *) (rec + 1);
+    p = ngx_cpymem(p, items, n * sizeof(ngx_http_ai_guard_batch_item_t));
+    p = ngx_cpymem(p, tenant.data, tenant.len);
+    p = ngx_cpymem(p, key.data, key.len);
+    p = ngx_cpymem(p, model.data, model.len);
+    p = ngx_cpymem(p, customer.data, customer.len);
+    ngx_memcpy(p, ctx->scope.data, rec->scope_len);
+
+    ngx_queue_insert_tail(&sh->outbox, &node->queue);
+    sh->pending++;
+
+    ngx_shmtx_unlock(&rcf->shpool->mutex);
+}
+
+
+/*
+ * The corrections of a reservation taken in Redis: the token and budget
+ * differences to the real usage, and the concurrency slot given back.
+ */
+
+static ngx_uint_t
+ngx_http_ai_guard_redis_corrections(ngx_http_ai_guard_ctx_t *ctx,
+    uint64_t now, ngx_http_ai_guard_batch_item_t *items)
+{
+    int64_t                                delta;
+    ngx_uint_t                             i, n;
+    ngx_http_ai_guard_limit_item_t        *it;
+    const ngx_http_ai_guard_redis_kind_t  *kd;
+
+    n = 0;
+
+    for (i = 0; i < ctx->nitems; i++) {
+        it = &ctx->items[i];
+        kd = &ngx_http_ai_guard_redis_kinds[it->kind];
+
+        switch (kd->unit) {
+
+        case NGX_HTTP_AI_GUARD_REDIS_UNIT_TOKEN:
+            delta = ngx_http_ai_guard_sat_delta(ctx->final_tokens, it->cost);
+            break;
+
+        case NGX_HTTP_AI_GUARD_REDIS_UNIT_MONEY:
+            delta = ngx_http_ai_guard_sat_delta(
+                        (uint64_t) ngx_max(ctx->final_money, 0), it->cost);
+            break;
+
+        case NGX_HTTP_AI_GUARD_REDIS_UNIT_CONC:
+            delta = -1;
+            break;
+
+        default:
+            continue;
+        }
+
+        if (delta == 0) {
+            continue;
+        }
+
+        items[n].kind = it->kind;
+        items[n].limit = it->limit;
+        items[n].delta = delta;
+        items[n].window = it->window;
+
+        /* a charge goes to the current window, a refund to its own */
+
+        if (kd->type == 'q' && delta > 0) {
+            items[n].window = ngx_http_ai_guard_cal_window(kd->cal, now);
+        }
+
+        n++;
+    }
+
+    return n;
+}
+
+
+static void
+ngx_http_ai_guard_redis_flush_handler(ngx_event_t *ev)
+{
+    if (ngx_http_ai_guard_redis_up()
+        && !ngx_http_ai_guard_redis_flusher.flushing)
+    {
+        ngx_http_ai_guard_redis_flush_batch();
+    }
+
+    if (!ngx_exiting) {
+        ngx_add_timer(ev, NGX_HTTP_AI_GUARD_REDIS_FLUSH_MS);
+    }
+}
+
+
+/* the worker quits: the last batch before the node goes */
+
+static void
+ngx_http_ai_guard_redis_flush_quit(void)
+{
+    if (!ngx_http_ai_guard_redis_flusher.flushing) {
+        ngx_http_ai_guard_redis_flush_batch();
+    }
+}
+
+
+/*
+ * Sends the head of the outbox as one script call: its records are
+ * copied out under the zone's mutex, then added up, encoded and sent
+ * without it, so that the workers settling requests meanwhile wait for a
+ * copy, not for the arithmetic.
+ */
+
+static void
+ngx_http_ai_guard_redis_flush_batch(void)
+{
+    size_t                              nu, nc;
+    ngx_pool_t                         *pool;
+    ngx_http_ai_guard_batch_t           b;
+    ngx_http_ai_guard_redis_sh_t       *sh;
+    ngx_http_ai_guard_redis_conf_t     *rcf;
+    ngx_http_ai_guard_redis_flush_t    *f;
+    ngx_http_ai_guard_redis_flusher_t  *fl;
+
+    fl = &ngx_http_ai_guard_redis_flusher;
+    rcf = fl->rcf;
+    sh = rcf->sh;
+
+    if (sh->pending == 0) {
+        return;
+    }
+
+    pool = ngx_create_pool(16384, fl->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    f = ngx_pcalloc(pool, sizeof(ngx_http_ai_guard_redis_flush_t));
+    if (f == NULL) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    f->pool = pool;
+
+    if (ngx_http_ai_guard_redis_flush_copy(f) != NGX_OK) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    /*
+     * The records added up: Redis's work for a batch is then one usage
+     * hash and one counter a key, not a script's dozen calls a record
+     * (a batch of 256 records of one tenant took Redis over a millisecond,
+     * a millisecond the admissions of every node queued behind).  The
+     * same records always add up the same: a retry is the same batch.
+     */
+
+    ngx_http_ai_guard_batch_count(f->recs, f->n, &nu, &nc);
+
+    b.usage = ngx_palloc(pool, (nu + 1)
+                               * sizeof(ngx_http_ai_guard_batch_usage_t));
+    b.corr = ngx_palloc(pool, (nc + 1)
+                              * sizeof(ngx_http_ai_guard_batch_corr_t));
+
+    if (b.usage == NULL || b.corr == NULL) {
+        goto failed;
+    }
+
+    ngx_http_ai_guard_batch_aggregate(&b, f->recs, f->n);
+
+    if (ngx_http_ai_guard_redis_flush_encode(f, &b) != NGX_OK) {
+        goto failed;
+    }
+
+    if (ngx_http_ai_guard_redis_eval(ngx_http_ai_guard_redis_flush_script,
+                                     ngx_http_ai_guard_redis_flush_done, f,
+                                     NULL, f->argc, f->argv, f->argvlen,
+                                     ngx_max(rcf->timeout,
+                                             NGX_HTTP_AI_GUARD_REDIS_HANDSHAKE))
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    fl->flushing = 1;
+
+    return;
+
+failed:
+
+    /* the lease goes: the next flush sends the same records */
+
+    ngx_shmtx_lock(&rcf->shpool->mutex);
+
+    if (sh->batch && sh->batch_first == f->first) {
+        sh->batch_until = 0;
+    }
+
+    ngx_shmtx_unlock(&rcf->shpool->mutex);
+
+    ngx_destroy_pool(pool);
+}
+
+
+/*
+ * Under the zone's mutex: leases the batch and copies its records out.
+ * The batch is leased in the zone (its first record and its size):
+ * another flusher (the new worker 0 after a reload) takes it over only
+ * when the lease has run out, and then sends the very same records under
+ * the same batch id, so the SET NX in the script makes a retried batch
+ * count once.  NGX_DECLINED: nothing to send now.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_redis_flush_copy(ngx_http_ai_guard_redis_flush_t *f)
+{
+    u_char                               *p;
+    size_t                                size, len;
+    uint64_t                              now;
+    ngx_uint_t                            i, n;
+    ngx_queue_t                          *q;
+    ngx_http_ai_guard_redis_sh_t         *sh;
+    ngx_http_ai_guard_redis_rec_t        *node;
+    ngx_http_ai_guard_redis_conf_t       *rcf;
+    const ngx_http_ai_guard_batch_rec_t **recs;
+
+    rcf = ngx_http_ai_guard_redis_flusher.rcf;
+    sh = rcf->sh;
+
+    now = ngx_http_ai_guard_now();
+
+    ngx_shmtx_lock(&rcf->shpool->mutex);
+
+    if (sh->batch && now < sh->batch_until) {
+        goto busy;
+    }
+
+    if (sh->batch == 0) {
+        if (sh->pending == 0) {
+            goto busy;
+        }
+
+        q = ngx_queue_head(&sh->outbox);
+        node = ngx_queue_data(q, ngx_http_ai_guard_redis_rec_t, queue);
+
+        sh->batch = ngx_min(sh->pending, NGX_HTTP_AI_GUARD_REDIS_BATCH);
+        sh->batch_first = node->rec.seq;
+    }
+
+    sh->batch_until = now + 2 * ngx_max(rcf->timeout,
+                                        NGX_HTTP_AI_GUARD_REDIS_HANDSHAKE);
+
+    n = sh->batch;
+    size = 0;
+
+    for (q = ngx_queue_head(&sh->outbox), i = 0; i < n;
+         q = ngx_queue_next(q), i++)
+    {
+        node = ngx_queue_data(q, ngx_http_ai_guard_redis_rec_t, queue);
+        size += ngx_align(ngx_http_ai_guard_batch_rec_size(&node->rec), 8);
+    }
+
+    recs = ngx_palloc(f->pool, n * sizeof(ngx_http_ai_guard_batch_rec_t *));
+    p = ngx_palloc(f->pool, size);
+
+    if (recs == NULL || p == NULL) {
+        sh->batch_until = 0;
+        goto busy;
+    }
+
+    for (q = ngx_queue_head(&sh->outbox), i = 0; i < n;
+         q = ngx_queue_next(q), i++)
+    {
+        node = ngx_queue_data(q, ngx_http_ai_guard_redis_rec_t, queue);
+        len = ngx_http_ai_guard_batch_rec_size(&node->rec);
+
+        recs[i] = (ngx_http_ai_guard_batch_rec_t *) p;
+        ngx_memcpy(p, &node->rec, len);
+        p += ngx_align(len, 8);
+    }
+
+    f->first = sh->batch_first;
+    f->node = sh->node;
+    f->n = n;
+    f->recs = recs;
+
+    ngx_shmtx_unlock(&rcf->shpool->mutex);
+
+    return NGX_OK;
+
+busy:
+
+    ngx_shmtx_unlock(&rcf->shpool->mutex);
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The script's arguments: the batch id, the key prefix, then a usage
+ * record a row and a correction record a counter.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_redis_flush_encode(ngx_http_ai_guard_redis_flush_t *f,
+    ngx_http_ai_guard_batch_t *b)
+{
+    u_char                           *s, day[16];
+    size_t                           *len, size;
+    ngx_tm_t                          tm;
+    ngx_uint_t                        i, a, nargs;
+    const char                      **argv;
+    ngx_http_ai_guard_batch_corr_t   *c;
+    ngx_http_ai_guard_batch_usage_t  *u;
+    ngx_http_ai_guard_redis_conf_t   *rcf;
+    ngx_http_ai_guard_redis_kind_t    kd;
+
+    rcf = ngx_http_ai_guard_redis_flusher.rcf;
+
+    nargs = 5 + 12 * b->nusage + 5 * b->ncorr;
+    size = rcf->prefix.len + sizeof("b::") - 1 + 16 + NGX_INT64_LEN;
+
+    for (i = 0; i < b->nusage; i++) {
+        u = &b->usage[i];
+        size += NGX_HTTP_AI_GUARD_DATE_LEN + u->tenant.len + u->key.len
+                + u->model.len + u->customer.len + 6 * NGX_INT64_LEN;
+    }
+
+    for (i = 0; i < b->ncorr; i++) {
+        size += rcf->prefix.len + sizeof("l:::") - 1 + b->corr[i].scope.len
+                + 16 + 4 * NGX_INT64_LEN;
+    }
+
+    argv = ngx_palloc(f->pool, nargs * sizeof(char *));
+    len = ngx_palloc(f->pool, nargs * sizeof(size_t));
+    s = ngx_pnalloc(f->pool, size);
+
+    if (argv == NULL || len == NULL || s == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* argv[0] and argv[1] are the transport's: EVALSHA and the SHA1 */
+
+    argv[2] = "1";
+    len[2] = 1;
+
+    argv[3] = (char *) s;
+    s = ngx_sprintf(s, "%Vb:%016xL:%uL", &rcf->prefix, f->node, f->first);
+    len[3] = s - (u_char *) argv[3];
+
+    argv[4] = (char *) rcf->prefix.data;
+    len[4] = rcf->prefix.len;
+
+    a = 5;
+
+#define ngx_http_ai_guard_redis_arg(fmt, v)                                 \
+    argv[a] = (char *) s;                                                   \
+    s = ngx_sprintf(s, fmt, v);                                             \
+    len[a] = s - (u_char *) argv[a];                                        \
+    a++
+
+#define ngx_http_ai_guard_redis_str(d, l)                                   \
+    argv[a] = (char *) s;                                                   \
+    s = ngx_cpymem(s, d, l);                                                \
+    len[a] = l;                                                             \
+    a++
+
+    for (i = 0; i < b->nusage; i++) {
+        u = &b->usage[i];
+
+        ngx_gmtime((time_t) u->day * 86400, &tm);
+        (void) ngx_sprintf(day, "%4d-%02d-%02d", tm.ngx_tm_year,
+                           tm.ngx_tm_mon, tm.ngx_tm_mday);
+
+        argv[a] = "u";
+        len[a++] = 1;
+        ngx_http_ai_guard_redis_str(day, NGX_HTTP_AI_GUARD_DATE_LEN);
+        ngx_http_ai_guard_redis_str(u->tenant.data, u->tenant.len);
+        ngx_http_ai_guard_redis_str(u->key.data, u->key.len);
+        ngx_http_ai_guard_redis_str(u->model.data, u->model.len);
+        ngx_http_ai_guard_redis_str(u->customer.data, u->customer.len);
+        ngx_http_ai_guard_redis_arg("%uL", u->requests);
+        ngx_http_ai_guard_redis_arg("%uL", u->input);
+        ngx_http_ai_guard_redis_arg("%uL", u->output);
+        ngx_http_ai_guard_redis_arg("%uL", u->cached);
+        ngx_http_ai_guard_redis_arg("%uL", u->estimated);
+        ngx_http_ai_guard_redis_arg("%L", u->cost);
+    }
+
+    for (i = 0; i < b->ncorr; i++) {
+        c = &b->corr[i];
+        kd = ngx_http_ai_guard_redis_kinds[c->kind];
+
+        argv[a] = (kd.type == 'b') ? "b" : (kd.type == 'q') ? "q" : "c";
+        len[a++] = 1;
+
+        argv[a] = (char *) s;
+        s = ngx_sprintf(s, "%Vl:%*s:%s", &rcf->prefix, c->scope.len,
+                        c->scope.data, ngx_http_ai_guard_limit_name(c->kind));
+        if (kd.type == 'q') {
+            s = ngx_sprintf(s, ":%uL", c->window);
+        }
+
+        len[a] = s - (u_char *) argv[a];
+        a++;
+
+        if (kd.type == 'b') {
+            ngx_http_ai_guard_redis_arg("%uL", c->limit);
+            ngx_http_ai_guard_redis_arg("%uL", kd.period);
+            ngx_http_ai_guard_redis_arg("%L", c->delta);
+
+        } else if (kd.type == 'q') {
+            ngx_http_ai_guard_redis_arg("%L", c->delta);
+            ngx_http_ai_guard_redis_arg("%uL",
+                                        (kd.cal == NGX_HTTP_AI_GUARD_CAL_DAY)
+                                        ? 2 * NGX_HTTP_AI_GUARD_DAY_MS
+                                        : 33 * NGX_HTTP_AI_GUARD_DAY_MS);
+
+        } else {
+            ngx_http_ai_guard_redis_arg("%L", c->delta);
+        }
+    }
+
+#undef ngx_http_ai_guard_redis_arg
+#undef ngx_http_ai_guard_redis_str
+
+    f->argc = (int) a;
+    f->argv = argv;
+    f->argvlen = len;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ai_guard_redis_flush_done(void *data, redisReply *reply)
+{
+    ngx_http_ai_guard_redis_flush_t  *f = data;
+
+    ngx_uint_t                          i, more;
+    ngx_queue_t                        *q;
+    ngx_http_ai_guard_redis_sh_t       *sh;
+    ngx_http_ai_guard_redis_rec_t      *rec;
+    ngx_http_ai_guard_redis_conf_t     *rcf;
+    ngx_http_ai_guard_redis_flusher_t  *fl;
+
+    fl = &ngx_http_ai_guard_redis_flusher;
+    rcf = fl->rcf;
+    sh = rcf->sh;
+
+    fl->flushing = 0;
+    more = 0;
+
+    ngx_shmtx_lock(&rcf->shpool->mutex);
+
+    if (sh->batch == 0 || sh->batch_first != f->first) {
+        /* another flusher took the batch over and is done with it */
+
+    } else if (reply && reply->type == REDIS_REPLY_INTEGER) {
+
+        /* applied now, or by an earlier try: either way it is done */
+
+        for (i = 0; i < sh->batch; i++) {
+            q = ngx_queue_head(&sh->outbox);
+            rec = ngx_queue_data(q, ngx_http_ai_guard_redis_rec_t, queue);
+
+            ngx_queue_remove(q);
+            ngx_slab_free_locked(rcf->shpool, rec);
+        }
+
+        sh->pending -= sh->batch;
+        sh->flushed += sh->batch;
+        sh->batch = 0;
+        sh->batch_until = 0;
+
+        /*
+         * a full batch goes at once (an outbox draining after an outage);
+         * less waits for the timer, so that a busy node sends a batch an
+         * interval rather than a trickle of small ones a round trip
+         */
+        more = (sh->pending >= NGX_HTTP_AI_GUARD_REDIS_BATCH);
+
+    } else {
+        sh->batch_until = 0;
+
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, fl->log, 0,
+                          "ai_guard: redis outbox flush failed: %s",
+                          reply->str);
+        }
+    }
+
+    ngx_shmtx_unlock(&rcf->shpool->mutex);
+
+    ngx_destroy_pool(f->pool);
+
+    if (more && ngx_http_ai_guard_redis_up()) {
+        ngx_http_ai_guard_redis_flush_batch();
+    }
+}

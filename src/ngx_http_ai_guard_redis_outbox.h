@@ -1,0 +1,27 @@
+
+/*
+ * Copyright (C) ngx_ai_guard developers
+ */
+
+
+#ifndef _NGX_HTTP_AI_GUARD_REDIS_OUTBOX_H_INCLUDED_
+#define _NGX_HTTP_AI_GUARD_REDIS_OUTBOX_H_INCLUDED_
+
+
+/*
+ * The usage outbox: settled requests queue in shared memory and go to
+ * Redis in idempotent batches.  ngx_http_ai_guard_redis_settle(), which
+ * the limiter calls, takes the request's ctx, a type of the umbrella
+ * header, and is declared there.
+ */
+
+#include "ngx_http_ai_guard_common.h"
+
+
+ngx_int_t ngx_http_ai_guard_redis_outbox_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_guard_redis_outbox_init_process(ngx_cycle_t *cycle);
+void ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
+
+
+#endif /* _NGX_HTTP_AI_GUARD_REDIS_OUTBOX_H_INCLUDED_ */
