@@ -7,11 +7,35 @@
 #include "ngx_http_ai_guard_common.h"
 #include "ngx_http_ai_guard_redis_transport.h"
 #include "ngx_http_ai_guard_util.h"
+#include "ngx_http_ai_guard_redis_outbox.h"
 #include "ngx_http_ai_guard_redis_admit.h"
 
 
+/*
+ * What an admission asks Redis to take, kept with the command (malloc()ed,
+ * the request may go first): when the request went away before the reply
+ * and Redis took it, it is given back through the outbox, or a client
+ * that leaves while Redis thinks would hold a concurrency slot an hour.
+ */
+
+typedef struct {
+    ngx_http_ai_guard_redis_conf_t  *rcf;
+    ngx_log_t                       *log;
+    ngx_str_t                        scope;
+    ngx_uint_t                       monitor;
+    ngx_uint_t                       n;
+    ngx_http_ai_guard_batch_item_t   items[NGX_HTTP_AI_GUARD_REDIS_ITEMS];
+} ngx_http_ai_guard_redis_taken_t;
+
+
+static ngx_http_ai_guard_redis_taken_t *ngx_http_ai_guard_redis_taken(
+    ngx_http_request_t *r, ngx_http_ai_guard_loc_conf_t *alcf,
+    ngx_http_ai_guard_ctx_t *ctx);
 static void ngx_http_ai_guard_redis_reserve_done(void *data,
     redisReply *reply);
+static ngx_int_t ngx_http_ai_guard_redis_reserve_reply(redisReply *reply,
+    ngx_uint_t n, ngx_http_ai_guard_redis_reply_t *res);
+static void ngx_http_ai_guard_redis_orphan(void *data, redisReply *reply);
 
 
 /* the index of the admission script in the transport's registry */
@@ -141,6 +165,7 @@ ngx_http_ai_guard_redis_reserve(ngx_http_request_t *r,
     ngx_http_ai_guard_limit_item_t        *it;
     ngx_http_ai_guard_main_conf_t         *amcf;
     ngx_http_ai_guard_redis_conf_t        *rcf;
+    ngx_http_ai_guard_redis_taken_t       *taken;
     const ngx_http_ai_guard_redis_kind_t  *k;
 
     if (!ngx_http_ai_guard_redis_up()) {
@@ -218,11 +243,18 @@ ngx_http_ai_guard_redis_reserve(ngx_http_request_t *r,
      * first disarms it through its pool
      */
 
+    taken = ngx_http_ai_guard_redis_taken(r, alcf, ctx);
+    if (taken == NULL) {
+        return NGX_ERROR;
+    }
+
     rc = ngx_http_ai_guard_redis_eval(ngx_http_ai_guard_redis_reserve_script,
                                       ngx_http_ai_guard_redis_reserve_done,
-                                      ctx, r->pool, (int) a, argv, len,
-                                      rcf->timeout);
+                                      ctx, r->pool,
+                                      ngx_http_ai_guard_redis_orphan, taken,
+                                      (int) a, argv, len, rcf->timeout);
     if (rc != NGX_OK) {
+        ngx_free(taken);
         return rc;
     }
 
@@ -242,43 +274,16 @@ ngx_http_ai_guard_redis_reserve_done(void *data, redisReply *reply)
 {
     ngx_http_ai_guard_ctx_t  *ctx = data;
 
-    ngx_uint_t                        i, n;
-    redisReply                      **e;
-    ngx_connection_t                 *c;
-    ngx_http_request_t               *r;
-    ngx_http_ai_guard_redis_reply_t  *res;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
 
     r = ctx->request;
     c = r->connection;
 
-    res = &ctx->redis;
-    res->rc = NGX_HTTP_AI_GUARD_REDIS_FAILED;
-
-    n = ctx->nitems;
-
-    if (reply && reply->type == REDIS_REPLY_ARRAY
-        && reply->elements == 3 + 2 * n)
+    if (ngx_http_ai_guard_redis_reserve_reply(reply, ctx->nitems, &ctx->redis)
+        != NGX_OK
+        && reply && reply->type == REDIS_REPLY_ERROR)
     {
-        e = reply->element;
-
-        for (i = 0; i < reply->elements; i++) {
-            if (e[i]->type != REDIS_REPLY_INTEGER || e[i]->integer < 0) {
-                break;
-            }
-        }
-
-        if (i == reply->elements && (ngx_uint_t) e[1]->integer < n + 1) {
-            res->rc = (ngx_int_t) e[0]->integer;
-            res->index = (ngx_uint_t) e[1]->integer;
-            res->retry_ms = (uint64_t) e[2]->integer;
-
-            for (i = 0; i < n; i++) {
-                res->remaining[i] = (uint64_t) e[3 + 2 * i]->integer;
-                res->reset_ms[i] = (uint64_t) e[4 + 2 * i]->integer;
-            }
-        }
-
-    } else if (reply && reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "ai_guard: redis admission script failed: %s",
                       reply->str);
@@ -289,4 +294,118 @@ ngx_http_ai_guard_redis_reserve_done(void *data, redisReply *reply)
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
     ngx_http_run_posted_requests(c);
+}
+
+
+/* rc, the deciding limit, the retry, then remaining and reset a limit */
+
+static ngx_int_t
+ngx_http_ai_guard_redis_reserve_reply(redisReply *reply, ngx_uint_t n,
+    ngx_http_ai_guard_redis_reply_t *res)
+{
+    ngx_uint_t    i;
+    redisReply  **e;
+
+    res->rc = NGX_HTTP_AI_GUARD_REDIS_FAILED;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 3 + 2 * n)
+    {
+        return NGX_ERROR;
+    }
+
+    e = reply->element;
+
+    for (i = 0; i < reply->elements; i++) {
+        if (e[i]->type != REDIS_REPLY_INTEGER || e[i]->integer < 0) {
+            return NGX_ERROR;
+        }
+    }
+
+    if ((ngx_uint_t) e[1]->integer >= n + 1) {
+        return NGX_ERROR;
+    }
+
+    res->rc = (ngx_int_t) e[0]->integer;
+    res->index = (ngx_uint_t) e[1]->integer;
+    res->retry_ms = (uint64_t) e[2]->integer;
+
+    for (i = 0; i < n; i++) {
+        res->remaining[i] = (uint64_t) e[3 + 2 * i]->integer;
+        res->reset_ms[i] = (uint64_t) e[4 + 2 * i]->integer;
+    }
+
+    return NGX_OK;
+}
+
+
+/* what the admission takes when Redis says yes (or monitors) */
+
+static ngx_http_ai_guard_redis_taken_t *
+ngx_http_ai_guard_redis_taken(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx)
+{
+    ngx_uint_t                        i;
+    ngx_http_ai_guard_limit_item_t   *it;
+    ngx_http_ai_guard_main_conf_t    *amcf;
+    ngx_http_ai_guard_redis_taken_t  *taken;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+
+    taken = ngx_alloc(sizeof(ngx_http_ai_guard_redis_taken_t)
+                      + ctx->scope.len, r->connection->log);
+    if (taken == NULL) {
+        return NULL;
+    }
+
+    taken->rcf = amcf->redis;
+    taken->log = ngx_cycle->log;
+    taken->monitor = (alcf->mode == NGX_HTTP_AI_GUARD_MODE_MONITOR);
+    taken->n = ctx->nitems;
+    taken->scope.len = ctx->scope.len;
+    taken->scope.data = (u_char *) (taken + 1);
+    ngx_memcpy(taken->scope.data, ctx->scope.data, ctx->scope.len);
+
+    for (i = 0; i < ctx->nitems; i++) {
+        it = &ctx->items[i];
+
+        taken->items[i].kind = it->kind;
+        taken->items[i].limit = it->limit;
+        taken->items[i].window = it->window;
+        taken->items[i].delta = (it->kind == NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY)
+                                ? 1 : ngx_http_ai_guard_sat_delta(it->cost, 0);
+    }
+
+    return taken;
+}
+
+
+/*
+ * The admission's command ends: "reply" is the answer a request gone
+ * before it did not read (NULL when it did, or when none came).  What
+ * Redis took for nobody goes back.
+ */
+
+static void
+ngx_http_ai_guard_redis_orphan(void *data, redisReply *reply)
+{
+    ngx_http_ai_guard_redis_taken_t *taken = data;
+
+    ngx_http_ai_guard_redis_reply_t  res;
+
+    if (reply
+        && ngx_http_ai_guard_redis_reserve_reply(reply, taken->n, &res)
+           == NGX_OK
+        && (res.rc == NGX_HTTP_AI_GUARD_LIMIT_OK || taken->monitor))
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, taken->log, 0,
+                       "ai_guard redis: an admission of a request gone, "
+                       "given back: %V", &taken->scope);
+
+        ngx_http_ai_guard_redis_release(taken->rcf, taken->log,
+                                        &taken->scope, taken->items,
+                                        taken->n);
+    }
+
+    ngx_free(taken);
 }

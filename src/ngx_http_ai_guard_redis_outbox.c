@@ -43,6 +43,17 @@ typedef struct {
 } ngx_http_ai_guard_redis_flush_t;
 
 
+/* the strings of a record, before they are copied in */
+
+typedef struct {
+    ngx_str_t                        tenant;
+    ngx_str_t                        key;
+    ngx_str_t                        model;
+    ngx_str_t                        customer;
+    ngx_str_t                        scope;
+} ngx_http_ai_guard_redis_strs_t;
+
+
 /* the worker's side of the outbox: worker 0 flushes it */
 
 typedef struct {
@@ -56,6 +67,10 @@ typedef struct {
 static ngx_uint_t ngx_http_ai_guard_redis_corrections(
     ngx_http_ai_guard_ctx_t *ctx, uint64_t now,
     ngx_http_ai_guard_batch_item_t *items);
+static void ngx_http_ai_guard_redis_outbox_put(
+    ngx_http_ai_guard_redis_conf_t *rcf, ngx_log_t *log,
+    ngx_http_ai_guard_batch_rec_t *rec, ngx_http_ai_guard_redis_strs_t *strs,
+    ngx_http_ai_guard_batch_item_t *items, ngx_uint_t n, uint64_t now);
 static void ngx_http_ai_guard_redis_flush_handler(ngx_event_t *ev);
 static void ngx_http_ai_guard_redis_flush_quit(void);
 static void ngx_http_ai_guard_redis_flush_batch(void);
@@ -204,18 +219,14 @@ void
 ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx)
 {
-    u_char                          *p;
-    size_t                           size;
     uint64_t                         now;
-    ngx_str_t                        tenant, key, model, customer;
-    ngx_uint_t                       n, usage;
+    ngx_uint_t                       n;
     ngx_http_ai_guard_key_t         *k;
-    ngx_http_ai_guard_redis_sh_t    *sh;
-    ngx_http_ai_guard_redis_rec_t   *node;
-    ngx_http_ai_guard_batch_rec_t   *rec;
+    ngx_http_ai_guard_batch_rec_t    rec;
     ngx_http_ai_guard_batch_item_t   items[NGX_HTTP_AI_GUARD_REDIS_ITEMS];
     ngx_http_ai_guard_main_conf_t   *amcf;
     ngx_http_ai_guard_redis_conf_t  *rcf;
+    ngx_http_ai_guard_redis_strs_t   strs;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
     rcf = amcf->redis;
@@ -225,7 +236,11 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
     }
 
     k = ctx->key;
-    usage = (ctx->upstream && k != NULL);
+
+    ngx_memzero(&rec, sizeof(ngx_http_ai_guard_batch_rec_t));
+    ngx_memzero(&strs, sizeof(ngx_http_ai_guard_redis_strs_t));
+
+    rec.usage = (ctx->upstream && k != NULL);
 
     n = 0;
     now = ngx_http_ai_guard_now();
@@ -233,33 +248,111 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
     if (ctx->redis_reserved) {
         ctx->redis_reserved = 0;
         n = ngx_http_ai_guard_redis_corrections(ctx, now, items);
+        strs.scope = ctx->scope;
     }
 
-    if (!usage && n == 0) {
+    if (!rec.usage && n == 0) {
         return;
     }
 
-    ngx_str_null(&tenant);
-    ngx_str_null(&key);
-    ngx_str_null(&model);
-    ngx_str_null(&customer);
-
-    if (usage) {
-        tenant.data = k->tenant.data;
-        tenant.len = ngx_min(k->tenant.len, 1024);
-        key.data = k->id.data;
-        key.len = ngx_min(k->id.len, 1024);
-        customer.data = k->stripe_customer.data;
-        customer.len = ngx_min(k->stripe_customer.len, 1024);
+    if (rec.usage) {
+        strs.tenant.data = k->tenant.data;
+        strs.tenant.len = ngx_min(k->tenant.len, 1024);
+        strs.key.data = k->id.data;
+        strs.key.len = ngx_min(k->id.len, 1024);
+        strs.customer.data = k->stripe_customer.data;
+        strs.customer.len = ngx_min(k->stripe_customer.len, 1024);
 
         /* the ledger's label: bounded as the zone's rows are */
-        model = ctx->label;
+        strs.model = ctx->label;
+
+        rec.input = ctx->usage.input_tokens;
+        rec.output = ctx->usage.output_tokens;
+        rec.cached = ctx->usage.cached_tokens;
+        rec.estimated = ctx->estimated;
+        rec.cost = ctx->final_money;
     }
+
+    ngx_http_ai_guard_redis_outbox_put(rcf, r->connection->log, &rec, &strs,
+                                       items, n, now);
+}
+
+
+/*
+ * A reservation Redis took for a request that went away before it read
+ * the answer: its tokens, its budget and its concurrency slot go back,
+ * as a settlement at zero usage would give them.
+ */
+
+void
+ngx_http_ai_guard_redis_release(ngx_http_ai_guard_redis_conf_t *rcf,
+    ngx_log_t *log, ngx_str_t *scope, ngx_http_ai_guard_batch_item_t *items,
+    ngx_uint_t n)
+{
+    uint64_t                        now;
+    ngx_uint_t                      i, m;
+    ngx_http_ai_guard_batch_rec_t   rec;
+    ngx_http_ai_guard_redis_strs_t  strs;
+
+    if (rcf->sh == NULL) {
+        return;
+    }
+
+    /* the items hold what was reserved: each comes back, negated */
+
+    for (i = 0, m = 0; i < n; i++) {
+        switch (ngx_http_ai_guard_redis_kinds[items[i].kind].unit) {
+
+        case NGX_HTTP_AI_GUARD_REDIS_UNIT_TOKEN:
+        case NGX_HTTP_AI_GUARD_REDIS_UNIT_MONEY:
+        case NGX_HTTP_AI_GUARD_REDIS_UNIT_CONC:
+
+            if (items[i].delta == 0) {
+                continue;
+            }
+
+            items[m] = items[i];
+            items[m].delta = -items[i].delta;
+            m++;
+            break;
+
+        default:
+            continue;
+        }
+    }
+
+    if (m == 0) {
+        return;
+    }
+
+    ngx_memzero(&rec, sizeof(ngx_http_ai_guard_batch_rec_t));
+    ngx_memzero(&strs, sizeof(ngx_http_ai_guard_redis_strs_t));
+
+    strs.scope = *scope;
+    now = ngx_http_ai_guard_now();
+
+    ngx_http_ai_guard_redis_outbox_put(rcf, log, &rec, &strs, items, m,
+                                       now);
+}
+
+
+/* a record into the outbox's zone: the header, the items, the strings */
+
+static void
+ngx_http_ai_guard_redis_outbox_put(ngx_http_ai_guard_redis_conf_t *rcf,
+    ngx_log_t *log, ngx_http_ai_guard_batch_rec_t *rec,
+    ngx_http_ai_guard_redis_strs_t *strs,
+    ngx_http_ai_guard_batch_item_t *items, ngx_uint_t n, uint64_t now)
+{
+    u_char                         *p;
+    size_t                          size;
+    ngx_http_ai_guard_redis_sh_t   *sh;
+    ngx_http_ai_guard_redis_rec_t  *node;
 
     size = sizeof(ngx_http_ai_guard_redis_rec_t)
            + n * sizeof(ngx_http_ai_guard_batch_item_t)
-           + tenant.len + key.len + model.len + customer.len
-           + (n ? ctx->scope.len : 0);
+           + strs->tenant.len + strs->key.len + strs->model.len
+           + strs->customer.len + (n ? strs->scope.len : 0);
 
     sh = rcf->sh;
 
@@ -274,7 +367,7 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
             sh->full = 1;
             ngx_shmtx_unlock(&rcf->shpool->mutex);
 
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
                           "ai_guard: redis outbox full (%uz bytes), usage "
                           "is kept in the local zone only until it drains",
                           rcf->outbox);
@@ -287,40 +380,24 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
 
     sh->full = 0;
 
-    rec = &node->rec;
+    node->rec = *rec;
 
-    rec->seq = sh->seq++;
-    rec->day = (uint32_t) (now / NGX_HTTP_AI_GUARD_DAY_MS);
-    rec->usage = (uint8_t) usage;
-    rec->nitems = (uint8_t) n;
-    rec->tenant_len = (uint16_t) tenant.len;
-    rec->key_len = (uint16_t) key.len;
-    rec->model_len = (uint16_t) model.len;
-    rec->customer_len = (uint16_t) customer.len;
-    rec->scope_len = (uint16_t) (n ? ctx->scope.len : 0);
+    node->rec.seq = sh->seq++;
+    node->rec.day = (uint32_t) (now / NGX_HTTP_AI_GUARD_DAY_MS);
+    node->rec.nitems = (uint8_t) n;
+    node->rec.tenant_len = (uint16_t) strs->tenant.len;
+    node->rec.key_len = (uint16_t) strs->key.len;
+    node->rec.model_len = (uint16_t) strs->model.len;
+    node->rec.customer_len = (uint16_t) strs->customer.len;
+    node->rec.scope_len = (uint16_t) (n ? strs->scope.len : 0);
 
-    if (usage) {
-        rec->input = ctx->usage.input_tokens;
-        rec->output = ctx->usage.output_tokens;
-        rec->cached = ctx->usage.cached_tokens;
-        rec->estimated = ctx->estimated;
-        rec->cost = ctx->final_money;
-
-    } else {
-        rec->input = 0;
-        rec->output = 0;
-        rec->cached = 0;
-        rec->estimated = 0;
-        rec->cost = 0;
-    }
-
-    p = (u_char *) (rec + 1);
+    p = (u_char *) (&node->rec + 1);
     p = ngx_cpymem(p, items, n * sizeof(ngx_http_ai_guard_batch_item_t));
-    p = ngx_cpymem(p, tenant.data, tenant.len);
-    p = ngx_cpymem(p, key.data, key.len);
-    p = ngx_cpymem(p, model.data, model.len);
-    p = ngx_cpymem(p, customer.data, customer.len);
-    ngx_memcpy(p, ctx->scope.data, rec->scope_len);
+    p = ngx_cpymem(p, strs->tenant.data, strs->tenant.len);
+    p = ngx_cpymem(p, strs->key.data, strs->key.len);
+    p = ngx_cpymem(p, strs->model.data, strs->model.len);
+    p = ngx_cpymem(p, strs->customer.data, strs->customer.len);
+    ngx_memcpy(p, strs->scope.data, node->rec.scope_len);
 
     ngx_queue_insert_tail(&sh->outbox, &node->queue);
     sh->pending++;
@@ -487,7 +564,8 @@ ngx_http_ai_guard_redis_flush_batch(void)
 
     if (ngx_http_ai_guard_redis_eval(ngx_http_ai_guard_redis_flush_script,
                                      ngx_http_ai_guard_redis_flush_done, f,
-                                     NULL, f->argc, f->argv, f->argvlen,
+                                     NULL, NULL, NULL, f->argc, f->argv,
+                                     f->argvlen,
                                      ngx_max(rcf->timeout,
                                              NGX_HTTP_AI_GUARD_REDIS_HANDSHAKE))
         != NGX_OK)

@@ -228,7 +228,7 @@ ngx_http_ai_guard_redis_sync_send(ngx_pool_t *pool,
 
     if (ngx_http_ai_guard_redis_eval(ngx_http_ai_guard_redis_sync_script,
                                      ngx_http_ai_guard_redis_sync_done, pool,
-                                     NULL, (int) a, argv, len,
+                                     NULL, NULL, NULL, (int) a, argv, len,
                                      ngx_max(rcf->timeout,
                                              NGX_HTTP_AI_GUARD_REDIS_HANDSHAKE))
         != NGX_OK)

@@ -18,7 +18,10 @@
  * A command on the wire: malloc()ed, freed when its reply (or the end of
  * the connection) comes.  A command sent for a request's pool is disarmed
  * by that pool's cleanup when the request goes away first, so a late
- * reply touches nothing of the request.
+ * reply touches nothing of the request; its "orphan" handler, when it has
+ * one, is called once as the command ends, with the reply only a request
+ * gone before it did not read (else NULL), to undo what the command did
+ * for nobody and free its data.
  */
 
 typedef struct {
@@ -26,6 +29,8 @@ typedef struct {
     redisAsyncContext               *ac;
     ngx_http_ai_guard_redis_done_pt  handler;
     void                            *data;
+    ngx_http_ai_guard_redis_done_pt  orphan;
+    void                            *odata;
     ngx_pool_cleanup_t              *cln;
     uint64_t                         start_us;
     int                              argc;
@@ -74,7 +79,8 @@ static void ngx_http_ai_guard_redis_script_loaded(void *data,
 static ngx_int_t ngx_http_ai_guard_redis_arm(ngx_pool_t *pool,
     ngx_pool_cleanup_t **cln);
 static ngx_http_ai_guard_redis_cmd_t *ngx_http_ai_guard_redis_command(
-    ngx_http_ai_guard_redis_done_pt handler, void *data, ngx_uint_t script,
+    ngx_http_ai_guard_redis_done_pt handler, void *data,
+    ngx_http_ai_guard_redis_done_pt orphan, void *odata, ngx_uint_t script,
     int argc, const char **argv, size_t *argvlen, ngx_msec_t timeout);
 static void ngx_http_ai_guard_redis_callback(redisAsyncContext *ac,
     void *rp, void *privdata);
@@ -666,7 +672,8 @@ ngx_http_ai_guard_redis_on_connect(const redisAsyncContext *cac, int status)
         len[1] = rcf->password.len;
 
         if (ngx_http_ai_guard_redis_command(
-                ngx_http_ai_guard_redis_handshake_done, ac, 0, 2, argv, len,
+                ngx_http_ai_guard_redis_handshake_done, ac, NULL, NULL, 0, 2,
+                argv, len,
                 NGX_HTTP_AI_GUARD_REDIS_HANDSHAKE)
             == NULL)
         {
@@ -683,7 +690,8 @@ ngx_http_ai_guard_redis_on_connect(const redisAsyncContext *cac, int status)
         len[1] = ngx_sprintf(db, "%i", rcf->db) - db;
 
         if (ngx_http_ai_guard_redis_command(
-                ngx_http_ai_guard_redis_handshake_done, ac, 0, 2, argv, len,
+                ngx_http_ai_guard_redis_handshake_done, ac, NULL, NULL, 0, 2,
+                argv, len,
                 NGX_HTTP_AI_GUARD_REDIS_HANDSHAKE)
             == NULL)
         {
@@ -706,7 +714,8 @@ ngx_http_ai_guard_redis_on_connect(const redisAsyncContext *cac, int status)
         len[2] = lua[i].len;
 
         if (ngx_http_ai_guard_redis_command(
-                ngx_http_ai_guard_redis_script_loaded, ac, 0, 3, argv, len,
+                ngx_http_ai_guard_redis_script_loaded, ac, NULL, NULL, 0, 3,
+                argv, len,
                 NGX_HTTP_AI_GUARD_REDIS_HANDSHAKE)
             == NULL)
         {
@@ -812,8 +821,8 @@ ngx_http_ai_guard_redis_send(ngx_http_ai_guard_redis_done_pt handler,
         return NGX_ERROR;
     }
 
-    cmd = ngx_http_ai_guard_redis_command(handler, data, 0, argc, argv,
-                                          argvlen, timeout);
+    cmd = ngx_http_ai_guard_redis_command(handler, data, NULL, NULL, 0,
+                                          argc, argv, argvlen, timeout);
     if (cmd == NULL) {
         return NGX_DECLINED;
     }
@@ -838,7 +847,8 @@ ngx_http_ai_guard_redis_send(ngx_http_ai_guard_redis_done_pt handler,
 ngx_int_t
 ngx_http_ai_guard_redis_eval(ngx_uint_t script,
     ngx_http_ai_guard_redis_done_pt handler, void *data, ngx_pool_t *pool,
-    int argc, const char **argv, size_t *argvlen, ngx_msec_t timeout)
+    ngx_http_ai_guard_redis_done_pt orphan, void *odata, int argc,
+    const char **argv, size_t *argvlen, ngx_msec_t timeout)
 {
     ngx_pool_cleanup_t                *cln;
     ngx_http_ai_guard_redis_cmd_t     *cmd;
@@ -861,8 +871,9 @@ ngx_http_ai_guard_redis_eval(ngx_uint_t script,
     argv[1] = w->sha[script];
     argvlen[1] = 40;
 
-    cmd = ngx_http_ai_guard_redis_command(handler, data, script + 1, argc,
-                                          argv, argvlen, timeout);
+    cmd = ngx_http_ai_guard_redis_command(handler, data, orphan, odata,
+                                          script + 1, argc, argv, argvlen,
+                                          timeout);
     if (cmd == NULL) {
         return NGX_DECLINED;
     }
@@ -903,8 +914,9 @@ ngx_http_ai_guard_redis_arm(ngx_pool_t *pool, ngx_pool_cleanup_t **cln)
 
 static ngx_http_ai_guard_redis_cmd_t *
 ngx_http_ai_guard_redis_command(ngx_http_ai_guard_redis_done_pt handler,
-    void *data, ngx_uint_t script, int argc, const char **argv,
-    size_t *argvlen, ngx_msec_t timeout)
+    void *data, ngx_http_ai_guard_redis_done_pt orphan, void *odata,
+    ngx_uint_t script, int argc, const char **argv, size_t *argvlen,
+    ngx_msec_t timeout)
 {
     ngx_http_ai_guard_redis_cmd_t     *cmd;
     ngx_http_ai_guard_redis_worker_t  *w;
@@ -923,6 +935,8 @@ ngx_http_ai_guard_redis_command(ngx_http_ai_guard_redis_done_pt handler,
     cmd->ac = w->ac;
     cmd->handler = handler;
     cmd->data = data;
+    cmd->orphan = orphan;
+    cmd->odata = odata;
     cmd->armed = 1;
     cmd->script = script;
     cmd->argc = argc;
@@ -991,6 +1005,7 @@ ngx_http_ai_guard_redis_callback(redisAsyncContext *ac, void *rp,
             cmd->argvlen[1] = lua[cmd->script - 1].len;
 
             again = ngx_http_ai_guard_redis_command(cmd->handler, cmd->data,
+                                                    cmd->orphan, cmd->odata,
                                                     cmd->script, cmd->argc,
                                                     cmd->argv, cmd->argvlen,
                                                     w->rcf->timeout);
@@ -1016,6 +1031,11 @@ ngx_http_ai_guard_redis_callback(redisAsyncContext *ac, void *rp,
     if (cmd->armed) {
         cmd->armed = 0;
         cmd->handler(cmd->data, reply);
+        reply = NULL;
+    }
+
+    if (cmd->orphan) {
+        cmd->orphan(cmd->odata, reply);
     }
 
     ngx_free(cmd);

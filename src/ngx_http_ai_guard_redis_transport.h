@@ -108,7 +108,8 @@ ngx_int_t ngx_http_ai_guard_redis_send(ngx_http_ai_guard_redis_done_pt handler,
     size_t *argvlen, ngx_msec_t timeout);
 ngx_int_t ngx_http_ai_guard_redis_eval(ngx_uint_t script,
     ngx_http_ai_guard_redis_done_pt handler, void *data, ngx_pool_t *pool,
-    int argc, const char **argv, size_t *argvlen, ngx_msec_t timeout);
+    ngx_http_ai_guard_redis_done_pt orphan, void *odata, int argc,
+    const char **argv, size_t *argvlen, ngx_msec_t timeout);
 
 /* keys */
 u_char *ngx_http_ai_guard_redis_limit_key(ngx_pool_t *pool, ngx_str_t *prefix,

@@ -245,6 +245,63 @@ is(connected(3), 3, 'after the reload: no connection left behind');
 
 is(settle_usage('big', $served), $served, 'every admitted request counted once');
 
+# a client that leaves while Redis admits it: what Redis took for it
+# (its concurrency slot) comes back through the outbox; before, the slot
+# stayed taken until its key expired an hour later
+
+use Digest::SHA qw(sha256_hex);
+
+my $c = AiGuardNginx->new(name => 'redis-c', port => $base + 2);
+$c->write_file('html/keys.json', '{"keys": [{"id": "one-1", "tenant": "one", '
+               . '"tier": "one", "sha256": "'
+               . sha256_hex('sk-aig-test-redis-one-01') . '"}]}');
+(my $conf_c = http_conf('closed')) =~ s/timeout=200ms/timeout=3s/;
+$conf_c =~ s/ai_guard_tier   ten  rpm=10;/ai_guard_tier   one  concurrency=1;/;
+$c->write_config($conf_c);
+$c->start;
+
+my $one = ['Authorization: Bearer sk-aig-test-redis-one-01'];
+
+($s) = $c->request('GET', '/v1/models', $one);
+is($s, 200, 'concurrency=1 through Redis: a request passes');
+
+my $slots;
+for (1 .. 60) {
+    $slots = rcli('GET t080:l:t3:one:concurrency');
+    last if $slots eq '0';
+    sleep 0.05;
+}
+is($slots, '0', '... and its slot is back in Redis once the outbox flushed');
+
+kill 'STOP', $rpid;
+
+my $gone = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                 PeerPort => $c->port, Timeout => 10)
+    or die "connect: $!";
+print $gone "GET /v1/models HTTP/1.1\r\nHost: localhost\r\n"
+            . "Authorization: Bearer sk-aig-test-redis-one-01\r\n"
+            . "Connection: close\r\n\r\n";
+sleep 0.3;
+close $gone;
+sleep 0.3;
+
+kill 'CONT', $rpid;
+
+for (1 .. 60) {
+    $slots = rcli('GET t080:l:t3:one:concurrency');
+    last if $slots eq '0';
+    sleep 0.05;
+}
+is($slots, '0', 'a client gone while Redis admitted it: its slot comes back');
+
+($s) = $c->request('GET', '/v1/models', $one);
+is($s, 200, '... and the next request of the concurrency=1 tier passes');
+
+$c->stop;
+
+unlike($c->log, qr/\[(alert|crit|emerg)\]|exited on signal/,
+       'no alert, no crash in ' . $c->root);
+
 $a->stop;
 $b->stop;
 
