@@ -286,6 +286,7 @@ typedef struct {
 
     /* the ledger row reserved before the upstream */
     ngx_str_t                      label;       /* its model label */
+    void                          *row;
     uint32_t                       row_day;
 
     /* the meter: the upstream's own usage, or the estimate */

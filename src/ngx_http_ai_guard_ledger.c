@@ -22,8 +22,6 @@ static size_t ngx_http_ai_guard_ledger_key(u_char *buf, u_char type,
     uint32_t day, ngx_str_t *parts, ngx_uint_t n);
 static size_t ngx_http_ai_guard_row_key(u_char *buf, uint32_t day,
     ngx_http_ai_guard_key_t *k, ngx_str_t *label);
-static u_char *ngx_http_ai_guard_ledger_buf(ngx_http_request_t *r,
-    ngx_http_ai_guard_key_t *k);
 static ngx_http_ai_guard_usage_entry_t *ngx_http_ai_guard_record_usage(
     ngx_http_request_t *r, ngx_http_ai_guard_zone_t *zone,
     ngx_http_ai_guard_ctx_t *ctx, u_char *buf, uint32_t day,
@@ -77,7 +75,7 @@ ngx_int_t
 ngx_http_ai_guard_ledger_reserve(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v)
 {
-    u_char                           *buf;
+    u_char                            buf[NGX_HTTP_AI_GUARD_LEDGER_KEY];
     size_t                            len;
     uint32_t                          day;
     uint64_t                          now;
@@ -89,11 +87,6 @@ ngx_http_ai_guard_ledger_reserve(ngx_http_request_t *r,
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
     zone = &amcf->zones[NGX_HTTP_AI_GUARD_PART_LEDGER];
 
-    buf = ngx_http_ai_guard_ledger_buf(r, ctx->key);
-    if (buf == NULL) {
-        return NGX_ERROR;
-    }
-
     now = ngx_http_ai_guard_now();
     day = (uint32_t) (now / NGX_HTTP_AI_GUARD_DAY_MS);
 
@@ -102,14 +95,19 @@ ngx_http_ai_guard_ledger_reserve(ngx_http_request_t *r,
     model.data = ctx->req.model;
     model.len = ctx->req.model_len;
 
-    u = NULL;
-    len = 0;
+    label = model;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    if (ngx_http_ai_guard_ledger_label(zone, buf, day, &tenant, &model, now,
-                                       amcf->usage_max_models, &label)
-        == NGX_OK)
+    /* the common case: the key has used the model today, its row is there */
+
+    len = ngx_http_ai_guard_row_key(buf, day, ctx->key, &model);
+    u = ngx_http_ai_guard_zone_find(zone, buf, len);
+
+    if (u == NULL
+        && ngx_http_ai_guard_ledger_label(zone, buf, day, &tenant, &model,
+                                          now, amcf->usage_max_models, &label)
+           == NGX_OK)
     {
         len = ngx_http_ai_guard_row_key(buf, day, ctx->key, &label);
 
@@ -126,6 +124,7 @@ ngx_http_ai_guard_ledger_reserve(ngx_http_request_t *r,
 
     if (u) {
         ctx->has_row = 1;
+        ctx->row = u;
         ctx->row_day = day;
         ctx->label = label;
         return NGX_OK;
@@ -259,22 +258,6 @@ ngx_http_ai_guard_row_key(u_char *buf, uint32_t day,
 }
 
 
-/* room for the longest ledger key of the key's strings */
-
-static u_char *
-ngx_http_ai_guard_ledger_buf(ngx_http_request_t *r,
-    ngx_http_ai_guard_key_t *k)
-{
-    return ngx_pnalloc(r->pool, NGX_HTTP_AI_GUARD_LEDGER_HEAD
-                       + NGX_HTTP_AI_GUARD_PART_LEN(k->tenant.len)
-                       + NGX_HTTP_AI_GUARD_PART_LEN(k->id.len)
-                       + NGX_HTTP_AI_GUARD_PART_LEN(
-                             NGX_HTTP_AI_GUARD_REQ_MODEL_LEN + 1)
-                       + NGX_HTTP_AI_GUARD_PART_LEN(
-                             k->stripe_customer.len));
-}
-
-
 /*
  * The usage goes to the row of the model the upstream named, when it can
  * have one, else to the row reserved before the upstream: the tokens are
@@ -298,6 +281,20 @@ ngx_http_ai_guard_record_usage(ngx_http_request_t *r,
     tenant.len = ctx->key->tenant.len;
 
     u = NULL;
+
+    /*
+     * The row reserved before the upstream, when the upstream named the
+     * request's own model the same day: rows go only days later, so it is
+     * still there.
+     */
+
+    if (ctx->has_row && ctx->row_day == day
+        && model->len == ctx->req.model_len
+        && ngx_memcmp(model->data, ctx->req.model, model->len) == 0)
+    {
+        u = ctx->row;
+        goto found;
+    }
 
     if (ngx_http_ai_guard_ledger_label(zone, buf, day, &tenant, model, now,
                                        amcf->usage_max_models, &label)
@@ -324,6 +321,8 @@ ngx_http_ai_guard_record_usage(ngx_http_request_t *r,
         zone->sh->dropped++;
         return NULL;
     }
+
+found:
 
     u->requests++;
     u->input = ngx_http_ai_guard_sat_add(u->input, ctx->usage.input_tokens);
@@ -356,7 +355,7 @@ ngx_http_ai_guard_ledger_record(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_str_t *model, uint64_t now,
     ngx_str_t *label)
 {
-    u_char                           *buf;
+    u_char                            buf[NGX_HTTP_AI_GUARD_LEDGER_KEY];
     uint32_t                          day;
     ngx_str_t                         tenant;
     ngx_http_ai_guard_zone_t         *zone;
@@ -375,11 +374,6 @@ ngx_http_ai_guard_ledger_record(ngx_http_request_t *r,
 
     } else {
         ngx_str_null(label);
-    }
-
-    buf = ngx_http_ai_guard_ledger_buf(r, ctx->key);
-    if (buf == NULL) {
-        return NGX_ERROR;
     }
 
     tenant.data = ctx->key->tenant.data;

@@ -30,6 +30,12 @@
 /* the type byte and the day */
 #define NGX_HTTP_AI_GUARD_LEDGER_HEAD    5
 
+/* the longest key: a row of the longest tenant, key id, model, customer */
+#define NGX_HTTP_AI_GUARD_LEDGER_KEY                                         \
+    (NGX_HTTP_AI_GUARD_LEDGER_HEAD                                           \
+     + 3 * NGX_HTTP_AI_GUARD_PART_LEN(NGX_HTTP_AI_GUARD_KEYS_MAX_FIELD)      \
+     + NGX_HTTP_AI_GUARD_PART_LEN(NGX_HTTP_AI_GUARD_REQ_MODEL_LEN + 1))
+
 
 typedef struct {
     uint64_t                       requests;  /* reached the upstream */

@@ -15,17 +15,28 @@ ngx_http_ai_guard_part_write(u_char *p, const u_char *s, size_t len)
     u_char   tmp[20], *t;
     size_t   n;
 
-    t = tmp + sizeof(tmp);
-    n = len;
+    /* most parts are names under a hundred bytes: no division loop */
 
-    do {
-        *--t = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
+    if (len < 10) {
+        *p++ = (u_char) ('0' + len);
 
-    n = tmp + sizeof(tmp) - t;
-    memcpy(p, t, n);
-    p += n;
+    } else if (len < 100) {
+        *p++ = (u_char) ('0' + len / 10);
+        *p++ = (u_char) ('0' + len % 10);
+
+    } else {
+        t = tmp + sizeof(tmp);
+        n = len;
+
+        do {
+            *--t = (u_char) ('0' + n % 10);
+            n /= 10;
+        } while (n);
+
+        n = tmp + sizeof(tmp) - t;
+        memcpy(p, t, n);
+        p += n;
+    }
 
     *p++ = ':';
 

@@ -39,6 +39,14 @@ static void ngx_http_ai_guard_zone_delete(ngx_http_ai_guard_zone_t *zone,
     ngx_http_ai_guard_node_t *node);
 
 
+/*
+ * MurmurHash2 takes four bytes a step where CRC32 takes one: keys here
+ * are long (length-prefixed tenant, key, model), and hashed on every
+ * request.  The tree orders equal hashes by the key itself.
+ */
+#define ngx_http_ai_guard_zone_hash(key, len)  ngx_murmur_hash2(key, len)
+
+
 const ngx_uint_t  ngx_http_ai_guard_bucket_ms[NGX_HTTP_AI_GUARD_BUCKETS] = {
     50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000,
     (ngx_uint_t) -1
@@ -83,6 +91,15 @@ ngx_http_ai_guard_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone = shm_zone->data;
 
     if (ozone) {
+        if (ozone->sh->version != NGX_HTTP_AI_GUARD_ZONE_VERSION) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "ai_guard zone \"%V\" was made by another version "
+                          "of the module: change the zone's size or name to "
+                          "start it afresh, or restart nginx",
+                          &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
 
@@ -104,6 +121,7 @@ ngx_http_ai_guard_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     zone->shpool->data = zone->sh;
+    zone->sh->version = NGX_HTTP_AI_GUARD_ZONE_VERSION;
 
     ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
                     ngx_http_ai_guard_rbtree_insert_value);
@@ -178,7 +196,9 @@ ngx_http_ai_guard_zone_inherit(ngx_shm_zone_t *shm_zone)
         }
     }
 
-    if (ozone == NULL || ozone->sh == NULL || ozone->shpool == NULL) {
+    if (ozone == NULL || ozone->sh == NULL || ozone->shpool == NULL
+        || ozone->sh->version != NGX_HTTP_AI_GUARD_ZONE_VERSION)
+    {
         return;
     }
 
@@ -196,7 +216,10 @@ ngx_http_ai_guard_zone_inherit(ngx_shm_zone_t *shm_zone)
         n = ngx_queue_data(q, ngx_http_ai_guard_node_t, queue);
         len = n->len;
 
-        c = ngx_http_ai_guard_zone_insert(zone, (uint32_t) n->node.key,
+        c = ngx_http_ai_guard_zone_insert(zone,
+                                          ngx_http_ai_guard_zone_hash(
+                                              (u_char *) n->data + n->size,
+                                              len),
                                           (u_char *) n->data + n->size, len,
                                           n->size);
         if (c == NULL) {
@@ -311,8 +334,9 @@ ngx_http_ai_guard_zone_find(ngx_http_ai_guard_zone_t *zone, u_char *key,
 {
     ngx_http_ai_guard_node_t  *n;
 
-    n = ngx_http_ai_guard_zone_lookup(zone, ngx_crc32_short(key, len), key,
-                                      len);
+    n = ngx_http_ai_guard_zone_lookup(zone,
+                                      ngx_http_ai_guard_zone_hash(key, len),
+                                      key, len);
 
     return n ? n->data : NULL;
 }
@@ -333,7 +357,7 @@ ngx_http_ai_guard_zone_get(ngx_http_ai_guard_zone_t *zone, u_char *key,
     ngx_uint_t                 i;
     ngx_http_ai_guard_node_t  *node;
 
-    hash = ngx_crc32_short(key, len);
+    hash = ngx_http_ai_guard_zone_hash(key, len);
 
     node = ngx_http_ai_guard_zone_lookup(zone, hash, key, len);
 

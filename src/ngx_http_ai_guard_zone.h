@@ -35,7 +35,7 @@ typedef struct ngx_http_ai_guard_zone_s  ngx_http_ai_guard_zone_t;
 
 
 typedef struct {
-    ngx_rbtree_node_t              node;      /* node.key: hash of the key */
+    ngx_rbtree_node_t              node;      /* node.key: its key's hash */
     ngx_queue_t                    queue;
     uint32_t                       size;      /* of the payload */
     uint32_t                       len;       /* of the key */
@@ -53,7 +53,15 @@ typedef struct {
 } ngx_http_ai_guard_histogram_t;
 
 
+/*
+ * The layout of the zones and their keys: a zone of another version (an
+ * upgraded module's reload) is not adopted nor copied.
+ */
+#define NGX_HTTP_AI_GUARD_ZONE_VERSION  2
+
+
 typedef struct {
+    ngx_uint_t                     version;
     ngx_rbtree_t                   rbtree;
     ngx_rbtree_node_t              sentinel;
     ngx_queue_t                    queue;

@@ -107,6 +107,30 @@ test_read(void)
 }
 
 
+/* the lengths where the digits of the prefix change, read back */
+
+static void
+test_lengths(void)
+{
+    u_char         buf[1200], src[1100];
+    size_t         i, len, got;
+    const u_char  *s, *e;
+
+    static const size_t  lens[] = { 0, 1, 9, 10, 11, 99, 100, 101, 999,
+                                    1000, 1099 };
+
+    memset(src, 'x', sizeof(src));
+
+    for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        len = lens[i];
+        e = ngx_http_ai_guard_part_write(buf, src, len);
+
+        ok(ngx_http_ai_guard_part_read(buf, e, &s, &got) == e && got == len
+           && s + len == e, "a part of %zu bytes reads back", len);
+    }
+}
+
+
 static void
 test_printable(void)
 {
@@ -132,6 +156,7 @@ main(void)
 {
     test_collisions();
     test_read();
+    test_lengths();
     test_printable();
 
     return done_testing();
