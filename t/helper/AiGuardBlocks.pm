@@ -77,8 +77,11 @@ sub defaults {
         %d,
     );
 
+    return if $registered++;
+
     # the prototype (&) wants a block; & calls it with a code ref as well
-    &Test::Nginx::Socket::add_block_preprocessor(\&fill) unless $registered++;
+    &Test::Nginx::Socket::add_block_preprocessor(\&fill);
+    Test::Nginx::Socket::add_response_body_check(\&body_check);
 }
 
 sub fill {
@@ -97,6 +100,21 @@ sub fill {
     my @no = grep { !mentions($want, $_) } @{ $defaults{no_error_log} };
 
     $block->set_value('no_error_log', [@no]) if @no;
+}
+
+# --- body_check eval: a code ref, or an array ref of them (undef where a
+# request has none), one a request: called with the response body (after
+# chunked decoding), the block and the request's index, it makes checks of
+# its own with Test::More, counted in the plan like any.  For what the
+# sections cannot say: arithmetic over a Prometheus text, an outside
+# validator.  Through add_response_body_check, which both runners have.
+
+sub body_check {
+    my ($block, $body, $idx) = @_;
+    my $check = $block->body_check;
+
+    $check = $check->[$idx] if ref $check eq 'ARRAY';
+    $check->($body, $block, $idx) if $check;
 }
 
 sub mentions {
