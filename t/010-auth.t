@@ -8,10 +8,10 @@ use AiGuardBlocks;
 
 repeat_each(2);
 
-# 6 checks a block: the status, the body and the four patterns of the
-# default --- no_error_log; +16 for the header and error_log lines, the
-# second requests of TEST 14 and 21, less the blocks with fewer checks
-plan tests => repeat_each() * (6 * blocks() + 16);
+# 23 requests, each its status; the four patterns of the default
+# --- no_error_log after each of 17 requests, 11 patterns of their own
+# in TEST 15 and 18-21; 17 body checks, 13 header lines, 10 error_log lines
+plan tests => repeat_each() * (23 + 4 * 17 + 11 + 17 + 13 + 10);
 
 no_shuffle();
 
