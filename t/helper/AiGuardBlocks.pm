@@ -8,8 +8,8 @@ package AiGuardBlocks;
 # digests, and the mock locations several files use.
 #
 # It runs under t/lib's runner and under openresty/test-nginx alike: it
-# uses only add_block_preprocessor, set_value and the blocks' accessors,
-# which both have, and loads no Test::Nginx module itself (the test file
+# uses only add_block_preprocessor, add_response_body_check, set_value and
+# the blocks' accessors, which both have, and loads no Test::Nginx module itself (the test file
 # has done that, from whichever runner prove put first on @INC).  It lives
 # in t/helper, not t/lib, so that the real runner, which must not see
 # t/lib, can load it:
@@ -95,9 +95,11 @@ sub fill {
     return if defined $block->no_error_log || !defined $defaults{no_error_log};
 
     # a level the block expects in --- error_log is not forbidden, as the
-    # runners themselves do not warn of an [alert] a pattern names
+    # runners themselves do not warn of an [alert] a pattern names: like
+    # them, look for "[alert" in the patterns (a regex says "\[alert\]")
     my $want = $block->error_log;
-    my @no = grep { !mentions($want, $_) } @{ $defaults{no_error_log} };
+    my @no = grep { !(/^(\[\w+)\]$/ && mentions($want, $1)) }
+             @{ $defaults{no_error_log} };
 
     $block->set_value('no_error_log', [@no]) if @no;
 }
@@ -171,8 +173,8 @@ sub json_str {
 
 # echo_location(path, content_type, piece, ...): a location of the test
 # server that answers with the pieces, each flushed on its own (a stream
-# arrives as its events).  A path without a leading "=" or "/" prefix is
-# taken as exact ("= path") when it has no trailing slash.
+# arrives as its events).  A path ending in "/" is a prefix location, any
+# other an exact one ("location = path").
 
 sub echo_location {
     my ($path, $type, @pieces) = @_;
