@@ -8,7 +8,18 @@ $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
 repeat_each(2);
 
-plan tests => repeat_each() * (3 * blocks() + 15);
+# 3 a block (status, body, [error]) and 15 more; the body check below one
+# per response of TEST 16
+plan tests => repeat_each() * (3 * blocks() + 15 + 1);
+
+# add_response_body_check: called with each response the runner checks,
+# its body after chunked decoding and the request's index
+add_response_body_check(sub {
+    my ($block, $body, $idx) = @_;
+    return unless $block->name =~ /add_response_body_check/;
+    is("$idx $body", "0 hello, chunked\n",
+       $block->name . ' - the body check sees the decoded body');
+});
 
 no_shuffle();
 run_tests();
@@ -282,3 +293,19 @@ xyz
 [emerg]
 --- request
 GET /t
+
+
+
+=== TEST 16: add_response_body_check sees each decoded body
+--- config
+    location = /t {
+        echo -n "hello, ";
+        echo_flush;
+        echo "chunked";
+    }
+--- request
+GET /t
+--- response_body
+hello, chunked
+--- no_error_log
+[error]

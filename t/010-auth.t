@@ -1,36 +1,32 @@
 # API-key auth: the 401s of the error contract, the key headers, and the
 # client's key kept from the upstream and from the logs.
 
-use Test::Nginx::Socket 'no_plan';
-
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+use Test::Nginx::Socket;
+use FindBin;
+use lib "$FindBin::Bin/helper";
+use AiGuardBlocks;
 
 repeat_each(2);
 
+# 23 requests, each its status; the four patterns of the default
+# --- no_error_log after each of 17 requests, 11 patterns of their own
+# in TEST 15 and 18-21; 17 body checks, 13 header lines, 10 error_log lines
+plan tests => repeat_each() * (23 + 4 * 17 + 11 + 17 + 13 + 10);
+
 no_shuffle();
 
-our $http_config = <<'_EOC_';
-    ai_guard_tier  pro;
-    ai_guard_keys  $TEST_NGINX_HTML_DIR/keys.json;
-_EOC_
-
-# Digests of sk-aig-test-valid-0001, -disabled-01, -expired-001,
-# -beta-00001 and -future-0001; the keys themselves appear only in requests.
-our $user_files = <<'_EOF_';
->>> keys.json
-{"keys": [
-  {"id": "acme-1", "tenant": "acme", "tier": "pro",
-   "sha256": "86a3768b9684d21492c98446c2302ade49ddfe4b328d99475ed0c959fb07a23e"},
-  {"id": "acme-off", "tenant": "acme", "disabled": true,
-   "sha256": "30e4b30767243b31569d1d067691295b2f5a5db37d191661e09f41f202367371"},
-  {"id": "acme-old", "tenant": "acme", "expires": "2020-01-01T00:00:00Z",
-   "sha256": "d959b9202699614fbe04c1a61f8dd41766c426ffe9329ad2cae859d7819dcf47"},
-  {"id": "beta-1", "tenant": "beta", "stripe_customer": "cus_beta",
-   "sha256": "39c81276bc9edac2614e74ea48f6f4b687a3562ca7ba8b0d19806b3e69afde2c"},
-  {"id": "acme-new", "tenant": "acme", "expires": "2999-01-01T00:00:00+02:00",
-   "sha256": "5ce7fee67f99f77555e6fe5192f9841a0709966866a04b289848357f584a8db6"}
-]}
-_EOF_
+# sk-aig-test-valid-0001, -disabled-01, -expired-001, -beta-00001 and
+# -future-0001; the keys themselves appear only in requests.
+our $user_files = keys_file(
+    ['acme-1', 'sk-aig-test-valid-0001', tenant => 'acme', tier => 'pro'],
+    ['acme-off', 'sk-aig-test-disabled-01', tenant => 'acme',
+     disabled => \1],
+    ['acme-old', 'sk-aig-test-expired-001', tenant => 'acme',
+     expires => '2020-01-01T00:00:00Z'],
+    ['beta-1', 'sk-aig-test-beta-00001', tenant => 'beta',
+     stripe_customer => 'cus_beta'],
+    ['acme-new', 'sk-aig-test-future-0001', tenant => 'acme',
+     expires => '2999-01-01T00:00:00+02:00']);
 
 our $config = <<'_EOC_';
     location /v1/ {
@@ -49,20 +45,23 @@ _EOC_
 
 # no line of ours may hold a key; nginx's own debug echo of the request
 # headers ("http header: ...") is core behaviour, see docs/security.md
-our $no_key_in_log = [qr/^(?!.*http header: ).*sk-aig-test/, '[error]'];
+our $no_key_in_log = [qr/^(?!.*http header: ).*sk-aig-test/,
+                      @AiGuardBlocks::CLEAN];
 
 # nor when nginx core quotes a header line at info, see docs/security.md
 our $core_quotes = qr/http header: |client sent (?:duplicate|invalid) header line: /;
 our $no_key_but_core = [qr/^(?!.*(?:$core_quotes)).*sk-aig-test/, '[error]'];
+
+# a block gets these unless it gives its own; each request of a block
+# without --- no_error_log is checked for a key and the three levels
+defaults(user_files => $user_files, config => $config,
+         no_error_log => $no_key_in_log);
 
 run_tests();
 
 __DATA__
 
 === TEST 1: no key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- error_code: 401
@@ -72,14 +71,10 @@ X-Decision: reject
 X-Reason: missing_api_key
 --- response_body
 {"error":{"message":"Missing API key: send it as \"Authorization: Bearer <key>\" or \"x-api-key: <key>\".","type":"invalid_request_error","param":null,"code":"missing_api_key"}}
---- no_error_log eval: $::no_key_in_log
 
 
 
 === TEST 2: unknown key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers
@@ -88,14 +83,10 @@ Authorization: Bearer sk-aig-test-unknown-9999
 --- response_body_like: "code":"invalid_api_key"
 --- error_log
 ai_guard: rejected: invalid_api_key, key digest
---- no_error_log eval: $::no_key_in_log
 
 
 
 === TEST 3: disabled key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers
@@ -104,14 +95,10 @@ Authorization: Bearer sk-aig-test-disabled-01
 --- response_body_like: "code":"key_disabled"
 --- error_log
 ai_guard: rejected: key_disabled, key "acme-off"
---- no_error_log eval: $::no_key_in_log
 
 
 
 === TEST 4: expired key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers
@@ -120,14 +107,10 @@ x-api-key: sk-aig-test-expired-001
 --- response_body_like: "code":"key_expired"
 --- error_log
 ai_guard: rejected: key_expired, key "acme-old"
---- no_error_log eval: $::no_key_in_log
 
 
 
 === TEST 5: a valid key by Authorization: Bearer; the upstream never sees it
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers
@@ -139,14 +122,10 @@ X-Tenant: acme
 X-Decision: allow
 --- response_body
 auth=[] xkey=[]
---- no_error_log eval: $::no_key_in_log
 
 
 
 === TEST 6: a valid key by x-api-key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers
@@ -157,13 +136,10 @@ X-Key-Id: beta-1
 X-Tenant: beta
 --- response_body
 auth=[] xkey=[]
---- no_error_log eval: $::no_key_in_log
 
 
 
 === TEST 7: the provider's key set with proxy_set_header reaches the upstream
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config
     location /v1/ {
         ai_guard on;
@@ -182,29 +158,20 @@ x-api-key: sk-aig-test-beta-00001
 --- error_code: 200
 --- response_body
 auth=[Bearer sk-provider-secret] xkey=[]
---- no_error_log eval: $::no_key_in_log
 
 
 
 === TEST 8: Basic credentials are not a key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers
 Authorization: Basic c2stYWlnLXRlc3QtdmFsaWQtMDAwMTo=
 --- error_code: 401
 --- response_body_like: "code":"missing_api_key"
---- no_error_log
-[error]
 
 
 
 === TEST 9: the scheme is case-insensitive, extra blanks are trimmed
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers
@@ -212,14 +179,10 @@ Authorization: bearer   sk-aig-test-valid-0001
 --- error_code: 200
 --- response_body
 auth=[] xkey=[]
---- no_error_log eval: $::no_key_in_log
 
 
 
 === TEST 10: a bearer token wins over x-api-key, and neither goes upstream
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers
@@ -230,44 +193,30 @@ Authorization: Bearer sk-aig-test-beta-00001
 X-Key-Id: beta-1
 --- response_body
 auth=[] xkey=[]
---- no_error_log eval: $::no_key_in_log
 
 
 
 === TEST 11: an empty bearer token is a missing key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers
 Authorization: Bearer
 --- error_code: 401
 --- response_body_like: "code":"missing_api_key"
---- no_error_log
-[error]
 
 
 
 === TEST 12: a key far too long is invalid, never hashed
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers eval
 "x-api-key: " . ("k" x 4000)
 --- error_code: 401
 --- response_body_like: "code":"invalid_api_key"
---- no_error_log
-[error]
 
 
 
 === TEST 13: a key that expires in the future, with a UTC offset, works
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers
@@ -275,13 +224,10 @@ x-api-key: sk-aig-test-future-0001
 --- error_code: 200
 --- response_headers
 X-Key-Id: acme-new
---- no_error_log eval: $::no_key_in_log
 
 
 
 === TEST 14: ai_guard_key_header names the one header the key comes in
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config
     location /v1/ {
         ai_guard on;
@@ -301,13 +247,10 @@ X-Key-Id: acme-new
 [401, 200]
 --- response_body_like eval
 ['"code":"missing_api_key"', '^gw=\[\] xkey=\[other\]$']
---- no_error_log eval: $::no_key_in_log
 
 
 
 === TEST 15: locations without ai_guard pay nothing and need no key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config
     location /v1/ {
         ai_guard on;
@@ -334,22 +277,15 @@ ai_guard
 
 
 === TEST 16: a request body on a rejected request is discarded cleanly
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 POST /v1/chat/completions
 {"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}
 --- error_code: 401
 --- response_body_like: "code":"missing_api_key"
---- no_error_log
-[error]
 
 
 
 === TEST 17: monitor mode lets a wrong key on, but never upstream
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config
     location /v1/ {
         ai_guard on;
@@ -375,14 +311,10 @@ X-Reason: invalid_api_key
 auth=[] xkey=[]
 --- error_log
 ai_guard: monitor: would reject: invalid_api_key, key digest
---- no_error_log eval: $::no_key_in_log
 
 
 
 === TEST 18: two Authorization headers: nginx core logs both keys at info, ai_guard never sees the request
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers
@@ -397,9 +329,6 @@ client sent duplicate header line: "Authorization: Bearer sk-aig-test-beta-00001
 
 
 === TEST 19: a key header of an invalid name: nginx core logs the line at info and drops it, ai_guard logs no key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers
@@ -415,9 +344,6 @@ ai_guard: rejected: missing_api_key, no key
 
 
 === TEST 20: at the recommended error_log level, notice, no line holds a key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- log_level: notice
 --- request
 GET /v1/models
@@ -432,8 +358,6 @@ sk-aig-test
 
 
 === TEST 21: at notice, ai_guard_log_level notice keeps the rejections in the log, without the key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config eval
 my $c = $::config;
 $c =~ s/ai_guard on;/ai_guard on;\n        ai_guard_log_level notice;/;

@@ -1,141 +1,161 @@
-# The keys file: a removed key stops working after `nginx -s reload`, and
-# every malformed file fails `nginx -t` naming the file and the entry.
+# The keys file: every malformed file stops nginx at its configuration,
+# the [emerg] naming the file and the entry, and an empty key list with
+# fields the module does not know is valid.  (A removed key across
+# `nginx -s reload`, and a broken file on reload: t/021-keys-reload.t.)
 
-use strict;
-use warnings;
-
+use Test::Nginx::Socket;
+use Digest::SHA ();
 use FindBin;
 use lib "$FindBin::Bin/helper";
-use Test::More;
-use AiGuardNginx;
+use AiGuardBlocks;
 
-my $valid = '86a3768b9684d21492c98446c2302ade49ddfe4b328d99475ed0c959fb07a23e';
-my $beta  = '39c81276bc9edac2614e74ea48f6f4b687a3562ca7ba8b0d19806b3e69afde2c';
+repeat_each(1);
 
-my $http = <<'_EOC_';
-    ai_guard_tier  pro;
-    ai_guard_keys  $TEST_NGINX_HTML_DIR/keys.json;
+# each block: nginx's exit (or TEST 14's status and body), its error_log
+# patterns and the default --- no_error_log's three: 13 blocks that die,
+# with 2 patterns each but TEST 13 (1); TEST 14 with none
+plan tests => repeat_each() * (13 * (1 + 3) + 2 * 12 + 1 + (2 + 3));
 
-    server {
-        listen 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+our $valid = Digest::SHA::sha256_hex('sk-aig-test-valid-0001');
 
-        location /v1/ {
-            ai_guard on;
-            proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/mock/;
-        }
-
-        location /mock/ {
-            return 200 "ok\n";
-        }
-    }
-_EOC_
-
-my $n = AiGuardNginx->new(name => 'keys');
-
-$n->write_file('html/keys.json', <<"_EOF_");
-{"keys": [
-  {"id": "acme-1", "tenant": "acme", "tier": "pro", "sha256": "$valid"},
-  {"id": "beta-1", "tenant": "beta", "sha256": "$beta"}
-]}
-_EOF_
-
-$n->write_config($http);
-$n->start;
-
-my @beta = ('x-api-key: sk-aig-test-beta-00001');
-my @acme = ('Authorization: Bearer sk-aig-test-valid-0001');
-
-my ($status, $h, $body) = $n->request('GET', '/v1/models', \@beta);
-is($status, 200, 'beta key works before the reload');
-
-$n->write_file('html/keys.json', <<"_EOF_");
-{"keys": [
-  {"id": "acme-1", "tenant": "acme", "tier": "pro", "sha256": "$valid"}
-]}
-_EOF_
-
-$n->reload;
-
-($status, $h, $body) = $n->request('GET', '/v1/models', \@beta);
-is($status, 401, 'the removed key is refused after the reload');
-like($body, qr/"code":"invalid_api_key"/, '... as an invalid key');
-
-($status) = $n->request('GET', '/v1/models', \@acme);
-is($status, 200, 'the key that stayed still works');
-
-# a broken file on reload: the old configuration keeps serving
-$n->write_file('html/keys.json', '{"keys": [');
-$n->reload;
-
-($status) = $n->request('GET', '/v1/models', \@acme);
-is($status, 200, 'a broken keys file on reload keeps the old keys');
-like($n->log, qr/\[emerg\].*ai_guard_keys ".*keys\.json": invalid JSON/,
-     '... and says why in the log');
-
-$n->stop;
-
-unlike($n->log, qr/sk-aig-test/, 'no key in the error log');
-
-my @broken = (
-    [ 'not JSON', '{"keys": [ {"id": ',
-      qr/invalid JSON/ ],
-    [ 'not an object', '[1, 2]',
-      qr/the file is an array, not an object/ ],
-    [ 'no keys array', '{"key": []}',
-      qr/no "keys" array/ ],
-    [ 'duplicate digest',
-      qq({"keys": [{"id": "a", "sha256": "$valid"},
-                   {"id": "b", "sha256": "$valid"}]}),
-      qr/entry 2 \("b"\): duplicate sha256, the same as entry 1 \("a"\)/ ],
-    [ 'bad date',
-      qq({"keys": [{"id": "a", "sha256": "$valid",
-                    "expires": "2027-02-30T00:00:00Z"}]}),
-      qr/entry 1: "expires" is not an RFC 3339 date/ ],
-    [ 'short digest',
-      qq({"keys": [{"id": "a", "sha256": "abc123"}]}),
-      qr/entry 1: "sha256" must be 64 hex digits/ ],
-    [ 'digest not hex',
-      qq({"keys": [{"id": "a", "sha256": "${\ ('z' x 64)}"}]}),
-      qr/entry 1: "sha256" must be 64 hex digits/ ],
-    [ 'no id',
-      qq({"keys": [{"sha256": "$valid"}]}),
-      qr/entry 1: no "id"/ ],
-    [ 'no digest',
-      qq({"keys": [{"id": "a"}]}),
-      qr/entry 1 \("a"\): no "sha256"/ ],
-    [ 'disabled not a boolean',
-      qq({"keys": [{"id": "a", "sha256": "$valid", "disabled": "yes"}]}),
-      qr/entry 1: "disabled" is a string/ ],
-    [ 'undeclared tier',
-      qq({"keys": [{"id": "a", "sha256": "$valid", "tier": "gold"}]}),
-      qr/entry 1 \("a"\): tier "gold" is not declared by ai_guard_tier/ ],
-    [ 'an entry not an object', '{"keys": ["x"]}',
-      qr/entry 1: a string, not an object/ ],
-);
-
-for my $case (@broken) {
-    my ($name, $json, $want) = @$case;
-    my $t = AiGuardNginx->new(name => 'keys-t');
-
-    $t->write_file('html/keys.json', $json);
-    $t->write_config($http);
-
-    my ($rc, $out) = $t->test_config;
-
-    isnt($rc, 0, "$name: nginx -t fails");
-    like($out, qr/ai_guard_keys "[^"]*keys\.json": /,
-         "$name: the message names the file");
-    like($out, $want, "$name: and the problem");
+# the keys.json of a block: ">>> keys.json", then the content given
+sub broken {
+    return ">>> keys.json\n$_[0]\n";
 }
 
-my $t = AiGuardNginx->new(name => 'keys-t');
-$t->write_config($http);
-my ($rc, $out) = $t->test_config;
-isnt($rc, 0, 'a missing keys file fails nginx -t');
-like($out, qr/keys\.json" failed/, '... naming the file');
+# the [emerg] names the file, then the problem
+our $file = qr/\[emerg\] .*ai_guard_keys "[^"]*keys\.json": /;
 
-$t->write_file('html/keys.json', qq({"keys": [], "comment": {"a": [1]}}));
-($rc, $out) = $t->test_config;
-is($rc, 0, 'an empty key list with extra fields is valid') or diag $out;
+# the standard http_config (tier pro, keys.json) and config
+defaults(user_files => undef);
 
-done_testing();
+run_tests();
+
+__DATA__
+
+=== TEST 1: not JSON
+--- user_files eval: ::broken('{"keys": [ {"id": ')
+--- must_die
+--- error_log eval
+[$::file, qr/invalid JSON/]
+
+
+
+=== TEST 2: not an object
+--- user_files eval: ::broken('[1, 2]')
+--- must_die
+--- error_log eval
+[$::file, qr/the file is an array, not an object/]
+
+
+
+=== TEST 3: no keys array
+--- user_files eval: ::broken('{"key": []}')
+--- must_die
+--- error_log eval
+[$::file, qr/no "keys" array/]
+
+
+
+=== TEST 4: duplicate digest
+--- user_files eval
+::broken(qq({"keys": [{"id": "a", "sha256": "$::valid"},
+                   {"id": "b", "sha256": "$::valid"}]}))
+--- must_die
+--- error_log eval
+[$::file,
+ qr/entry 2 \("b"\): duplicate sha256, the same as entry 1 \("a"\)/]
+
+
+
+=== TEST 5: bad date
+--- user_files eval
+::broken(qq({"keys": [{"id": "a", "sha256": "$::valid",
+                    "expires": "2027-02-30T00:00:00Z"}]}))
+--- must_die
+--- error_log eval
+[$::file, qr/entry 1: "expires" is not an RFC 3339 date/]
+
+
+
+=== TEST 6: short digest
+--- user_files eval
+::broken(qq({"keys": [{"id": "a", "sha256": "abc123"}]}))
+--- must_die
+--- error_log eval
+[$::file, qr/entry 1: "sha256" must be 64 hex digits/]
+
+
+
+=== TEST 7: digest not hex
+--- user_files eval
+::broken(qq({"keys": [{"id": "a", "sha256": "${\ ('z' x 64)}"}]}))
+--- must_die
+--- error_log eval
+[$::file, qr/entry 1: "sha256" must be 64 hex digits/]
+
+
+
+=== TEST 8: no id
+--- user_files eval
+::broken(qq({"keys": [{"sha256": "$::valid"}]}))
+--- must_die
+--- error_log eval
+[$::file, qr/entry 1: no "id"/]
+
+
+
+=== TEST 9: no digest
+--- user_files eval
+::broken(qq({"keys": [{"id": "a"}]}))
+--- must_die
+--- error_log eval
+[$::file, qr/entry 1 \("a"\): no "sha256"/]
+
+
+
+=== TEST 10: disabled not a boolean
+--- user_files eval
+::broken(qq({"keys": [{"id": "a", "sha256": "$::valid", "disabled": "yes"}]}))
+--- must_die
+--- error_log eval
+[$::file, qr/entry 1: "disabled" is a string/]
+
+
+
+=== TEST 11: undeclared tier
+--- user_files eval
+::broken(qq({"keys": [{"id": "a", "sha256": "$::valid", "tier": "gold"}]}))
+--- must_die
+--- error_log eval
+[$::file,
+ qr/entry 1 \("a"\): tier "gold" is not declared by ai_guard_tier/]
+
+
+
+=== TEST 12: an entry not an object
+--- user_files eval: ::broken('{"keys": ["x"]}')
+--- must_die
+--- error_log eval
+[$::file, qr/entry 1: a string, not an object/]
+
+
+
+=== TEST 13: a missing keys file, named
+--- user_files
+>>> other.json
+{"keys": []}
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*keys\.json" failed/
+
+
+
+=== TEST 14: an empty key list with extra fields is valid: nginx starts, knows no key
+--- user_files eval: ::broken('{"keys": [], "comment": {"a": [1]}}')
+--- request
+GET /v1/models
+--- more_headers
+Authorization: Bearer sk-aig-test-valid-0001
+--- error_code: 401
+--- response_body_like: "code":"invalid_api_key"

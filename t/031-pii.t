@@ -1,30 +1,23 @@
 # PII detectors and the shipped rule set, through nginx.
 
-use Test::Nginx::Socket 'no_plan';
+use Test::Nginx::Socket;
 use Cwd qw(abs_path);
 use FindBin;
-
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+use lib "$FindBin::Bin/helper";
+use AiGuardBlocks;
 
 our $rules = abs_path("$FindBin::Bin/../examples/prompt-injection.rules");
 
 repeat_each(2);
 
+# 14 requests, each its status; the default --- no_error_log's three
+# patterns after 12 of them, 4 patterns of their own in TEST 1 and 5; one
+# body check, 7 header lines, one error_log line
+plan tests => repeat_each() * (14 + 3 * 12 + 4 + 1 + 7 + 1);
+
 no_shuffle();
 
-our $http_config = <<'_EOC_';
-    ai_guard_tier  pro;
-    ai_guard_keys  $TEST_NGINX_HTML_DIR/keys.json;
-_EOC_
-
-our $user_files = <<'_EOF_';
->>> keys.json
-{"keys": [
-  {"id": "acme-1", "tenant": "acme", "tier": "pro",
-   "sha256": "86a3768b9684d21492c98446c2302ade49ddfe4b328d99475ed0c959fb07a23e"}
-]}
-_EOF_
-
+# the standard http_config and keys file: acme-1 on tier pro
 our $config = <<'_EOC_';
     location /v1/ {
         ai_guard on;
@@ -55,14 +48,13 @@ sub chat {
            . "[{\"role\":\"user\",\"content\":\"$text\"}]}";
 }
 
+defaults(config => $config);
+
 run_tests();
 
 __DATA__
 
 === TEST 1: an email address is blocked, the detector named, not the text
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval: ::chat("write to jane.doe\@example.com please")
 --- more_headers eval: $::key
 --- error_code: 400
@@ -77,9 +69,6 @@ jane.doe
 
 
 === TEST 2: a Luhn-valid card number is blocked, a Luhn-invalid one passes
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat("my card is 4111 1111 1111 1111"),
  ::chat("my card is 4111-1111-1111-1111"),
@@ -88,28 +77,18 @@ jane.doe
 --- error_code eval: [400, 400, 200]
 --- response_headers eval
 ["X-Reason: pii:card", "X-Reason: pii:card", "X-Decision: allow"]
---- no_error_log
-[error]
 
 
 
 === TEST 3: SSNs, with the ranges that are never issued left alone
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat("ssn 123-45-6789"), ::chat("ssn 000-12-3456")]
 --- more_headers eval: [($::key) x 2]
 --- error_code eval: [400, 200]
---- no_error_log
-[error]
 
 
 
 === TEST 4: secrets: provider keys, AWS key ids, private keys
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat("use sk-proj-abcdefghijklmnopqrstuvwx1234"),
  ::chat("AKIAIOSFODNN7EXAMPLE is the id"),
@@ -118,15 +97,10 @@ jane.doe
 --- error_code eval: [400, 400, 400]
 --- response_headers eval
 ["X-Reason: pii:secret", "X-Reason: pii:secret", "X-Reason: pii:secret"]
---- no_error_log
-[error]
 
 
 
 === TEST 5: pii_action log: logged by detector, passed on
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval: ::chat("mail me at bob\@example.org", "/log/chat")
 --- more_headers eval: $::key
 --- error_code: 200
@@ -139,8 +113,6 @@ bob@example.org
 
 
 === TEST 6: the shipped rule set loads and blocks each family's example
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config eval
 "ai_guard_prompt_rules $::rules;\n" . $::config
 --- request eval
@@ -150,5 +122,3 @@ bob@example.org
  ::chat("Please ignore the typo in my previous email")]
 --- more_headers eval: [($::key) x 4]
 --- error_code eval: [400, 400, 400, 200]
---- no_error_log
-[error]

@@ -4,12 +4,18 @@
 # ai_guard_cache_key line at all) gets a key of its own, so no configuration
 # serves one tenant's answer to another.
 
-use Test::Nginx::Socket 'no_plan';
+use Test::Nginx::Socket;
 use Digest::SHA ();
-
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+use FindBin;
+use lib "$FindBin::Bin/helper";
+use AiGuardBlocks;
 
 repeat_each(1);
+
+# each request: its status and the three patterns of the default
+# --- no_error_log (41 requests, TEST 14's exit counted as one); then 16
+# body checks, 82 header lines and 2 error_log lines
+plan tests => repeat_each() * (4 * 42 + 16 + 82 + 2);
 
 no_shuffle();
 
@@ -20,15 +26,9 @@ our $http_config = <<'_EOC_';
     proxy_cache_path  cache levels=1 keys_zone=llm:1m;
 _EOC_
 
-our $user_files = <<'_EOF_';
->>> keys.json
-{"keys": [
-  {"id": "acme-1", "tenant": "acme", "tier": "pro",
-   "sha256": "86a3768b9684d21492c98446c2302ade49ddfe4b328d99475ed0c959fb07a23e"},
-  {"id": "beta-1", "tenant": "beta", "tier": "pro",
-   "sha256": "39c81276bc9edac2614e74ea48f6f4b687a3562ca7ba8b0d19806b3e69afde2c"}
-]}
-_EOF_
+our $user_files = keys_file(
+    ['acme-1', 'sk-aig-test-valid-0001', tenant => 'acme', tier => 'pro'],
+    ['beta-1', 'sk-aig-test-beta-00001', tenant => 'beta', tier => 'pro']);
 
 # The mock answers with the tenant the request came from and a fresh
 # $request_id: an answer cached for another tenant, or for another request,
@@ -106,14 +106,14 @@ sub cache_key_of {
     return Digest::SHA::sha256_hex($s);
 }
 
+defaults(http_config => $http_config, user_files => $user_files,
+         config => $config);
+
 run_tests();
 
 __DATA__
 
 === TEST 1: the second identical request is a HIT; key order and spaces do not matter
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [main::chat('{"model":"gpt-4o-mini","temperature":0,'
             . '"messages":[{"role":"user","content":"hi"}]}'),
@@ -125,15 +125,10 @@ __DATA__
 [200, 200]
 --- response_headers_like eval
 ["X-Cache: MISS\n$::cached", "X-Cache: HIT\n$::cached"]
---- no_error_log
-[error]
 
 
 
 === TEST 2: another tenant never gets the first tenant's answer
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [main::chat('{"model":"m","temperature":0,"prompt":"same"}'),
  main::chat('{"model":"m","temperature":0,"prompt":"same"}'),
@@ -144,15 +139,10 @@ __DATA__
 ["X-Cache: MISS", "X-Cache: MISS", "X-Cache: HIT"]
 --- response_body_like eval
 ["^answer for acme ", "^answer for beta ", "^answer for beta "]
---- no_error_log
-[error]
 
 
 
 === TEST 3: streams and sampled requests get a key of their own and are never cached
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [main::chat('{"model":"m","prompt":"sampled"}'),
  main::chat('{"model":"m","prompt":"sampled"}'),
@@ -162,14 +152,10 @@ __DATA__
 [$::acme, $::acme, $::acme, $::acme]
 --- response_headers_like eval
 [$::bypass, $::bypass, $::bypass, $::bypass]
---- no_error_log
-[error]
 
 
 
 === TEST 4: "always" opts sampled requests in
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config eval
 my $c = $::config;
 $c =~ s/ai_guard_cache_key  on/ai_guard_cache_key  always/;
@@ -181,14 +167,10 @@ $c
 [$::acme, $::acme]
 --- response_headers_like eval
 ["X-Cache: MISS\n$::cached", "X-Cache: HIT\n$::cached"]
---- no_error_log
-[error]
 
 
 
 === TEST 5: the leak: proxy_cache_key $ai_guard_cache_key without ai_guard_cache_key never serves one tenant's answer to another
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config eval: $::leak_config
 --- request eval
 [main::chat('{"model":"m","temperature":0,"prompt":"same"}'),
@@ -200,14 +182,10 @@ $c
 [$::nocache, $::nocache, $::nocache]
 --- response_body_like eval
 ["^answer for acme ", "^answer for beta ", "^answer for acme "]
---- no_error_log
-[error]
 
 
 
 === TEST 6: without proxy_no_cache, streams of two tenants never share a key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config eval: $::unpaired_config
 --- request eval
 [main::chat('{"model":"m","temperature":0,"stream":true,"prompt":"s"}'),
@@ -218,14 +196,10 @@ $c
 [$::nocache, $::nocache]
 --- response_body_like eval
 ["^answer for acme ", "^answer for beta "]
---- no_error_log
-[error]
 
 
 
 === TEST 7: without proxy_no_cache, sampled requests of two tenants never share a key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config eval: $::unpaired_config
 --- request eval
 [main::chat('{"model":"m","prompt":"sampled"}'),
@@ -236,15 +210,10 @@ $c
 [$::nocache, $::nocache]
 --- response_body_like eval
 ["^answer for acme ", "^answer for beta "]
---- no_error_log
-[error]
 
 
 
 === TEST 8: two different canonical bodies never share a key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [main::chat('{"model":"m","temperature":0,"prompt":"one"}'),
  main::chat('{"model":"m","temperature":0,"prompt":"two"}'),
@@ -256,15 +225,10 @@ $c
 --- response_headers_like eval
 ["X-Cache: MISS", "X-Cache: MISS", "X-Cache: MISS", "X-Cache: MISS",
  "X-Cache: HIT"]
---- no_error_log
-[error]
 
 
 
 === TEST 9: the arguments are part of the key (?api-version=)
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [main::chat('{"model":"m","temperature":0,"prompt":"v"}',
             '?api-version=2024-02-01'),
@@ -282,15 +246,10 @@ $c
  "^answer for acme api-version=2024-06-01 ",
  "^answer for acme  ",
  "^answer for acme api-version=2024-02-01 "]
---- no_error_log
-[error]
 
 
 
 === TEST 10: the key is SHA-256 over length-prefixed tenant, method, host, URI, arguments and canonical body
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [main::chat('{ "temperature": 0, "model": "m", "prompt": "k" }',
             '?api-version=1'),
@@ -307,14 +266,10 @@ $c
  . main::cache_key_of("beta", "PUT", "api.example.com",
                       "/v1/chat/completions", "api-version=1",
                       '{"model":"m","prompt":"k","temperature":0}')]
---- no_error_log
-[error]
 
 
 
 === TEST 11: rejected requests, requests without a body and locations without ai_guard get a key of their own
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config eval
 my $c = $::config;
 $c =~ s{location /v1/ }{location /plain/ {
@@ -346,14 +301,10 @@ $c
  "X-Cache: \nX-Cache-Key: nocache-[0-9a-f]{32}\nX-No-Cache: 1",
  $::bypass, $::bypass,
  "$::nocache\nX-No-Cache: 1", "$::nocache\nX-No-Cache: 1"]
---- no_error_log
-[error]
 
 
 
 === TEST 12: monitor mode: a request ai_guard would reject is not cached
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config eval
 my $c = $::config;
 $c =~ s/(ai_guard_cache_key  on;)/$1
@@ -369,14 +320,10 @@ $c
 [$::acme, $::acme, $::acme, $::acme]
 --- response_headers_like eval
 [$::bypass, $::bypass, "X-Cache: MISS\n$::cached", "X-Cache: HIT\n$::cached"]
---- no_error_log
-[error]
 
 
 
 === TEST 13: the key is the same on every read; a request's own key is nocache-$request_id, a subrequest's another
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config
     location = /v1/key {
         ai_guard            on;
@@ -396,8 +343,6 @@ $c
 --- response_body_like eval
 [qr/^nocache-(\w{32}) nocache-\1 \1\nnocache-(?!\1)[0-9a-f]{32} 1\n$/,
  qr/^([0-9a-f]{64}) \1 (\w{32})\nnocache-(?!\2)[0-9a-f]{32} 1\n$/]
---- no_error_log
-[error]
 
 
 
@@ -409,8 +354,6 @@ $::http_config . <<'_EOC_';
         default  0;
     }
 _EOC_
---- user_files eval: $::user_files
---- config eval: $::config
 --- must_die
 --- error_log
 [emerg]

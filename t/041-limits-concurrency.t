@@ -2,6 +2,12 @@
 # reservations before the upstream, concurrency slots given back on every
 # path, budgets, counters kept by `nginx -s reload`, a full zone refusing
 # new scopes rather than forgetting old ones.
+#
+# Plain Perl rather than blocks: bursts of parallel requests across two
+# workers, a stream held open while another request is refused, a reload
+# in the middle and a second nginx; Test::Nginx sends a block's requests
+# one after the other to one nginx, restarted between blocks.  The limits
+# one request at a time are in t/040-limits.t.
 
 use strict;
 use warnings;
@@ -9,7 +15,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/helper";
 use IO::Socket::INET;
-use Test::More;
+use Test::More tests => 21;
 use Time::HiRes qw(sleep time);
 use AiGuardNginx;
 
@@ -167,19 +173,21 @@ ok($freed, 'after a client abort mid-stream the slot comes back');
 # and 100 completion tokens at $0.60 per 1M: 61,500,000 pico-dollars, and
 # is estimated (reserved) at its prompt plus max_tokens=100
 
-my @budget;
+my (@budget, @body);
 
 for (1 .. 6) {
     my ($s, $hh, $b) = $n->request('POST', '/v1/chat/completions',
                                    bearer('sk-aig-test-disabled-01'),
                                    chat(100));
     push @budget, $s;
-    like($b, qr/"code":"insufficient_quota"/, 'budget spent: insufficient_quota')
-        if $s == 429;
+    push @body, $b;
 }
 
 is_deeply(\@budget, [200, 200, 200, 200, 429, 429],
           'budget=0.0003/month admits four such requests');
+like($body[$_], qr/"code":"insufficient_quota"/,
+     "budget spent: request @{[ $_ + 1 ]} is insufficient_quota")
+    for 4, 5;
 
 # counters survive a reload
 
@@ -251,7 +259,6 @@ like($small->log, qr/\[alert\].*zone "small:limits" is full/,
 
 $small->stop;
 
-done_testing();
 
 sub open_request {
     my ($nginx, $req) = @_;

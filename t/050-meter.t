@@ -2,11 +2,17 @@
 # pieces and one byte a buffer gives the exact counts; the body reaches the
 # client byte for byte; decoys, streams without usage, errors, gzip.
 
-use Test::Nginx::Socket 'no_plan';
-
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+use Test::Nginx::Socket;
+use FindBin;
+use lib "$FindBin::Bin/helper";
+use AiGuardBlocks;
 
 repeat_each(1);
+
+# each request: its status and the three patterns of the default
+# --- no_error_log (21 requests); then 18 body checks and 58 error_log
+# patterns (TEST 1-6 three after each of three requests)
+plan tests => repeat_each() * (4 * 21 + 18 + 58);
 
 no_shuffle();
 
@@ -26,14 +32,6 @@ our $http_config = <<'_EOC_';
                        'total=$ai_guard_total_tokens '
                        'cost=$ai_guard_cost_usd';
 _EOC_
-
-our $user_files = <<'_EOF_';
->>> keys.json
-{"keys": [
-  {"id": "acme-1", "tenant": "acme", "tier": "pro",
-   "sha256": "86a3768b9684d21492c98446c2302ade49ddfe4b328d99475ed0c959fb07a23e"}
-]}
-_EOF_
 
 our %shape = (
     chat_json => ['application/json', <<'_EOF_'],
@@ -141,97 +139,74 @@ our @three = ("POST /v1/whole\n{\"model\":\"m\",\"prompt\":\"hi\"}",
 
 our $key = "Authorization: Bearer sk-aig-test-valid-0001";
 
+# the standard keys file: acme-1 on tier pro; each block its own config
+defaults(http_config => $http_config, config => undef);
+
 run_tests();
 
 __DATA__
 
 === TEST 1: OpenAI chat JSON, cached tokens, a decoy in the content
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config eval: ::mock('chat_json')
 --- request eval: [@::three]
 --- more_headers eval: [($::key) x 3]
 --- response_body eval: [($::shape{chat_json}[1]) x 3]
 --- error_log eval
 [("ai_guard_meter source=upstream in=1234 out=56 cached=200 total=1290 cost=0.0002037") x 3]
---- no_error_log
-[error]
 
 
 
 === TEST 2: OpenAI chat SSE with a usage chunk, data: without a space
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config eval: ::mock('chat_sse')
 --- request eval: [@::three]
 --- more_headers eval: [($::key) x 3]
 --- response_body eval: [($::shape{chat_sse}[1]) x 3]
 --- error_log eval
 [("ai_guard_meter source=upstream in=33 out=7 cached=0 total=40 cost=0.000009") x 3]
---- no_error_log
-[error]
 
 
 
 === TEST 3: OpenAI Responses SSE: response.completed
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config eval: ::mock('responses_sse')
 --- request eval: [@::three]
 --- more_headers eval: [($::key) x 3]
 --- response_body eval: [($::shape{responses_sse}[1]) x 3]
 --- error_log eval
 [("ai_guard_meter source=upstream in=50 out=20 cached=10 total=70 cost=0.00001875") x 3]
---- no_error_log
-[error]
 
 
 
 === TEST 4: OpenAI embeddings JSON
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config eval: ::mock('embeddings_json')
 --- request eval: [@::three]
 --- more_headers eval: [($::key) x 3]
 --- response_body eval: [($::shape{embeddings_json}[1]) x 3]
 --- error_log eval
 [("ai_guard_meter source=upstream in=8 out=0 cached=0 total=8 cost=0.00002") x 3]
---- no_error_log
-[error]
 
 
 
 === TEST 5: Anthropic JSON: input = input + cache read + cache creation
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config eval: ::mock('anthropic_json')
 --- request eval: [@::three]
 --- more_headers eval: [($::key) x 3]
 --- response_body eval: [($::shape{anthropic_json}[1]) x 3]
 --- error_log eval
 [("ai_guard_meter source=upstream in=550 out=30 cached=400 total=580 cost=0.0010575") x 3]
---- no_error_log
-[error]
 
 
 
 === TEST 6: Anthropic SSE: message_delta output is cumulative, the last wins
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config eval: ::mock('anthropic_sse')
 --- request eval: [@::three]
 --- more_headers eval: [($::key) x 3]
 --- response_body eval: [($::shape{anthropic_sse}[1]) x 3]
 --- error_log eval
 [("ai_guard_meter source=upstream in=30 out=42 cached=5 total=72 cost=0.0007065") x 3]
---- no_error_log
-[error]
 
 
 
 === TEST 7: a stream without usage is settled on the estimate
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config
     location /v1/ {
         ai_guard on;
@@ -254,14 +229,10 @@ POST /v1/chat/completions
 --- error_code: 200
 --- error_log eval
 qr/ai_guard_meter source=estimate in=\d+ out=4 cached=0/
---- no_error_log
-[error]
 
 
 
 === TEST 8: an upstream 500 costs nothing, and is still a request
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config
     location /v1/ {
         ai_guard on;
@@ -279,14 +250,10 @@ POST /v1/chat/completions
 --- error_code: 500
 --- error_log
 ai_guard_meter source=estimate in=0 out=0 cached=0 total=0 cost=0.000000
---- no_error_log
-[error]
 
 
 
 === TEST 9: a gzip upstream: estimated, and a warning
---- http_config eval: $::http_config
---- user_files eval: $::user_files
 --- config
     location /v1/ {
         ai_guard on;
@@ -307,5 +274,3 @@ POST /v1/a
 --- error_log eval
 [qr/\[warn\].*ai_guard: the upstream answered with "Content-Encoding: gzip", which the meter cannot read/,
  qr/ai_guard_meter source=estimate in=\d+ out=8 /]
---- no_error_log
-[error]

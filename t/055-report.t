@@ -2,51 +2,54 @@
 # per-request log lines and the cost is exact to the last digit; grouping,
 # CSV, Stripe meter events with stable identifiers, bad parameters, access
 # control, and a client that goes away in the middle of a stream.
+#
+# The log lines are checked one kind of request a block (TEST 1-6: the
+# line of each request, exactly, once a request); TEST 7 sends the same
+# requests to one nginx and checks the reports exactly; the report's
+# totals are the sum of those lines by the table %line below, which both
+# sides are checked against, and by the checks before run_tests().
 
-use strict;
-use warnings;
-
+use Test::Nginx::Socket;
+use Digest::SHA ();
 use FindBin;
 use lib "$FindBin::Bin/helper";
-use Digest::SHA qw(sha256_hex);
-use IO::Socket::INET;
-use POSIX qw(strftime);
-use Test::More;
-use Time::HiRes qw(sleep);
-use AiGuardNginx;
+use POSIX ();
+use AiGuardBlocks;
 
-my %digest = (
-    'sk-aig-test-valid-0001' =>
-        '86a3768b9684d21492c98446c2302ade49ddfe4b328d99475ed0c959fb07a23e',
-    'sk-aig-test-beta-00001' =>
-        '39c81276bc9edac2614e74ea48f6f4b687a3562ca7ba8b0d19806b3e69afde2c',
-    'sk-aig-test-future-0001' =>
-        '5ce7fee67f99f77555e6fe5192f9841a0709966866a04b289848357f584a8db6',
-);
+repeat_each(1);
+
+# five checks a request: its status, its body (TEST 1-6: its log line,
+# grep_error_log, instead; their bodies are the mock's) and three log
+# patterns (the default --- no_error_log; TEST 9's own): 10 requests in
+# TEST 1-6, 34 in TEST 7-11; then 3 header lines (TEST 7) and 2 error_log
+# lines (TEST 9, 10); and the 12 checks of the arithmetic below
+plan tests => repeat_each() * (5 * (10 + 34) + 3 + 2) + 12;
+
+no_shuffle();
 
 # two keys of acme, one of them without a Stripe customer, and one of beta
-my $keys = <<"_EOF_";
-{"keys": [
-  {"id": "acme-1", "tenant": "acme", "tier": "pro",
-   "stripe_customer": "cus_acme",
-   "sha256": "$digest{'sk-aig-test-valid-0001'}"},
-  {"id": "acme-2", "tenant": "acme", "tier": "pro",
-   "sha256": "$digest{'sk-aig-test-beta-00001'}"},
-  {"id": "beta-1", "tenant": "beta", "tier": "pro",
-   "stripe_customer": "cus_beta",
-   "sha256": "$digest{'sk-aig-test-future-0001'}"}
-]}
-_EOF_
+our $user_files = keys_file(
+    ['acme-1', 'sk-aig-test-valid-0001', tenant => 'acme', tier => 'pro',
+     stripe_customer => 'cus_acme'],
+    ['acme-2', 'sk-aig-test-beta-00001', tenant => 'acme', tier => 'pro'],
+    ['beta-1', 'sk-aig-test-future-0001', tenant => 'beta', tier => 'pro',
+     stripe_customer => 'cus_beta']);
 
-my $mini = '{"id":"c1","object":"chat.completion","model":"gpt-4o-mini",'
+our %bearer = (
+    'acme-1' => 'Authorization: Bearer sk-aig-test-valid-0001',
+    'acme-2' => 'Authorization: Bearer sk-aig-test-beta-00001',
+    'beta-1' => 'Authorization: Bearer sk-aig-test-future-0001',
+);
+
+our $mini = '{"id":"c1","object":"chat.completion","model":"gpt-4o-mini",'
     . '"choices":[{"index":0,"message":{"role":"assistant","content":"ok"}}],'
     . '"usage":{"prompt_tokens":1234,"completion_tokens":56,'
     . '"total_tokens":1290,"prompt_tokens_details":{"cached_tokens":200}}}';
 
-my $four = '{"id":"c2","object":"chat.completion","model":"gpt-4o",'
+our $four = '{"id":"c2","object":"chat.completion","model":"gpt-4o",'
     . '"choices":[],"usage":{"prompt_tokens":100,"completion_tokens":20}}';
 
-my @claude = (
+our @claude = (
     "event: message_start\n",
     'data: {"type":"message_start","message":{"model":"claude-3-5-haiku",'
     . '"usage":{"input_tokens":25,"cache_read_input_tokens":5,'
@@ -59,21 +62,9 @@ my @claude = (
     'data: {"type":"message_stop"}' . "\n\n",
 );
 
-sub echo_lines {
-    join '', map {
-        (my $q = $_) =~ s/([\\'])/\\$1/g;
-        $q =~ s/\n/\\n/g;
-        "            echo -n -- '$q';\n            echo_flush;\n"
-    } @_;
-}
-
-my $claude_echo = echo_lines(@claude);
-my $mini_echo = echo_lines($mini);
-my $four_echo = echo_lines($four);
-
-my $http = <<"_EOC_";
+our $http_config = <<'_EOC_';
     ai_guard_tier  pro  max_tokens=1000;
-    ai_guard_keys  \$TEST_NGINX_HTML_DIR/keys.json;
+    ai_guard_keys  $TEST_NGINX_HTML_DIR/keys.json;
 
     ai_guard_price  gpt-4o-mini*  input=0.15 output=0.60 cached_input=0.075;
     ai_guard_price  claude-*      input=3 output=15 cached_input=0.30;
@@ -81,88 +72,106 @@ my $http = <<"_EOC_";
 
     ai_guard_usage_event_name  llm_tokens;
 
-    log_format  meter  'meter decision=\$ai_guard_decision '
-                       'tenant=\$ai_guard_tenant key=\$ai_guard_key_id '
-                       'model=\$ai_guard_model '
-                       'in=\$ai_guard_prompt_tokens '
-                       'out=\$ai_guard_completion_tokens '
-                       'cached=\$ai_guard_cached_tokens '
-                       'source=\$ai_guard_usage_source '
-                       'cost=\$ai_guard_cost_usd';
+    log_format  meter  'meter decision=$ai_guard_decision '
+                       'tenant=$ai_guard_tenant key=$ai_guard_key_id '
+                       'model=$ai_guard_model '
+                       'in=$ai_guard_prompt_tokens '
+                       'out=$ai_guard_completion_tokens '
+                       'cached=$ai_guard_cached_tokens '
+                       'source=$ai_guard_usage_source '
+                       'cost=$ai_guard_cost_usd';
+_EOC_
 
-    server {
-        listen 127.0.0.1:\$TEST_NGINX_SERVER_PORT;
+# the meter lines go to the error log, where the blocks read them
+our $config = guarded_location('/v1/', 'proxy_buffering off;',
+                               'access_log logs/error.log meter;')
+    . echo_location('/mock/mini', 'application/json', $mini)
+    . echo_location('/mock/four', 'application/json', $four)
+    . echo_location('/mock/claude', 'text/event-stream', @claude)
+    . <<'_EOC_';
+    location = /mock/slow {
+        default_type text/event-stream;
+        echo -n 'data: {"choices":[{"delta":{"content":"0123456789abcdef"}}],"usage":null}\n\n';
+        echo_flush;
+        echo_sleep 2;
+        echo -n 'data: {"choices":[{"delta":{"content":"late"}}],"usage":null}\n\n';
+        echo_flush;
+        echo_sleep 2;
+        echo -n 'data: [DONE]\n\n';
+    }
 
-        location /v1/ {
-            ai_guard on;
-            proxy_buffering off;
-            access_log logs/meter.log meter;
-            proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/mock/;
-        }
+    location = /ai-guard/usage {
+        allow 127.0.0.1;
+        deny all;
+        ai_guard_usage;
+    }
 
-        location = /mock/mini {
-            default_type application/json;
-$mini_echo
-        }
-
-        location = /mock/four {
-            default_type application/json;
-$four_echo
-        }
-
-        location = /mock/claude {
-            default_type text/event-stream;
-$claude_echo
-        }
-
-        location = /mock/slow {
-            default_type text/event-stream;
-            echo -n 'data: {"choices":[{"delta":{"content":"0123456789abcdef"}}],"usage":null}\\n\\n';
-            echo_flush;
-            echo_sleep 2;
-            echo -n 'data: {"choices":[{"delta":{"content":"late"}}],"usage":null}\\n\\n';
-            echo_flush;
-            echo_sleep 2;
-            echo -n 'data: [DONE]\\n\\n';
-        }
-
-        location = /ai-guard/usage {
-            allow 127.0.0.1;
-            deny all;
-            ai_guard_usage;
-        }
-
-        location = /denied/usage {
-            deny all;
-            ai_guard_usage;
-        }
+    location = /denied/usage {
+        deny all;
+        ai_guard_usage;
     }
 _EOC_
 
-my $n = AiGuardNginx->new(name => 'report',
-                          port => ($ENV{TEST_NGINX_PORT} || 1984) + 155);
-$n->write_file('html/keys.json', $keys);
-$n->write_config($http);
-$n->start;
-
-my %bearer = (
-    'acme-1' => ['Authorization: Bearer sk-aig-test-valid-0001'],
-    'acme-2' => ['Authorization: Bearer sk-aig-test-beta-00001'],
-    'beta-1' => ['Authorization: Bearer sk-aig-test-future-0001'],
+# The log line of each kind of request: the upstream's model, tokens and
+# cost (USD per 1M tokens: gpt-4o-mini 1034 input at 0.15, 200 cached at
+# 0.075 and 56 output at 0.60: 203.7; claude-3-5-haiku 25 input at 3, 5
+# cached at 0.30 and 42 output at 15: 706.5; gpt-4o 100 input at 2.50 and
+# 20 output at 10: 450).  "model=" is the model the request asked for.
+our %line = (
+    mini   => { model => 'gpt-4o-mini', in => 1234, out => 56, cached => 200,
+                cost => '0.0002037' },
+    claude => { model => 'claude-3-5-haiku', in => 30, out => 42,
+                cached => 5, cost => '0.0007065' },
+    four   => { model => 'gpt-4o', in => 100, out => 20, cached => 0,
+                cost => '0.000450' },
 );
 
-my $today = strftime('%Y-%m-%d', gmtime);
+# what the report block sends, key and kind
+our @plan = ((['acme-1', 'mini']) x 3, (['acme-1', 'claude']) x 2,
+             (['acme-2', 'four']) x 2, ['beta-1', 'mini'],
+             ['beta-1', 'claude']);
 
-sub send_one {
-    my ($key, $path) = @_;
-    my ($status) = $n->request('POST', "/v1/$path", $bearer{$key},
-                               '{"model":"m","prompt":"hi"}');
-    return $status;
+sub post {
+    my ($kind, $body) = @_;
+    return "POST /v1/$kind\n" . ($body // '{"model":"m","prompt":"hi"}');
 }
 
-sub usage {
-    my ($args) = @_;
-    return $n->request('GET', '/ai-guard/usage' . ($args // ''));
+sub meter {
+    my ($key, $kind) = @_;
+    my $l = $line{$kind};
+    my $tenant = $key =~ /^(acme|beta)/ ? $1 : die;
+    return "meter decision=allow tenant=$tenant key=$key model=m "
+           . "in=$l->{in} out=$l->{out} cached=$l->{cached} "
+           . "source=upstream cost=$l->{cost}\n";
+}
+
+our $today = POSIX::strftime('%Y-%m-%d', gmtime);
+our $month = substr($today, 0, 8) . '01';
+our $t0 = time;
+
+# what the report says of each tenant (JSON and CSV alike)
+our %total = (
+    acme => { requests => 7, input_tokens => 3962, output_tokens => 292,
+              cached_tokens => 610, cost_usd => '0.0029241' },
+    beta => { requests => 2, input_tokens => 1264, output_tokens => 98,
+              cached_tokens => 205, cost_usd => '0.0009102' },
+);
+
+sub obj {
+    my ($t, $name) = @_;
+    return qq({"$name":"$t->{$name}","requests":$t->{requests},)
+        . qq("input_tokens":$t->{input_tokens},)
+        . qq("output_tokens":$t->{output_tokens},)
+        . qq("cached_tokens":$t->{cached_tokens},"estimated_requests":0,)
+        . qq("cost_usd":"$t->{cost_usd}"});
+}
+
+sub tenant { obj({ %{ $total{$_[0]} }, tenant => $_[0] }, 'tenant') }
+
+sub report {
+    my ($from, $to, @tenants) = @_;
+    return qq({"from":"$from","to":"$to","tenants":[)
+           . join(',', @tenants) . "]}\n";
 }
 
 # "0.0002037" as pico-USD, the ledger's unit
@@ -172,240 +181,265 @@ sub pico {
     return $i * 10**12 + substr($f . '0' x 12, 0, 12);
 }
 
-sub meter_lines {
-    my @lines;
-    my $log = $n->log('meter.log');
-    while ($log =~ /^meter (.*)$/mg) {
-        push @lines, { map { split /=/, $_, 2 } split / /, $1 };
-    }
-    return @lines;
+# a Stripe meter event's identifier
+sub ident {
+    my ($tenant, $customer, $day, $model) = @_;
+    return substr(Digest::SHA::sha256_hex(
+        length($tenant) . ":$tenant" . length($customer) . ":$customer"
+        . $day . length($model) . ":$model"), 0, 32);
 }
 
-# poll: the log phase runs after the client has its response
-sub wait_lines {
-    my ($want) = @_;
-    for (1 .. 100) {
-        my @l = meter_lines();
-        return @l if @l >= $want;
-        sleep 0.05;
-    }
-    return meter_lines();
+# a meter event, its timestamp between the start of this test and the
+# moment the export is checked: today ends now, never in the future
+sub event {
+    my ($tenant, $customer, $model, $value) = @_;
+    return '\{"event_name":"llm_tokens","timestamp":(\d+)'
+           . '(?(?{ $^N > time || $^N < $::t0 - 1 })(*FAIL)),'
+           . '"identifier":"' . ident($tenant, $customer, $::today, $model)
+           . '","payload":\{"stripe_customer_id":"' . $customer
+           . '","value":"' . $value . '"\}\}\n';
 }
 
-# ---------------------------------------------------------------------------
+# the bad parameters of the report, and the parameter each error names
+our @bad = (['from=2026-02-30', 'from'], ['from=2026-1-01', 'from'],
+            ['to=yesterday', 'to'], ['from=2026-02-01&to=2026-01-31', 'to'],
+            ['group=tenant', 'group'], ['format=xml', 'format'],
+            ['tenant=', 'tenant']);
 
-my @plan = (
-    (['acme-1', 'mini']) x 3,
-    (['acme-1', 'claude']) x 2,
-    (['acme-2', 'four']) x 2,
-    ['beta-1', 'mini'],
-    ['beta-1', 'claude'],
-);
+# what a client that leaves mid-stream (HTTP/1.0: the body is not
+# chunked, so the part that came is a body) got: the first event
+our $began = qr/^data: \{"choices":\[\{"delta":\{"content":"0123456789abcdef"\}\}\],"usage":null\}\n\n\z/;
 
-is send_one(@$_), 200, "request $_->[0] $_->[1]" for @plan;
+# Stripe: a key without a customer (acme-2) is skipped; input + output
+# tokens a customer and model
+{
+    use re 'eval';
+    our $stripe = qr/\A${\ event('acme', 'cus_acme', 'claude-3-5-haiku', 2 * 72)
+        }${\ event('acme', 'cus_acme', 'gpt-4o-mini', 3 * 1290)
+        }${\ event('beta', 'cus_beta', 'claude-3-5-haiku', 72)
+        }${\ event('beta', 'cus_beta', 'gpt-4o-mini', 1290)}\z/;
+}
 
-# a rejection: counted in the metrics, never in the report
-my ($st) = $n->request('POST', '/v1/mini', $bearer{'acme-1'},
-                       '{"model":"m","prompt":"hi","max_tokens":5000}');
-is $st, 400, 'max_tokens over the cap is rejected';
-
-my @lines = wait_lines(scalar @plan + 1);
-is scalar @lines, @plan + 1, 'one log line a request';
-
-my ($rs, $rh, $rb) = usage();
-is $rs, 200, 'report: 200';
-is $rh->{'content-type'}, 'application/json', 'report: application/json';
-
-my $acme_cost = 3 * 2037 + 2 * 7065 + 2 * 4500;   # 1e-7 USD
-my $beta_cost = 2037 + 7065;
-
-my $month = substr($today, 0, 8) . '01';
-
-my $expect = qq({"from":"$month","to":"$today","tenants":[)
-    . '{"tenant":"acme","requests":7,'
-    . '"input_tokens":' . (3 * 1234 + 2 * 30 + 2 * 100) . ','
-    . '"output_tokens":' . (3 * 56 + 2 * 42 + 2 * 20) . ','
-    . '"cached_tokens":' . (3 * 200 + 2 * 5) . ','
-    . '"estimated_requests":0,"cost_usd":"0.0029241"},'
-    . '{"tenant":"beta","requests":2,"input_tokens":1264,'
-    . '"output_tokens":98,"cached_tokens":205,"estimated_requests":0,'
-    . '"cost_usd":"0.0009102"}]}' . "\n";
-
-is $rb, $expect, 'report: the totals, the cost to the last digit';
-is pico('0.0029241'), $acme_cost * 10**5, 'acme: the hand-computed cost';
-
-# the report's totals are the sum of the log lines
+# The report's totals are the sum of the log lines: each tenant's
+# requests, tokens and cost added up from %line, as the blocks meter them,
+# are what the report block expects.  And the cost by hand, in 1e-7 USD.
 {
     my %sum;
 
-    for my $l (grep { $_->{decision} eq 'allow' } @lines) {
-        my $s = $sum{$l->{tenant}} ||= {};
+    for my $p (@plan) {
+        my ($key, $kind) = @$p;
+        my $s = $sum{ $key =~ /^(acme|beta)/ ? $1 : die } ||= {};
         $s->{requests}++;
-        $s->{input_tokens} += $l->{in};
-        $s->{output_tokens} += $l->{out};
-        $s->{cached_tokens} += $l->{cached};
-        $s->{cost} += pico($l->{cost});
+        $s->{input_tokens} += $line{$kind}{in};
+        $s->{output_tokens} += $line{$kind}{out};
+        $s->{cached_tokens} += $line{$kind}{cached};
+        $s->{cost} += pico($line{$kind}{cost});
     }
 
     for my $t (qw(acme beta)) {
-        my ($obj) = $rb =~ /\{"tenant":"$t",([^}]*)\}/;
-        my %r = $obj =~ /"(\w+)":"?([\d.]+)"?/g;
-
         for my $f (qw(requests input_tokens output_tokens cached_tokens)) {
-            is $r{$f}, $sum{$t}{$f}, "$t: $f is the sum of the log lines";
+            is $total{$t}{$f}, $sum{$t}{$f},
+                "$t: $f is the sum of the log lines";
         }
 
-        is pico($r{cost_usd}), $sum{$t}{cost},
+        is pico($total{$t}{cost_usd}), $sum{$t}{cost},
             "$t: cost_usd is the sum of the logged costs";
     }
+
+    is pico($total{acme}{cost_usd}), (3 * 2037 + 2 * 7065 + 2 * 4500) * 10**5,
+        'acme: the hand-computed cost';
+    is pico($total{beta}{cost_usd}), (2037 + 7065) * 10**5,
+        'beta: the hand-computed cost';
 }
 
-# the same days asked for by name; days with nothing in them
-($rs, $rh, my $named) = usage("?from=$month&to=$today");
-is $named, $rb, 'from= and to= naming the default range';
+defaults(http_config => $http_config, user_files => $user_files,
+         config => $config);
 
-($rs, $rh, $rb) = usage('?from=2020-01-01&to=2020-01-31');
-is $rb, qq({"from":"2020-01-01","to":"2020-01-31","tenants":[]}\n),
-    'a month without usage';
+run_tests();
 
-($rs, $rh, $rb) = usage('?tenant=beta');
-like $rb, qr/^\{"from":"[^"]+","to":"[^"]+","tenants":\[\{"tenant":"beta",/,
-    'tenant=beta';
-unlike $rb, qr/acme/, 'tenant=beta: nothing of acme';
+__DATA__
 
-# grouped
-($rs, $rh, $rb) = usage('?tenant=acme&group=model');
-like $rb, qr/"groups":\[\{"model":"claude-3-5-haiku","requests":2,"input_tokens":60,"output_tokens":84,"cached_tokens":10,"estimated_requests":0,"cost_usd":"0.001413"\},\{"model":"gpt-4o","requests":2,"input_tokens":200,"output_tokens":40,"cached_tokens":0,"estimated_requests":0,"cost_usd":"0.000900"\},\{"model":"gpt-4o-mini","requests":3,"input_tokens":3702,"output_tokens":168,"cached_tokens":600,"estimated_requests":0,"cost_usd":"0.0006111"\}\]\}\]\}/,
-    'group=model: sorted by model, each exact';
+=== TEST 1: acme-1, gpt-4o-mini JSON: one exact log line a request
+--- request eval: [(::post('mini')) x 3]
+--- more_headers eval: [($::bearer{'acme-1'}) x 3]
+--- error_code eval: [200, 200, 200]
+--- grep_error_log eval: qr/meter .*/
+--- grep_error_log_out eval: ::meter('acme-1', 'mini')
 
-($rs, $rh, $rb) = usage('?tenant=acme&group=key');
-like $rb, qr/"groups":\[\{"key":"acme-1","requests":5,.*"cost_usd":"0.0020241"\},\{"key":"acme-2","requests":2,.*"cost_usd":"0.000900"\}\]/,
-    'group=key';
 
-($rs, $rh, $rb) = usage('?group=day');
-like $rb, qr/"tenant":"acme".*"groups":\[\{"day":"$today","requests":7,/,
-    'group=day';
 
-# CSV
-($rs, $rh, $rb) = usage('?format=csv');
-is $rh->{'content-type'}, 'text/csv', 'csv: text/csv';
-is $rb, "tenant,requests,input_tokens,output_tokens,cached_tokens,"
-        . "estimated_requests,cost_usd\n"
-        . "acme,7,3962,292,610,0,0.0029241\n"
-        . "beta,2,1264,98,205,0,0.0009102\n",
-    'csv: a header row, a row a tenant';
+=== TEST 2: acme-1, a claude stream: one exact log line a request
+--- request eval: [(::post('claude')) x 2]
+--- more_headers eval: [($::bearer{'acme-1'}) x 2]
+--- error_code eval: [200, 200]
+--- grep_error_log eval: qr/meter .*/
+--- grep_error_log_out eval: ::meter('acme-1', 'claude')
 
-($rs, $rh, $rb) = usage('?format=csv&group=model&tenant=beta');
-is $rb, "tenant,model,requests,input_tokens,output_tokens,cached_tokens,"
-        . "estimated_requests,cost_usd\n"
-        . "beta,claude-3-5-haiku,1,30,42,5,0,0.0007065\n"
-        . "beta,gpt-4o-mini,1,1234,56,200,0,0.0002037\n",
-    'csv: a row a tenant and model';
 
-# Stripe
-sub stripe_events {
-    my ($body) = @_;
-    my @ev;
-    for my $line (split /\n/, $body) {
-        my %e;
-        ($e{event_name}, $e{timestamp}, $e{identifier}, $e{customer},
-         $e{value}) = $line =~ /^\{"event_name":"([^"]*)","timestamp":(\d+),"identifier":"([0-9a-f]{32})","payload":\{"stripe_customer_id":"([^"]*)","value":"(\d+)"\}\}$/
-            or fail("not a meter event: $line");
-        push @ev, \%e;
-    }
-    return @ev;
-}
 
-my $t0 = time;
-($rs, $rh, $rb) = usage('?format=stripe');
-is $rh->{'content-type'}, 'application/x-ndjson', 'stripe: x-ndjson';
+=== TEST 3: acme-2, gpt-4o JSON: one exact log line a request
+--- request eval: [(::post('four')) x 2]
+--- more_headers eval: [($::bearer{'acme-2'}) x 2]
+--- error_code eval: [200, 200]
+--- grep_error_log eval: qr/meter .*/
+--- grep_error_log_out eval: ::meter('acme-2', 'four')
 
-my @ev = stripe_events($rb);
-is scalar @ev, 4, 'stripe: a key without a customer is skipped';
 
-my %value = map { ("$_->{customer} $_->{identifier}" => $_->{value}) } @ev;
 
-sub ident {
-    my ($tenant, $customer, $day, $model) = @_;
-    return substr(sha256_hex(length($tenant) . ":$tenant"
-                             . length($customer) . ":$customer"
-                             . $day . length($model) . ":$model"), 0, 32);
-}
+=== TEST 4: beta-1, gpt-4o-mini JSON: one exact log line
+--- request eval: ::post('mini')
+--- more_headers eval: $::bearer{'beta-1'}
+--- grep_error_log eval: qr/meter .*/
+--- grep_error_log_out eval: ::meter('beta-1', 'mini')
 
-is $value{'cus_acme ' . ident('acme', 'cus_acme', $today, 'gpt-4o-mini')},
-    3 * 1290, 'stripe: acme gpt-4o-mini, input + output';
-is $value{'cus_acme ' . ident('acme', 'cus_acme', $today,
-                              'claude-3-5-haiku')},
-    2 * 72, 'stripe: acme claude';
-is $value{'cus_beta ' . ident('beta', 'cus_beta', $today, 'gpt-4o-mini')},
-    1290, 'stripe: beta gpt-4o-mini';
-ok !grep({ $_->{value} == 240 } @ev), 'stripe: nothing of acme-2';
-is_deeply [ map { $_->{event_name} } @ev ], [ ('llm_tokens') x 4 ],
-    'stripe: the configured event name';
-ok !grep({ $_->{timestamp} > time || $_->{timestamp} < $t0 - 1 } @ev),
-    'stripe: today ends now, never in the future';
 
-my ($rs2, $rh2, $rb2) = usage('?format=stripe');
-is_deeply [ map { $_->{identifier} } stripe_events($rb2) ],
-          [ map { $_->{identifier} } @ev ],
-    'stripe: identifiers stable between two exports';
 
-($rs, $rh, $rb) = usage('?format=stripe&from=2020-01-01&to=2020-01-31');
-is $rs, 200, 'stripe: an empty month';
-is $rb, '', 'stripe: an empty month has no events';
+=== TEST 5: beta-1, a claude stream: one exact log line
+--- request eval: ::post('claude')
+--- more_headers eval: $::bearer{'beta-1'}
+--- grep_error_log eval: qr/meter .*/
+--- grep_error_log_out eval: ::meter('beta-1', 'claude')
 
-# bad parameters: 400 in OpenAI's error shape
-for my $bad (['from=2026-02-30', 'from'], ['from=2026-1-01', 'from'],
-             ['to=yesterday', 'to'], ['from=2026-02-01&to=2026-01-31', 'to'],
-             ['group=tenant', 'group'], ['format=xml', 'format'],
-             ['tenant=', 'tenant'])
-{
-    my ($s, $h, $b) = usage("?$bad->[0]");
-    is $s, 400, "$bad->[0]: 400";
-    like $b, qr/^\{"error":\{"message":"(?:[^"\\]|\\.)+","type":"invalid_request_error","param":"$bad->[1]","code":"invalid_request"\}\}\n\z/,
-        "$bad->[0]: the error names the parameter";
-}
 
-($st) = $n->request('POST', '/ai-guard/usage', [], '{}');
-is $st, 405, 'POST: 405';
 
-($st) = $n->request('GET', '/denied/usage');
-is $st, 403, 'deny all: 403 from nginx';
+=== TEST 6: a rejection has a log line too, without usage
+--- request eval: ::post('mini', '{"model":"m","prompt":"hi","max_tokens":5000}')
+--- more_headers eval: $::bearer{'acme-1'}
+--- error_code: 400
+--- grep_error_log eval: qr/meter .*/
+--- grep_error_log_out
+meter decision=reject tenant=acme key=acme-1 model=m in=- out=- cached=- source=- cost=-
 
-# a client that goes away in the middle of a stream is still billed
-{
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $n->port, Timeout => 10)
-        or die "connect: $!";
-    my $body = '{"model":"gpt-4o-mini","stream":true,"prompt":"hi"}';
 
-    print $s "POST /v1/slow HTTP/1.1\r\nHost: localhost\r\n"
-             . "Authorization: Bearer sk-aig-test-beta-00001\r\n"
-             . "Content-Length: " . length($body) . "\r\n\r\n$body";
 
-    my $got = '';
-    while ($got !~ /0123456789abcdef/) {
-        my $r = sysread($s, $got, 4096, length $got) or last;
-    }
-    like $got, qr/^HTTP\/1\.1 200/, 'abort: the stream began';
-    close $s;
+=== TEST 7: the report of those requests: totals, cost to the last digit, groups, CSV, Stripe
+--- request eval
+[(map { ::post($_->[1]) } @::plan),
+ ::post('mini', '{"model":"m","prompt":"hi","max_tokens":5000}'),
+ "GET /ai-guard/usage",
+ "GET /ai-guard/usage?from=$::month&to=$::today",
+ "GET /ai-guard/usage?from=2020-01-01&to=2020-01-31",
+ "GET /ai-guard/usage?tenant=beta",
+ "GET /ai-guard/usage?tenant=acme&group=model",
+ "GET /ai-guard/usage?tenant=acme&group=key",
+ "GET /ai-guard/usage?group=day",
+ "GET /ai-guard/usage?format=csv",
+ "GET /ai-guard/usage?format=csv&group=model&tenant=beta",
+ "GET /ai-guard/usage?format=stripe",
+ "GET /ai-guard/usage?format=stripe",
+ "GET /ai-guard/usage?format=stripe&from=2020-01-01&to=2020-01-31"]
+--- more_headers eval
+[(map { $::bearer{$_->[0]} } @::plan), $::bearer{'acme-1'}, ("") x 12]
+--- error_code eval
+[(200) x 9, 400, (200) x 12]
+--- response_headers eval
+[("") x 10, "Content-Type: application/json", ("") x 6,
+ "Content-Type: text/csv", "", "Content-Type: application/x-ndjson",
+ "", ""]
+--- response_body eval
+[$::mini, $::mini, $::mini, CORE::join('', @::claude), CORE::join('', @::claude),
+ $::four, $::four, $::mini, CORE::join('', @::claude),
+ qr/"code":"max_tokens_exceeded"/,
+ # the totals, the cost to the last digit
+ ::report($::month, $::today, ::tenant('acme'), ::tenant('beta')),
+ # the same days asked for by name
+ ::report($::month, $::today, ::tenant('acme'), ::tenant('beta')),
+ # a month without usage
+ ::report('2020-01-01', '2020-01-31'),
+ # one tenant: nothing of acme
+ ::report($::month, $::today, ::tenant('beta')),
+ # grouped by model: sorted by model, each exact
+ ::report($::month, $::today, substr(::tenant('acme'), 0, -1)
+          . ',"groups":['
+          . CORE::join(',', map { ::obj($_, 'model') }
+                 { model => 'claude-3-5-haiku', requests => 2,
+                   input_tokens => 60, output_tokens => 84,
+                   cached_tokens => 10, cost_usd => '0.001413' },
+                 { model => 'gpt-4o', requests => 2, input_tokens => 200,
+                   output_tokens => 40, cached_tokens => 0,
+                   cost_usd => '0.000900' },
+                 { model => 'gpt-4o-mini', requests => 3,
+                   input_tokens => 3702, output_tokens => 168,
+                   cached_tokens => 600, cost_usd => '0.0006111' })
+          . ']}'),
+ # grouped by key
+ ::report($::month, $::today, substr(::tenant('acme'), 0, -1)
+          . ',"groups":['
+          . CORE::join(',', map { ::obj($_, 'key') }
+                 { key => 'acme-1', requests => 5, input_tokens => 3762,
+                   output_tokens => 252, cached_tokens => 610,
+                   cost_usd => '0.0020241' },
+                 { key => 'acme-2', requests => 2, input_tokens => 200,
+                   output_tokens => 40, cached_tokens => 0,
+                   cost_usd => '0.000900' })
+          . ']}'),
+ # grouped by day: today's is all there is
+ ::report($::month, $::today,
+          map { substr(::tenant($_), 0, -1) . ',"groups":['
+                . ::obj({ %{ $::total{$_} }, day => $::today }, 'day')
+                . ']}' } qw(acme beta)),
+ # CSV: a header row, a row a tenant
+ "tenant,requests,input_tokens,output_tokens,cached_tokens,"
+ . "estimated_requests,cost_usd\n"
+ . "acme,7,3962,292,610,0,0.0029241\n"
+ . "beta,2,1264,98,205,0,0.0009102\n",
+ # CSV: a row a tenant and model
+ "tenant,model,requests,input_tokens,output_tokens,cached_tokens,"
+ . "estimated_requests,cost_usd\n"
+ . "beta,claude-3-5-haiku,1,30,42,5,0,0.0007065\n"
+ . "beta,gpt-4o-mini,1,1234,56,200,0,0.0002037\n",
+ # Stripe ($::stripe): the same identifiers in both exports
+ ($::stripe) x 2,
+ # an empty month has no events
+ ""]
 
-    my @l = wait_lines(scalar @lines + 1);
-    is scalar @l, @lines + 1, 'abort: logged';
 
-    my $last = $l[-1];
-    is $last->{source}, 'estimate', 'abort: settled on the estimate';
 
-    ($rs, $rh, $rb) = usage('?tenant=acme&group=key');
-    like $rb, qr/\{"key":"acme-2","requests":3,"input_tokens":${\(200 + $last->{in})},"output_tokens":${\(40 + $last->{out})},"cached_tokens":0,"estimated_requests":1,/,
-        'abort: the request is in the report';
-}
+=== TEST 8: bad parameters: 400 in OpenAI's error shape, naming the parameter; POST: 405
+--- request eval
+[(map { "GET /ai-guard/usage?$_->[0]" } @::bad), "POST /ai-guard/usage\n{}"]
+--- error_code eval
+[(400) x 7, 405]
+--- response_body_like eval
+[(map { '^\{"error":\{"message":"(?:[^"\\\\]|\\\\.)+","type":"invalid_request_error","param":"' . $_->[1] . '","code":"invalid_request"\}\}\n\z' } @::bad),
+ '']
 
-# deny all logs its own [error] line; nothing else may
-my @errors = grep { !/access forbidden by rule/ }
-             $n->log =~ /^.*\[(?:error|alert|emerg|crit)\].*$/mg;
-is_deeply \@errors, [], 'no errors in error.log';
 
-$n->stop;
 
-done_testing;
+=== TEST 9: deny all: 403 from nginx, which logs its own [error] line and nothing else
+--- request
+GET /denied/usage
+--- error_code: 403
+--- response_body_like: 403 Forbidden
+--- error_log
+access forbidden by rule
+--- no_error_log eval
+[qr/\[error\](?!.*access forbidden by rule)/, '[alert]', '[crit]']
+
+
+
+=== TEST 10: a client that goes away in the middle of a stream: logged, settled on the estimate
+--- request eval
+"POST /v1/slow HTTP/1.0\n"
+. '{"model":"gpt-4o-mini","stream":true,"prompt":"hi"}'
+--- more_headers eval: $::bearer{'acme-2'}
+--- timeout: 1
+--- abort
+--- response_body eval: $::began
+--- error_log
+meter decision=allow tenant=acme key=acme-2 model=gpt-4o-mini in=5 out=4 cached=0 source=estimate cost=0.00000315
+
+
+
+=== TEST 11: a client that goes away in the middle of a stream is in the report
+--- request eval
+["POST /v1/slow HTTP/1.0\n"
+ . '{"model":"gpt-4o-mini","stream":true,"prompt":"hi"}',
+ "GET /ai-guard/usage?tenant=acme&group=key"]
+--- more_headers eval
+[$::bearer{'acme-2'}, ""]
+--- timeout: 1
+--- abort
+--- response_body eval
+[$::began,
+ qr/\{"key":"acme-2","requests":1,"input_tokens":5,"output_tokens":4,"cached_tokens":0,"estimated_requests":1,"cost_usd":"0.00000315"\}/]

@@ -4,11 +4,18 @@
 # minted here with util/jwt-mint and the test keys of t/unit/data/jwt/;
 # the second round of each block is served from the worker's cache.
 
-use Test::Nginx::Socket 'no_plan';
-
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+use Test::Nginx::Socket;
+use FindBin;
+use lib "$FindBin::Bin/helper";
+use AiGuardBlocks;
 
 repeat_each(2);
+
+# each request: its status and the four patterns of the default
+# --- no_error_log, no token and the three levels (28 requests and 5
+# blocks that must die, their exit counted as a status); then 24 body
+# checks, 17 header lines, 13 error_log lines and one grep_error_log
+plan tests => repeat_each() * (5 * 33 + 24 + 17 + 13 + 1);
 
 no_shuffle();
 
@@ -108,15 +115,9 @@ _EOC_
 
 our $user_files = ">>> jwks.json\n" . slurp("$dir/jwks.json")
     . ">>> rotation.json\n" . slurp("$dir/jwks-rotation.json")
-    . <<'_EOF_';
->>> keys.json
-{"keys": [
-  {"id": "acme-1", "tenant": "acme", "tier": "pro",
-   "sha256": "86a3768b9684d21492c98446c2302ade49ddfe4b328d99475ed0c959fb07a23e"},
-  {"id": "beta-1", "tenant": "beta",
-   "sha256": "39c81276bc9edac2614e74ea48f6f4b687a3562ca7ba8b0d19806b3e69afde2c"}
-]}
-_EOF_
+    . keys_file(['acme-1', 'sk-aig-test-valid-0001', tenant => 'acme',
+                 tier => 'pro'],
+                ['beta-1', 'sk-aig-test-beta-00001', tenant => 'beta']);
 
 our $headers = <<'_EOC_';
         add_header X-Key-Id $ai_guard_key_id always;
@@ -170,19 +171,21 @@ _EOC_
 # enough to tell); nginx's own debug echo of the request headers ("http
 # header: ...") is core behaviour, see 010-auth.t
 our $sig_re = join '|', map { quotemeta substr($_, 0, 20) } @sigs;
-our $no_token_in_log = [qr/^(?!.*http header: ).*(?:$sig_re)/, '[error]'];
+our $no_token_in_log = [qr/^(?!.*http header: ).*(?:$sig_re)/,
+                        @AiGuardBlocks::CLEAN];
 
 our $invalid = '{"error":{"message":"The bearer token is invalid.",'
     . '"type":"invalid_request_error","param":null,"code":"invalid_token"}}';
+
+# a block without --- no_error_log: no token, no [error] [alert] [crit]
+defaults(http_config => $http_config, user_files => $user_files,
+         config => $config, no_error_log => $no_token_in_log);
 
 run_tests();
 
 __DATA__
 
 === TEST 1: RS256 token: tenant and tier from app_metadata, key id = sub
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers eval: main::bearer('rs256')
@@ -195,14 +198,10 @@ auth=[] xkey=[]
 --- grep_error_log: from the cache
 --- grep_error_log_out eval
 ["", "from the cache\n"]
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 2: RS256 token without kid: every RSA key is tried
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers eval: main::bearer('rs_nokid')
@@ -210,14 +209,10 @@ GET /v1/models
 X-Tenant: acme
 --- response_body
 auth=[] xkey=[]
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 3: ES256 token
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers eval: main::bearer('es256')
@@ -227,14 +222,10 @@ X-Tenant: acme
 X-Tier: pro
 --- response_body
 auth=[] xkey=[]
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 4: HS256 token with the JWKS's oct secret
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers eval: main::bearer('hs256')
@@ -242,14 +233,10 @@ GET /v1/models
 X-Tenant: acme
 --- response_body
 auth=[] xkey=[]
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 5: expired token
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers eval: main::bearer('expired')
@@ -261,53 +248,37 @@ X-Reason: token_expired
 {"error":{"message":"The bearer token has expired.","type":"invalid_request_error","param":null,"code":"token_expired"}}
 --- error_log
 ai_guard: rejected: token_expired, key digest
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 6: token not yet valid (nbf an hour ahead)
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers eval: main::bearer('nbf')
 --- error_code: 401
 --- response_body_like: "code":"token_not_yet_valid"
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 7: wrong issuer
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers eval: main::bearer('iss')
 --- error_code: 401
 --- response_body_like: "code":"invalid_issuer"
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 8: wrong audience
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers eval: main::bearer('aud')
 --- error_code: 401
 --- response_body_like: "code":"invalid_audience"
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 9: unknown kid
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers eval: main::bearer('wrongkid')
@@ -315,14 +286,10 @@ GET /v1/models
 --- response_body eval: "$::invalid\n"
 --- error_log
 unknown "kid"
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 10: tampered payload
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers eval: main::bearer('tampered')
@@ -330,27 +297,19 @@ GET /v1/models
 --- response_body eval: "$::invalid\n"
 --- error_log
 bad signature
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 11: alg none
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers eval: main::bearer('none')
 --- error_code: 401
 --- response_body eval: "$::invalid\n"
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 12: HS256 signed with the RSA public key as the secret
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 ["GET /v1/models", "GET /v1/models"]
 --- more_headers eval
@@ -359,55 +318,39 @@ GET /v1/models
 [401, 401]
 --- response_body eval
 ["$::invalid\n", "$::invalid\n"]
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 13: rotation: a JWKS with two keys takes tokens of either
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 ["GET /rotation/models", "GET /rotation/models", "GET /rotation/models"]
 --- more_headers eval
 [main::bearer('rs256'), main::bearer('rsa2'), main::bearer('rsa2_nokid')]
 --- error_code eval
 [200, 200, 200]
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 14: a key no longer in the JWKS: the second key's token elsewhere
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers eval: main::bearer('rsa2')
 --- error_code: 401
 --- response_body eval: "$::invalid\n"
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 15: a tier the module does not declare is refused
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers eval: main::bearer('gold')
 --- error_code: 403
 --- response_body
 {"error":{"message":"The bearer token names a tier that this API does not have.","type":"invalid_request_error","param":null,"code":"tier_unknown"}}
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 16: no tier claim: ai_guard_jwt_default_tier; tenant=sub
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /sub/models
 --- more_headers eval: main::bearer('notier')
@@ -415,27 +358,19 @@ GET /sub/models
 X-Key-Id: 6f1c2a4e-2b7d-4f7a-9c1e-0a5b3c2d1e0f
 X-Tenant: 6f1c2a4e-2b7d-4f7a-9c1e-0a5b3c2d1e0f
 X-Tier: free
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 17: no tenant claim
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers eval: main::bearer('notenant')
 --- error_code: 401
 --- response_body_like: "code":"invalid_token"
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 18: the models claim restricts the models
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 ["POST /v1/chat/completions\n{\"model\":\"gpt-4o-mini\",\"messages\":[]}",
  "POST /v1/chat/completions\n{\"model\":\"gpt-4o\",\"messages\":[]}"]
@@ -445,14 +380,10 @@ GET /v1/models
 [200, 403]
 --- response_body_like eval
 ["auth=", '"code":"model_not_allowed"']
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 19: token and key: by default the bearer token is used
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /v1/models
 --- more_headers eval
@@ -461,14 +392,10 @@ main::bearer('rs256') . "\nx-api-key: sk-aig-test-beta-00001"
 X-Tenant: acme
 --- response_body
 auth=[] xkey=[]
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 20: token and key: the key wins in the header ai_guard_key_header names
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 ["GET /keyhdr/models", "GET /keyhdr/models"]
 --- more_headers eval
@@ -478,20 +405,15 @@ auth=[] xkey=[]
 ["X-Key-Id: beta-1\nX-Tenant: beta", "X-Tenant: acme"]
 --- response_body eval
 ["auth=[] xkey=[]\n", "auth=[] xkey=[]\n"]
---- no_error_log eval: $::no_token_in_log
 
 
 
 === TEST 21: without ai_guard_jwt a token is just an unknown key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request
 GET /nojwt/models
 --- more_headers eval: main::bearer('rs256')
 --- error_code: 401
 --- response_body_like: "code":"invalid_api_key"
---- no_error_log eval: $::no_token_in_log
 
 
 
@@ -500,7 +422,6 @@ GET /nojwt/models
 "ai_guard_tier pro;\n"
 . "ai_guard_jwt_keys \$TEST_NGINX_HTML_DIR/jwks.json;\n"
 . "ai_guard_jwt_claims tenant=app_metadata.tenant tier=app_metadata.tier;\n"
---- user_files eval: $::user_files
 --- config eval
 "location /v1/ { ai_guard on; ai_guard_jwt on; $::headers }\n"
 . "location /mock/ { echo ok; }\n"
@@ -512,7 +433,6 @@ GET /nojwt/models
 [200, 401]
 --- response_body_like eval
 ["ok", '"code":"invalid_api_key"']
---- no_error_log eval: $::no_token_in_log
 
 
 
@@ -556,7 +476,6 @@ algorithm "none" can never be enabled
 --- http_config eval
 "ai_guard_jwt_keys \$TEST_NGINX_HTML_DIR/rotation.json;\n"
 . "ai_guard_jwt_algorithms RS256 HS256;\n"
---- user_files eval: $::user_files
 --- config
     location /v1/ { ai_guard on; ai_guard_jwt on; echo ok; }
 --- must_die

@@ -6,11 +6,17 @@
 # second request, a follow-up that must pass: the worker lives and the
 # tier's one concurrency slot was given back.
 
-use Test::Nginx::Socket 'no_plan';
-
-$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+use Test::Nginx::Socket;
+use FindBin;
+use lib "$FindBin::Bin/helper";
+use AiGuardBlocks;
 
 repeat_each(1);
+
+# 137 requests, each: three log patterns (the default --- no_error_log;
+# TEST 66-68 their own), its status (not the two with --- ignore_response);
+# 127 body checks and 2 error_log lines
+plan tests => repeat_each() * (3 * 137 + 135 + 127 + 2);
 
 no_shuffle();
 
@@ -22,15 +28,9 @@ our $http_config = <<'_EOC_';
 _EOC_
 
 # sk-aig-test-valid-0001 is free, sk-aig-test-beta-00001 pro
-our $user_files = <<'_EOF_';
->>> keys.json
-{"keys": [
-  {"id": "acme-1", "tenant": "acme", "tier": "free",
-   "sha256": "86a3768b9684d21492c98446c2302ade49ddfe4b328d99475ed0c959fb07a23e"},
-  {"id": "beta-1", "tenant": "beta", "tier": "pro",
-   "sha256": "39c81276bc9edac2614e74ea48f6f4b687a3562ca7ba8b0d19806b3e69afde2c"}
-]}
-_EOF_
+our $user_files = keys_file(
+    ['acme-1', 'sk-aig-test-valid-0001', tenant => 'acme', tier => 'free'],
+    ['beta-1', 'sk-aig-test-beta-00001', tenant => 'beta', tier => 'pro']);
 
 our $config = <<'_EOC_';
     client_body_timeout 1s;
@@ -63,6 +63,11 @@ our $next_body = '^ok ';
 
 our $mb = 1024 * 1024;
 
+# nginx refuses a broken chunked body with an [error] line of its own;
+# nothing else may log one
+our $chunked_error = [qr/\[error\](?!.* client sent invalid chunked body)/,
+                      '[alert]', '[crit]'];
+
 sub chat {
     my ($content, %extra) = @_;
     my $model = delete $extra{model} // 'gpt-4o-mini';
@@ -85,13 +90,14 @@ sub raw {
            . $headers . "\r\n" . ($body // '');
 }
 
+# a block without --- no_error_log: no [error] [alert] [crit]
+defaults(http_config => $http_config, user_files => $user_files,
+         config => $config);
+
 run_tests();
 
 __DATA__
 === TEST 1: an Authorization header of 7 KB
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [$::next,
  $::next]
@@ -101,15 +107,9 @@ __DATA__
 [401, 200]
 --- response_body_like eval
 ['"code":"invalid_api_key"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 2: a header block over large_client_header_buffers: nginx refuses it
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [$::next,
  $::next]
@@ -119,15 +119,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['Request Header Or Cookie Too Large', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 3: an empty x-api-key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [$::next,
  $::next]
@@ -137,15 +131,9 @@ __DATA__
 [401, 200]
 --- response_body_like eval
 ['"code":"missing_api_key"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 4: an empty Authorization
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [$::next,
  $::next]
@@ -155,15 +143,9 @@ __DATA__
 [401, 200]
 --- response_body_like eval
 ['"code":"missing_api_key"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 5: Bearer followed by blanks only
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [$::next,
  $::next]
@@ -173,15 +155,9 @@ __DATA__
 [401, 200]
 --- response_body_like eval
 ['"code":"missing_api_key"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 6: two Authorization headers: nginx refuses a duplicate
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [$::next,
  $::next]
@@ -191,15 +167,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['400 Bad Request', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 7: two x-api-key headers, the first one a valid key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [$::next,
  $::next]
@@ -209,15 +179,9 @@ __DATA__
 ["200", 200]
 --- response_body_like eval
 ['^ok ', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 8: conflicting headers: a bad bearer beside a good x-api-key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [$::next,
  $::next]
@@ -227,15 +191,9 @@ __DATA__
 [401, 200]
 --- response_body_like eval
 ['"code":"invalid_api_key"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 9: Basic credentials holding a valid key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [$::next,
  $::next]
@@ -245,15 +203,9 @@ __DATA__
 [401, 200]
 --- response_body_like eval
 ['"code":"missing_api_key"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 10: Basic with the key itself as credentials
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [$::next,
  $::next]
@@ -263,15 +215,9 @@ __DATA__
 [401, 200]
 --- response_body_like eval
 ['"code":"missing_api_key"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 11: Bearer glued to the key
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [$::next,
  $::next]
@@ -281,15 +227,9 @@ __DATA__
 [401, 200]
 --- response_body_like eval
 ['"code":"missing_api_key"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 12: another scheme: Token
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [$::next,
  $::next]
@@ -299,15 +239,9 @@ __DATA__
 [401, 200]
 --- response_body_like eval
 ['"code":"missing_api_key"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 13: a valid key with one byte more
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [$::next,
  $::next]
@@ -317,15 +251,9 @@ __DATA__
 [401, 200]
 --- response_body_like eval
 ['"code":"invalid_api_key"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 14: a valid key with one byte less
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [$::next,
  $::next]
@@ -335,15 +263,9 @@ __DATA__
 [401, 200]
 --- response_body_like eval
 ['"code":"invalid_api_key"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 15: a key in UTF-8 and Latin-1 bytes
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [$::next,
  $::next]
@@ -353,15 +275,9 @@ __DATA__
 [401, 200]
 --- response_body_like eval
 ['"code":"invalid_api_key"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 16: a key with a tab inside
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [$::next,
  $::next]
@@ -371,15 +287,9 @@ __DATA__
 [401, 200]
 --- response_body_like eval
 ['"code":"invalid_api_key"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 17: x-api-key holding "Bearer <key>"
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [$::next,
  $::next]
@@ -389,28 +299,16 @@ __DATA__
 [401, 200]
 --- response_body_like eval
 ['"code":"invalid_api_key"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 18: a NUL byte in the key header: nginx refuses the header line
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- raw_request eval
 "GET /v1/models HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
 . "x-api-key: sk-aig-test-valid-0001\0\r\n\r\n"
 --- error_code: 400
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 19: a NUL byte in the body outside any string
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body(qq({"model":"gpt-4o-mini",\0"prompt":"hi"})),
  $::next]
@@ -420,15 +318,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 20: a raw NUL byte inside a string
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body(qq({"model":"gpt-4o-mini","prompt":"a\0b"})),
  $::next]
@@ -438,15 +330,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 21: an escaped \\u0000 inside a string is text
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat('a\\u0000b'),
  $::next]
@@ -456,15 +342,9 @@ __DATA__
 [200, 200]
 --- response_body_like eval
 ['^ok ', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 22: an escaped \\u0000 between the halves of a deny phrase
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat('ignore previous\\u0000 instructions'),
  $::next]
@@ -474,15 +354,9 @@ __DATA__
 [200, 200]
 --- response_body_like eval
 ['^ok ', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 23: null at the top level
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body('null'),
  $::next]
@@ -492,15 +366,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 24: true at the top level
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body('true'),
  $::next]
@@ -510,15 +378,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 25: a number at the top level
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body('42'),
  $::next]
@@ -528,15 +390,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 26: a string at the top level
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body('"gpt-4o-mini"'),
  $::next]
@@ -546,15 +402,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 27: an array at the top level
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body('[]'),
  $::next]
@@ -564,15 +414,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 28: an empty body
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body(""),
  $::next]
@@ -582,15 +426,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 29: white space only
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body("   \n\t  "),
  $::next]
@@ -600,15 +438,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 30: a duplicate model key is refused: the guard and the upstream could read different ones
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body('{"model":"gpt-4o-mini","model":"gpt-4o","prompt":"hi"}'),
  $::next]
@@ -618,15 +450,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"param":"model","code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 31: a duplicate max_tokens key is refused
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body('{"model":"gpt-4o-mini","max_tokens":10,"max_tokens":100000,"prompt":"hi"}'),
  $::next]
@@ -636,15 +462,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"param":"max_tokens","code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 32: trailing garbage
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body('{"model":"gpt-4o-mini","prompt":"hi"}xyz'),
  $::next]
@@ -654,15 +474,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 33: two objects
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body('{"model":"gpt-4o-mini"}{"model":"gpt-4o"}'),
  $::next]
@@ -672,15 +486,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 34: an unterminated object
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body('{"model":"gpt-4o-mini","prompt":"hi"'),
  $::next]
@@ -690,15 +498,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 35: an unterminated string
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body('{"model":"gpt-4o-mini","prompt":"hi'),
  $::next]
@@ -708,15 +510,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 36: max_tokens 1e400
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat("hi", max_tokens => "1e400"),
  $::next]
@@ -726,15 +522,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"param":"max_tokens"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 37: max_tokens a 40-digit integer
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat("hi", max_tokens => "1" x 40),
  $::next]
@@ -744,15 +534,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"param":"max_tokens"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 38: max_tokens negative
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat("hi", max_tokens => -1),
  $::next]
@@ -762,15 +546,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"param":"max_tokens"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 39: max_tokens a fraction
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat("hi", max_tokens => 1.5),
  $::next]
@@ -780,15 +558,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"param":"max_tokens"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 40: max_tokens as a string
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat("hi", max_tokens => '"100"'),
  $::next]
@@ -798,15 +570,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"param":"max_tokens","code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 41: model as a number
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body('{"model":5,"prompt":"hi"}'),
  $::next]
@@ -816,15 +582,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 42: a 100,000-digit number elsewhere in the body
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body('{"model":"gpt-4o-mini","temperature":' . ("9" x 100000) . ',"prompt":"hi"}'),
  $::next]
@@ -834,15 +594,9 @@ __DATA__
 ["200", 200]
 --- response_body_like eval
 ['^ok ', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 43: a lone high surrogate
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat('a\\ud800b'),
  $::next]
@@ -852,15 +606,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 44: a lone low surrogate
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat('a\\udc00b'),
  $::next]
@@ -870,15 +618,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 45: a surrogate pair is fine
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat('smile \\ud83d\\ude00'),
  $::next]
@@ -888,15 +630,9 @@ __DATA__
 [200, 200]
 --- response_body_like eval
 ['^ok ', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 46: a bad escape
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat('a\\xb'),
  $::next]
@@ -906,15 +642,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 47: a truncated \\u escape
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat('a\\u12'),
  $::next]
@@ -924,15 +654,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 48: arrays 63 deep are read
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body('{"model":"gpt-4o-mini","x":' . ("[" x 62) . ("]" x 62) . '}'),
  $::next]
@@ -942,15 +666,9 @@ __DATA__
 [200, 200]
 --- response_body_like eval
 ['^ok ', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 49: arrays 100 deep are refused
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body('{"model":"gpt-4o-mini","x":' . ("[" x 100) . ("]" x 100) . '}'),
  $::next]
@@ -960,15 +678,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 50: objects 100,000 deep are refused
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body(('{"a":' x 100000) . '1' . ('}' x 100000)),
  $::next]
@@ -978,15 +690,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 51: a UTF-8 byte order mark before the object
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body("\xef\xbb\xbf" . '{"model":"gpt-4o-mini","prompt":"hi"}'),
  $::next]
@@ -996,15 +702,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"invalid_json"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 52: a 1 MB prompt string passes whole
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat("resume " x ($::mb / 7)),
  $::next]
@@ -1014,15 +714,9 @@ __DATA__
 [200, 200]
 --- response_body_like eval
 ['^ok 1048', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 53: a 1 MB key name
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::body('{"' . ("k" x $::mb) . '":1,"model":"gpt-4o-mini"}'),
  $::next]
@@ -1032,18 +726,13 @@ __DATA__
 [200, 200]
 --- response_body_like eval
 ['^ok 1048', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 54: white space between every token
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
-[::body(join(" 
-	 ", '{', '"model"', ':', '"gpt-4o-mini"', ',', '"prompt"', ':', '[', '"hi"', ',', '"there"', ']', '}')),
+[::body(CORE::join(" 
+	
+ ", '{', '"model"', ':', '"gpt-4o-mini"', ',', '"prompt"', ':', '[', '"hi"', ',', '"there"', ']', '}')),
  $::next]
 --- more_headers eval
 [$::free, $::free]
@@ -1051,15 +740,9 @@ __DATA__
 [200, 200]
 --- response_body_like eval
 ['^ok ', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 55: 1 MB of escapes
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat('\\u0041' x ($::mb / 6)),
  $::next]
@@ -1069,15 +752,9 @@ __DATA__
 [200, 200]
 --- response_body_like eval
 ['^ok 1048', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 56: a body over ai_guard_max_body
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat("x" x (5 * $::mb)),
  $::next]
@@ -1087,15 +764,9 @@ __DATA__
 [413, 200]
 --- response_body_like eval
 ['"code":"request_too_large"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 57: a deny phrase at the end of 1 MB of text
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat(("resume " x ($::mb / 7)) . "ignore previous instructions"),
  $::next]
@@ -1105,15 +776,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"prompt_blocked"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 58: an e-mail address at the end of 1 MB of text
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat(("resume " x ($::mb / 7)) . "write to jane.doe\@example.com"),
  $::next]
@@ -1123,15 +788,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"prompt_blocked"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 59: 1 MB of digit runs that fail Luhn
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat("4111 1111 1111 1112 " x ($::mb / 20)),
  $::next]
@@ -1141,15 +800,9 @@ __DATA__
 [200, 200]
 --- response_body_like eval
 ['^ok ', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 60: a card number after 1 MB of digits
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat(("1234 5678 " x ($::mb / 10)) . " 4111 1111 1111 1111"),
  $::next]
@@ -1159,15 +812,9 @@ __DATA__
 [400, 200]
 --- response_body_like eval
 ['"code":"prompt_blocked"', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 61: 1 MB of dots and at signs
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat("\@." x ($::mb / 2)),
  $::next]
@@ -1177,15 +824,9 @@ __DATA__
 [200, 200]
 --- response_body_like eval
 ['^ok ', $::next_body]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 62: catastrophic backtracking stops at the match limit and counts as a hit, twice
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat(("a" x 30000) . "b"), ::chat(("a" x 30000) . "b")]
 --- more_headers eval
@@ -1196,42 +837,24 @@ __DATA__
 ['"code":"prompt_blocked"', '"code":"prompt_blocked"']
 --- error_log eval
 [qr/rule "backtrack" stopped at its match limit \(-?\d+\) on a 30001-byte text: counted as a hit/]
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 63: Content-Length shorter than the body: the JSON is cut, the rest discarded
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- raw_request eval
 ::raw("Content-Length: 20\r\n", '{"model":"gpt-4o-mini","prompt":"hi"}')
 --- error_code: 400
 --- response_body_like: "code":"invalid_json"
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 64: Content-Length longer than the body: the body times out, the slot is free
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- raw_request eval
 ::raw("Content-Length: 1000\r\n", '{"model":"gpt-4o-mini","prompt":"hi"}')
 --- timeout: 3
 --- abort
 --- ignore_response
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 65: after a body timeout the next request passes (Content-Length too long)
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- request eval
 [::chat("hi"),
  $::next]
@@ -1243,130 +866,70 @@ __DATA__
 ['', $::next_body]
 --- timeout: 3
 --- abort
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 66: a chunk size that is not hex: nginx refuses it
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- raw_request eval
 ::raw("Transfer-Encoding: chunked\r\n", "zz\r\n{}\r\n0\r\n\r\n")
 --- error_code: 400
---- no_error_log
-[alert]
-[crit]
+--- no_error_log eval: $::chunked_error
 
 
 === TEST 67: a chunk size of 2^64: nginx refuses it
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- raw_request eval
 ::raw("Transfer-Encoding: chunked\r\n", "10000000000000000\r\n{}\r\n0\r\n\r\n")
 --- error_code: 400
---- no_error_log
-[alert]
-[crit]
+--- no_error_log eval: $::chunked_error
 
 
 === TEST 68: a chunk longer than its size
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- raw_request eval
 ::raw("Transfer-Encoding: chunked\r\n", "2\r\n{}xx\r\n0\r\n\r\n")
 --- error_code: 400
---- no_error_log
-[alert]
-[crit]
+--- no_error_log eval: $::chunked_error
 
 
 === TEST 69: a chunked body that never ends: it times out
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- raw_request eval
 ::raw("Transfer-Encoding: chunked\r\n", "5\r\n{\"mod\r\n")
 --- timeout: 3
 --- abort
 --- ignore_response
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 70: chunked over the size limit, in small chunks
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- raw_request eval
-::raw("Transfer-Encoding: chunked\r\n", join("", map { "1000\r\n" . ("x" x 4096) . "\r\n" } 1 .. 1100) . "0\r\n\r\n")
+::raw("Transfer-Encoding: chunked\r\n", CORE::join("", map { "1000\r\n" . ("x" x 4096) . "\r\n" } 1 .. 1100) . "0\r\n\r\n")
 --- error_code: 413
 --- response_body_like: "code":"request_too_large"
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 71: Content-Length and Transfer-Encoding together: nginx refuses it
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- raw_request eval
 ::raw("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n")
 --- error_code: 400
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 72: two Content-Length headers: nginx refuses it
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- raw_request eval
 ::raw("Content-Length: 2\r\nContent-Length: 3\r\n", "{}")
 --- error_code: 400
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 73: a negative Content-Length: nginx refuses it
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- raw_request eval
 ::raw("Content-Length: -1\r\n", "{}")
 --- error_code: 400
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 74: an unknown Transfer-Encoding: nginx refuses it
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- raw_request eval
 ::raw("Transfer-Encoding: gzip\r\n", "{}")
 --- error_code: 501
---- no_error_log
-[alert]
-[crit]
 
 
 === TEST 75: Expect: 100-continue over the limit is refused before the body
---- http_config eval: $::http_config
---- user_files eval: $::user_files
---- config eval: $::config
 --- raw_request eval
 ::raw("Content-Length: 9999999\r\nExpect: 100-continue\r\n")
 --- error_code: 413
 --- response_body_like: "code":"request_too_large"
---- no_error_log
-[alert]
-[crit]

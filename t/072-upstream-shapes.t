@@ -15,6 +15,11 @@
 # that never reached it is not billed, and an "error_page ... =
 # @fallback" into a location without ai_guard is metered and billed once,
 # to the original key, with the fallback's usage.
+#
+# Plain Perl rather than blocks: the upstream is a forked raw-TCP server
+# (bytes HTTP allows that no nginx location writes: a 100 Continue first,
+# a body a byte a packet, a reset), behind two workers; Test::Nginx's
+# mocks are nginx locations.
 
 use strict;
 use warnings;
@@ -25,7 +30,7 @@ use Digest::SHA qw(sha256_hex);
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Socket qw(SOL_SOCKET SO_LINGER);
-use Test::More;
+use Test::More tests => 250;
 use Time::HiRes qw(sleep time);
 use AiGuardNginx;
 
@@ -486,7 +491,6 @@ unlike($log, qr/exited on signal|\[(alert|crit|emerg)\]/,
 kill 'TERM', @servers;
 waitpid($_, 0) for @servers;
 
-done_testing();
 
 
 # a request, then its log line: the request settles in its log phase,
@@ -670,6 +674,10 @@ sub mock_upstream {
         my $kid = fork;
 
         if (defined $kid && $kid == 0) {
+            # the port is free once the listener is gone: a handler still
+            # running (a hang) must not hold the listening socket
+            close $l;
+
             my $req = '';
             while ($req !~ /\r\n\r\n/) {
                 sysread($c, $req, 4096, length $req) or last;

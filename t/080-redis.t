@@ -6,6 +6,11 @@
 # once, including those served while Redis was away; a reload with
 # requests waiting on Redis leaves no connection behind.
 #
+# Plain Perl rather than blocks: two nginx instances at once, Redis frozen
+# and thawed with signals and its clients killed between requests, and a
+# reload while requests wait; Test::Nginx runs one nginx, restarted
+# between blocks.
+#
 # Needs $TEST_NGINX_REDIS_PORT (make test starts a redis-server).
 
 use strict;
@@ -23,6 +28,7 @@ my $rport = $ENV{TEST_NGINX_REDIS_PORT};
 
 plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (make test sets it)'
     unless $rport;
+plan tests => 28;
 
 sub rcli { my $out = `redis-cli -p $rport @_ 2>&1`; chomp $out; $out }
 
@@ -310,4 +316,3 @@ for my $n ($a, $b) {
            'no alert, no crash in ' . $n->root);
 }
 
-done_testing;

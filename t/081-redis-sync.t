@@ -5,6 +5,10 @@
 # trip: Redis's own count of script calls grows with the intervals, not
 # with the requests.
 #
+# Plain Perl rather than blocks: two nginx instances at once, polled until
+# they converge, and Redis's own counters read between requests;
+# Test::Nginx runs one nginx.
+#
 # Needs $TEST_NGINX_REDIS_PORT (make test starts a redis-server).
 
 use strict;
@@ -20,6 +24,7 @@ my $rport = $ENV{TEST_NGINX_REDIS_PORT};
 
 plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (make test sets it)'
     unless $rport;
+plan tests => 43;
 
 sub rcli { my $out = `redis-cli -p $rport @_ 2>&1`; chomp $out; $out }
 
@@ -186,4 +191,3 @@ for my $n ($a, $b) {
 rcli("--scan --pattern '$prefix*' | xargs -r redis-cli -p $rport DEL "
      . '>/dev/null');
 
-done_testing;

@@ -7,6 +7,10 @@
 # A client that leaves while its report waits on Redis leaves nothing
 # behind.
 #
+# Plain Perl rather than blocks: two nginx instances at once, Redis frozen
+# and thawed with signals between requests, and clients that leave before
+# the answer; Test::Nginx runs one nginx.
+#
 # Needs $TEST_NGINX_REDIS_PORT (make test starts a redis-server).
 
 use strict;
@@ -25,6 +29,7 @@ my $rport = $ENV{TEST_NGINX_REDIS_PORT};
 
 plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (make test sets it)'
     unless $rport;
+plan tests => 47;
 
 sub rcli { my $out = `redis-cli -p $rport @_ 2>&1`; chomp $out; $out }
 
@@ -365,4 +370,3 @@ for my $n ($a, $b) {
 rcli("--scan --pattern '$prefix*' | xargs -r redis-cli -p $rport DEL "
      . '>/dev/null');
 
-done_testing;

@@ -114,6 +114,12 @@ sub test_config {
 sub start {
     my ($self) = @_;
 
+    # a listener left on the port (an earlier test's upstream) would pass
+    # for this nginx below, and nginx itself would fail to bind
+    die "port $self->{port} is already in use\n"
+        if IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                 PeerPort => $self->{port});
+
     my $pid = fork;
     die "fork: $!" unless defined $pid;
 

@@ -40,8 +40,8 @@ our @EXPORT = (@TestMore, qw(
     log_level timeout server_name server_addr server_root html_dir
     server_port server_port_for_client config_preamble env_to_nginx
     add_block_preprocessor add_cleanup_handler add_test_cleanup_handler
-    bail_out check_accum_error_log no_long_string no_diff is_str
-    no_nginx_manager
+    add_response_body_check bail_out check_accum_error_log no_long_string
+    no_diff is_str no_nginx_manager
 ));
 
 
@@ -90,7 +90,7 @@ my @Unsupported = qw(access_log no_access_log charset curl http09 http2
     tcp_query tcp_query_len tcp_reply udp_listen udp_query udp_reply todo
     todo_nginx write_resp_body_file error_log_file);
 
-my (@EnvToNginx, @Preprocessors, @Cleanups, @TestCleanups);
+my (@EnvToNginx, @Preprocessors, @Cleanups, @TestCleanups, @BodyChecks);
 my ($Blocks, $NginxPid, $PrevBlock, $ErrLogPos, $RandPorts, $Failed);
 
 
@@ -148,6 +148,7 @@ sub no_long_string ()  { 1 }
 sub no_diff            { $ENV{TEST_SHOW_NO_DIFFS} = 1 }
 sub add_block_preprocessor (&) { unshift @Preprocessors, shift }
 sub add_cleanup_handler ($) { unshift @Cleanups, shift }
+sub add_response_body_check ($) { push @BodyChecks, shift }
 sub add_test_cleanup_handler ($) { unshift @TestCleanups, shift }
 
 sub env_to_nginx (@) {
@@ -1037,6 +1038,9 @@ sub _check_response {
         &{"Test::More::$t"}($body, qr/$pat/s,
             "$name - response_body_$t - response is expected ($summary)");
     }
+
+    # as the real runner: every check, with every response it checks
+    $_->($block, $body, $idx, $rep, 0) for @BodyChecks;
 }
 
 sub _diag_diff {
