@@ -29,7 +29,7 @@ use IO::Select;
 use IO::Socket::INET;
 use JSON::PP qw(decode_json);
 use POSIX ();
-use Test::More tests => 144;
+use Test::More tests => 145;
 use Time::HiRes qw(sleep time);
 use AiGuardNginx;
 

@@ -28,7 +28,7 @@ my $rport = $ENV{TEST_NGINX_REDIS_PORT};
 
 plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (make test sets it)'
     unless $rport;
-plan tests => 28;
+plan tests => 33;
 
 sub rcli { my $out = `redis-cli -p $rport @_ 2>&1`; chomp $out; $out }
 
