@@ -1045,7 +1045,8 @@ ngx_http_ai_guard_limiter_synced(ngx_http_ai_guard_main_conf_t *amcf,
             ss->scope.counters[k].level = totals[i]
                                     + (uint64_t) ngx_max(ss->pending[k], 0)
                                       * period;
-            ss->scope.counters[k].stamp = ngx_max(now, ss->scope.counters[k].stamp);
+            ss->scope.counters[k].stamp = ngx_max(now,
+                                                  ss->scope.counters[k].stamp);
 
         } else if (k == NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY
                    || ss->scope.counters[k].stamp == it->window)

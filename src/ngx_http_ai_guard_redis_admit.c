@@ -372,8 +372,9 @@ ngx_http_ai_guard_redis_taken(ngx_http_request_t *r,
         taken->items[i].kind = it->kind;
         taken->items[i].limit = it->limit;
         taken->items[i].window = it->window;
-        taken->items[i].delta = (it->kind == NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY)
-                                ? 1 : ngx_http_ai_guard_sat_delta(it->cost, 0);
+        taken->items[i].delta =
+            (it->kind == NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY)
+            ? 1 : ngx_http_ai_guard_sat_delta(it->cost, 0);
     }
 
     return taken;

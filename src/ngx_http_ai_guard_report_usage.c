@@ -112,6 +112,7 @@ ngx_http_ai_guard_usage_handler(ngx_http_request_t *r)
     ngx_int_t                         rc;
     ngx_uint_t                        warning;
     ngx_array_t                      *rows;
+    ngx_http_ai_guard_zone_t         *ledger;
     ngx_http_ai_guard_verdict_t       v;
     ngx_http_ai_guard_report_args_t  *args;
     ngx_http_ai_guard_main_conf_t    *amcf;
@@ -172,7 +173,9 @@ ngx_http_ai_guard_usage_handler(ngx_http_request_t *r)
         warning = 1;
     }
 
-    rows = ngx_http_ai_guard_usage_copy(r, &amcf->zones[NGX_HTTP_AI_GUARD_PART_LEDGER], args);
+    ledger = &amcf->zones[NGX_HTTP_AI_GUARD_PART_LEDGER];
+
+    rows = ngx_http_ai_guard_usage_copy(r, ledger, args);
     if (rows == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -208,7 +211,9 @@ ngx_http_ai_guard_usage_redis_done(ngx_http_request_t *r, void *data,
 
         warning = 1;
 
-        rows = ngx_http_ai_guard_usage_copy(r, &amcf->zones[NGX_HTTP_AI_GUARD_PART_LEDGER], args);
+        ledger = &amcf->zones[NGX_HTTP_AI_GUARD_PART_LEDGER];
+
+    rows = ngx_http_ai_guard_usage_copy(r, ledger, args);
         if (rows == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
@@ -664,8 +669,8 @@ ngx_http_ai_guard_totals_add(ngx_http_ai_guard_totals_t *t,
 
 
 static void
-ngx_http_ai_guard_usage_write_json(ngx_http_ai_guard_out_t *o, ngx_array_t *rows,
-    ngx_http_ai_guard_report_args_t *args)
+ngx_http_ai_guard_usage_write_json(ngx_http_ai_guard_out_t *o,
+    ngx_array_t *rows, ngx_http_ai_guard_report_args_t *args)
 {
     ngx_uint_t                   i, j, k, n;
     ngx_http_ai_guard_row_t    **row;

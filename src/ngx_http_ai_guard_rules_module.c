@@ -166,7 +166,8 @@ ngx_http_ai_guard_prompt_check(ngx_http_request_t *r,
     ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai_guard rules: %ui texts, deny:\"%*s\" allow:%ui pii:%s",
                    ctx->texts ? ctx->texts->nelts : 0,
-                   rule ? rule->id.len : 1, rule ? rule->id.data : (u_char *) "-",
+                   rule ? rule->id.len : 1,
+                   rule ? rule->id.data : (u_char *) "-",
                    (ngx_uint_t) ctx->allow_hit,
                    ctx->pii_hit ? ctx->pii_hit : "-");
 
