@@ -196,6 +196,7 @@ ngx_http_ai_guard_usage_redis_done(ngx_http_request_t *r, void *data,
 
     ngx_int_t                       rc;
     ngx_uint_t                      warning;
+    ngx_http_ai_guard_zone_t       *ledger;
     ngx_http_ai_guard_main_conf_t  *amcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
