@@ -12,8 +12,9 @@ MODULE_SRCS := config ngx_ai_guard_module.c $(wildcard src/*.c src/*.h)
 # The parts of src/ that use no nginx runtime: unit tests and fuzz targets
 # link them directly.
 PURE_SRCS  := $(wildcard $(addprefix src/ngx_http_ai_guard_, \
-                keys.c request.c usage.c limit.c price.c jwt.c rules.c str.c \
-                date.c batch.c))
+                keys.c request.c usage.c limit.c price.c str.c date.c \
+                batch.c jwt.c jwks.c jwt_json.c json.c canon.c pii.c \
+                rules_file.c literals.c ac.c))
 PURE_LIBS  := -lyajl -lcrypto -lpcre2-8
 
 UNIT_SRCS  := $(wildcard t/unit/*_test.c)
@@ -60,6 +61,7 @@ $(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h) t/unit/tap.h
 unit: $(UNIT_BINS)
 
 test: deps module unit
+	@./util/check-layout
 	TEST_NGINX_BINARY=$(NGINX) \
 	TEST_NGINX_LOAD_MODULES="$(CURDIR)/$(MODULE) $(ECHO_SO)" \
 	    ./util/redis-test prove -I t/lib -r t/

@@ -11,7 +11,7 @@
  */
 
 #include <stdlib.h>
-#include <ngx_http_ai_guard_rules.h>
+#include <ngx_http_ai_guard_pii.h>
 
 
 static int ngx_http_ai_guard_fuzz_luhn(const uint8_t *p, size_t len);

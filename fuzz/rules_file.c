@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pcre2.h>
-#include <ngx_http_ai_guard_rules.h>
+#include <ngx_http_ai_guard_rules_file.h>
+#include <ngx_http_ai_guard_literals.h>
+#include <ngx_http_ai_guard_ac.h>
 
 
 #define NGX_HTTP_AI_GUARD_FUZZ_RULES  64

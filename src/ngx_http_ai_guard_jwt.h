@@ -10,12 +10,9 @@
 
 /*
  * JWT (JWS compact serialization) verification against a JWKS read from
- * disk at configuration time.  Pure: libc, yajl and OpenSSL's EVP API; no
- * nginx runtime, no pools, no logging, so unit tests and fuzz/jwt.c reach
- * all of it.
- *
- * Configuration time: ngx_http_ai_guard_jwks_parse() turns the JWKS text
- * into keys (malloc), ngx_http_ai_guard_jwks_free() releases them.
+ * disk at configuration time (ngx_http_ai_guard_jwks.h).  Pure: libc,
+ * yajl and OpenSSL's EVP API; no nginx runtime, no pools, no logging, so
+ * unit tests and fuzz/jwt.c reach all of it.
  *
  * Request time: ngx_http_ai_guard_jwt_verify() checks one token.  It does
  * not malloc for its own data: the caller passes a scratch buffer at least
@@ -62,6 +59,9 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "ngx_http_ai_guard_jwt_json.h"
+#include "ngx_http_ai_guard_jwks.h"
+
 
 #define NGX_HTTP_AI_GUARD_JWT_OK              0
 #define NGX_HTTP_AI_GUARD_JWT_INVALID        -1  /* invalid_token */
@@ -71,40 +71,7 @@
 #define NGX_HTTP_AI_GUARD_JWT_BAD_AUDIENCE   -5  /* invalid_audience */
 #define NGX_HTTP_AI_GUARD_JWT_ERROR          -6  /* internal: 500 */
 
-#define NGX_HTTP_AI_GUARD_JWT_RS256          0x0001
-#define NGX_HTTP_AI_GUARD_JWT_RS384          0x0002
-#define NGX_HTTP_AI_GUARD_JWT_RS512          0x0004
-#define NGX_HTTP_AI_GUARD_JWT_PS256          0x0008
-#define NGX_HTTP_AI_GUARD_JWT_PS384          0x0010
-#define NGX_HTTP_AI_GUARD_JWT_PS512          0x0020
-#define NGX_HTTP_AI_GUARD_JWT_ES256          0x0040
-#define NGX_HTTP_AI_GUARD_JWT_ES384          0x0080
-#define NGX_HTTP_AI_GUARD_JWT_HS256          0x0100
-#define NGX_HTTP_AI_GUARD_JWT_HS384          0x0200
-#define NGX_HTTP_AI_GUARD_JWT_HS512          0x0400
-
-#define NGX_HTTP_AI_GUARD_JWT_RSA_ALGS       0x003f
-#define NGX_HTTP_AI_GUARD_JWT_EC_ALGS        0x00c0
-#define NGX_HTTP_AI_GUARD_JWT_HMAC_ALGS      0x0700
-
-/* the default for ai_guard_jwt_algorithms */
-#define NGX_HTTP_AI_GUARD_JWT_DEFAULT_ALGS                                    \
-    (NGX_HTTP_AI_GUARD_JWT_RS256|NGX_HTTP_AI_GUARD_JWT_ES256)
-
 #define NGX_HTTP_AI_GUARD_JWT_MAX_MODELS     16
-
-/* components of a claim path: "a.b.c" has 3 */
-#define NGX_HTTP_AI_GUARD_JWT_MAX_PATH       8
-
-
-typedef struct ngx_http_ai_guard_jwks_s  ngx_http_ai_guard_jwks_t;
-
-
-/* a byte span; data NULL (or len 0) means "not set" / "absent" */
-typedef struct {
-    const u_char                *data;
-    size_t                       len;
-} ngx_http_ai_guard_jwt_str_t;
 
 
 typedef struct {
@@ -142,35 +109,6 @@ typedef struct {
 } ngx_http_ai_guard_jwt_claims_t;
 
 
-/*
- * Parses a JWKS document ({"keys": [...]}, or one bare JWK).  RSA keys
- * (n, e; at least 2048 bits), EC keys on P-256 and P-384 (crv, x, y) and
- * oct keys (k; at least 32 bytes).  kid, alg, use and key_ops are
- * optional; keys whose use is not "sig", whose key_ops lack "verify",
- * whose alg is not a signature alg this module knows, or whose kty/crv it
- * does not support are skipped (counted by _jwks_skipped()).  A key with
- * a bad member is an error naming its index in "keys", as is a document
- * left with no usable key.  On error returns NULL with a NUL-terminated
- * message in err.
- */
-ngx_http_ai_guard_jwks_t *ngx_http_ai_guard_jwks_parse(const u_char *p,
-    size_t len, char *err, size_t errlen);
-void ngx_http_ai_guard_jwks_free(ngx_http_ai_guard_jwks_t *jwks);
-
-/* usable keys, skipped keys */
-size_t ngx_http_ai_guard_jwks_count(const ngx_http_ai_guard_jwks_t *jwks);
-size_t ngx_http_ai_guard_jwks_skipped(const ngx_http_ai_guard_jwks_t *jwks);
-
-/* 1 if the set has an oct (HMAC) key: HS* may be allowed only then */
-unsigned ngx_http_ai_guard_jwks_has_oct(const ngx_http_ai_guard_jwks_t *jwks);
-
-/* the union of the algs some key of the set can verify */
-unsigned ngx_http_ai_guard_jwks_algs(const ngx_http_ai_guard_jwks_t *jwks);
-
-/* "RS256" -> NGX_HTTP_AI_GUARD_JWT_RS256; unknown names and "none": 0 */
-unsigned ngx_http_ai_guard_jwt_alg(const u_char *name, size_t len);
-const char *ngx_http_ai_guard_jwt_alg_name(unsigned alg);
-
 /* 1 if path is a valid dotted claim path (non-empty parts, at most 8) */
 int ngx_http_ai_guard_jwt_claim_path_valid(const u_char *path, size_t len);
 
@@ -189,14 +127,6 @@ const char *ngx_http_ai_guard_jwt_code(int rc);
 
 /* a short message for the error body; never contains the token */
 const char *ngx_http_ai_guard_jwt_message(int rc);
-
-/*
- * Strict base64url (RFC 7515 section 2): no padding, no characters outside
- * the alphabet, no length of 4n+1, zero trailing bits.  out must hold
- * len * 3 / 4 bytes.  Returns the decoded length, or -1.
- */
-ssize_t ngx_http_ai_guard_jwt_base64url_decode(u_char *out, const u_char *in,
-    size_t len);
 
 
 #endif /* _NGX_HTTP_AI_GUARD_JWT_H_INCLUDED_ */

@@ -16,7 +16,6 @@
 #define NGX_HTTP_AI_GUARD_KEYS_MAX_MODELS  64
 
 
-
 typedef enum {
     NGX_HTTP_AI_GUARD_KF_NONE = 0,
     NGX_HTTP_AI_GUARD_KF_ID,

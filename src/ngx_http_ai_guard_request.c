@@ -7,11 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if (defined __SSE2__ && defined __GNUC__)
-#include <emmintrin.h>
-#define NGX_HTTP_AI_GUARD_SSE2  1
-#endif
-
+#include "ngx_http_ai_guard_json.h"
+#include "ngx_http_ai_guard_canon.h"
 #include "ngx_http_ai_guard_request.h"
 
 
@@ -72,26 +69,10 @@
     (NGX_HTTP_AI_GUARD_REQ_MODEL_LEN + 1)
 #define NGX_HTTP_AI_GUARD_KEEP_KEY            32
 
-/* what the digits of the current number said */
-#define NGX_HTTP_AI_GUARD_NUM_NEGATIVE        0x01
-#define NGX_HTTP_AI_GUARD_NUM_FRACTION        0x02  /* or an exponent */
-#define NGX_HTTP_AI_GUARD_NUM_BIG             0x04  /* past INT64_MAX */
-#define NGX_HTTP_AI_GUARD_NUM_NONZERO         0x08  /* a digit 1-9 before
-                                                       the exponent */
-
-#define NGX_HTTP_AI_GUARD_ONES                0x0101010101010101ULL
-
-/*
- * Whether any of the 8 bytes of w ends a run of plain string bytes: a
- * quote, a backslash, a control character or a byte past ASCII.  Exact
- * as a yes or no: a borrow crosses into the next byte only out of a
- * byte that already answered yes.
- */
-#define ngx_http_ai_guard_special(w)                                         \
-    (((((w) ^ (0x22 * NGX_HTTP_AI_GUARD_ONES)) - NGX_HTTP_AI_GUARD_ONES)      \
-      | (((w) ^ (0x5c * NGX_HTTP_AI_GUARD_ONES)) - NGX_HTTP_AI_GUARD_ONES)    \
-      | ((w) - 0x20 * NGX_HTTP_AI_GUARD_ONES) | (w))                         \
-     & (0x80 * NGX_HTTP_AI_GUARD_ONES))
+/* a number a count must not be: negative, a fraction, past INT64_MAX */
+#define NGX_HTTP_AI_GUARD_NOT_COUNT                                          \
+    (NGX_HTTP_AI_GUARD_JSON_NEGATIVE|NGX_HTTP_AI_GUARD_JSON_FRACTION         \
+     |NGX_HTTP_AI_GUARD_JSON_EXPONENT|NGX_HTTP_AI_GUARD_JSON_BIG)
 
 #define ngx_http_ai_guard_is_map(ctx)  ((ctx) < NGX_HTTP_AI_GUARD_CTX_ARRAY)
 
@@ -110,8 +91,9 @@
 
 
 /*
- * States of the parser between two bytes: the structural ones first,
- * then those inside a string, then those inside a number.
+ * States of the parser between two bytes: the structural ones, then
+ * those inside a token; an escape and a number have states of their own
+ * in the decoders of ngx_http_ai_guard_json.c.
  */
 typedef enum {
     sw_value = 0,       /* a value; the root at depth 0 */
@@ -124,43 +106,8 @@ typedef enum {
     sw_literal,         /* in true, false or null */
     sw_string,
     sw_escape,          /* after '\' */
-    sw_hex,             /* in the four digits of \uXXXX */
-    sw_low,             /* after a high surrogate escape: its low half */
-    sw_minus,
-    sw_zero,            /* a leading zero */
-    sw_int,
-    sw_dot,
-    sw_frac,
-    sw_e,
-    sw_exp_sign,
-    sw_exp
+    sw_number
 } ngx_http_ai_guard_request_state_e;
-
-
-typedef struct {
-    u_char                         *data;
-    size_t                          len;
-    size_t                          size;
-} ngx_http_ai_guard_rbuf_t;
-
-
-typedef struct {
-    u_char                         *key;
-    size_t                          off;    /* decoded key, then member */
-    size_t                          klen;
-    size_t                          len;
-} ngx_http_ai_guard_member_t;
-
-
-/* canonical output under construction for one open container */
-typedef struct {
-    ngx_http_ai_guard_rbuf_t        buf;    /* objects: their members */
-    ngx_http_ai_guard_rbuf_t       *sink;   /* where values here go */
-    ngx_http_ai_guard_member_t     *members;
-    size_t                          nmembers;
-    size_t                          nalloc;
-    size_t                          count;
-} ngx_http_ai_guard_level_t;
 
 
 typedef struct {
@@ -180,45 +127,40 @@ typedef struct {
 
 
 struct ngx_http_ai_guard_request_parser_s {
-    ngx_http_ai_guard_text_pt       text;
-    void                           *data;
-    ngx_http_ai_guard_request_t     req;
-    const char                     *error;
-    const char                     *param;
-    ngx_http_ai_guard_count_t       count;
-    size_t                          bytes;
-    uint32_t                        seen;
-    int                             rc;
-    unsigned                        state;
-    unsigned                        depth;
-    unsigned                        role;
-    unsigned                        key;
+    ngx_http_ai_guard_text_pt         text;
+    void                             *data;
+    ngx_http_ai_guard_request_t       req;
+    const char                       *error;
+    const char                       *param;
+    ngx_http_ai_guard_count_t         count;
+    size_t                            bytes;
+    uint32_t                          seen;
+    int                               rc;
+    unsigned                          state;
+    unsigned                          depth;
+    unsigned                          role;
+    unsigned                          key;
 
     /* the current token */
-    unsigned                        vrole;  /* a string value's role */
-    unsigned                        need;   /* UTF-8 continuation bytes */
-    unsigned                        hex;
-    unsigned                        nhex;
-    unsigned                        high;   /* a high surrogate escape */
-    unsigned                        nflags;
-    u_char                          lo;     /* the next continuation */
-    u_char                          hi;     /* byte's range */
-    u_char                          lit;    /* 't', 'f' or 'n' */
-    unsigned                        is_key:1;
-    unsigned                        finished:1;
-    const char                     *literal;
-    uint64_t                        num;
-    size_t                          keep;
-    size_t                          slen;   /* decoded bytes kept so far */
-    size_t                          wide;   /* of them, bytes past ASCII */
-    size_t                          other;
-    size_t                          halves;
-    ngx_http_ai_guard_rbuf_t        scratch;
+    unsigned                          vrole;  /* a string value's role */
+    unsigned                          need;   /* UTF-8 continuation bytes */
+    u_char                            lo;     /* the next continuation */
+    u_char                            hi;     /* byte's range */
+    u_char                            lit;    /* 't', 'f' or 'n' */
+    unsigned                          is_key:1;
+    unsigned                          finished:1;
+    const char                       *literal;
+    ngx_http_ai_guard_json_escape_t   esc;
+    ngx_http_ai_guard_json_number_t   num;
+    size_t                            keep;
+    size_t                            slen;   /* decoded bytes kept so far */
+    size_t                            wide;   /* of them, bytes past ASCII */
+    size_t                            other;
+    size_t                            halves;
+    ngx_http_ai_guard_rbuf_t          scratch;
 
-    ngx_http_ai_guard_level_t      *levels;
-    size_t                          nlevels;    /* of them, initialized */
-    ngx_http_ai_guard_rbuf_t        out;
-    uint8_t                         ctx[NGX_HTTP_AI_GUARD_REQ_MAX_DEPTH + 1];
+    ngx_http_ai_guard_canon_t         canon;
+    uint8_t                           ctx[NGX_HTTP_AI_GUARD_REQ_MAX_DEPTH + 1];
 };
 
 
@@ -232,8 +174,6 @@ static int ngx_http_ai_guard_request_keep(
 static int ngx_http_ai_guard_request_token(
     ngx_http_ai_guard_request_parser_t *rp, const u_char *s,
     const u_char *p, const u_char **t, size_t *len);
-static const u_char *ngx_http_ai_guard_request_skip(const u_char *p,
-    const u_char *end);
 static int ngx_http_ai_guard_request_lead(
     ngx_http_ai_guard_request_parser_t *rp, u_char c);
 static int ngx_http_ai_guard_request_escape(
@@ -257,30 +197,14 @@ static int ngx_http_ai_guard_request_literal(
     ngx_http_ai_guard_request_parser_t *rp);
 static int ngx_http_ai_guard_request_text(
     ngx_http_ai_guard_request_parser_t *rp, const u_char *p, size_t len);
-static int ngx_http_ai_guard_request_utf8(const u_char *p, size_t len,
-    ngx_http_ai_guard_count_t *count);
 static uint64_t ngx_http_ai_guard_request_tokens(
     ngx_http_ai_guard_count_t *count, size_t texts);
 static void ngx_http_ai_guard_request_result(
     ngx_http_ai_guard_request_parser_t *rp,
     ngx_http_ai_guard_request_t *out);
-
-static int ngx_http_ai_guard_canon_value(
+static int ngx_http_ai_guard_request_canon(
     ngx_http_ai_guard_request_parser_t *rp, const u_char *p, size_t len,
     int string);
-static int ngx_http_ai_guard_canon_start(
-    ngx_http_ai_guard_request_parser_t *rp, int map);
-static int ngx_http_ai_guard_canon_key(
-    ngx_http_ai_guard_request_parser_t *rp, const u_char *p, size_t len);
-static int ngx_http_ai_guard_canon_end_map(
-    ngx_http_ai_guard_request_parser_t *rp);
-static int ngx_http_ai_guard_canon_cmp(const void *one, const void *two);
-static int ngx_http_ai_guard_rbuf_reserve(ngx_http_ai_guard_rbuf_t *b,
-    size_t n);
-static int ngx_http_ai_guard_rbuf_add(ngx_http_ai_guard_rbuf_t *b,
-    const u_char *p, size_t len);
-static int ngx_http_ai_guard_rbuf_escape(ngx_http_ai_guard_rbuf_t *b,
-    const u_char *p, size_t len);
 
 
 #define ngx_http_ai_guard_key(name, role, type)                              \
@@ -384,19 +308,13 @@ ngx_http_ai_guard_request_create(int want_canonical,
     rp->req.max_tokens = -1;
     rp->req.n = -1;
 
-    if (want_canonical) {
-        /* the levels are set up as the nesting first reaches them */
-
-        rp->levels = malloc((NGX_HTTP_AI_GUARD_REQ_MAX_DEPTH + 1)
-                            * sizeof(ngx_http_ai_guard_level_t));
-        if (rp->levels == NULL) {
-            free(rp);
-            return NULL;
-        }
-
-        memset(&rp->levels[0], 0, sizeof(ngx_http_ai_guard_level_t));
-        rp->levels[0].sink = &rp->out;
-        rp->nlevels = 1;
+    if (want_canonical
+        && ngx_http_ai_guard_canon_init(&rp->canon,
+                                        NGX_HTTP_AI_GUARD_REQ_MAX_DEPTH)
+           != 0)
+    {
+        free(rp);
+        return NULL;
     }
 
     return rp;
@@ -418,7 +336,6 @@ ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
 {
     u_char                              c;
     size_t                              n;
-    uint32_t                            cp;
     const u_char                       *s, *t, *end;
     ngx_http_ai_guard_request_state_e   state;
 
@@ -448,7 +365,7 @@ ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
             for ( ;; ) {
 
                 if (rp->need == 0) {
-                    p = ngx_http_ai_guard_request_skip(p, end);
+                    p = ngx_http_ai_guard_json_skip(p, end);
                 }
 
                 if (p == end) {
@@ -524,6 +441,7 @@ ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
                 }
 
                 p++;
+                ngx_http_ai_guard_json_escape_init(&rp->esc, 1);
                 state = sw_escape;
                 continue;
             }
@@ -533,105 +451,29 @@ ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
             goto json;
 
         case sw_escape:
-            c = *p++;
+            p = ngx_http_ai_guard_json_escape(&rp->esc, p, end);
 
-            if (c == 'u') {
-                rp->hex = 0;
-                rp->nhex = 0;
-                state = sw_hex;
+            switch (rp->esc.rc) {
+
+            case NGX_HTTP_AI_GUARD_JSON_AGAIN:
                 continue;
-            }
 
-            if (rp->high) {
+            case NGX_HTTP_AI_GUARD_JSON_DONE:
+                break;
+
+            case NGX_HTTP_AI_GUARD_JSON_SURROGATE:
                 goto surrogate;
-            }
 
-            switch (c) {
-            case '"':
-            case '\\':
-            case '/':
-                break;
-            case 'b':
-                c = '\b';
-                break;
-            case 'f':
-                c = '\f';
-                break;
-            case 'n':
-                c = '\n';
-                break;
-            case 'r':
-                c = '\r';
-                break;
-            case 't':
-                c = '\t';
-                break;
             default:
                 goto json;
             }
 
-            if (rp->keep && ngx_http_ai_guard_request_keep(rp, &c, 1) != 0) {
+            if (ngx_http_ai_guard_request_escape(rp, rp->esc.cp) != 0) {
                 goto nomem;
             }
 
             s = p;
             state = sw_string;
-            continue;
-
-        case sw_hex:
-            c = *p;
-
-            if (c >= '0' && c <= '9') {
-                cp = c - '0';
-
-            } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
-                cp = (c | 0x20) - 'a' + 10;
-
-            } else {
-                goto json;
-            }
-
-            p++;
-            rp->hex = (rp->hex << 4) | cp;
-
-            if (++rp->nhex < 4) {
-                continue;
-            }
-
-            cp = rp->hex;
-
-            if (rp->high) {
-                if (cp < 0xdc00 || cp > 0xdfff) {
-                    goto surrogate;
-                }
-
-                cp = 0x10000 + ((rp->high - 0xd800) << 10) + (cp - 0xdc00);
-                rp->high = 0;
-
-            } else if (cp >= 0xd800 && cp <= 0xdbff) {
-                rp->high = cp;
-                state = sw_low;
-                continue;
-
-            } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-                goto surrogate;
-            }
-
-            if (ngx_http_ai_guard_request_escape(rp, cp) != 0) {
-                goto nomem;
-            }
-
-            s = p;
-            state = sw_string;
-            continue;
-
-        case sw_low:
-            if (*p != '\\') {
-                goto surrogate;
-            }
-
-            p++;
-            state = sw_escape;
             continue;
 
         case sw_value_or_end:
@@ -686,7 +528,7 @@ ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
                 rp->vrole = ngx_http_ai_guard_request_role(rp);
                 rp->is_key = 0;
 
-                if (rp->levels || ngx_http_ai_guard_is_text(rp->vrole)) {
+                if (rp->canon.levels || ngx_http_ai_guard_is_text(rp->vrole)) {
                     n = NGX_HTTP_AI_GUARD_KEEP_ALL;
 
                 } else if (rp->vrole == NGX_HTTP_AI_GUARD_ROLE_MODEL) {
@@ -713,28 +555,14 @@ ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
             case '7':
             case '8':
             case '9':
-                ngx_http_ai_guard_request_begin(rp, rp->levels
+                ngx_http_ai_guard_request_begin(rp, rp->canon.levels
                                                 ? NGX_HTTP_AI_GUARD_KEEP_ALL
                                                 : 0);
-                rp->num = 0;
-                rp->nflags = 0;
+                ngx_http_ai_guard_json_number_init(&rp->num);
                 s = p;
-
-                if (c == '-') {
-                    rp->nflags = NGX_HTTP_AI_GUARD_NUM_NEGATIVE;
-                    state = sw_minus;
-
-                } else if (c == '0') {
-                    state = sw_zero;
-
-                } else {
-                    rp->num = c - '0';
-                    rp->nflags = NGX_HTTP_AI_GUARD_NUM_NONZERO;
-                    state = sw_int;
-                }
-
-                p++;
-                continue;
+                state = sw_number;
+                p = ngx_http_ai_guard_json_number(&rp->num, p, end);
+                goto number;
 
             case 't':
                 rp->literal = "rue";
@@ -796,7 +624,7 @@ ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
 
             rp->is_key = 1;
 
-            if (rp->levels) {
+            if (rp->canon.levels) {
                 n = NGX_HTTP_AI_GUARD_KEEP_ALL;
 
             } else if (rp->ctx[rp->depth] == NGX_HTTP_AI_GUARD_CTX_IGNORE_MAP)
@@ -863,126 +691,22 @@ ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
                                      NULL);
             goto failed;
 
-        case sw_minus:
-            c = *p;
-
-            if (c == '0') {
-                state = sw_zero;
-
-            } else if (c >= '1' && c <= '9') {
-                rp->num = c - '0';
-                rp->nflags |= NGX_HTTP_AI_GUARD_NUM_NONZERO;
-                state = sw_int;
-
-            } else {
-                goto json;
-            }
-
-            p++;
-            continue;
-
-        case sw_int:
-            c = *p;
-
-            if (c >= '0' && c <= '9') {
-                cp = c - '0';
-
-                /* INT64_MAX is 9223372036854775807 */
-
-                if (rp->num > 922337203685477580ULL
-                    || (rp->num == 922337203685477580ULL && cp > 7))
-                {
-                    rp->nflags |= NGX_HTTP_AI_GUARD_NUM_BIG;
-
-                } else {
-                    rp->num = rp->num * 10 + cp;
-                }
-
-                if (cp) {
-                    rp->nflags |= NGX_HTTP_AI_GUARD_NUM_NONZERO;
-                }
-
-                p++;
-                continue;
-            }
-
-            /* fall through */
-
-        case sw_zero:
-            c = *p;
-
-            if (c == '.') {
-                rp->nflags |= NGX_HTTP_AI_GUARD_NUM_FRACTION;
-                state = sw_dot;
-
-            } else if (c == 'e' || c == 'E') {
-                rp->nflags |= NGX_HTTP_AI_GUARD_NUM_FRACTION;
-                state = sw_e;
-
-            } else {
-                goto number;
-            }
-
-            p++;
-            continue;
-
-        case sw_dot:
-        case sw_frac:
-            c = *p;
-
-            if (c >= '0' && c <= '9') {
-                if (c != '0') {
-                    rp->nflags |= NGX_HTTP_AI_GUARD_NUM_NONZERO;
-                }
-
-                p++;
-                state = sw_frac;
-                continue;
-            }
-
-            if (state == sw_dot) {
-                goto json;
-            }
-
-            if (c == 'e' || c == 'E') {
-                p++;
-                state = sw_e;
-                continue;
-            }
-
-            goto number;
-
-        case sw_e:
-            c = *p;
-
-            if (c == '+' || c == '-') {
-                p++;
-                state = sw_exp_sign;
-                continue;
-            }
-
-            /* fall through */
-
-        case sw_exp_sign:
-        case sw_exp:
-            c = *p;
-
-            if (c >= '0' && c <= '9') {
-                p++;
-                state = sw_exp;
-                continue;
-            }
-
-            if (state != sw_exp) {
-                goto json;
-            }
-
+        case sw_number:
+            p = ngx_http_ai_guard_json_number(&rp->num, p, end);
             goto number;
         }
 
         /* not reached: every state goes on, or jumps to one of these */
 
     number:
+
+        if (rp->num.rc == NGX_HTTP_AI_GUARD_JSON_AGAIN) {
+            continue;
+        }
+
+        if (rp->num.rc != NGX_HTTP_AI_GUARD_JSON_DONE) {
+            goto json;
+        }
 
         /* the byte after a number is the next token's: not consumed */
 
@@ -1006,7 +730,7 @@ ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
     /* the buffer ends inside a token: keep what of it is wanted */
 
     if (rp->keep
-        && (state == sw_string || state >= sw_minus)
+        && (state == sw_string || state == sw_number)
         && ngx_http_ai_guard_request_keep(rp, s, end - s) != 0)
     {
         goto nomem;
@@ -1073,11 +797,13 @@ ngx_http_ai_guard_request_finish(ngx_http_ai_guard_request_parser_t *rp,
 
             /* a token that cannot end here */
             case sw_literal:
-            case sw_minus:
-            case sw_dot:
-            case sw_e:
-            case sw_exp_sign:
                 error = NGX_HTTP_AI_GUARD_ERR_JSON;
+                break;
+
+            case sw_number:
+                error = ngx_http_ai_guard_json_number_whole(&rp->num)
+                        ? NGX_HTTP_AI_GUARD_ERR_TRUNCATED
+                        : NGX_HTTP_AI_GUARD_ERR_JSON;
                 break;
 
             default:
@@ -1116,7 +842,7 @@ int
 ngx_http_ai_guard_request_canonical(ngx_http_ai_guard_request_parser_t *rp,
     u_char **p, size_t *len)
 {
-    if (rp->levels == NULL || !rp->finished
+    if (rp->canon.levels == NULL || !rp->finished
         || rp->rc != NGX_HTTP_AI_GUARD_REQ_OK)
     {
         *p = NULL;
@@ -1124,8 +850,8 @@ ngx_http_ai_guard_request_canonical(ngx_http_ai_guard_request_parser_t *rp,
         return NGX_HTTP_AI_GUARD_REQ_INVALID;
     }
 
-    *p = rp->out.data;
-    *len = rp->out.len;
+    *p = rp->canon.out.data;
+    *len = rp->canon.out.len;
 
     return NGX_HTTP_AI_GUARD_REQ_OK;
 }
@@ -1134,23 +860,13 @@ ngx_http_ai_guard_request_canonical(ngx_http_ai_guard_request_parser_t *rp,
 void
 ngx_http_ai_guard_request_free(ngx_http_ai_guard_request_parser_t *rp)
 {
-    size_t  i;
-
     if (rp == NULL) {
         return;
     }
 
-    if (rp->levels) {
-        for (i = 0; i < rp->nlevels; i++) {
-            free(rp->levels[i].buf.data);
-            free(rp->levels[i].members);
-        }
-
-        free(rp->levels);
-    }
+    ngx_http_ai_guard_canon_free(&rp->canon);
 
     free(rp->scratch.data);
-    free(rp->out.data);
     free(rp);
 }
 
@@ -1165,11 +881,16 @@ ngx_http_ai_guard_request_free(ngx_http_ai_guard_request_parser_t *rp)
 uint64_t
 ngx_http_ai_guard_request_estimate(const u_char *p, size_t len)
 {
+    size_t                     n[4];
     ngx_http_ai_guard_count_t  count;
 
-    if (ngx_http_ai_guard_request_utf8(p, len, &count) != 0) {
+    if (ngx_http_ai_guard_json_utf8_count(p, len, n) != 0) {
         return len;
     }
+
+    count.ascii = n[0];
+    count.other = n[1] + n[2] + n[3];
+    count.halves = n[1] + 2 * n[2] + 4 * n[3];
 
     return ngx_http_ai_guard_request_tokens(&count, 0);
 }
@@ -1275,60 +996,11 @@ ngx_http_ai_guard_request_token(ngx_http_ai_guard_request_parser_t *rp,
 
 
 /*
- * The first byte from p on that ends a run of plain string bytes, or a
- * point less than 8 bytes before the end: 16 bytes at a time with SSE2
- * (x86-64 always has it), else 8.  A signed compare with ' ' catches the
- * control characters and the bytes past ASCII together.
- */
-
-static const u_char *
-ngx_http_ai_guard_request_skip(const u_char *p, const u_char *end)
-{
-    uint64_t  w;
-#if (NGX_HTTP_AI_GUARD_SSE2)
-    int       m;
-    __m128i   v, quote, backslash, space;
-
-    quote = _mm_set1_epi8('"');
-    backslash = _mm_set1_epi8('\\');
-    space = _mm_set1_epi8(' ');
-
-    while (end - p >= 16) {
-        v = _mm_loadu_si128((const __m128i *) p);
-
-        m = _mm_movemask_epi8(
-                _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
-                                          _mm_cmpeq_epi8(v, backslash)),
-                             _mm_cmplt_epi8(v, space)));
-
-        if (m) {
-            return p + __builtin_ctz(m);
-        }
-
-        p += 16;
-    }
-#endif
-
-    while (end - p >= 8) {
-        memcpy(&w, p, 8);
-
-        if (ngx_http_ai_guard_special(w)) {
-            break;
-        }
-
-        p += 8;
-    }
-
-    return p;
-}
-
-
-/*
- * Strict UTF-8 (RFC 3629): no overlong forms, encoded surrogates or code
- * points past U+10FFFF.  A lead byte sets the range of the byte after
- * it, and counts for the estimate: a two-byte sequence (Latin, Cyrillic,
- * Greek, Arabic, Hebrew) weighs half a token, a three-byte one (CJK,
- * most symbols) one, a four-byte one (emoji) two.
+ * Strict UTF-8, as ngx_http_ai_guard_json_utf8_lead() has it.  A lead
+ * byte sets the range of the byte after it, and counts for the estimate:
+ * a two-byte sequence (Latin, Cyrillic, Greek, Arabic, Hebrew) weighs
+ * half a token, a three-byte one (CJK, most symbols) one, a four-byte one
+ * (emoji) two.
  */
 
 static int
@@ -1337,33 +1009,9 @@ ngx_http_ai_guard_request_lead(ngx_http_ai_guard_request_parser_t *rp,
 {
     unsigned  n;
 
-    rp->lo = 0x80;
-    rp->hi = 0xbf;
+    n = ngx_http_ai_guard_json_utf8_lead(c, &rp->lo, &rp->hi);
 
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 1;
-
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 2;
-
-        if (c == 0xe0) {
-            rp->lo = 0xa0;
-
-        } else if (c == 0xed) {
-            rp->hi = 0x9f;
-        }
-
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 3;
-
-        if (c == 0xf0) {
-            rp->lo = 0x90;
-
-        } else if (c == 0xf4) {
-            rp->hi = 0x8f;
-        }
-
-    } else {
+    if (n == 0) {
         return -1;
     }
 
@@ -1385,28 +1033,7 @@ ngx_http_ai_guard_request_escape(ngx_http_ai_guard_request_parser_t *rp,
     u_char  buf[4];
     size_t  n;
 
-    if (cp < 0x80) {
-        buf[0] = (u_char) cp;
-        n = 1;
-
-    } else if (cp < 0x800) {
-        buf[0] = (u_char) (0xc0 | (cp >> 6));
-        buf[1] = (u_char) (0x80 | (cp & 0x3f));
-        n = 2;
-
-    } else if (cp < 0x10000) {
-        buf[0] = (u_char) (0xe0 | (cp >> 12));
-        buf[1] = (u_char) (0x80 | ((cp >> 6) & 0x3f));
-        buf[2] = (u_char) (0x80 | (cp & 0x3f));
-        n = 3;
-
-    } else {
-        buf[0] = (u_char) (0xf0 | (cp >> 18));
-        buf[1] = (u_char) (0x80 | ((cp >> 12) & 0x3f));
-        buf[2] = (u_char) (0x80 | ((cp >> 6) & 0x3f));
-        buf[3] = (u_char) (0x80 | (cp & 0x3f));
-        n = 4;
-    }
+    n = ngx_http_ai_guard_json_utf8_encode(buf, cp);
 
     if (n > 1) {
         rp->wide += n;
@@ -1469,9 +1096,9 @@ ngx_http_ai_guard_request_literal(ngx_http_ai_guard_request_parser_t *rp)
             return ngx_http_ai_guard_request_scalar(rp, role);
         }
 
-        if (rp->levels) {
-            return ngx_http_ai_guard_canon_value(rp, (u_char *) "null", 4,
-                                                 0);
+        if (rp->canon.levels) {
+            return ngx_http_ai_guard_request_canon(rp, (u_char *) "null", 4,
+                                                   0);
         }
 
         return 1;
@@ -1496,10 +1123,11 @@ ngx_http_ai_guard_request_literal(ngx_http_ai_guard_request_parser_t *rp)
         break;
     }
 
-    if (rp->levels) {
+    if (rp->canon.levels) {
         return rp->lit == 't'
-               ? ngx_http_ai_guard_canon_value(rp, (u_char *) "true", 4, 0)
-               : ngx_http_ai_guard_canon_value(rp, (u_char *) "false", 5, 0);
+               ? ngx_http_ai_guard_request_canon(rp, (u_char *) "true", 4, 0)
+               : ngx_http_ai_guard_request_canon(rp, (u_char *) "false", 5,
+                                                 0);
     }
 
     return 1;
@@ -1522,25 +1150,22 @@ ngx_http_ai_guard_request_number(ngx_http_ai_guard_request_parser_t *rp,
 
     case NGX_HTTP_AI_GUARD_ROLE_MAX_TOKENS:
     case NGX_HTTP_AI_GUARD_ROLE_N:
-        if (rp->nflags & (NGX_HTTP_AI_GUARD_NUM_NEGATIVE
-                          | NGX_HTTP_AI_GUARD_NUM_FRACTION
-                          | NGX_HTTP_AI_GUARD_NUM_BIG))
-        {
+        if (rp->num.flags & NGX_HTTP_AI_GUARD_NOT_COUNT) {
             return ngx_http_ai_guard_request_scalar(rp, role);
         }
 
         if (role == NGX_HTTP_AI_GUARD_ROLE_N) {
-            rp->req.n = (int64_t) rp->num;
+            rp->req.n = (int64_t) rp->num.value;
 
-        } else if ((int64_t) rp->num > rp->req.max_tokens) {
-            rp->req.max_tokens = (int64_t) rp->num;
+        } else if ((int64_t) rp->num.value > rp->req.max_tokens) {
+            rp->req.max_tokens = (int64_t) rp->num.value;
         }
 
         break;
 
     case NGX_HTTP_AI_GUARD_ROLE_TEMPERATURE:
         rp->req.deterministic =
-                           !(rp->nflags & NGX_HTTP_AI_GUARD_NUM_NONZERO);
+                       !(rp->num.flags & NGX_HTTP_AI_GUARD_JSON_NONZERO);
         break;
 
     case NGX_HTTP_AI_GUARD_ROLE_MODEL:
@@ -1552,14 +1177,14 @@ ngx_http_ai_guard_request_number(ngx_http_ai_guard_request_parser_t *rp,
         break;
     }
 
-    if (rp->levels) {
+    if (rp->canon.levels) {
         if (ngx_http_ai_guard_request_token(rp, s, p, &t, &n) != 0) {
             return ngx_http_ai_guard_request_fail(rp,
                                          NGX_HTTP_AI_GUARD_REQ_NOMEM,
                                          NGX_HTTP_AI_GUARD_ERR_NOMEM, NULL);
         }
 
-        return ngx_http_ai_guard_canon_value(rp, t, n, 0);
+        return ngx_http_ai_guard_request_canon(rp, t, n, 0);
     }
 
     return 1;
@@ -1623,8 +1248,8 @@ ngx_http_ai_guard_request_string(ngx_http_ai_guard_request_parser_t *rp,
         break;
     }
 
-    if (rp->levels) {
-        return ngx_http_ai_guard_canon_value(rp, s, len, 1);
+    if (rp->canon.levels) {
+        return ngx_http_ai_guard_request_canon(rp, s, len, 1);
     }
 
     return 1;
@@ -1687,8 +1312,15 @@ ngx_http_ai_guard_request_open(ngx_http_ai_guard_request_parser_t *rp,
                     : ngx_http_ai_guard_request_arrays[role];
     }
 
-    if (rp->levels && ngx_http_ai_guard_canon_start(rp, map) == 0) {
-        return 0;
+    if (rp->canon.levels
+        && ngx_http_ai_guard_canon_open(&rp->canon, rp->depth,
+                               !ngx_http_ai_guard_is_map(rp->ctx[rp->depth]),
+                               map)
+           != 0)
+    {
+        return ngx_http_ai_guard_request_fail(rp, NGX_HTTP_AI_GUARD_REQ_NOMEM,
+                                              NGX_HTTP_AI_GUARD_ERR_NOMEM,
+                                              NULL);
     }
 
     rp->ctx[++rp->depth] = (uint8_t) child;
@@ -1702,20 +1334,12 @@ static int
 ngx_http_ai_guard_request_close(ngx_http_ai_guard_request_parser_t *rp,
     int map)
 {
-    if (rp->levels) {
-        if (map) {
-            if (ngx_http_ai_guard_canon_end_map(rp) == 0) {
-                return 0;
-            }
-
-        } else if (ngx_http_ai_guard_rbuf_add(rp->levels[rp->depth].sink,
-                                              (u_char *) "]", 1)
-                   != 0)
-        {
-            return ngx_http_ai_guard_request_fail(rp,
-                                         NGX_HTTP_AI_GUARD_REQ_NOMEM,
-                                         NGX_HTTP_AI_GUARD_ERR_NOMEM, NULL);
-        }
+    if (rp->canon.levels
+        && ngx_http_ai_guard_canon_close(&rp->canon, rp->depth, map) != 0)
+    {
+        return ngx_http_ai_guard_request_fail(rp, NGX_HTTP_AI_GUARD_REQ_NOMEM,
+                                              NGX_HTTP_AI_GUARD_ERR_NOMEM,
+                                              NULL);
     }
 
     rp->depth--;
@@ -1825,474 +1449,33 @@ ngx_http_ai_guard_request_key(ngx_http_ai_guard_request_parser_t *rp,
         break;
     }
 
-    if (rp->levels) {
-        return ngx_http_ai_guard_canon_key(rp, s, len);
+    if (rp->canon.levels
+        && ngx_http_ai_guard_canon_key(&rp->canon, rp->depth, s, len) != 0)
+    {
+        return ngx_http_ai_guard_request_fail(rp, NGX_HTTP_AI_GUARD_REQ_NOMEM,
+                                              NGX_HTTP_AI_GUARD_ERR_NOMEM,
+                                              NULL);
     }
 
     return 1;
 }
 
 
-/*
- * UTF-8 of a text on its own, for the estimate: the rule of lead(), with
- * 8 ASCII bytes at a time.
- */
+/* a scalar for the canonical form, in the container at the depth */
 
 static int
-ngx_http_ai_guard_request_utf8(const u_char *p, size_t len,
-    ngx_http_ai_guard_count_t *count)
-{
-    u_char         c, lo, hi;
-    size_t         n, a, o, h;
-    uint64_t       w;
-    const u_char  *end;
-
-    a = 0;
-    o = 0;
-    h = 0;
-    end = p + len;
-
-    while (p < end) {
-
-        if (end - p >= 8) {
-            memcpy(&w, p, 8);
-
-            if ((w & 0x8080808080808080ULL) == 0) {
-                p += 8;
-                a += 8;
-                continue;
-            }
-        }
-
-        c = *p++;
-
-        if (c < 0x80) {
-            a++;
-            continue;
-        }
-
-        lo = 0x80;
-        hi = 0xbf;
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-
-            if (c == 0xe0) {
-                lo = 0xa0;
-
-            } else if (c == 0xed) {
-                hi = 0x9f;
-            }
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-
-            if (c == 0xf0) {
-                lo = 0x90;
-
-            } else if (c == 0xf4) {
-                hi = 0x8f;
-            }
-
-        } else {
-            return -1;
-        }
-
-        if ((size_t) (end - p) < n || p[0] < lo || p[0] > hi) {
-            return -1;
-        }
-
-        p++;
-        h += (size_t) 1 << (n - 1);
-
-        while (--n) {
-            if ((*p & 0xc0) != 0x80) {
-                return -1;
-            }
-
-            p++;
-        }
-
-        o++;
-    }
-
-    count->ascii = a;
-    count->other = o;
-    count->halves = h;
-
-    return 0;
-}
-
-
-/*
- * Canonical form.  Each open object collects its members in a buffer of
- * its own, each member prefixed with its decoded key for sorting; arrays
- * and scalars write straight into the nearest open object's buffer (the
- * sink).  When an object closes, its members are sorted and copied into
- * the sink of its parent.  Memory stays within a small multiple of the
- * body, and the copies within the depth of object nesting.
- */
-
-static int
-ngx_http_ai_guard_canon_value(ngx_http_ai_guard_request_parser_t *rp,
+ngx_http_ai_guard_request_canon(ngx_http_ai_guard_request_parser_t *rp,
     const u_char *p, size_t len, int string)
 {
-    ngx_http_ai_guard_level_t  *lv;
-
-    lv = &rp->levels[rp->depth];
-
-    if (!ngx_http_ai_guard_is_map(rp->ctx[rp->depth]) && lv->count++ > 0) {
-        if (ngx_http_ai_guard_rbuf_add(lv->sink, (u_char *) ",", 1) != 0) {
-            goto nomem;
-        }
-    }
-
-    if (string) {
-        if (ngx_http_ai_guard_rbuf_escape(lv->sink, p, len) != 0) {
-            goto nomem;
-        }
-
-    } else if (ngx_http_ai_guard_rbuf_add(lv->sink, p, len) != 0) {
-        goto nomem;
-    }
-
-    return 1;
-
-nomem:
-
-    return ngx_http_ai_guard_request_fail(rp, NGX_HTTP_AI_GUARD_REQ_NOMEM,
-                                          "out of memory", NULL);
-}
-
-
-static int
-ngx_http_ai_guard_canon_start(ngx_http_ai_guard_request_parser_t *rp,
-    int map)
-{
-    ngx_http_ai_guard_level_t  *lv, *child;
-
-    lv = &rp->levels[rp->depth];
-    child = lv + 1;
-
-    if (rp->depth + 1 == rp->nlevels) {
-        memset(child, 0, sizeof(ngx_http_ai_guard_level_t));
-        rp->nlevels++;
-    }
-
-    child->count = 0;
-
-    if (map) {
-        if (rp->depth > 0 && !ngx_http_ai_guard_is_map(rp->ctx[rp->depth])
-            && lv->count++ > 0
-            && ngx_http_ai_guard_rbuf_add(lv->sink, (u_char *) ",", 1) != 0)
-        {
-            goto nomem;
-        }
-
-        child->buf.len = 0;
-        child->nmembers = 0;
-        child->sink = &child->buf;
-
-        return 1;
-    }
-
-    if (!ngx_http_ai_guard_is_map(rp->ctx[rp->depth]) && lv->count++ > 0) {
-        if (ngx_http_ai_guard_rbuf_add(lv->sink, (u_char *) ",", 1) != 0) {
-            goto nomem;
-        }
-    }
-
-    child->sink = lv->sink;
-
-    if (ngx_http_ai_guard_rbuf_add(child->sink, (u_char *) "[", 1) != 0) {
-        goto nomem;
-    }
-
-    return 1;
-
-nomem:
-
-    return ngx_http_ai_guard_request_fail(rp, NGX_HTTP_AI_GUARD_REQ_NOMEM,
-                                          "out of memory", NULL);
-}
-
-
-static int
-ngx_http_ai_guard_canon_key(ngx_http_ai_guard_request_parser_t *rp,
-    const u_char *p, size_t len)
-{
-    size_t                       n;
-    ngx_http_ai_guard_level_t   *lv;
-    ngx_http_ai_guard_member_t  *m;
-
-    lv = &rp->levels[rp->depth];
-
-    if (lv->nmembers) {
-        m = &lv->members[lv->nmembers - 1];
-        m->len = lv->buf.len - m->off;
-    }
-
-    if (lv->nmembers == lv->nalloc) {
-        n = lv->nalloc ? lv->nalloc * 2 : 16;
-
-        m = realloc(lv->members, n * sizeof(ngx_http_ai_guard_member_t));
-        if (m == NULL) {
-            goto nomem;
-        }
-
-        lv->members = m;
-        lv->nalloc = n;
-    }
-
-    m = &lv->members[lv->nmembers++];
-    m->off = lv->buf.len;
-    m->klen = len;
-    m->len = 0;
-
-    if (ngx_http_ai_guard_rbuf_add(&lv->buf, p, len) != 0
-        || ngx_http_ai_guard_rbuf_escape(&lv->buf, p, len) != 0
-        || ngx_http_ai_guard_rbuf_add(&lv->buf, (u_char *) ":", 1) != 0)
+    if (ngx_http_ai_guard_canon_value(&rp->canon, rp->depth,
+                               !ngx_http_ai_guard_is_map(rp->ctx[rp->depth]),
+                               p, len, string)
+        != 0)
     {
-        goto nomem;
+        return ngx_http_ai_guard_request_fail(rp, NGX_HTTP_AI_GUARD_REQ_NOMEM,
+                                              NGX_HTTP_AI_GUARD_ERR_NOMEM,
+                                              NULL);
     }
 
     return 1;
-
-nomem:
-
-    return ngx_http_ai_guard_request_fail(rp, NGX_HTTP_AI_GUARD_REQ_NOMEM,
-                                          "out of memory", NULL);
-}
-
-
-static int
-ngx_http_ai_guard_canon_end_map(ngx_http_ai_guard_request_parser_t *rp)
-{
-    size_t                       i, n;
-    ngx_http_ai_guard_rbuf_t    *sink;
-    ngx_http_ai_guard_level_t   *lv;
-    ngx_http_ai_guard_member_t  *m;
-
-    lv = &rp->levels[rp->depth];
-    sink = rp->levels[rp->depth - 1].sink;
-    n = lv->nmembers;
-
-    if (n) {
-        lv->members[n - 1].len = lv->buf.len - lv->members[n - 1].off;
-    }
-
-    for (i = 0; i < n; i++) {
-        lv->members[i].key = lv->buf.data + lv->members[i].off;
-    }
-
-    if (n > 1) {
-        qsort(lv->members, n, sizeof(ngx_http_ai_guard_member_t),
-              ngx_http_ai_guard_canon_cmp);
-    }
-
-    if (ngx_http_ai_guard_rbuf_reserve(sink, lv->buf.len + 2) != 0) {
-        return ngx_http_ai_guard_request_fail(rp,
-                                     NGX_HTTP_AI_GUARD_REQ_NOMEM,
-                                     "out of memory", NULL);
-    }
-
-    sink->data[sink->len++] = '{';
-
-    for (i = 0; i < n; i++) {
-        m = &lv->members[i];
-
-        if (i) {
-            sink->data[sink->len++] = ',';
-        }
-
-        memcpy(sink->data + sink->len, m->key + m->klen, m->len - m->klen);
-        sink->len += m->len - m->klen;
-    }
-
-    sink->data[sink->len++] = '}';
-
-    lv->buf.len = 0;
-    lv->nmembers = 0;
-
-    return 1;
-}
-
-
-/* bytewise by decoded key; equal keys keep their order */
-
-static int
-ngx_http_ai_guard_canon_cmp(const void *one, const void *two)
-{
-    int                                rc;
-    size_t                             n;
-    const ngx_http_ai_guard_member_t  *a, *b;
-
-    a = one;
-    b = two;
-    n = a->klen < b->klen ? a->klen : b->klen;
-
-    rc = n ? memcmp(a->key, b->key, n) : 0;
-
-    if (rc == 0) {
-        if (a->klen != b->klen) {
-            rc = a->klen < b->klen ? -1 : 1;
-
-        } else {
-            rc = a->off < b->off ? -1 : (a->off > b->off);
-        }
-    }
-
-    return rc;
-}
-
-
-static int
-ngx_http_ai_guard_rbuf_reserve(ngx_http_ai_guard_rbuf_t *b, size_t n)
-{
-    size_t   size;
-    u_char  *p;
-
-    if (b->size - b->len >= n) {
-        return 0;
-    }
-
-    size = b->size ? b->size : 256;
-
-    while (size - b->len < n) {
-        if (size > ((size_t) -1) / 2) {
-            return -1;
-        }
-
-        size *= 2;
-    }
-
-    p = realloc(b->data, size);
-    if (p == NULL) {
-        return -1;
-    }
-
-    b->data = p;
-    b->size = size;
-
-    return 0;
-}
-
-
-static int
-ngx_http_ai_guard_rbuf_add(ngx_http_ai_guard_rbuf_t *b, const u_char *p,
-    size_t len)
-{
-    if (ngx_http_ai_guard_rbuf_reserve(b, len) != 0) {
-        return -1;
-    }
-
-    if (len) {
-        memcpy(b->data + b->len, p, len);
-        b->len += len;
-    }
-
-    return 0;
-}
-
-
-/*
- * Minimal, deterministic escaping: '"', '\\' and the control characters,
- * the usual short forms where JSON has one, else \u00xx in lower case.
- * Runs of other bytes are found as the parser finds them and copied.
- */
-
-static int
-ngx_http_ai_guard_rbuf_escape(ngx_http_ai_guard_rbuf_t *b, const u_char *p,
-    size_t len)
-{
-    u_char         c, *d;
-    size_t         n;
-    const u_char  *q, *end;
-    static u_char  hex[] = "0123456789abcdef";
-
-    end = p + len;
-
-    if (ngx_http_ai_guard_rbuf_reserve(b, len + 2) != 0) {
-        return -1;
-    }
-
-    b->data[b->len++] = '"';
-
-    for ( ;; ) {
-
-        for (q = p; q < end; q++) {
-            q = ngx_http_ai_guard_request_skip(q, end);
-
-            if (q == end) {
-                break;
-            }
-
-            c = *q;
-
-            if (c < 0x20 || c == '"' || c == '\\') {
-                break;
-            }
-        }
-
-        /* 6 for an escape, 1 for the closing quote */
-
-        n = q - p;
-
-        if (ngx_http_ai_guard_rbuf_reserve(b, n + 7) != 0) {
-            return -1;
-        }
-
-        d = b->data + b->len;
-
-        if (n) {
-            memcpy(d, p, n);
-            d += n;
-        }
-
-        if (q == end) {
-            break;
-        }
-
-        c = *q;
-        *d++ = '\\';
-
-        switch (c) {
-        case '"':
-        case '\\':
-            *d++ = c;
-            break;
-        case '\b':
-            *d++ = 'b';
-            break;
-        case '\f':
-            *d++ = 'f';
-            break;
-        case '\n':
-            *d++ = 'n';
-            break;
-        case '\r':
-            *d++ = 'r';
-            break;
-        case '\t':
-            *d++ = 't';
-            break;
-        default:
-            *d++ = 'u';
-            *d++ = '0';
-            *d++ = '0';
-            *d++ = hex[c >> 4];
-            *d++ = hex[c & 0xf];
-        }
-
-        b->len = d - b->data;
-        p = q + 1;
-    }
-
-    *d++ = '"';
-    b->len = d - b->data;
-
-    return 0;
 }

@@ -30,6 +30,22 @@
 /* bytes of the printable form of len bytes, at most */
 #define NGX_HTTP_AI_GUARD_PRINTABLE_LEN(len)  (4 * (len))
 
+/*
+ * ASCII character classes of the pure scanners: no locale, as prompt
+ * text, rules files and regexes are bytes (unlike <ctype.h>).
+ */
+#define ngx_http_ai_guard_digit(c)  ((c) >= '0' && (c) <= '9')
+#define ngx_http_ai_guard_upper(c)  ((c) >= 'A' && (c) <= 'Z')
+#define ngx_http_ai_guard_lower(c)  ((c) >= 'a' && (c) <= 'z')
+#define ngx_http_ai_guard_alpha(c)                                          \
+    (ngx_http_ai_guard_upper(c) || ngx_http_ai_guard_lower(c))
+#define ngx_http_ai_guard_alnum(c)                                          \
+    (ngx_http_ai_guard_alpha(c) || ngx_http_ai_guard_digit(c))
+#define ngx_http_ai_guard_tolower(c)                                        \
+    (u_char) (ngx_http_ai_guard_upper(c) ? (c) | 0x20 : (c))
+#define ngx_http_ai_guard_space(c)                                          \
+    ((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\v' || (c) == '\f')
+
 
 u_char *ngx_http_ai_guard_part_write(u_char *p, const u_char *s, size_t len);
 

@@ -5,42 +5,10 @@
 
 
 #include <string.h>
+
+#include "ngx_http_ai_guard_json.h"
 #include "ngx_http_ai_guard_usage.h"
 
-
-/* JSON scanner states */
-#define NGX_HTTP_AI_GUARD_J_VALUE       0
-#define NGX_HTTP_AI_GUARD_J_ARR_FIRST   1
-#define NGX_HTTP_AI_GUARD_J_OBJ_FIRST   2
-#define NGX_HTTP_AI_GUARD_J_KEY         3
-#define NGX_HTTP_AI_GUARD_J_COLON       4
-#define NGX_HTTP_AI_GUARD_J_AFTER       5
-#define NGX_HTTP_AI_GUARD_J_STR         6
-#define NGX_HTTP_AI_GUARD_J_ESC         7
-#define NGX_HTTP_AI_GUARD_J_U           8
-#define NGX_HTTP_AI_GUARD_J_NUM_MINUS   9
-#define NGX_HTTP_AI_GUARD_J_NUM_ZERO    10
-#define NGX_HTTP_AI_GUARD_J_NUM_INT     11
-#define NGX_HTTP_AI_GUARD_J_NUM_DOT     12
-#define NGX_HTTP_AI_GUARD_J_NUM_FRAC    13
-#define NGX_HTTP_AI_GUARD_J_NUM_E       14
-#define NGX_HTTP_AI_GUARD_J_NUM_ESIGN   15
-#define NGX_HTTP_AI_GUARD_J_NUM_EXP     16
-#define NGX_HTTP_AI_GUARD_J_LIT         17
-#define NGX_HTTP_AI_GUARD_J_SKIP        18
-#define NGX_HTTP_AI_GUARD_J_SKIP_STR    19
-#define NGX_HTTP_AI_GUARD_J_SKIP_ESC    20
-#define NGX_HTTP_AI_GUARD_J_DONE        21
-#define NGX_HTTP_AI_GUARD_J_ERROR       22
-
-/* SSE framing states */
-#define NGX_HTTP_AI_GUARD_SSE_BOM       0
-#define NGX_HTTP_AI_GUARD_SSE_LINE      1
-#define NGX_HTTP_AI_GUARD_SSE_FIELD     2
-#define NGX_HTTP_AI_GUARD_SSE_SPACE     3
-#define NGX_HTTP_AI_GUARD_SSE_DATA      4
-#define NGX_HTTP_AI_GUARD_SSE_IGNORE    5
-#define NGX_HTTP_AI_GUARD_SSE_CR        6
 
 /* containers whose members matter: the "in" of a stack level */
 #define NGX_HTTP_AI_GUARD_IN_NONE           0
@@ -118,8 +86,9 @@
 #define NGX_HTTP_AI_GUARD_HINT_OPENAI     1
 #define NGX_HTTP_AI_GUARD_HINT_ANTHROPIC  2
 
-#define NGX_HTTP_AI_GUARD_NUM_NEG       1
-#define NGX_HTTP_AI_GUARD_NUM_EXP       2
+/* a count that is negative or has an exponent is ignored */
+#define NGX_HTTP_AI_GUARD_NOT_COUNT                                          \
+    (NGX_HTTP_AI_GUARD_JSON_NEGATIVE|NGX_HTTP_AI_GUARD_JSON_EXPONENT)
 
 /* keys longer than this match nothing */
 #define NGX_HTTP_AI_GUARD_KEY_MAX       32
@@ -140,7 +109,7 @@ typedef struct {
 } ngx_http_ai_guard_usage_key_t;
 
 
-static void ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
+static void ngx_http_ai_guard_usage_scan(ngx_http_ai_guard_usage_parser_t *p,
     const u_char *pos, const u_char *end);
 static void ngx_http_ai_guard_usage_json_reset(
     ngx_http_ai_guard_usage_parser_t *p);
@@ -417,8 +386,9 @@ ngx_http_ai_guard_usage_init(ngx_http_ai_guard_usage_parser_t *p, int sse)
 {
     memset(p, 0, sizeof(ngx_http_ai_guard_usage_parser_t));
 
+    /* p->sse_state: sw_bom of ngx_http_ai_guard_usage_feed() */
+
     p->sse = sse ? 1 : 0;
-    p->sse_state = NGX_HTTP_AI_GUARD_SSE_BOM;
 
     ngx_http_ai_guard_usage_json_reset(p);
 }
@@ -430,6 +400,15 @@ ngx_http_ai_guard_usage_feed(ngx_http_ai_guard_usage_parser_t *p,
 {
     u_char         c;
     const u_char  *pos, *end, *q, *cr;
+    enum {
+        sw_bom = 0,
+        sw_line,
+        sw_field,
+        sw_space,
+        sw_data,
+        sw_ignore,
+        sw_cr
+    } state;
 
     static const u_char  lf = '\n';
     static const u_char  bom[] = { 0xef, 0xbb, 0xbf };
@@ -439,26 +418,27 @@ ngx_http_ai_guard_usage_feed(ngx_http_ai_guard_usage_parser_t *p,
     }
 
     if (!p->sse) {
-        ngx_http_ai_guard_usage_json(p, data, data + len);
+        ngx_http_ai_guard_usage_scan(p, data, data + len);
         return;
     }
 
     pos = data;
     end = data + len;
     cr = NULL;
+    state = p->sse_state;
 
     while (pos < end) {
         c = *pos;
 
-        switch (p->sse_state) {
+        switch (state) {
 
-        case NGX_HTTP_AI_GUARD_SSE_BOM:
+        case sw_bom:
 
             if (c == bom[p->flen]) {
                 pos++;
 
                 if (++p->flen == sizeof(bom)) {
-                    p->sse_state = NGX_HTTP_AI_GUARD_SSE_LINE;
+                    state = sw_line;
                 }
 
                 continue;
@@ -466,11 +446,10 @@ ngx_http_ai_guard_usage_feed(ngx_http_ai_guard_usage_parser_t *p,
 
             /* a partial BOM makes a first line no field name can match */
 
-            p->sse_state = p->flen ? NGX_HTTP_AI_GUARD_SSE_IGNORE
-                                   : NGX_HTTP_AI_GUARD_SSE_LINE;
+            state = p->flen ? sw_ignore : sw_line;
             continue;
 
-        case NGX_HTTP_AI_GUARD_SSE_CR:
+        case sw_cr:
 
             /* a LF right after a CR, maybe in the next buffer, is ignored */
 
@@ -478,32 +457,31 @@ ngx_http_ai_guard_usage_feed(ngx_http_ai_guard_usage_parser_t *p,
                 pos++;
             }
 
-            p->sse_state = NGX_HTTP_AI_GUARD_SSE_LINE;
+            state = sw_line;
             continue;
 
-        case NGX_HTTP_AI_GUARD_SSE_LINE:
+        case sw_line:
 
             if (c == '\n' || c == '\r') {
                 /* a blank line dispatches the event */
                 ngx_http_ai_guard_usage_json_reset(p);
 
                 pos++;
-                p->sse_state = (c == '\r') ? NGX_HTTP_AI_GUARD_SSE_CR
-                                           : NGX_HTTP_AI_GUARD_SSE_LINE;
+                state = (c == '\r') ? sw_cr : sw_line;
                 continue;
             }
 
             if (c == ':') {
                 pos++;
-                p->sse_state = NGX_HTTP_AI_GUARD_SSE_IGNORE;
+                state = sw_ignore;
                 continue;
             }
 
             p->flen = 0;
-            p->sse_state = NGX_HTTP_AI_GUARD_SSE_FIELD;
+            state = sw_field;
             continue;
 
-        case NGX_HTTP_AI_GUARD_SSE_FIELD:
+        case sw_field:
 
             while (pos < end) {
                 c = *pos;
@@ -529,37 +507,36 @@ ngx_http_ai_guard_usage_feed(ngx_http_ai_guard_usage_parser_t *p,
             if (p->flen == 4 && memcmp(p->fname, "data", 4) == 0) {
 
                 if (c == ':') {
-                    p->sse_state = NGX_HTTP_AI_GUARD_SSE_SPACE;
+                    state = sw_space;
                     continue;
                 }
 
                 /* "data" alone: an empty data line */
-                ngx_http_ai_guard_usage_json(p, &lf, &lf + 1);
+                ngx_http_ai_guard_usage_scan(p, &lf, &lf + 1);
 
             } else if (c == ':') {
-                p->sse_state = NGX_HTTP_AI_GUARD_SSE_IGNORE;
+                state = sw_ignore;
                 continue;
             }
 
-            p->sse_state = (c == '\r') ? NGX_HTTP_AI_GUARD_SSE_CR
-                                       : NGX_HTTP_AI_GUARD_SSE_LINE;
+            state = (c == '\r') ? sw_cr : sw_line;
             continue;
 
-        case NGX_HTTP_AI_GUARD_SSE_SPACE:
+        case sw_space:
 
             if (c == ' ') {
                 pos++;
             }
 
-            p->sse_state = NGX_HTTP_AI_GUARD_SSE_DATA;
+            state = sw_data;
             continue;
 
-        case NGX_HTTP_AI_GUARD_SSE_DATA:
+        case sw_data:
 
             q = ngx_http_ai_guard_usage_eol(pos, end, &cr);
 
             if (q != pos) {
-                ngx_http_ai_guard_usage_json(p, pos, q);
+                ngx_http_ai_guard_usage_scan(p, pos, q);
                 pos = q;
 
                 if (pos == end) {
@@ -568,13 +545,12 @@ ngx_http_ai_guard_usage_feed(ngx_http_ai_guard_usage_parser_t *p,
             }
 
             /* data lines are joined with a newline, whitespace to JSON */
-            ngx_http_ai_guard_usage_json(p, &lf, &lf + 1);
+            ngx_http_ai_guard_usage_scan(p, &lf, &lf + 1);
 
-            p->sse_state = (*pos++ == '\r') ? NGX_HTTP_AI_GUARD_SSE_CR
-                                            : NGX_HTTP_AI_GUARD_SSE_LINE;
+            state = (*pos++ == '\r') ? sw_cr : sw_line;
             continue;
 
-        default: /* NGX_HTTP_AI_GUARD_SSE_IGNORE */
+        case sw_ignore:
 
             pos = ngx_http_ai_guard_usage_eol(pos, end, &cr);
 
@@ -582,11 +558,12 @@ ngx_http_ai_guard_usage_feed(ngx_http_ai_guard_usage_parser_t *p,
                 continue;
             }
 
-            p->sse_state = (*pos++ == '\r') ? NGX_HTTP_AI_GUARD_SSE_CR
-                                            : NGX_HTTP_AI_GUARD_SSE_LINE;
+            state = (*pos++ == '\r') ? sw_cr : sw_line;
             continue;
         }
     }
+
+    p->sse_state = state;
 }
 
 
@@ -666,7 +643,7 @@ ngx_http_ai_guard_usage_finish(const ngx_http_ai_guard_usage_parser_t *p,
 static void
 ngx_http_ai_guard_usage_json_reset(ngx_http_ai_guard_usage_parser_t *p)
 {
-    p->state = NGX_HTTP_AI_GUARD_J_VALUE;
+    p->state = 0;   /* sw_value of ngx_http_ai_guard_usage_scan() */
     p->depth = 0;
     p->slot = NGX_HTTP_AI_GUARD_AT_ROOT;
     p->skip = 0;
@@ -675,22 +652,42 @@ ngx_http_ai_guard_usage_json_reset(ngx_http_ai_guard_usage_parser_t *p)
 
 /*
  * The JSON scanner: one byte at a time through a switch, except runs of
- * plain string characters and digits, which inner loops eat whole.  Every
- * case either consumes what it looked at and continues, jumps to a label
- * below, or breaks out of the switch on a '}' or ']' to close a container.
+ * plain string characters, which an inner loop eats whole, and escapes
+ * and numbers, which the decoders of ngx_http_ai_guard_json.c read.
+ * Lenient where a model name or a count is not at stake: it checks no
+ * UTF-8 and takes a surrogate escape alone.  Every case either consumes
+ * what it looked at and continues, jumps to a label below, or breaks out
+ * of the switch on a '}' or ']' to close a container.
  */
 
 static void
-ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
+ngx_http_ai_guard_usage_scan(ngx_http_ai_guard_usage_parser_t *p,
     const u_char *pos, const u_char *end)
 {
     u_char         c, in;
-    unsigned       state, top;
+    unsigned       top;
     const u_char  *start;
+    enum {
+        sw_value = 0,
+        sw_array_first,     /* after '[' */
+        sw_object_first,    /* after '{' */
+        sw_key,             /* after ',' in an object */
+        sw_colon,
+        sw_after,           /* after a value: ',' or its container's end */
+        sw_string,
+        sw_escape,          /* after '\\' */
+        sw_number,
+        sw_literal,         /* in true, false or null */
+        sw_skip,            /* in structure past the maximum depth */
+        sw_skip_string,
+        sw_skip_escape,
+        sw_done,            /* after the root */
+        sw_error
+    } state;
 
     state = p->state;
 
-    if (state == NGX_HTTP_AI_GUARD_J_ERROR) {
+    if (state == sw_error) {
         return;
     }
 
@@ -699,7 +696,7 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
 
         switch (state) {
 
-        case NGX_HTTP_AI_GUARD_J_ARR_FIRST:
+        case sw_array_first:
 
             if (c == ']') {
                 pos++;
@@ -708,7 +705,7 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
 
             /* fall through */
 
-        case NGX_HTTP_AI_GUARD_J_VALUE:
+        case sw_value:
 
             switch (c) {
 
@@ -721,14 +718,14 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
 
                 if (p->depth == NGX_HTTP_AI_GUARD_USAGE_DEPTH) {
                     p->skip = 1;
-                    state = NGX_HTTP_AI_GUARD_J_SKIP;
+                    state = sw_skip;
                     continue;
                 }
 
                 p->stack[p->depth] = ngx_http_ai_guard_usage_at[p->slot].obj;
                 p->arrays &= ~(1u << p->depth);
                 p->depth++;
-                state = NGX_HTTP_AI_GUARD_J_OBJ_FIRST;
+                state = sw_object_first;
                 continue;
 
             case '[':
@@ -736,7 +733,7 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
 
                 if (p->depth == NGX_HTTP_AI_GUARD_USAGE_DEPTH) {
                     p->skip = 1;
-                    state = NGX_HTTP_AI_GUARD_J_SKIP;
+                    state = sw_skip;
                     continue;
                 }
 
@@ -745,7 +742,7 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
                 p->arrays |= 1u << p->depth;
                 p->depth++;
                 p->slot = ngx_http_ai_guard_usage_elem[in];
-                state = NGX_HTTP_AI_GUARD_J_ARR_FIRST;
+                state = sw_array_first;
                 continue;
 
             case '"':
@@ -753,33 +750,17 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
                 p->sink = ngx_http_ai_guard_usage_at[p->slot].sink;
                 p->key = 0;
                 p->clen = 0;
-                state = NGX_HTTP_AI_GUARD_J_STR;
+                state = sw_string;
                 continue;
 
             case '-':
-                pos++;
-                p->num = 0;
-                p->nflags = NGX_HTTP_AI_GUARD_NUM_NEG;
+            case '0': case '1': case '2': case '3': case '4':
+            case '5': case '6': case '7': case '8': case '9':
+                ngx_http_ai_guard_json_number_init(&p->num);
                 p->nfield = ngx_http_ai_guard_usage_at[p->slot].field;
-                state = NGX_HTTP_AI_GUARD_J_NUM_MINUS;
-                continue;
-
-            case '0':
-                pos++;
-                p->num = 0;
-                p->nflags = 0;
-                p->nfield = ngx_http_ai_guard_usage_at[p->slot].field;
-                state = NGX_HTTP_AI_GUARD_J_NUM_ZERO;
-                continue;
-
-            case '1': case '2': case '3': case '4': case '5':
-            case '6': case '7': case '8': case '9':
-                pos++;
-                p->num = c - '0';
-                p->nflags = 0;
-                p->nfield = ngx_http_ai_guard_usage_at[p->slot].field;
-                state = NGX_HTTP_AI_GUARD_J_NUM_INT;
-                continue;
+                state = sw_number;
+                pos = ngx_http_ai_guard_json_number(&p->num, pos, end);
+                goto number;
 
             case 't':
                 p->lit = 0;
@@ -797,7 +778,7 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
                 goto failed;
             }
 
-        case NGX_HTTP_AI_GUARD_J_OBJ_FIRST:
+        case sw_object_first:
 
             if (c == '}') {
                 pos++;
@@ -806,7 +787,7 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
 
             /* fall through */
 
-        case NGX_HTTP_AI_GUARD_J_KEY:
+        case sw_key:
 
             switch (c) {
 
@@ -822,14 +803,14 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
                                                  : NGX_HTTP_AI_GUARD_TO_NONE;
                 p->key = 1;
                 p->clen = 0;
-                state = NGX_HTTP_AI_GUARD_J_STR;
+                state = sw_string;
                 continue;
 
             default:
                 goto failed;
             }
 
-        case NGX_HTTP_AI_GUARD_J_COLON:
+        case sw_colon:
 
             switch (c) {
 
@@ -839,14 +820,14 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
 
             case ':':
                 pos++;
-                state = NGX_HTTP_AI_GUARD_J_VALUE;
+                state = sw_value;
                 continue;
 
             default:
                 goto failed;
             }
 
-        case NGX_HTTP_AI_GUARD_J_AFTER:
+        case sw_after:
 
             switch (c) {
 
@@ -860,10 +841,10 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
 
                 if (p->arrays & (1u << top)) {
                     p->slot = ngx_http_ai_guard_usage_elem[p->stack[top]];
-                    state = NGX_HTTP_AI_GUARD_J_VALUE;
+                    state = sw_value;
 
                 } else {
-                    state = NGX_HTTP_AI_GUARD_J_KEY;
+                    state = sw_key;
                 }
 
                 continue;
@@ -878,7 +859,7 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
 
             break;
 
-        case NGX_HTTP_AI_GUARD_J_STR:
+        case sw_string:
 
             start = pos;
 
@@ -906,7 +887,7 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
                     p->slot = (p->sink == NGX_HTTP_AI_GUARD_TO_KEY)
                               ? ngx_http_ai_guard_usage_resolve(p)
                               : NGX_HTTP_AI_GUARD_AT_NONE;
-                    state = NGX_HTTP_AI_GUARD_J_COLON;
+                    state = sw_colon;
                     continue;
                 }
 
@@ -918,194 +899,44 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
             }
 
             if (c == '\\') {
-                state = NGX_HTTP_AI_GUARD_J_ESC;
+                ngx_http_ai_guard_json_escape_init(&p->esc, 0);
+                state = sw_escape;
                 continue;
             }
 
             /* a raw control character */
             goto failed;
 
-        case NGX_HTTP_AI_GUARD_J_ESC:
+        case sw_escape:
 
-            pos++;
+            /* a \uXXXX is a code point alone: a model name has no pairs */
 
-            switch (c) {
-            case '"': case '\\': case '/':
-                break;
-            case 'b':
-                c = '\b';
-                break;
-            case 'f':
-                c = '\f';
-                break;
-            case 'n':
-                c = '\n';
-                break;
-            case 'r':
-                c = '\r';
-                break;
-            case 't':
-                c = '\t';
-                break;
-            case 'u':
-                p->ucode = 0;
-                p->aux = 0;
-                state = NGX_HTTP_AI_GUARD_J_U;
+            pos = ngx_http_ai_guard_json_escape(&p->esc, pos, end);
+
+            if (p->esc.rc == NGX_HTTP_AI_GUARD_JSON_AGAIN) {
                 continue;
-            default:
+            }
+
+            if (p->esc.rc != NGX_HTTP_AI_GUARD_JSON_DONE) {
                 goto failed;
             }
 
             if (p->sink == NGX_HTTP_AI_GUARD_TO_COUNT) {
-                p->content_bytes += 2;
+                p->content_bytes += p->esc.len;
 
             } else if (p->sink != NGX_HTTP_AI_GUARD_TO_NONE) {
-                ngx_http_ai_guard_usage_capture_code(p, c);
+                ngx_http_ai_guard_usage_capture_code(p, p->esc.cp);
             }
 
-            state = NGX_HTTP_AI_GUARD_J_STR;
+            state = sw_string;
             continue;
 
-        case NGX_HTTP_AI_GUARD_J_U:
+        case sw_number:
 
-            if (c >= '0' && c <= '9') {
-                c -= '0';
-
-            } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
-                c = (c | 0x20) - 'a' + 10;
-
-            } else {
-                goto failed;
-            }
-
-            pos++;
-            p->ucode = (p->ucode << 4) | c;
-
-            if (++p->aux < 4) {
-                continue;
-            }
-
-            if (p->sink == NGX_HTTP_AI_GUARD_TO_COUNT) {
-                p->content_bytes += 6;
-
-            } else if (p->sink != NGX_HTTP_AI_GUARD_TO_NONE) {
-                ngx_http_ai_guard_usage_capture_code(p, p->ucode);
-            }
-
-            state = NGX_HTTP_AI_GUARD_J_STR;
-            continue;
-
-        case NGX_HTTP_AI_GUARD_J_NUM_MINUS:
-
-            if (c == '0') {
-                pos++;
-                state = NGX_HTTP_AI_GUARD_J_NUM_ZERO;
-                continue;
-            }
-
-            if (c >= '1' && c <= '9') {
-                pos++;
-                p->num = c - '0';
-                state = NGX_HTTP_AI_GUARD_J_NUM_INT;
-                continue;
-            }
-
-            goto failed;
-
-        case NGX_HTTP_AI_GUARD_J_NUM_INT:
-
-            while (c >= '0' && c <= '9') {
-                /* saturates: past the maximum, the value stops growing */
-                if (p->num < NGX_HTTP_AI_GUARD_USAGE_MAX_TOKENS) {
-                    p->num = p->num * 10 + (c - '0');
-                }
-
-                if (++pos == end) {
-                    break;
-                }
-
-                c = *pos;
-            }
-
-            if (pos == end) {
-                continue;
-            }
-
-            /* fall through */
-
-        case NGX_HTTP_AI_GUARD_J_NUM_ZERO:
-
-            if (c == '.') {
-                pos++;
-                state = NGX_HTTP_AI_GUARD_J_NUM_DOT;
-                continue;
-            }
-
-            if (c == 'e' || c == 'E') {
-                pos++;
-                p->nflags |= NGX_HTTP_AI_GUARD_NUM_EXP;
-                state = NGX_HTTP_AI_GUARD_J_NUM_E;
-                continue;
-            }
-
+            pos = ngx_http_ai_guard_json_number(&p->num, pos, end);
             goto number;
 
-        case NGX_HTTP_AI_GUARD_J_NUM_DOT:
-
-            if (c >= '0' && c <= '9') {
-                pos++;
-                state = NGX_HTTP_AI_GUARD_J_NUM_FRAC;
-                continue;
-            }
-
-            goto failed;
-
-        case NGX_HTTP_AI_GUARD_J_NUM_FRAC:
-
-            if (c >= '0' && c <= '9') {
-                pos++;
-                continue;
-            }
-
-            if (c == 'e' || c == 'E') {
-                pos++;
-                p->nflags |= NGX_HTTP_AI_GUARD_NUM_EXP;
-                state = NGX_HTTP_AI_GUARD_J_NUM_E;
-                continue;
-            }
-
-            goto number;
-
-        case NGX_HTTP_AI_GUARD_J_NUM_E:
-
-            if (c == '+' || c == '-') {
-                pos++;
-                state = NGX_HTTP_AI_GUARD_J_NUM_ESIGN;
-                continue;
-            }
-
-            /* fall through */
-
-        case NGX_HTTP_AI_GUARD_J_NUM_ESIGN:
-
-            if (c >= '0' && c <= '9') {
-                pos++;
-                state = NGX_HTTP_AI_GUARD_J_NUM_EXP;
-                continue;
-            }
-
-            goto failed;
-
-        case NGX_HTTP_AI_GUARD_J_NUM_EXP:
-
-            if (c >= '0' && c <= '9') {
-                pos++;
-                continue;
-            }
-
-            goto number;
-
-        case NGX_HTTP_AI_GUARD_J_LIT:
+        case sw_literal:
 
             if (c != (u_char) ngx_http_ai_guard_usage_lit[p->lit][p->aux]) {
                 goto failed;
@@ -1119,7 +950,7 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
 
             continue;
 
-        case NGX_HTTP_AI_GUARD_J_SKIP:
+        case sw_skip:
 
             pos++;
 
@@ -1130,17 +961,17 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
             case '}': case ']':
                 if (--p->skip == 0) {
                     /* the skipped container was at the maximum depth */
-                    state = NGX_HTTP_AI_GUARD_J_AFTER;
+                    state = sw_after;
                 }
                 break;
             case '"':
-                state = NGX_HTTP_AI_GUARD_J_SKIP_STR;
+                state = sw_skip_string;
                 break;
             }
 
             continue;
 
-        case NGX_HTTP_AI_GUARD_J_SKIP_STR:
+        case sw_skip_string:
 
             while (pos < end && *pos != '"' && *pos != '\\') {
                 pos++;
@@ -1150,17 +981,16 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
                 continue;
             }
 
-            state = (*pos++ == '"') ? NGX_HTTP_AI_GUARD_J_SKIP
-                                    : NGX_HTTP_AI_GUARD_J_SKIP_ESC;
+            state = (*pos++ == '"') ? sw_skip : sw_skip_escape;
             continue;
 
-        case NGX_HTTP_AI_GUARD_J_SKIP_ESC:
+        case sw_skip_escape:
 
             pos++;
-            state = NGX_HTTP_AI_GUARD_J_SKIP_STR;
+            state = sw_skip_string;
             continue;
 
-        case NGX_HTTP_AI_GUARD_J_DONE:
+        case sw_done:
 
             switch (c) {
             case ' ': case '\t': case '\n': case '\r':
@@ -1170,7 +1000,7 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
                 goto failed;
             }
 
-        default: /* NGX_HTTP_AI_GUARD_J_ERROR */
+        case sw_error:
             goto failed;
         }
 
@@ -1186,12 +1016,22 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
 
     value:
 
-        state = p->depth ? NGX_HTTP_AI_GUARD_J_AFTER : NGX_HTTP_AI_GUARD_J_DONE;
+        state = p->depth ? sw_after : sw_done;
         continue;
 
     number:
 
+        if (p->num.rc == NGX_HTTP_AI_GUARD_JSON_AGAIN) {
+            continue;
+        }
+
+        if (p->num.rc != NGX_HTTP_AI_GUARD_JSON_DONE) {
+            goto failed;
+        }
+
         /* a number ends at a delimiter, which is left for the next state */
+
+        c = *pos;
 
         switch (c) {
         case ' ': case '\t': case '\n': case '\r':
@@ -1211,7 +1051,7 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
 
         pos++;
         p->aux = 1;
-        state = NGX_HTTP_AI_GUARD_J_LIT;
+        state = sw_literal;
         continue;
     }
 
@@ -1220,7 +1060,7 @@ ngx_http_ai_guard_usage_json(ngx_http_ai_guard_usage_parser_t *p,
 
 failed:
 
-    p->state = NGX_HTTP_AI_GUARD_J_ERROR;
+    p->state = sw_error;
 }
 
 
@@ -1239,8 +1079,12 @@ ngx_http_ai_guard_usage_resolve(ngx_http_ai_guard_usage_parser_t *p)
         return NGX_HTTP_AI_GUARD_AT_NONE;
     }
 
+    /* keys of a length are few: their first bytes tell most apart */
+
     for ( /* void */ ; k->len; k++) {
-        if (k->len == p->clen && memcmp(k->name, p->cbuf, p->clen) == 0) {
+        if (k->len == p->clen && (u_char) k->name[0] == p->cbuf[0]
+            && memcmp(k->name, p->cbuf, p->clen) == 0)
+        {
             return k->at;
         }
     }
@@ -1275,26 +1119,14 @@ ngx_http_ai_guard_usage_capture_code(ngx_http_ai_guard_usage_parser_t *p,
     uint32_t code)
 {
     size_t  n;
-    u_char  buf[3];
+    u_char  buf[4];
 
     if (code < 0x20 || (code >= 0xd800 && code <= 0xdfff)) {
         buf[0] = '?';
         n = 1;
 
-    } else if (code < 0x80) {
-        buf[0] = (u_char) code;
-        n = 1;
-
-    } else if (code < 0x800) {
-        buf[0] = (u_char) (0xc0 | (code >> 6));
-        buf[1] = (u_char) (0x80 | (code & 0x3f));
-        n = 2;
-
     } else {
-        buf[0] = (u_char) (0xe0 | (code >> 12));
-        buf[1] = (u_char) (0x80 | ((code >> 6) & 0x3f));
-        buf[2] = (u_char) (0x80 | (code & 0x3f));
-        n = 3;
+        n = ngx_http_ai_guard_json_utf8_encode(buf, code);
     }
 
     ngx_http_ai_guard_usage_capture(p, buf, n);
@@ -1340,15 +1172,19 @@ ngx_http_ai_guard_usage_string_end(ngx_http_ai_guard_usage_parser_t *p)
 }
 
 
+/* a fraction is truncated; a count saturates at the maximum */
+
 static void
 ngx_http_ai_guard_usage_number_end(ngx_http_ai_guard_usage_parser_t *p)
 {
-    if (p->nflags & (NGX_HTTP_AI_GUARD_NUM_NEG|NGX_HTTP_AI_GUARD_NUM_EXP)) {
+    if (p->num.flags & NGX_HTTP_AI_GUARD_NOT_COUNT) {
         return;
     }
 
-    p->count[p->nfield] = (p->num < NGX_HTTP_AI_GUARD_USAGE_MAX_TOKENS)
-                          ? p->num : NGX_HTTP_AI_GUARD_USAGE_MAX_TOKENS;
+    p->count[p->nfield] =
+        ((p->num.flags & NGX_HTTP_AI_GUARD_JSON_BIG)
+         || p->num.value >= (uint64_t) NGX_HTTP_AI_GUARD_USAGE_MAX_TOKENS)
+        ? NGX_HTTP_AI_GUARD_USAGE_MAX_TOKENS : (int64_t) p->num.value;
     p->seen |= 1u << p->nfield;
     p->hints |= ngx_http_ai_guard_usage_field_hint[p->nfield];
     p->found = 1;

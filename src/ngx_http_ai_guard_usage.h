@@ -62,6 +62,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ngx_http_ai_guard_json.h"
+
 
 #define NGX_HTTP_AI_GUARD_USAGE_UNKNOWN     0
 #define NGX_HTTP_AI_GUARD_USAGE_OPENAI      1
@@ -102,39 +104,39 @@ typedef struct {
 
 /*
  * The parser state.  Its fields are private to ngx_http_ai_guard_usage.c;
- * the caller only allocates it (432 bytes on x86_64) and passes it along.
+ * the caller only allocates it (448 bytes on x86_64) and passes it along.
  */
 
 typedef struct {
-    int64_t     count[NGX_HTTP_AI_GUARD_USAGE_FIELDS];
-    int64_t     num;
-    uint64_t    content_bytes;
-    uint64_t    skip;
-    size_t      clen;
-    size_t      model_len;
-    uint32_t    seen;
-    uint32_t    arrays;
-    uint32_t    ucode;
+    int64_t                          count[NGX_HTTP_AI_GUARD_USAGE_FIELDS];
+    uint64_t                         content_bytes;
+    uint64_t                         skip;
+    size_t                           clen;
+    size_t                           model_len;
+    uint32_t                         seen;
+    uint32_t                         arrays;
 
-    u_char      state;
-    u_char      depth;
-    u_char      slot;
-    u_char      sink;
-    u_char      key;
-    u_char      nflags;
-    u_char      nfield;
-    u_char      lit;
-    u_char      aux;
-    u_char      hints;
-    u_char      found;
-    u_char      sse;
-    u_char      sse_state;
-    u_char      flen;
+    ngx_http_ai_guard_json_number_t  num;
+    ngx_http_ai_guard_json_escape_t  esc;
 
-    u_char      fname[8];
-    u_char      stack[NGX_HTTP_AI_GUARD_USAGE_DEPTH];
-    u_char      cbuf[NGX_HTTP_AI_GUARD_USAGE_MODEL_LEN];
-    u_char      model[NGX_HTTP_AI_GUARD_USAGE_MODEL_LEN];
+    u_char                           state;
+    u_char                           depth;
+    u_char                           slot;
+    u_char                           sink;
+    u_char                           key;
+    u_char                           nfield;
+    u_char                           lit;
+    u_char                           aux;
+    u_char                           hints;
+    u_char                           found;
+    u_char                           sse;
+    u_char                           sse_state;
+    u_char                           flen;
+
+    u_char                           fname[8];
+    u_char                           stack[NGX_HTTP_AI_GUARD_USAGE_DEPTH];
+    u_char                           cbuf[NGX_HTTP_AI_GUARD_USAGE_MODEL_LEN];
+    u_char                           model[NGX_HTTP_AI_GUARD_USAGE_MODEL_LEN];
 } ngx_http_ai_guard_usage_parser_t;
 
 
