@@ -230,6 +230,19 @@ ngx_http_ai_guard_metrics_write(ngx_http_ai_guard_out_t *o,
                                            &f);
     }
 
+    /* and the same entries' answers by status */
+
+    ngx_http_ai_guard_metrics_family(o, "ai_guard_upstream_responses_total",
+                                     "counter",
+                                     "Requests that reached the upstream, by "
+                                     "the status class of its answer "
+                                     "(\"none\": no answer came).");
+
+    f.family = NGX_HTTP_AI_GUARD_HISTOS;
+
+    (void) ngx_http_ai_guard_zone_walk(zone, ngx_http_ai_guard_metrics_histo,
+                                       &f);
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     ngx_http_ai_guard_metrics_family(o, "ai_guard_requests_in_flight",
@@ -596,6 +609,8 @@ ngx_http_ai_guard_metrics_histo(ngx_http_ai_guard_node_t *node, void *data)
     ngx_http_ai_guard_histo_t               *histo;
     const ngx_http_ai_guard_histo_family_t  *hf;
 
+    static char  *statuses[] = { "none", "2xx", "3xx", "4xx", "5xx" };
+
     o = f->out;
     histo = (ngx_http_ai_guard_histo_t *) node->data;
 
@@ -608,6 +623,22 @@ ngx_http_ai_guard_metrics_histo(ngx_http_ai_guard_node_t *node, void *data)
     }
 
     dialect = ngx_http_ai_guard_dialect_name(l.decision);
+
+    if (f->family == NGX_HTTP_AI_GUARD_HISTOS) {
+        for (i = 0; i < NGX_HTTP_AI_GUARD_HISTO_STATUSES; i++) {
+            ngx_http_ai_guard_out_text(o, "ai_guard_upstream_responses_total");
+            ngx_http_ai_guard_out_label(o, "{tenant", l.tenant.data,
+                                        l.tenant.len);
+            ngx_http_ai_guard_out_label(o, ",model", l.model.data,
+                                        l.model.len);
+            ngx_http_ai_guard_out_printf(o, NGX_INT64_LEN + 64,
+                                         ",dialect=\"%s\",status=\"%s\"} "
+                                         "%uL\n", dialect, statuses[i],
+                                         histo->status[i]);
+        }
+
+        return NGX_OK;
+    }
 
     /* the token usage: its input and its output, one family */
 

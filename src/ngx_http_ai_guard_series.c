@@ -96,6 +96,9 @@ static void ngx_http_ai_guard_record_histo(ngx_http_request_t *r,
 static void *ngx_http_ai_guard_series_get(ngx_http_ai_guard_zone_t *zone,
     ngx_uint_t bound, ngx_uint_t histo, u_char *key, size_t len,
     size_t size, uint64_t now);
+static void ngx_http_ai_guard_alerts_zero(ngx_http_ai_guard_zone_t *zone,
+    ngx_http_ai_guard_main_conf_t *amcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_str_t *tenant, ngx_str_t *id, u_char period, uint64_t now);
 static void ngx_http_ai_guard_observe(ngx_http_ai_guard_histo_t *h,
     ngx_uint_t family, uint64_t v);
 
@@ -502,6 +505,11 @@ ngx_http_ai_guard_record_histo(ngx_http_request_t *r,
     ngx_http_ai_guard_observe(h, NGX_HTTP_AI_GUARD_HISTO_DURATION,
                               ctx->response_ms);
 
+    /* 0: never answered; 1xx and 2xx; 3xx; 4xx; 5xx */
+
+    h->status[ctx->upstream_status < 100 ? 0
+              : ngx_min(ngx_max(ctx->upstream_status / 100, 2), 5) - 1]++;
+
     /* the last try's header time: the upstream that answered */
 
     if (r->upstream_states && r->upstream_states->nelts) {
@@ -607,6 +615,17 @@ ngx_http_ai_guard_record_budget(ngx_http_request_t *r,
             continue;
         }
 
+        /*
+         * A new gauge: its alerts' counters start at 0 now, so that the
+         * crossing of a threshold is an increase Prometheus sees (a
+         * counter born at 1 is no increase).
+         */
+
+        if (b->limit == 0) {
+            ngx_http_ai_guard_alerts_zero(zone, amcf, ctx, &tenant, &id,
+                                          note->period, now);
+        }
+
         /* a settlement of the window before (at midnight) is late news */
 
         if (note->window < b->window) {
@@ -619,6 +638,44 @@ ngx_http_ai_guard_record_budget(ngx_http_request_t *r,
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/* under the bound only: a count of 0 is never folded into "other" */
+
+static void
+ngx_http_ai_guard_alerts_zero(ngx_http_ai_guard_zone_t *zone,
+    ngx_http_ai_guard_main_conf_t *amcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_str_t *tenant, ngx_str_t *id, u_char period, uint64_t now)
+{
+    u_char                     key[NGX_HTTP_AI_GUARD_SERIES_KEY];
+    u_char                     pct[NGX_INT_T_LEN];
+    size_t                     len;
+    ngx_str_t                  none, threshold;
+    ngx_uint_t                 i;
+    ngx_http_ai_guard_tier_t  *tier;
+
+    tier = ctx->key->tier_conf;
+
+    if (tier == NULL) {
+        return;
+    }
+
+    ngx_str_null(&none);
+
+    for (i = 0; i < tier->budget_alerts; i++) {
+        threshold.data = pct;
+        threshold.len = ngx_sprintf(pct, "%ui", tier->budget_alert[i]) - pct;
+
+        len = ngx_http_ai_guard_series_key(key, NGX_HTTP_AI_GUARD_SERIES_ALERTS,
+                                           period, tenant, id, &none,
+                                           &threshold);
+
+        (void) ngx_http_ai_guard_series_get(zone, amcf->max_series, 0, key,
+                                            len,
+                                            sizeof(ngx_http_ai_guard_series_t),
+                                            now);
+    }
 }
 
 

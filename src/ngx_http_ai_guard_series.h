@@ -24,7 +24,8 @@
  *   'R'  requests: decision, tenant, model, code, reason
  *   'T'  tokens and cost: decision, tenant, model
  *   'U'  requests no ai_guard_price priced: tenant
- *   'H'  the GenAI histograms: dialect, tenant, model
+ *   'H'  the GenAI histograms and the upstream's answers by status:
+ *        dialect, tenant, model
  *   'B'  a budget's gauge: period, tenant, the key id of a key's budget
  *        (in the model's part)
  *   'A'  budget alerts: period, tenant, key id (the model's part), the
@@ -52,7 +53,7 @@
      + NGX_HTTP_AI_GUARD_LABEL_CODE + NGX_HTTP_AI_GUARD_LABEL_REASON + 4 * 4)
 #define NGX_HTTP_AI_GUARD_SERIES_BYTES     512
 
-/* and a histogram entry: a node, its 776 bytes and the longest key */
+/* and a histogram entry: a node, its 816 bytes and the longest key */
 #define NGX_HTTP_AI_GUARD_HISTO_BYTES      2048
 
 
@@ -74,6 +75,12 @@
 /* the words of all six: 15 + 15 + 17 + 14 + 15 + 15 buckets, 6 sums */
 #define NGX_HTTP_AI_GUARD_HISTO_WORDS      97
 
+/*
+ * And the entry's answers by the upstream's status: none (no answer came),
+ * 1xx and 2xx, 3xx, 4xx, 5xx.
+ */
+#define NGX_HTTP_AI_GUARD_HISTO_STATUSES   5
+
 
 typedef struct {
     char                          *name;
@@ -92,6 +99,7 @@ extern const ngx_http_ai_guard_histo_family_t
 
 typedef struct {
     uint64_t                       words[NGX_HTTP_AI_GUARD_HISTO_WORDS];
+    uint64_t                       status[NGX_HTTP_AI_GUARD_HISTO_STATUSES];
 } ngx_http_ai_guard_histo_t;
 
 
