@@ -14,6 +14,7 @@ use strict;
 use warnings;
 
 use FindBin;
+use IO::Socket::INET;
 use lib "$FindBin::Bin/helper";
 use POSIX ();
 use POSIX qw(strftime);
@@ -22,7 +23,7 @@ use Time::HiRes qw(sleep);
 use AiGuardNginx;
 use AiGuardMetrics;
 
-plan tests => 24;
+plan tests => 26;
 
 my %digest = (
     'sk-aig-test-valid-0001' =>
@@ -162,7 +163,7 @@ $n->stop;
 SKIP: {
     my $rport = $ENV{TEST_NGINX_REDIS_PORT};
 
-    skip 'TEST_NGINX_REDIS_PORT is not set (make test sets it)', 13
+    skip 'TEST_NGINX_REDIS_PORT is not set (make test sets it)', 15
         unless $rport;
 
     sub rcli { my $out = `redis-cli -p $rport @_ 2>&1`; chomp $out; $out }
@@ -259,6 +260,76 @@ SKIP: {
     wait_alerts(4, $na, $nb);
     is rcli('XLEN t091:budget_alerts'), 3, '... and add no event';
 
+    # docs/limits.md's webhook consumer, as the page shows it, posts the
+    # three events to a webhook here and acknowledges them
+
+    my ($code) = slurp("$FindBin::Bin/../docs/limits.md")
+                 =~ /\n```python\n(.*?)```\n/s;
+    my $hook = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                     LocalPort => $base + 3, Listen => 5,
+                                     ReuseAddr => 1)
+        or die "webhook: $!";
+    my $cpid = fork // die "fork: $!";
+
+    if ($cpid == 0) {
+        exec 'python3', '-c', $code, 'http://127.0.0.1:' . ($base + 3)
+             . '/hook', 't091:budget_alerts', '-p', $rport;
+        POSIX::_exit(127);
+    }
+
+    my @posts;
+    eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 20;
+        while (@posts < 3) {
+            my $c = $hook->accept or next;
+            my ($head, $body) = ('', '');
+            while (defined(my $l = <$c>)) {
+                $head .= $l;
+                last if $l eq "\r\n";
+            }
+            my ($len) = $head =~ /^content-length:\s*(\d+)/mi;
+            read($c, $body, $len // 0);
+            push @posts, ($head =~ m{^POST /hook }
+                          && $head =~ m{^content-type: application/json}mi)
+                         ? $body : "not a JSON POST: $head";
+            print $c "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                     . "Connection: close\r\n\r\nok";
+            close $c;
+        }
+        alarm 0;
+    };
+    alarm 0;
+
+    # the spend of each is what the burst made it: a number
+    (my $got = join "\n", map { /^\{"text": "(.*)"\}$/ ? $1 : $_ }
+                           sort @posts)
+        =~ s/: 0\.000\d+ of 0\.001000 USD \(\Q$day\E\)$/: SPENT/mg;
+    is $got, join("\n", map { "tenant acme has spent $_% of its day budget: "
+                             . 'SPENT' } 25, 50, 80),
+       'the consumer of docs/limits.md posts each event as JSON text';
+
+    # acknowledged: none pending in its group once the three are posted
+    my $pending;
+    for (1 .. 50) {
+        $pending = (split /\n/,
+                    rcli('XPENDING t091:budget_alerts webhook'))[0];
+        last if defined $pending && $pending eq '0';
+        sleep 0.1;
+    }
+    is $pending, '0', '... and acknowledges them';
+
+    kill 'TERM', $cpid;
+    waitpid($cpid, 0);
+
     $na->stop;
     $nb->stop;
+}
+
+
+sub slurp {
+    my ($path) = @_;
+    open my $fh, '<', $path or die "$path: $!";
+    local $/;
+    return <$fh>;
 }
