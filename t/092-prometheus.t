@@ -67,7 +67,7 @@ my @rules;
     }
 }
 
-plan tests => 6 + @dash + @rules;
+plan tests => 7 + @dash + @rules;
 
 ok(@dash >= 25 && @rules >= 10,
    scalar(@dash) . ' dashboard and ' . scalar(@rules)
@@ -79,6 +79,14 @@ my $out = `cd $top/contrib/prometheus && $promtool check rules ai-guard-rules.ym
 is $? >> 8, 0, 'promtool check rules' or diag $out;
 $out = `cd $top/contrib/prometheus && $promtool test rules ai-guard-rules.test.yml 2>&1`;
 is $? >> 8, 0, 'promtool test rules: a unit test an alert' or diag $out;
+
+# ... and every alert of the rules has a unit test there
+{
+    my $t = slurp("$top/contrib/prometheus/ai-guard-rules.test.yml");
+    my %tested = map { $_ => 1 } $t =~ /^\s+alertname: (\S+)$/mg;
+    is join(' ', grep { !$tested{$_} } map { $_->[2] } @rules), '',
+       'each alert has its unit test';
+}
 
 # the guarded nginx
 
