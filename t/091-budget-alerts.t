@@ -272,9 +272,9 @@ SKIP: {
     my $cpid = fork // die "fork: $!";
 
     if ($cpid == 0) {
-        exec 'python3', '-c', $code, 'http://127.0.0.1:' . ($base + 3)
-             . '/hook', 't091:budget_alerts', '-p', $rport;
-        POSIX::_exit(127);
+        exec('python3', '-c', $code, 'http://127.0.0.1:' . ($base + 3)
+             . '/hook', 't091:budget_alerts', '-p', $rport)
+            or POSIX::_exit(127);
     }
 
     my @posts;
