@@ -3,7 +3,8 @@
 # rejections, 5xx answers, unpriced models), then every PromQL expression
 # of the Grafana dashboard and of the alerting rules is evaluated through
 # Prometheus's HTTP API and must return series, so no metric or label name
-# in contrib/ is one the module does not write.  An alert's expression is
+# in contrib/ is one the module does not write (nor a label the
+# dashboard's variables list).  An alert's expression is
 # evaluated without its final comparison (the quantity it compares must
 # exist; whether it fires is promtool test rules' to say), and the alerts
 # this traffic should raise are pending or firing.  promtool check rules
@@ -49,6 +50,15 @@ for my $p (@{ $dash->{panels} }) {
         $e =~ s/\$(?:tenant|model)\b/.*/g;
         push @dash, [ "dashboard \"$p->{title}\" $t->{refId}", $e ];
     }
+}
+
+# and its variables' label_values(metric, label), as the series that
+# have the label
+for my $v (@{ $dash->{templating}{list} }) {
+    my ($m, $l) = $v->{definition} =~ /^label_values\((\w+),\s*(\w+)\)$/
+        or die "variable $v->{name}: not label_values(metric, label)\n";
+    push @dash, [ "dashboard variable \$$v->{name}",
+                  "count by ($l) ($m\{$l!=\"\"})" ];
 }
 
 # the rules' expressions, each without its final comparison with a number
