@@ -26,6 +26,7 @@ use JSON::PP;
 use POSIX qw(WNOHANG);
 use Test::More;
 use Time::HiRes qw(sleep time);
+use AiGuardMetrics;
 use AiGuardNginx;
 
 my $top = "$FindBin::Bin/..";
@@ -77,7 +78,7 @@ my @rules;
     }
 }
 
-plan tests => 7 + @dash + @rules;
+plan tests => 8 + @dash + @rules;
 
 ok(@dash >= 25 && @rules >= 10,
    scalar(@dash) . ' dashboard and ' . scalar(@rules)
@@ -330,6 +331,11 @@ is join("\n", sort grep { !/ThresholdCrossed .*threshold=10$/ } keys %got),
         'AiGuardUpstream5xx pending model=gpt-4o-mini'),
    'the alerts: a budget crossed, one spent, 429s, 5xx, estimates; '
    . 'Redis is up';
+
+# what Prometheus scraped, against docs/reports.md: with budgets, alerts,
+# Redis and 5xx answers, every family the module has is written here
+my (undef, undef, $text) = $n->request('GET', '/metrics');
+check_documented($text, 'the scraped metrics');
 
 $n->stop;
 

@@ -2,8 +2,10 @@ package AiGuardMetrics;
 
 # The metrics of docs/reports.md, read from its table, and a check of a
 # Prometheus text against them: every family written is documented with
-# its type and exactly its labels, and every documented family is
-# written (but those the caller says its configuration cannot make).
+# its type and exactly its labels, every value of a label with a closed
+# list of values (decision, code, ...) is one the Labels table lists, and
+# every documented family is written (but those the caller says its
+# configuration cannot make).
 # Plain Perl and Test::More, for block files and plain scripts alike.
 
 use strict;
@@ -13,7 +15,12 @@ use Exporter 'import';
 use FindBin;
 use Test::More;
 
-our @EXPORT = qw(documented_metrics check_documented samples);
+our @EXPORT = qw(documented_metrics documented_values check_documented
+                 samples);
+
+# the labels whose values the Labels table lists in full; the others
+# (tenant, model, reason, key, threshold) are the configuration's names
+our @CLOSED = qw(decision code type dialect period status part);
 
 # { name => { type => ..., labels => [sorted names] } }
 sub documented_metrics {
@@ -41,6 +48,31 @@ sub documented_metrics {
     return \%m;
 }
 
+# { label => { value => 1 } } of the closed labels, from the Labels
+# table of docs/reports.md (`""` is the empty value)
+sub documented_values {
+    my $file = "$FindBin::Bin/../docs/reports.md";
+    open my $fh, '<', $file or die "$file: $!";
+
+    my ($in, %v);
+    my %closed = map { $_ => 1 } @CLOSED;
+
+    while (my $line = <$fh>) {
+        $in = 1 if $line =~ /^### Labels/;
+        last if $in && $line =~ /^### (?!Labels)/;
+        next unless $in;
+
+        my ($label, $values) = $line =~ /^\| `([a-z_]+)` \| (.*) \|$/
+            or next;
+        next unless $closed{$label};
+
+        $v{$label} = { map { ($_ eq '""' ? '' : $_) => 1 }
+                       $values =~ /`([^`]*)`/g };
+    }
+
+    return \%v;
+}
+
 # Prometheus text into { "name{labels}" => value }
 sub samples {
     my ($text) = @_;
@@ -57,7 +89,11 @@ sub samples {
 sub check_documented {
     my ($text, $name, @absent) = @_;
     my $doc = documented_metrics();
+    my $values = documented_values();
     my (%type, %seen, @bad);
+
+    push @bad, "label $_: no values in the Labels table"
+        for grep { !$values->{$_} } @CLOSED;
 
     for (split /\n/, $text) {
         $type{$1} = $2 if /^# TYPE (\S+) (\S+)$/;
@@ -91,6 +127,11 @@ sub check_documented {
 
         push @bad, "$metric: labels (@names), documented (@{ $d->{labels} })"
             if "@names" ne "@{ $d->{labels} }";
+
+        while (($labels // '') =~ /(?:^|,)([a-z_]+)="((?:[^"\\]|\\.)*)"/g) {
+            push @bad, "$metric: $1=\"$2\" is not a documented value"
+                if $values->{$1} && !$values->{$1}{$2};
+        }
     }
 
     my %skip = map { $_ => 1 } @absent;
