@@ -23,7 +23,7 @@ use Time::HiRes qw(sleep);
 use AiGuardNginx;
 use AiGuardMetrics;
 
-plan tests => 26;
+plan tests => 27;
 
 my %digest = (
     'sk-aig-test-valid-0001' =>
@@ -163,7 +163,7 @@ $n->stop;
 SKIP: {
     my $rport = $ENV{TEST_NGINX_REDIS_PORT};
 
-    skip 'TEST_NGINX_REDIS_PORT is not set (make test sets it)', 15
+    skip 'TEST_NGINX_REDIS_PORT is not set (make test sets it)', 16
         unless $rport;
 
     sub rcli { my $out = `redis-cli -p $rport @_ 2>&1`; chomp $out; $out }
@@ -269,41 +269,11 @@ SKIP: {
                                      LocalPort => $base + 3, Listen => 5,
                                      ReuseAddr => 1)
         or die "webhook: $!";
-    my $cpid = fork // die "fork: $!";
 
-    if ($cpid == 0) {
-        exec('python3', '-c', $code, 'http://127.0.0.1:' . ($base + 3)
-             . '/hook', 't091:budget_alerts', '-p', $rport)
-            or POSIX::_exit(127);
-    }
-
-    my @posts;
-    eval {
-        local $SIG{ALRM} = sub { die "timeout\n" };
-        alarm 20;
-        while (@posts < 3) {
-            my $c = $hook->accept or next;
-            my ($head, $body) = ('', '');
-            while (defined(my $l = <$c>)) {
-                $head .= $l;
-                last if $l eq "\r\n";
-            }
-            my ($len) = $head =~ /^content-length:\s*(\d+)/mi;
-            read($c, $body, $len // 0);
-            push @posts, ($head =~ m{^POST /hook }
-                          && $head =~ m{^content-type: application/json}mi)
-                         ? $body : "not a JSON POST: $head";
-            print $c "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
-                     . "Connection: close\r\n\r\nok";
-            close $c;
-        }
-        alarm 0;
-    };
-    alarm 0;
+    my $cpid = consumer($code, $base + 3, $rport);
 
     # the spend of each is what the burst made it: a number
-    (my $got = join "\n", map { /^\{"text": "(.*)"\}$/ ? $1 : $_ }
-                           sort @posts)
+    (my $got = join "\n", sort(posts($hook, 3)))
         =~ s/: 0\.000\d+ of 0\.001000 USD \(\Q$day\E\)$/: SPENT/mg;
     is $got, join("\n", map { "tenant acme has spent $_% of its day budget: "
                              . 'SPENT' } 25, 50, 80),
@@ -319,6 +289,19 @@ SKIP: {
     }
     is $pending, '0', '... and acknowledges them';
 
+    # started again (its group is there already), it posts the next
+    # event only: a key's
+    kill 'TERM', $cpid;
+    waitpid($cpid, 0);
+    $cpid = consumer($code, $base + 3, $rport);
+    rcli('XADD t091:budget_alerts "*" tenant beta key beta-1 scope key '
+         . "period month window 2026-11 threshold 90 spent_usd 9.000000 "
+         . 'budget_usd 10.000000 node n2 time 0');
+    is join("\n", posts($hook, 1)),
+       'key beta-1 of tenant beta has spent 90% of its month budget: '
+       . '9.000000 of 10.000000 USD (2026-11)',
+       '... and started again, the next event only';
+
     kill 'TERM', $cpid;
     waitpid($cpid, 0);
 
@@ -332,4 +315,52 @@ sub slurp {
     open my $fh, '<', $path or die "$path: $!";
     local $/;
     return <$fh>;
+}
+
+
+# the consumer's code run against the webhook's port and Redis
+sub consumer {
+    my ($code, $port, $rport) = @_;
+    my $pid = fork // die "fork: $!";
+
+    if ($pid == 0) {
+        exec('python3', '-c', $code, "http://127.0.0.1:$port/hook",
+             't091:budget_alerts', '-p', $rport)
+            or POSIX::_exit(127);
+    }
+
+    return $pid;
+}
+
+
+# the texts of the next n JSON posts to the webhook (20 s at most)
+sub posts {
+    my ($hook, $n) = @_;
+    my @posts;
+
+    eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 20;
+        while (@posts < $n) {
+            my $c = $hook->accept or next;
+            my ($head, $body) = ('', '');
+            while (defined(my $l = <$c>)) {
+                $head .= $l;
+                last if $l eq "\r\n";
+            }
+            my ($len) = $head =~ /^content-length:\s*(\d+)/mi;
+            read($c, $body, $len // 0);
+            push @posts, ($head =~ m{^POST /hook }
+                          && $head =~ m{^content-type: application/json}mi
+                          && $body =~ /^\{"text": "(.*)"\}$/)
+                         ? $1 : "not a JSON text: $head$body";
+            print $c "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                     . "Connection: close\r\n\r\nok";
+            close $c;
+        }
+        alarm 0;
+    };
+    alarm 0;
+
+    return @posts;
 }
