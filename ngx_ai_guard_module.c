@@ -130,6 +130,13 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
       offsetof(ngx_http_ai_guard_main_conf_t, max_series),
       NULL },
 
+    { ngx_string("ai_guard_metrics_max_histograms"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ai_guard_main_conf_t, max_histograms),
+      NULL },
+
     { ngx_string("ai_guard_usage_event_name"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -367,6 +374,7 @@ ngx_http_ai_guard_create_main_conf(ngx_conf_t *cf)
     amcf->usage_days = NGX_CONF_UNSET_UINT;
     amcf->usage_max_models = NGX_CONF_UNSET_UINT;
     amcf->max_series = NGX_CONF_UNSET_UINT;
+    amcf->max_histograms = NGX_CONF_UNSET_UINT;
 
     if (ngx_array_init(&amcf->tiers, cf->pool, 4,
                        sizeof(ngx_http_ai_guard_tier_t))
@@ -397,6 +405,7 @@ ngx_http_ai_guard_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(amcf->usage_days, 35);
     ngx_conf_init_uint_value(amcf->usage_max_models, 32);
     ngx_conf_init_uint_value(amcf->max_series, 1000);
+    /* max_histograms: unset, it is what the zone holds (add_zones) */
 
     if (amcf->event_name.data == NULL) {
         ngx_str_set(&amcf->event_name, "ai_tokens");

@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_budget.h"
 #include "ngx_http_ai_guard_ledger.h"
 #include "ngx_http_ai_guard_limit_module.h"
 #include "ngx_http_ai_guard_series.h"
@@ -118,7 +119,7 @@ ngx_http_ai_guard_add_zones(ngx_conf_t *cf,
 {
     size_t       need, fixed, rest, *size;
     ngx_str_t    name;
-    ngx_uint_t   i, n, unset;
+    ngx_uint_t   i, unset;
 
     static ngx_str_t  suffix[] = {
         ngx_string(":limits"), ngx_string(":ledger"), ngx_string(":series")
@@ -131,17 +132,11 @@ ngx_http_ai_guard_add_zones(ngx_conf_t *cf,
 
     size = amcf->part_size;
 
-    /*
-     * Series of the largest slab class in whole pages, a page of each
-     * smaller class and the zone's own, each page with its descriptor,
-     * and the pool's header and alignment.
-     */
+    /* the series and histograms of their bounds: series.c counts it */
 
-    n = ngx_pagesize / NGX_HTTP_AI_GUARD_SERIES_BYTES;
+    ngx_http_ai_guard_series_fit(amcf);
 
-    need = ((amcf->max_series + n - 1) / n + 4)
-           * (ngx_pagesize + sizeof(ngx_slab_page_t))
-           + 2 * ngx_pagesize;
+    need = ngx_http_ai_guard_series_need(amcf);
 
     if (size[NGX_HTTP_AI_GUARD_PART_SERIES] == 0) {
         size[NGX_HTTP_AI_GUARD_PART_SERIES] = ngx_max(need,
@@ -152,10 +147,12 @@ ngx_http_ai_guard_add_zones(ngx_conf_t *cf,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "ai_guard_zone \"%V\": the series part (%uzk) "
                            "cannot hold ai_guard_metrics_max_series %ui "
-                           "(it needs %uzk): raise series= or lower "
-                           "ai_guard_metrics_max_series", &amcf->zone_name,
+                           "and ai_guard_metrics_max_histograms %ui (it "
+                           "needs %uzk): raise series= or lower them",
+                           &amcf->zone_name,
                            size[NGX_HTTP_AI_GUARD_PART_SERIES] / 1024,
-                           amcf->max_series, need / 1024 + 1);
+                           amcf->max_series, amcf->max_histograms,
+                           need / 1024 + 1);
         return NGX_ERROR;
     }
 
@@ -377,6 +374,16 @@ ngx_http_ai_guard_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "budget_alert=", 13) == 0) {
+            if (ngx_http_ai_guard_budget_alert_parse(cf, tier, &value[i])
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "max_tokens=", 11) == 0) {
             n = ngx_atoof(value[i].data + 11, value[i].len - 11);
             if (n == NGX_ERROR) {
@@ -407,7 +414,7 @@ ngx_http_ai_guard_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         goto invalid;
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_ai_guard_budget_tier(cf, tier);
 
 invalid:
 

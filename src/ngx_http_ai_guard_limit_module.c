@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_budget.h"
 #include "ngx_http_ai_guard_error.h"
 #include "ngx_http_ai_guard_price_module.h"
 #include "ngx_http_ai_guard_redis_admit.h"
@@ -32,14 +33,17 @@
 
 
 /*
- * A scope's entry in the limits zone.  "fresh_at": from this millisecond
- * on, every bucket is drained and every quota's window is over (only ever
- * pushed later, so it may be late, never early); "held": requests between
- * their reservation and its settlement.  An entry goes only when it is
- * fresh and held by none: then it is the same as a new one.
+ * A scope's entry in the limits zone.  "budget": the thresholds of its
+ * budgets alerted this window, first, where budget.c finds them by the
+ * key alone; "fresh_at": from this millisecond on, every bucket is
+ * drained, every quota's window is over and no alert is remembered (only
+ * ever pushed later, so it may be late, never early); "held": requests
+ * between their reservation and its settlement.  An entry goes only when
+ * it is fresh and held by none: then it is the same as a new one.
  */
 
 typedef struct {
+    ngx_http_ai_guard_budget_state_t  budget[2];
     uint64_t                       fresh_at;
     uint64_t                       held;
     ngx_http_ai_guard_counter_t    counters[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
@@ -106,6 +110,10 @@ static void ngx_http_ai_guard_limiter_free(ngx_http_ai_guard_zone_t *zone,
     ngx_http_ai_guard_node_t *node);
 static void ngx_http_ai_guard_limit_headers(ngx_http_ai_guard_ctx_t *ctx,
     uint64_t now, ngx_http_ai_guard_redis_reply_t *res);
+static void ngx_http_ai_guard_budgets(ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_scope_t *scope, uint64_t now, ngx_uint_t *crossed);
+static void ngx_http_ai_guard_budgets_strict(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
 
 
 /* the cost class of each limit: a request, tokens, money, a slot */
@@ -322,6 +330,15 @@ ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
     if (ctx->reserved) {
         scope->held++;
         ngx_http_ai_guard_scope_fresh(scope, ctx->items, n, now);
+
+        for (i = 0; i < n; i++) {
+            if (ngx_http_ai_guard_limit_unit[ctx->items[i].kind] == 3) {
+                ngx_http_ai_guard_budget_hold(
+                    &scope->budget[ngx_http_ai_guard_budget_index(
+                                                       ctx->items[i].kind)],
+                    ctx->items[i].window, ctx->items[i].cost);
+            }
+        }
     }
 
     ss = ngx_http_ai_guard_scope_sync(amcf, scope);
@@ -598,7 +615,7 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx)
 {
     uint64_t                         now;
-    ngx_uint_t                       i;
+    ngx_uint_t                       i, strict, crossed[2];
     ngx_http_ai_guard_zone_t        *zone;
     ngx_http_ai_guard_scope_t       *scope;
     ngx_http_ai_guard_main_conf_t   *amcf;
@@ -606,11 +623,17 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
 
+    strict = ctx->redis_reserved;
+
     if (amcf->redis) {
         ngx_http_ai_guard_redis_settle(r, ctx);
     }
 
     if (!ctx->reserved) {
+        if (strict) {
+            ngx_http_ai_guard_budgets_strict(r, ctx);
+        }
+
         return;
     }
 
@@ -618,6 +641,9 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
 
     now = ngx_http_ai_guard_now();
     zone = &amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS];
+
+    crossed[0] = 0;
+    crossed[1] = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -635,6 +661,8 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
                                                           0));
 
         ngx_http_ai_guard_scope_fresh(scope, ctx->items, ctx->nitems, now);
+
+        ngx_http_ai_guard_budgets(ctx, scope, now, crossed);
 
         if (scope->held) {
             scope->held--;
@@ -655,10 +683,144 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
+    for (i = 0; i < 2; i++) {
+        if (crossed[i]) {
+            ngx_http_ai_guard_budget_alert(r, ctx, i, crossed[i]);
+        }
+    }
+
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai_guard settle: %*s tokens:%uL of %uL reserved",
                    ngx_min(ctx->scope.len, 64), ctx->scope.data,
                    ctx->final_tokens, ctx->est_tokens);
+}
+
+
+/*
+ * The scope's budgets as the settlement left them (spent, plus what the
+ * requests in flight reserved): noted for their gauges, and the
+ * thresholds they crossed taken, under the zone's mutex.  An entry that
+ * remembers an alert outlives the alert's window.
+ */
+
+static void
+ngx_http_ai_guard_budgets(ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_scope_t *scope, uint64_t now, ngx_uint_t *crossed)
+{
+    uint64_t                           until;
+    ngx_uint_t                         i, b;
+    ngx_http_ai_guard_limit_item_t    *it;
+    ngx_http_ai_guard_budget_state_t  *state;
+
+    for (i = 0; i < ctx->nitems; i++) {
+        it = &ctx->items[i];
+
+        if (ngx_http_ai_guard_limit_unit[it->kind] != 3) {
+            continue;
+        }
+
+        b = ngx_http_ai_guard_budget_index(it->kind);
+        state = &scope->budget[b];
+
+        ngx_http_ai_guard_budget_release(state, it->window, it->cost);
+
+        if (it->counter->stamp != it->window) {
+            continue;
+        }
+
+        /* spent: the counter, less what the requests in flight hold */
+
+        ngx_http_ai_guard_budget_note(ctx, it->kind,
+                              it->counter->level
+                              - ngx_min(it->counter->level, state->held),
+                              it->limit, it->window);
+
+        crossed[b] = ngx_http_ai_guard_budget_crossed(ctx, b, state, now,
+                                                      &until);
+
+        if (crossed[b] && until > scope->fresh_at) {
+            scope->fresh_at = until;
+        }
+    }
+}
+
+
+/*
+ * sync=strict: the cluster's level of each budget is Redis's, as its
+ * admission answered (the limit less what remained, this request's
+ * reservation in it) and corrected by this request's real cost.  The
+ * zone keeps only the alerts' state, in the scope's entry, made when a
+ * threshold may be crossed; a zone with no room for it leaves Redis to
+ * say which node alerts.
+ */
+
+static void
+ngx_http_ai_guard_budgets_strict(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx)
+{
+    uint64_t                         level, until, now;
+    ngx_uint_t                       i, b, crossed[2], watched;
+    ngx_http_ai_guard_zone_t        *zone;
+    ngx_http_ai_guard_scope_t       *scope;
+    ngx_http_ai_guard_main_conf_t   *amcf;
+    ngx_http_ai_guard_limit_item_t  *it;
+    ngx_http_ai_guard_budget_state_t  none[2];
+
+    watched = 0;
+
+    for (i = 0; i < ctx->nitems; i++) {
+        it = &ctx->items[i];
+
+        if (ngx_http_ai_guard_limit_unit[it->kind] != 3) {
+            continue;
+        }
+
+        level = it->limit - ngx_min(ctx->redis.remaining[i], it->limit);
+        level = level - ngx_min(level, it->cost);
+        level = ngx_http_ai_guard_sat_add(level,
+                                  (uint64_t) ngx_max(ctx->final_money, 0));
+
+        ngx_http_ai_guard_budget_note(ctx, it->kind, level, it->limit,
+                                      it->window);
+
+        watched |= ngx_http_ai_guard_budget_watched(ctx,
+                                    ngx_http_ai_guard_budget_index(it->kind));
+    }
+
+    if (!watched) {
+        return;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+    zone = &amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS];
+
+    now = ngx_http_ai_guard_now();
+
+    ngx_memzero(none, sizeof(none));
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    scope = ngx_http_ai_guard_zone_get(zone, ctx->scope.data, ctx->scope.len,
+                                       sizeof(ngx_http_ai_guard_scope_t),
+                                       now, NULL);
+
+    for (b = 0; b < 2; b++) {
+        crossed[b] = ngx_http_ai_guard_budget_crossed(ctx, b,
+                                      scope ? &scope->budget[b] : &none[b],
+                                      now, &until);
+
+        if (scope && crossed[b] && until > scope->fresh_at) {
+            scope->fresh_at = until;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    for (b = 0; b < 2; b++) {
+        if (crossed[b]) {
+            ngx_http_ai_guard_budget_alert(r, ctx, b, crossed[b]);
+        }
+    }
 }
 
 

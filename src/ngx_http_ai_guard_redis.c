@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_budget.h"
 #include "ngx_http_ai_guard_redis_admit.h"
 #include "ngx_http_ai_guard_redis_outbox.h"
 #include "ngx_http_ai_guard_redis_sync.h"
@@ -179,7 +180,8 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_http_ai_guard_redis_admit_init(cf) != NGX_OK
         || ngx_http_ai_guard_redis_outbox_init(cf) != NGX_OK
-        || ngx_http_ai_guard_redis_sync_init(cf) != NGX_OK)
+        || ngx_http_ai_guard_redis_sync_init(cf) != NGX_OK
+        || ngx_http_ai_guard_budget_redis_init(cf) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }

@@ -341,8 +341,8 @@ the refused ones left nothing behind.
  . '\{"tenant":"acme2","requests":1,"input_tokens":22,"output_tokens":2,[^\[]*"groups":\['
  . '\{"model":"x","requests":1,"input_tokens":22,"output_tokens":2,[^}]*\}\]\}\]\}$',
  '(?ms)\A'
- . ::sample('ai_guard_requests_total{tenant="acme",model="2x",decision="allow",reason=""}', 1)
- . ::sample('ai_guard_requests_total{tenant="acme2",model="x",decision="allow",reason=""}', 1)
+ . ::sample('ai_guard_requests_total{tenant="acme",model="2x",decision="allow",code="",reason=""}', 1)
+ . ::sample('ai_guard_requests_total{tenant="acme2",model="x",decision="allow",code="",reason=""}', 1)
  . ::sample('ai_guard_tokens_total{tenant="acme",model="2x",type="input"}', 11)
  . ::sample('ai_guard_tokens_total{tenant="acme2",model="x",type="input"}', 22)
  . ::sample('ai_guard_tokens_total{tenant="acme",model="2x",type="output"}', 1)
