@@ -156,6 +156,14 @@ typedef void (*ngx_http_ai_guard_redis_usage_pt)(ngx_http_request_t *r,
 #define NGX_HTTP_AI_GUARD_OTHER        "other"
 
 
+/* where a directive was read: checked later, reported at its line */
+
+typedef struct {
+    ngx_str_t                      file;        /* empty: command line */
+    ngx_uint_t                     line;
+} ngx_http_ai_guard_where_t;
+
+
 typedef struct {
     ngx_str_t                      name;
     ngx_array_t                   *models;      /* ngx_str_t globs */
@@ -163,6 +171,7 @@ typedef struct {
     size_t                         max_body;    /* 0: the location's */
     uint64_t                       limits[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
     ngx_uint_t                     has_limits;
+    ngx_http_ai_guard_where_t      where;
 } ngx_http_ai_guard_tier_t;
 
 
@@ -197,12 +206,16 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                      keys_file;
+    ngx_str_t                      keys_value;  /* as configured */
+    ngx_http_ai_guard_where_t      keys_where;
     ngx_http_ai_guard_keys_t      *keys;
     ngx_array_t                    tiers;     /* ngx_http_ai_guard_tier_t */
     ngx_array_t                    prices;    /* first match wins */
     ngx_http_ai_guard_price_t      price_max; /* of models none matches */
     ngx_str_t                      zone_name;
     size_t                         zone_size;
+    ngx_http_ai_guard_where_t      zone_where;
+    ngx_http_ai_guard_where_t      max_series_where;
     size_t                         part_size[NGX_HTTP_AI_GUARD_PARTS];
     ngx_http_ai_guard_zone_t       zones[NGX_HTTP_AI_GUARD_PARTS];
     ngx_uint_t                     usage_days;
@@ -216,6 +229,7 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                     enable;
+    ngx_http_ai_guard_where_t      enable_where;
     ngx_str_t                      key_header;  /* empty: the default */
     ngx_uint_t                     log_level;
     ngx_uint_t                     mode;

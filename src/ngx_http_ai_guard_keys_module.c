@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_conf.h"
 #include "ngx_http_ai_guard_error.h"
 #include "ngx_http_ai_guard_jwt_module.h"
 #include "ngx_http_ai_guard_util.h"
@@ -432,6 +433,7 @@ ngx_http_ai_guard_load_keys(ngx_conf_t *cf,
     ngx_http_ai_guard_main_conf_t *amcf)
 {
     u_char                           *buf;
+    size_t                            line, column;
     ssize_t                           n;
     ngx_fd_t                          fd;
     ngx_int_t                         rc;
@@ -442,8 +444,9 @@ ngx_http_ai_guard_load_keys(ngx_conf_t *cf,
     fd = ngx_open_file(amcf->keys_file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN,
                        0);
     if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, ngx_errno,
-                      ngx_open_file_n " \"%V\" failed", &amcf->keys_file);
+        ngx_http_ai_guard_open_error(cf, &amcf->keys_where, "ai_guard_keys",
+                                     &amcf->keys_value, &amcf->keys_file,
+                                     ngx_errno);
         return NGX_ERROR;
     }
 
@@ -473,8 +476,10 @@ ngx_http_ai_guard_load_keys(ngx_conf_t *cf,
         n = ngx_read_fd(fd, buf, NGX_HTTP_AI_GUARD_READ_CHUNK);
 
         if (n == -1) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, ngx_errno,
-                          ngx_read_fd_n " \"%V\" failed", &amcf->keys_file);
+            ngx_http_ai_guard_conf_error(cf, &amcf->keys_where, ngx_errno,
+                                         "ai_guard_keys \"%V\": "
+                                         ngx_read_fd_n " failed",
+                                         &amcf->keys_file);
             goto done;
         }
 
@@ -504,11 +509,18 @@ ngx_http_ai_guard_load_keys(ngx_conf_t *cf,
                                                    k->tier.len);
 
         if (k->tier_conf == NULL) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "ai_guard_keys \"%V\": entry %uz (\"%*s\"): "
-                          "tier \"%*s\" is not declared by ai_guard_tier",
-                          &amcf->keys_file, k->index, k->id.len, k->id.data,
-                          k->tier.len, k->tier.data);
+            ngx_http_ai_guard_conf_error(cf, &amcf->keys_where, 0,
+                          "ai_guard_keys \"%V\", line %uz: entry %uz "
+                          "(\"%*s\"): tier \"%*s\" is not declared by "
+                          "ai_guard_tier, it must be %s",
+                          &amcf->keys_file, k->line, k->index, k->id.len,
+                          k->id.data, k->tier.len, k->tier.data,
+                          amcf->tiers.nelts
+                          ? ngx_http_ai_guard_conf_list(cf,
+                                amcf->tiers.elts, amcf->tiers.nelts,
+                                sizeof(ngx_http_ai_guard_tier_t), "\"")
+                          : (u_char *) "a tier declared with "
+                                       "\"ai_guard_tier <name> ...;\"");
             goto done;
         }
     }
@@ -518,8 +530,27 @@ ngx_http_ai_guard_load_keys(ngx_conf_t *cf,
 
 invalid:
 
-    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "ai_guard_keys \"%V\": %s",
-                  &amcf->keys_file, ngx_http_ai_guard_keys_error(kp));
+    line = ngx_http_ai_guard_keys_error_line(kp, &column);
+
+    if (line && column) {
+        ngx_http_ai_guard_conf_error(cf, &amcf->keys_where, 0,
+                                     "ai_guard_keys \"%V\", line %uz, "
+                                     "column %uz: %s", &amcf->keys_file,
+                                     line, column,
+                                     ngx_http_ai_guard_keys_error(kp));
+
+    } else if (line) {
+        ngx_http_ai_guard_conf_error(cf, &amcf->keys_where, 0,
+                                     "ai_guard_keys \"%V\", line %uz: %s",
+                                     &amcf->keys_file, line,
+                                     ngx_http_ai_guard_keys_error(kp));
+
+    } else {
+        ngx_http_ai_guard_conf_error(cf, &amcf->keys_where, 0,
+                                     "ai_guard_keys \"%V\": %s",
+                                     &amcf->keys_file,
+                                     ngx_http_ai_guard_keys_error(kp));
+    }
 
 done:
 

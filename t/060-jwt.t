@@ -444,7 +444,7 @@ GET /nojwt/models
 --- must_die
 --- error_log
 [emerg]
-"ai_guard on" needs "ai_guard_keys" in the http block, or "ai_guard_jwt on"
+"ai_guard on" needs a credential to check: "ai_guard_keys <file>" in the http block, or "ai_guard_jwt on"
 
 
 
@@ -456,7 +456,7 @@ GET /nojwt/models
 --- must_die
 --- error_log
 [emerg]
-"ai_guard_jwt on" needs "ai_guard_jwt_keys"
+"ai_guard_jwt on" needs "ai_guard_jwt_keys <file>"
 
 
 
