@@ -973,7 +973,9 @@ ngx_http_ai_guard_jwt_authenticate(ngx_http_request_t *r, ngx_str_t *token,
             ngx_http_ai_guard_set_verdict(v, NGX_HTTP_FORBIDDEN,
                                           "tier_unknown",
                                           "The bearer token names a tier "
-                                          "that this API does not have.");
+                                          "that this API does not have: "
+                                          "ask the API's provider to "
+                                          "check the token's tier.");
             return NGX_DECLINED;
         }
 

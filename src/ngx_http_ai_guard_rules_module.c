@@ -211,27 +211,29 @@ static ngx_int_t
 ngx_http_ai_guard_prompt_blocked(ngx_http_request_t *r,
     ngx_http_ai_guard_verdict_t *v, ngx_str_t *reason)
 {
-    u_char  *p;
-    size_t   len;
-
-    len = sizeof("The prompt was blocked by the rule \"\".") - 1
-          + reason->len;
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    char  *what;
 
     ngx_http_ai_guard_set_verdict(v, NGX_HTTP_BAD_REQUEST, "prompt_blocked",
                                   NULL);
 
-    v->message.data = p;
-    v->message.len = ngx_sprintf(p, "The prompt was blocked by the rule "
-                                 "\"%V\".", reason)
-                     - p;
     v->reason = *reason;
 
-    return NGX_DECLINED;
+    if (reason->len > 4 && ngx_strncmp(reason->data, "pii:", 4) == 0) {
+        what = "it holds personal data or a secret: remove it";
+
+    } else if (reason->len == 5 && ngx_strncmp(reason->data, "allow", 5) == 0)
+    {
+        what = "it is not about what this API allows: keep to its "
+               "purpose";
+
+    } else {
+        what = "change the prompt";
+    }
+
+    return ngx_http_ai_guard_verdict_message(r, v,
+                                "The prompt was blocked by the rule \"%V\": "
+                                "%s and retry.", reason, what) == NGX_OK
+           ? NGX_DECLINED : NGX_ERROR;
 }
 
 
