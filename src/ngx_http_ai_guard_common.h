@@ -332,7 +332,9 @@ typedef struct {
     unsigned                       has_tok_limit:1;
     unsigned                       finished:1;
     unsigned                       in_flight:1;
-    unsigned                       upstream:1;    /* reached the upstream */
+    unsigned                       upstream:1;    /* reached the upstream:
+                                                     billed, unless it was
+                                                     not inference */
     unsigned                       estimated:1;   /* no usage in the reply */
     unsigned                       first_byte:1;
     unsigned                       redis_wait:1;     /* a reply is due */
