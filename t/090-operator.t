@@ -242,7 +242,7 @@ X-Team-Key: sk-aig-not-a-key
 [200, 200, 200, 429]
 --- response_body_like eval
 ['"usage"', '"usage"', '"usage"',
- '^\{"error":\{"message":"The daily budget of this API key\'s tier \\\\"free\\\\", \$0\.0003, is spent \(budget_day\); it renews at 00:00 UTC\. Please try again in \d+h\d+m\d+s\.","type":"insufficient_quota","param":null,"code":"insufficient_quota"\}\}$']
+ '^\{"error":\{"message":"The daily budget of this API key\'s tier \\\\"free\\\\", \$0\.0003, is spent \(budget_day\); it renews at 00:00 UTC\. Please try again in (?:\d+h)?(?:\d+m)?\d+m?s\.","type":"insufficient_quota","param":null,"code":"insufficient_quota"\}\}$']
 
 
 
