@@ -20,7 +20,7 @@ use AiGuardNginx;
 
 my $top = "$FindBin::Bin/..";
 my $n = AiGuardNginx->new(name => 'install',
-                          port => ($ENV{TEST_NGINX_PORT} || 1984) + 197);
+                          port => ($ENV{TEST_NGINX_PORT} || 1984) + 205);
 my $etc = $n->root . '/conf';
 my $mock = $n->port + 1;
 

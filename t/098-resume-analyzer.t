@@ -23,7 +23,7 @@ plan tests => 3 + 3 * 9 + 4;
 
 my $top = "$FindBin::Bin/..";
 my $dir = "$top/t/servroot-resume";
-my $port = ($ENV{TEST_NGINX_PORT} || 1984) + 201;
+my $port = ($ENV{TEST_NGINX_PORT} || 1984) + 210;
 
 my $out = do {
     local $ENV{AI_GUARD_RUN_DIR} = $dir;
