@@ -76,20 +76,25 @@ static const char  ngx_http_ai_guard_budget_lua[] =
 static ngx_uint_t  ngx_http_ai_guard_budget_script;
 
 
-/* budget_alert=50%,80%,100%: up to 8 percents, 1% to 1000%, any order */
+/*
+ * budget_alert=50%,80%,100%, the value after "=": up to 8 percents, 1% to
+ * 1000%, any order; the tier's parameter table reports what is wrong
+ */
 
-char *
-ngx_http_ai_guard_budget_alert_parse(ngx_conf_t *cf,
-    ngx_http_ai_guard_tier_t *tier, ngx_str_t *value)
+ngx_int_t
+ngx_http_ai_guard_budget_alert_set(ngx_conf_t *cf,
+    ngx_http_ai_guard_tier_t *tier, ngx_str_t *value, ngx_uint_t arg)
 {
     u_char      *p, *last, *q;
     ngx_int_t    n;
-    ngx_uint_t   i, j, t;
+    ngx_uint_t   i, j;
 
-    p = value->data + sizeof("budget_alert=") - 1;
+    if (tier->budget_alerts) {
+        return NGX_DECLINED;
+    }
+
+    p = value->data;
     last = value->data + value->len;
-
-    tier->budget_alerts = 0;
 
     while (p < last) {
         q = ngx_strlchr(p, last, ',');
@@ -129,23 +134,14 @@ ngx_http_ai_guard_budget_alert_parse(ngx_conf_t *cf,
     }
 
     if (tier->budget_alerts && last[-1] != ',') {
-        return NGX_CONF_OK;
+        return NGX_OK;
     }
 
 invalid:
 
-    t = tier->budget_alerts;
     tier->budget_alerts = 0;
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" of tier \"%V\": "
-                       "budget_alert= is a list of up to %d distinct "
-                       "percentages of the tier's budget, 1%% to 1000%%, "
-                       "such as \"budget_alert=50%%,80%%,100%%\"%s",
-                       value, &tier->name, NGX_HTTP_AI_GUARD_ALERTS,
-                       t == NGX_HTTP_AI_GUARD_ALERTS ? " (too many)" : "");
-
-    return NGX_CONF_ERROR;
+    return NGX_ERROR;
 }
 
 

@@ -44,9 +44,9 @@ typedef struct {
 } ngx_http_ai_guard_budget_state_t;
 
 
-/* the tier's "budget_alert=50%,80%,100%" */
-char *ngx_http_ai_guard_budget_alert_parse(ngx_conf_t *cf,
-    ngx_http_ai_guard_tier_t *tier, ngx_str_t *value);
+/* the tier's "budget_alert=50%,80%,100%", the value after "=" */
+ngx_int_t ngx_http_ai_guard_budget_alert_set(ngx_conf_t *cf,
+    ngx_http_ai_guard_tier_t *tier, ngx_str_t *value, ngx_uint_t arg);
 char *ngx_http_ai_guard_budget_tier(ngx_conf_t *cf,
     ngx_http_ai_guard_tier_t *tier);
 ngx_int_t ngx_http_ai_guard_budget_redis_init(ngx_conf_t *cf);

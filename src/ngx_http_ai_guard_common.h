@@ -159,6 +159,14 @@ typedef void (*ngx_http_ai_guard_redis_usage_pt)(ngx_http_request_t *r,
 #define NGX_HTTP_AI_GUARD_ALERTS  8
 
 
+/* where a directive was read: checked later, reported at its line */
+
+typedef struct {
+    ngx_str_t                      file;        /* empty: command line */
+    ngx_uint_t                     line;
+} ngx_http_ai_guard_where_t;
+
+
 typedef struct {
     ngx_str_t                      name;
     ngx_array_t                   *models;      /* ngx_str_t globs */
@@ -170,6 +178,7 @@ typedef struct {
     /* budget_alert=: percents of each budget, ascending */
     ngx_uint_t                     budget_alerts;
     ngx_uint_t                     budget_alert[NGX_HTTP_AI_GUARD_ALERTS];
+    ngx_http_ai_guard_where_t      where;
 } ngx_http_ai_guard_tier_t;
 
 
@@ -204,12 +213,16 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                      keys_file;
+    ngx_str_t                      keys_value;  /* as configured */
+    ngx_http_ai_guard_where_t      keys_where;
     ngx_http_ai_guard_keys_t      *keys;
     ngx_array_t                    tiers;     /* ngx_http_ai_guard_tier_t */
     ngx_array_t                    prices;    /* first match wins */
     ngx_http_ai_guard_price_t      price_max; /* of models none matches */
     ngx_str_t                      zone_name;
     size_t                         zone_size;
+    ngx_http_ai_guard_where_t      zone_where;
+    ngx_http_ai_guard_where_t      max_series_where;
     size_t                         part_size[NGX_HTTP_AI_GUARD_PARTS];
     ngx_http_ai_guard_zone_t       zones[NGX_HTTP_AI_GUARD_PARTS];
     ngx_uint_t                     usage_days;
@@ -224,6 +237,7 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                     enable;
+    ngx_http_ai_guard_where_t      enable_where;
     ngx_str_t                      key_header;  /* empty: the default */
     ngx_uint_t                     log_level;
     ngx_uint_t                     mode;
@@ -348,7 +362,9 @@ typedef struct {
     unsigned                       has_tok_limit:1;
     unsigned                       finished:1;
     unsigned                       in_flight:1;
-    unsigned                       upstream:1;    /* reached the upstream */
+    unsigned                       upstream:1;    /* reached the upstream:
+                                                     billed, unless it was
+                                                     not inference */
     unsigned                       estimated:1;   /* no usage in the reply */
     unsigned                       first_token:1;
     unsigned                       sse:1;         /* metered as a stream */

@@ -89,6 +89,10 @@ static ngx_int_t ngx_http_ai_guard_limiter_redis(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v, int rc,
     ngx_uint_t index, uint64_t retry_ms);
+static ngx_int_t ngx_http_ai_guard_limit_message(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v, int rc,
+    ngx_http_ai_guard_limit_item_t *it, uint64_t retry_ms);
+static u_char *ngx_http_ai_guard_dollars(u_char *buf, int64_t pico);
 static ngx_int_t ngx_http_ai_guard_limiter_unavailable(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v);
@@ -569,37 +573,127 @@ ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
     v->reason.data = (u_char *) ngx_http_ai_guard_limit_name(kind);
     v->reason.len = ngx_strlen(v->reason.data);
 
-    if (rc == NGX_HTTP_AI_GUARD_LIMIT_NEVER) {
-        v->message.data = ngx_pnalloc(r->pool, 128);
-        if (v->message.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        v->message.len = ngx_snprintf(v->message.data, 128,
-                                      "This request alone exceeds the %V "
-                                      "limit of this API key's tier; ask "
-                                      "for fewer tokens.", &v->reason)
-                         - v->message.data;
-        return NGX_DECLINED;
+    if (rc != NGX_HTTP_AI_GUARD_LIMIT_NEVER) {
+        v->retry_ms = retry_ms;
+        v->retry = 1;
     }
 
-    v->retry_ms = retry_ms;
-    v->retry = 1;
-
-    v->message.data = ngx_pnalloc(r->pool, 160);
-    if (v->message.data == NULL) {
+    if (ngx_http_ai_guard_limit_message(r, ctx, v, rc, &ctx->items[index],
+                                        retry_ms)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    v->message.len = ngx_snprintf(v->message.data, 160,
-                                  "Rate limit reached for %V (limit %uL). "
-                                  "Please try again in %uLms.",
-                                  &v->reason,
-                                  ctx->items[index].limit,
-                                  retry_ms)
-                     - v->message.data;
-
     return NGX_DECLINED;
+}
+
+
+/*
+ * What a person reads in a refusal: which limit of which tier, its value
+ * (money in dollars, not the ledger's pico-USD), and when to retry.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_limit_message(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v, int rc,
+    ngx_http_ai_guard_limit_item_t *it, uint64_t retry_ms)
+{
+    char                      *money;
+    u_char                     limit[64], cost[64], wait[64], *l, *c, *w;
+    ngx_str_t                  tier;
+    ngx_http_ai_guard_tier_t  *t;
+
+    static char  *what[] = {
+        "", "requests per minute", "requests per hour", "requests per day",
+        "tokens per minute", "tokens per hour", "tokens per day",
+        "tokens per month", "requests in flight", "daily budget",
+        "monthly budget"
+    };
+
+    t = (ctx->key && ctx->key->tier_conf) ? ctx->key->tier_conf : NULL;
+
+    if (t) {
+        tier = t->name;
+
+    } else {
+        ngx_str_set(&tier, "-");
+    }
+
+    if (it->kind == NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY
+        || it->kind == NGX_HTTP_AI_GUARD_LIMIT_BUDGET_MONTH)
+    {
+        money = "$";
+        l = ngx_http_ai_guard_dollars(limit, (int64_t) it->limit);
+        c = ngx_http_ai_guard_dollars(cost, (int64_t) it->cost);
+
+    } else {
+        money = "";
+        l = ngx_sprintf(limit, "%uL", it->limit);
+        c = ngx_sprintf(cost, "%uL", it->cost);
+    }
+
+    if (rc == NGX_HTTP_AI_GUARD_LIMIT_NEVER) {
+        return ngx_http_ai_guard_verdict_message(r, v,
+                   "This request alone, an estimated %s%*s%s with its "
+                   "max_tokens, exceeds the %s (%V) of this API key's tier "
+                   "\"%V\", %s%*s%s: ask for fewer tokens with max_tokens.",
+                   money, c - cost, cost, *money ? "" : " tokens",
+                   what[it->kind], &v->reason, &tier, money, l - limit,
+                   limit, *money ? "" : " tokens");
+    }
+
+    w = ngx_http_ai_guard_duration_format(wait, retry_ms);
+
+    if (it->kind == NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY) {
+        return ngx_http_ai_guard_verdict_message(r, v,
+                   "Too many requests in flight (concurrency) for this API "
+                   "key's tier \"%V\": the limit is %*s. Please try again "
+                   "when one has finished.", &tier, l - limit, limit);
+    }
+
+    if (*money) {
+        return ngx_http_ai_guard_verdict_message(r, v,
+                   "The %s of this API key's tier \"%V\", $%*s, is spent "
+                   "(%V); it renews at %s. Please try again in %*s.",
+                   what[it->kind], &tier, l - limit, limit, &v->reason,
+                   it->kind == NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY
+                   ? "00:00 UTC" : "00:00 UTC on the 1st of the month",
+                   w - wait, wait);
+    }
+
+    return ngx_http_ai_guard_verdict_message(r, v,
+               "%s reached for %s (%V) of this API key's tier \"%V\": the "
+               "limit is %*s. Please try again in %*s.",
+               ngx_strcmp(v->code, "insufficient_quota") == 0
+               ? "Quota" : "Rate limit", what[it->kind], &v->reason, &tier,
+               l - limit, limit, w - wait, wait);
+}
+
+
+/*
+ * Dollars as a person reads them: the ledger's exact decimal, trailing
+ * zeros cut down to cents ("5.00", "0.0003").
+ */
+
+static u_char *
+ngx_http_ai_guard_dollars(u_char *buf, int64_t pico)
+{
+    u_char  *p, *dot;
+
+    p = ngx_http_ai_guard_usd_format(buf, pico);
+
+    dot = ngx_strlchr(buf, p, '.');
+
+    if (dot == NULL) {
+        return p;
+    }
+
+    while (p > dot + 3 && p[-1] == '0') {
+        p--;
+    }
+
+    return p;
 }
 
 

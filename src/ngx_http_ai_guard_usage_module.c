@@ -222,6 +222,22 @@ ngx_http_ai_guard_meter_final(ngx_http_request_t *r,
         ngx_http_ai_guard_usage_finish(ctx->meter, u);
     }
 
+    if (!u->found && u->model_len == 0 && ctx->req.model_len == 0) {
+
+        /*
+         * Not inference: no model asked for or answering, no usage
+         * (GET /v1/models, a file upload).  Nothing to bill: no usage
+         * row, no meter event, no tokens; the request is still counted
+         * in ai_guard_requests_total, as one that was not billed.
+         */
+
+        ctx->upstream = 0;
+        ctx->final_tokens = 0;
+        ctx->final_money = 0;
+
+        return;
+    }
+
     if (!u->found) {
         ctx->estimated = 1;
 

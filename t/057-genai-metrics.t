@@ -268,7 +268,7 @@ ai_guard_tier "pro" has budget_alert= but no budget to alert on
     location = /t { return 204; }
 --- must_die
 --- error_log
-invalid parameter "budget_alert=50,80%" of tier "pro": budget_alert= is a list of up to 8 distinct percentages
+ai_guard_tier "pro": invalid budget_alert "50,80%", it must be up to 8 distinct percentages of the budget from 1% to 1000%
 
 
 

@@ -171,7 +171,7 @@ SKIP: {
     rcli('FLUSHALL');
 
     my $redis = "ai_guard_redis 127.0.0.1:$rport timeout=500ms sync=strict "
-                . "prefix=t091:;";
+                . "prefix=t058:;";
 
     my $na = AiGuardNginx->new(name => 'budget-a', port => $base + 1,
                               workers => 2);
@@ -229,12 +229,12 @@ SKIP: {
     is join(' ', @sum{25, 50, 80}), '1 1 1',
        'the counters of both nodes: once a threshold';
 
-    is rcli('XLEN t091:budget_alerts'), 3, 'three events in the stream';
+    is rcli('XLEN t058:budget_alerts'), 3, 'three events in the stream';
 
     # --raw XRANGE: an id, then a field and a value a line (the empty
     # key an empty line)
     my (%ev, $cur);
-    my @lines = split /\n/, rcli('--raw XRANGE t091:budget_alerts - +'), -1;
+    my @lines = split /\n/, rcli('--raw XRANGE t058:budget_alerts - +'), -1;
     while (@lines) {
         my $l = shift @lines;
         if ($l =~ /^\d+-\d+$/) {
@@ -252,13 +252,13 @@ SKIP: {
     like $ev{80}{spent_usd}, qr/^0\.000[89]\d*$/, 'spent_usd: past 80%';
     like $ev{25}{node}, qr/\S/, 'the node';
 
-    is rcli("SMEMBERS t091:a:t4:acme:budget_day:"
+    is rcli("SMEMBERS t058:a:t4:acme:budget_day:"
             . int(time / 86400)) =~ tr/\n//, 2,
        'the set of the window: the three thresholds';
 
     is burst($na, 2, '/v1/chat/completions', $acme), 2, 'two more pass';
     wait_alerts(4, $na, $nb);
-    is rcli('XLEN t091:budget_alerts'), 3, '... and add no event';
+    is rcli('XLEN t058:budget_alerts'), 3, '... and add no event';
 
     # docs/limits.md's webhook consumer, as the page shows it, posts the
     # three events to a webhook here and acknowledges them
@@ -283,7 +283,7 @@ SKIP: {
     my $pending;
     for (1 .. 50) {
         $pending = (split /\n/,
-                    rcli('XPENDING t091:budget_alerts webhook'))[0];
+                    rcli('XPENDING t058:budget_alerts webhook'))[0];
         last if defined $pending && $pending eq '0';
         sleep 0.1;
     }
@@ -294,7 +294,7 @@ SKIP: {
     kill 'TERM', $cpid;
     waitpid($cpid, 0);
     $cpid = consumer($code, $base + 3, $rport);
-    rcli('XADD t091:budget_alerts "*" tenant beta key beta-1 scope key '
+    rcli('XADD t058:budget_alerts "*" tenant beta key beta-1 scope key '
          . "period month window 2026-11 threshold 90 spent_usd 9.000000 "
          . 'budget_usd 10.000000 node n2 time 0');
     is join("\n", posts($hook, 1)),
@@ -325,7 +325,7 @@ sub consumer {
 
     if ($pid == 0) {
         exec('python3', '-c', $code, "http://127.0.0.1:$port/hook",
-             't091:budget_alerts', '-p', $rport)
+             't058:budget_alerts', '-p', $rport)
             or POSIX::_exit(127);
     }
 

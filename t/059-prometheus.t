@@ -132,7 +132,7 @@ $n->write_config(<<"_EOC_");
     ai_guard_tier   broke budget=0.00001/day;
     ai_guard_price  gpt-*  input=1 output=2;
     ai_guard_keys   \$TEST_NGINX_HTML_DIR/keys.json;
-    ai_guard_redis  127.0.0.1:$rport timeout=500ms sync=200ms prefix=t092:;
+    ai_guard_redis  127.0.0.1:$rport timeout=500ms sync=200ms prefix=t059:;
     ai_guard_prompt_deny  "(?i)ignore previous instructions" id=override;
 
     server {
