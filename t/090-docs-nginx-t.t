@@ -115,7 +115,10 @@ sub statements {
 my %placeholder = (
     ai_guard_keys         => qq({"keys": []}\n),
     ai_guard_jwt_keys     => slurp("$top/t/unit/data/jwt/jwks.json"),
-    ai_guard_prompt_rules => slurp("$top/examples/prompt-injection.rules"),
+    # the rules file the examples ship, when there is one
+    ai_guard_prompt_rules => -f "$top/examples/prompt-injection.rules"
+                             ? slurp("$top/examples/prompt-injection.rules")
+                             : '',
 );
 my %is_dir = map { $_ => 1 } qw(proxy_cache_path fastcgi_cache_path
     uwsgi_cache_path scgi_cache_path client_body_temp_path proxy_temp_path
