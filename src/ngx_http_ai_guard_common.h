@@ -372,6 +372,8 @@ typedef struct {
     unsigned                       redis_wait:1;     /* a reply is due */
     unsigned                       redis_done:1;     /* the reply is in */
     unsigned                       redis_reserved:1; /* taken in Redis */
+    unsigned                       jwt_verified:1;   /* signature checked */
+    unsigned                       jwt_cached:1;     /* from the cache */
 } ngx_http_ai_guard_ctx_t;
 
 
