@@ -49,7 +49,7 @@ my $keys = <<"_EOF_";
 _EOF_
 
 # a mock that answers a second late
-my $slow = <<'_EOS_';
+my $slow_mock = <<'_EOS_';
         location = /mock/slow {
             default_type application/json;
             echo_sleep 1;
@@ -70,7 +70,7 @@ sub http_conf {
     ai_guard_price  *  input=1 output=2;
     ai_guard_keys   \$TEST_NGINX_HTML_DIR/keys.json;
     $extra
-@{[ AiGuardNginx::tenant_server($slow) ]}
+@{[ AiGuardNginx::tenant_server($slow_mock) ]}
 _EOC_
 }
 
