@@ -20,6 +20,8 @@
 #define NGX_HTTP_AI_GUARD_DEPTH_LIMIT  10000
 
 
+static void ngx_http_ai_guard_prompt_one(ngx_http_ai_guard_loc_conf_t *alcf,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_str_t *text);
 static ngx_http_ai_guard_prompt_rule_t *ngx_http_ai_guard_prompt_run(
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_ruleset_t *set,
     const u_char *p, size_t len);
@@ -77,12 +79,12 @@ ngx_http_ai_guard_prompt_init(ngx_cycle_t *cycle)
  */
 
 int
-ngx_http_ai_guard_prompt_text(void *data, const u_char *p, size_t len)
+ngx_http_ai_guard_prompt_text(void *data, const ngx_http_ai_guard_text_t *t)
 {
     ngx_http_ai_guard_ctx_t *ctx = data;
 
-    ngx_str_t                     *text;
-    ngx_http_ai_guard_loc_conf_t  *alcf;
+    ngx_http_ai_guard_loc_conf_t     *alcf;
+    ngx_http_ai_guard_prompt_text_t  *text;
 
     alcf = ngx_http_get_module_loc_conf(ctx->request,
                                         ngx_http_ai_guard_module);
@@ -93,7 +95,7 @@ ngx_http_ai_guard_prompt_text(void *data, const u_char *p, size_t len)
 
     if (ctx->texts == NULL) {
         ctx->texts = ngx_array_create(ctx->request->pool, 4,
-                                      sizeof(ngx_str_t));
+                                      sizeof(ngx_http_ai_guard_prompt_text_t));
         if (ctx->texts == NULL) {
             return 1;
         }
@@ -104,13 +106,14 @@ ngx_http_ai_guard_prompt_text(void *data, const u_char *p, size_t len)
         return 1;
     }
 
-    text->data = ngx_pnalloc(ctx->request->pool, len);
-    if (text->data == NULL) {
+    text->text.data = ngx_pnalloc(ctx->request->pool, t->len);
+    if (text->text.data == NULL) {
         return 1;
     }
 
-    ngx_memcpy(text->data, p, len);
-    text->len = len;
+    ngx_memcpy(text->text.data, t->data, t->len);
+    text->text.len = t->len;
+    text->group = t->group;
 
     return 0;
 }
@@ -128,37 +131,55 @@ ngx_http_ai_guard_prompt_check(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v)
 {
-    size_t                            off;
-    unsigned                          bit;
-    ngx_str_t                        *text, reason;
-    ngx_uint_t                        i;
+    u_char                           *p;
+    size_t                            len;
+    ngx_str_t                         reason, joined;
+    ngx_uint_t                        i, j, n;
     ngx_http_ai_guard_prompt_rule_t  *rule;
+    ngx_http_ai_guard_prompt_text_t  *text;
 
     text = ctx->texts ? ctx->texts->elts : NULL;
+    n = ctx->texts ? ctx->texts->nelts : 0;
 
-    for (i = 0; text && i < ctx->texts->nelts; i++) {
+    for (i = 0; i < n; i = j) {
 
-        if (alcf->deny && ctx->deny_hit == NULL) {
-            ctx->deny_hit = ngx_http_ai_guard_prompt_run(ctx, alcf->deny,
-                                                         text[i].data,
-                                                         text[i].len);
-        }
+        /* a run of parts of one content array: each, then joined */
 
-        if (alcf->allow && !ctx->allow_hit
-            && ngx_http_ai_guard_prompt_run(ctx, alcf->allow, text[i].data,
-                                            text[i].len))
+        ngx_http_ai_guard_prompt_one(alcf, ctx, &text[i].text);
+        len = text[i].text.len;
+
+        for (j = i + 1;
+             j < n && text[i].group != 0 && text[j].group == text[i].group;
+             j++)
         {
-            ctx->allow_hit = 1;
+            ngx_http_ai_guard_prompt_one(alcf, ctx, &text[j].text);
+            len += text[j].text.len;
         }
 
-        if (alcf->pii && ctx->pii_hit == NULL) {
-            bit = ngx_http_ai_guard_pii_scan(text[i].data, text[i].len,
-                                             alcf->pii, &off);
-
-            if (bit) {
-                ctx->pii_hit = ngx_http_ai_guard_pii_name(bit);
-            }
+        if (j - i < 2) {
+            continue;
         }
+
+        /*
+         * A phrase split across parts ("Ignore all prev", "ious
+         * instructions") is one text to the model: the rules read the
+         * parts joined, with nothing between them.
+         */
+
+        joined.data = ngx_pnalloc(r->pool, len);
+        if (joined.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = joined.data;
+
+        for ( /* void */ ; i < j; i++) {
+            p = ngx_cpymem(p, text[i].text.data, text[i].text.len);
+        }
+
+        joined.len = len;
+
+        ngx_http_ai_guard_prompt_one(alcf, ctx, &joined);
     }
 
     rule = ctx->deny_hit;
@@ -201,6 +222,38 @@ ngx_http_ai_guard_prompt_check(ngx_http_request_t *r,
     }
 
     return ngx_http_ai_guard_prompt_blocked(r, v, &reason);
+}
+
+
+/* the checks not decided yet, over one text */
+
+static void
+ngx_http_ai_guard_prompt_one(ngx_http_ai_guard_loc_conf_t *alcf,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_str_t *text)
+{
+    size_t    off;
+    unsigned  bit;
+
+    if (alcf->deny && ctx->deny_hit == NULL) {
+        ctx->deny_hit = ngx_http_ai_guard_prompt_run(ctx, alcf->deny,
+                                                     text->data, text->len);
+    }
+
+    if (alcf->allow && !ctx->allow_hit
+        && ngx_http_ai_guard_prompt_run(ctx, alcf->allow, text->data,
+                                        text->len))
+    {
+        ctx->allow_hit = 1;
+    }
+
+    if (alcf->pii && ctx->pii_hit == NULL) {
+        bit = ngx_http_ai_guard_pii_scan(text->data, text->len, alcf->pii,
+                                         &off);
+
+        if (bit) {
+            ctx->pii_hit = ngx_http_ai_guard_pii_name(bit);
+        }
+    }
 }
 
 
