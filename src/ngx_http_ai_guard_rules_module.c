@@ -19,6 +19,19 @@
 #define NGX_HTTP_AI_GUARD_MATCH_LIMIT  1000000
 #define NGX_HTTP_AI_GUARD_DEPTH_LIMIT  10000
 
+/*
+ * Rules read code points, not bytes: \s, \w, \b and (?i) as Unicode
+ * has them (the texts are valid UTF-8, normalised).  The prefilter's
+ * ASCII case folding stays sound: the two code points that match an
+ * ASCII letter caselessly, U+212A and U+017F, are folded to K and s by
+ * the normaliser.
+ */
+#if (NGX_PCRE2)
+#define NGX_HTTP_AI_GUARD_RULE_VERBS   "(*UTF)(*UCP)"
+#else
+#define NGX_HTTP_AI_GUARD_RULE_VERBS   "(*UTF8)(*UCP)"
+#endif
+
 
 static void ngx_http_ai_guard_prompt_one(ngx_http_ai_guard_loc_conf_t *alcf,
     ngx_http_ai_guard_ctx_t *ctx, ngx_str_t *text);
@@ -111,8 +124,17 @@ ngx_http_ai_guard_prompt_text(void *data, const ngx_http_ai_guard_text_t *t)
         return 1;
     }
 
-    ngx_memcpy(text->text.data, t->data, t->len);
-    text->text.len = t->len;
+    /* what the rules read: ASCII is its own normal form */
+
+    if (t->ascii) {
+        ngx_memcpy(text->text.data, t->data, t->len);
+        text->text.len = t->len;
+
+    } else {
+        text->text.len = ngx_http_ai_guard_norm(text->text.data, t->data,
+                                                t->len);
+    }
+
     text->group = t->group;
 
     return 0;
@@ -342,7 +364,10 @@ ngx_http_ai_guard_prompt_match(ngx_http_ai_guard_ctx_t *ctx,
 
 #if (NGX_PCRE2)
 
-    rc = pcre2_match(rule->regex, p, len, 0, 0, ngx_http_ai_guard_match_data,
+    /* the parser has validated the UTF-8, and the normaliser keeps it */
+
+    rc = pcre2_match(rule->regex, p, len, 0, PCRE2_NO_UTF_CHECK,
+                     ngx_http_ai_guard_match_data,
                      ngx_http_ai_guard_match_context);
 
 #else
@@ -607,18 +632,39 @@ ngx_http_ai_guard_prompt_add(ngx_conf_t *cf,
 
     ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
 
-    rc.pattern = *regex;
+    rc.pattern.len = sizeof(NGX_HTTP_AI_GUARD_RULE_VERBS) - 1 + regex->len;
+    rc.pattern.data = ngx_pnalloc(cf->pool, rc.pattern.len);
+    if (rc.pattern.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(rc.pattern.data, NGX_HTTP_AI_GUARD_RULE_VERBS,
+                          sizeof(NGX_HTTP_AI_GUARD_RULE_VERBS) - 1),
+               regex->data, regex->len);
+
     rc.pool = cf->pool;
     rc.err.len = NGX_MAX_CONF_ERRSTR;
     rc.err.data = errstr;
 
-    /* compiled once here, with JIT when "pcre_jit on" */
+    /* compiled once here */
 
     if (ngx_regex_compile(&rc) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "rule \"%V\": %V", id,
                            &rc.err);
         return NGX_ERROR;
     }
+
+#if (NGX_PCRE2)
+
+    /*
+     * JIT whether or not "pcre_jit" is on: a rule that runs costs 4 to 5
+     * times more without it (docs/rules.md).  Without JIT support in
+     * PCRE2 the interpreter runs, as before.
+     */
+
+    (void) pcre2_jit_compile(rc.regex, PCRE2_JIT_COMPLETE);
+
+#endif
 
     rule = ngx_array_push(&(*set)->rules);
     if (rule == NULL) {
