@@ -106,7 +106,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int                                rc, errcode, dup;
-    size_t                             nsets, j;
+    size_t                             nsets;
     u_char                             found[NGX_HTTP_AI_GUARD_FUZZ_RULES
                                              * NGX_HTTP_AI_GUARD_LIT_ALTS];
     size_t                             n, i, k, nlits, erroff, acsize;
