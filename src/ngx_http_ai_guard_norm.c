@@ -19,13 +19,17 @@ static size_t ngx_http_ai_guard_norm_decode(const u_char *p, size_t len,
     uint32_t *cp);
 
 
+#define NGX_HTTP_AI_GUARD_NORM_HIGH  0x8080808080808080ULL
+
+
 size_t
 ngx_http_ai_guard_norm(u_char *dst, const u_char *src, size_t len)
 {
     char          buf[1];
     size_t        i, n, k;
-    uint32_t      cp;
     u_char       *d;
+    uint32_t      cp;
+    uint64_t      w;
     const char   *s;
 
     d = dst;
@@ -33,9 +37,32 @@ ngx_http_ai_guard_norm(u_char *dst, const u_char *src, size_t len)
 
     while (i < len) {
 
-        if (src[i] < 0x80) {
+        /*
+         * ASCII stays: eight bytes at a time while none is past 0x7f.
+         * d is never past src + i, and the eight are read before they
+         * are written, so in place is safe.
+         */
+
+        while (i + 8 <= len) {
+            memcpy(&w, src + i, 8);
+
+            if (w & NGX_HTTP_AI_GUARD_NORM_HIGH) {
+                break;
+            }
+
+            memcpy(d, &w, 8);
+            d += 8;
+            i += 8;
+        }
+
+        /* the bytes before the next one past 0x7f */
+
+        while (i < len && src[i] < 0x80) {
             *d++ = src[i++];
-            continue;
+        }
+
+        if (i == len) {
+            break;
         }
 
         n = ngx_http_ai_guard_norm_decode(src + i, len - i, &cp);
@@ -49,9 +76,10 @@ ngx_http_ai_guard_norm(u_char *dst, const u_char *src, size_t len)
         s = ngx_http_ai_guard_norm_map(cp, buf, &k);
 
         if (s == NULL) {
-            /* the same bytes; memmove: dst may be src, behind it */
-            memmove(d, src + i, n);
-            d += n;
+            /* the same bytes, forward: dst may be src, never ahead of it */
+            for (k = 0; k < n; k++) {
+                *d++ = src[i + k];
+            }
 
         } else {
             memcpy(d, s, k);
@@ -71,9 +99,16 @@ ngx_http_ai_guard_norm_map(uint32_t cp, char *buf, size_t *n)
     size_t                                 lo, hi, mid;
     const ngx_http_ai_guard_norm_range_t  *r;
 
-    /* every range is past U+0084: most text past ASCII stays as it is */
+    /* most text past ASCII stays as it is: two bitmaps say so */
 
-    if (cp < ngx_http_ai_guard_norm_table[0].lo) {
+    if (cp < 0x800) {
+        if (!(ngx_http_ai_guard_norm_low[cp >> 3] & (1u << (cp & 7)))) {
+            return NULL;
+        }
+
+    } else if (!(ngx_http_ai_guard_norm_blocks[cp >> 11]
+                 & (1u << ((cp >> 8) & 7))))
+    {
         return NULL;
     }
 

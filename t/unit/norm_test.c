@@ -16,6 +16,10 @@ t_norm(const char *s, const char *want, const char *name)
     u_char  buf[256];
     size_t  n;
 
+    /* bytes past the text that would show if it were read past its end */
+
+    memset(buf, 0xff, sizeof(buf));
+
     n = strlen(s);
     memcpy(buf, s, n);
 
