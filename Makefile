@@ -12,9 +12,10 @@ MODULE_SRCS := config ngx_ai_guard_module.c $(wildcard src/*.c src/*.h)
 # The parts of src/ that use no nginx runtime: unit tests and fuzz targets
 # link them directly.
 PURE_SRCS  := $(wildcard $(addprefix src/ngx_http_ai_guard_, \
-                keys.c request.c usage.c limit.c price.c str.c date.c \
+                keys.c request.c request_fields.c usage.c limit.c price.c \
+                str.c date.c \
                 batch.c jwt.c jwks.c jwt_json.c json.c canon.c pii.c \
-                rules_file.c literals.c ac.c))
+                rules_file.c literals.c ac.c norm.c))
 PURE_LIBS  := -lyajl -lcrypto -lpcre2-8
 
 UNIT_SRCS  := $(wildcard t/unit/*_test.c)

@@ -27,8 +27,8 @@ typedef struct {
 } ngx_http_ai_guard_fuzz_t;
 
 
-static int ngx_http_ai_guard_fuzz_text(void *data, const u_char *p,
-    size_t len);
+static int ngx_http_ai_guard_fuzz_text(void *data,
+    const ngx_http_ai_guard_text_t *t);
 static int ngx_http_ai_guard_fuzz_parse(const u_char *p, size_t len,
     size_t split, ngx_http_ai_guard_request_t *req,
     ngx_http_ai_guard_fuzz_t *f, u_char **canon, size_t *canon_len);
@@ -40,20 +40,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 
 static int
-ngx_http_ai_guard_fuzz_text(void *data, const u_char *p, size_t len)
+ngx_http_ai_guard_fuzz_text(void *data, const ngx_http_ai_guard_text_t *t)
 {
     ngx_http_ai_guard_fuzz_t  *f = data;
 
+    size_t           i;
     volatile u_char  c;
 
-    if (len) {
-        c = p[0];
-        c = p[len - 1];
+    if (t->len) {
+        c = t->data[0];
+        c = t->data[t->len - 1];
         (void) c;
     }
 
+    /* "ascii" says what it says */
+
+    for (i = 0; t->ascii && i < t->len; i++) {
+        if (t->data[i] >= 0x80) {
+            abort();
+        }
+    }
+
+    if (!t->counted) {
+        if (t->group != 0) {
+            abort();
+        }
+
+        return 0;
+    }
+
     f->texts++;
-    f->bytes += len;
+    f->bytes += t->len;
 
     return 0;
 }

@@ -21,6 +21,7 @@
 #include <ngx_http_ai_guard_rules_file.h>
 #include <ngx_http_ai_guard_literals.h>
 #include <ngx_http_ai_guard_ac.h>
+#include <ngx_http_ai_guard_norm.h>
 
 
 #define NGX_HTTP_AI_GUARD_FUZZ_RULES  64
@@ -28,6 +29,9 @@
 
 static int ngx_http_ai_guard_fuzz_has(const u_char *p, size_t len,
     const u_char *lit, size_t n);
+static void ngx_http_ai_guard_fuzz_sound(pcre2_code *re,
+    pcre2_match_data *md, pcre2_match_context *mc, const u_char *p,
+    size_t len, ngx_http_ai_guard_literals_t *sets, size_t nsets);
 
 
 static int
@@ -61,18 +65,57 @@ ngx_http_ai_guard_fuzz_has(const u_char *p, size_t len, const u_char *lit,
 }
 
 
+/* a match of re in p holds a literal of each set, up to its end */
+
+static void
+ngx_http_ai_guard_fuzz_sound(pcre2_code *re, pcre2_match_data *md,
+    pcre2_match_context *mc, const u_char *p, size_t len,
+    ngx_http_ai_guard_literals_t *sets, size_t nsets)
+{
+    size_t       j, k;
+    PCRE2_SIZE  *ov;
+
+    if (nsets == 0 || pcre2_match(re, p, len, 0, 0, md, mc) < 0) {
+        return;
+    }
+
+    ov = pcre2_get_ovector_pointer(md);
+
+    /*
+     * \K moves the reported start past text the regex consumed, so a
+     * literal is looked for up to the match's end.
+     */
+
+    for (j = 0; ov[0] <= ov[1] && j < nsets; j++) {
+        for (k = 0; k < sets[j].n; k++) {
+            if (ngx_http_ai_guard_fuzz_has(p, ov[1], sets[j].data[k],
+                                           sets[j].len[k]))
+            {
+                break;
+            }
+        }
+
+        if (k == sets[j].n) {
+            abort();
+        }
+    }
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int                                rc, errcode, dup;
-    size_t                             nsets, j;
+    size_t                             nsets;
     u_char                             found[NGX_HTTP_AI_GUARD_FUZZ_RULES
                                              * NGX_HTTP_AI_GUARD_LIT_ALTS];
     size_t                             n, i, k, nlits, erroff, acsize;
     void                              *acbuf;
     PCRE2_SIZE                        *ov;
-    pcre2_code                        *re;
-    pcre2_match_data                  *md;
+    u_char                            *norm;
+    size_t                             nsize;
+    pcre2_code                        *re, *reu;
+    pcre2_match_data                  *md, *mdu;
     pcre2_match_context               *mc;
     ngx_http_ai_guard_ac_t            *ac;
     ngx_http_ai_guard_lit_t            lits[NGX_HTTP_AI_GUARD_FUZZ_RULES
@@ -84,6 +127,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static ngx_http_ai_guard_literals_t  sets[NGX_HTTP_AI_GUARD_LIT_SETS];
 
     ngx_http_ai_guard_rules_init(&ps, data, size);
+
+    norm = malloc(size + 1);
+    if (norm == NULL) {
+        abort();
+    }
+
+    nsize = ngx_http_ai_guard_norm(norm, data, size);
 
     mc = pcre2_match_context_create(NULL);
     pcre2_set_match_limit(mc, 10000);
@@ -187,28 +237,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
 
-        if (nsets && pcre2_match(re, data, size, 0, 0, md, mc) >= 0) {
-            ov = pcre2_get_ovector_pointer(md);
+        ngx_http_ai_guard_fuzz_sound(re, md, mc, data, size, sets, nsets);
 
-            /*
-             * \K moves the reported start past text the regex consumed,
-             * so a literal is looked for up to the match's end.
-             */
+        /*
+         * As the glue runs it: code points (UTF, UCP) over the normal
+         * form, where U+212A and U+017F, caseless K and s, are folded.
+         * Invalid UTF-8 makes pcre2_match fail: the parser refuses it.
+         */
 
-            for (j = 0; ov[0] <= ov[1] && j < nsets; j++) {
-                for (k = 0; k < sets[j].n; k++) {
-                    if (ngx_http_ai_guard_fuzz_has(data, ov[1],
-                                                   sets[j].data[k],
-                                                   sets[j].len[k]))
-                    {
-                        break;
-                    }
-                }
-
-                if (k == sets[j].n) {
-                    abort();
-                }
-            }
+        reu = pcre2_compile(rule.regex, rule.regex_len,
+                            PCRE2_UTF|PCRE2_UCP, &errcode, &erroff, NULL);
+        if (reu != NULL) {
+            mdu = pcre2_match_data_create_from_pattern(reu, NULL);
+            ngx_http_ai_guard_fuzz_sound(reu, mdu, mc, norm, nsize, sets,
+                                         nsets);
+            pcre2_match_data_free(mdu);
+            pcre2_code_free(reu);
         }
 
         if (lt->n && pcre2_match(re, data, size, 0, 0, md, mc) >= 0) {
@@ -234,6 +278,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     pcre2_match_context_free(mc);
+    free(norm);
 
     acsize = ngx_http_ai_guard_ac_size(lits, nlits);
     acbuf = malloc(acsize);

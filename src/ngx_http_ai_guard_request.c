@@ -10,51 +10,8 @@
 #include "ngx_http_ai_guard_json.h"
 #include "ngx_http_ai_guard_canon.h"
 #include "ngx_http_ai_guard_request.h"
+#include "ngx_http_ai_guard_request_fields.h"
 
-
-/*
- * Contexts of an open container: what the object or array at a given
- * depth is.  Objects are below NGX_HTTP_AI_GUARD_CTX_ARRAY, arrays from it.
- */
-#define NGX_HTTP_AI_GUARD_CTX_IGNORE_MAP      0
-#define NGX_HTTP_AI_GUARD_CTX_TOP             1
-#define NGX_HTTP_AI_GUARD_CTX_MESSAGE         2
-#define NGX_HTTP_AI_GUARD_CTX_PART            3
-#define NGX_HTTP_AI_GUARD_CTX_TOOL_CALL       4
-#define NGX_HTTP_AI_GUARD_CTX_FUNCTION        5
-#define NGX_HTTP_AI_GUARD_CTX_STREAM_OPTIONS  6
-#define NGX_HTTP_AI_GUARD_CTX_ARRAY           8
-#define NGX_HTTP_AI_GUARD_CTX_IGNORE_ARRAY    8
-#define NGX_HTTP_AI_GUARD_CTX_MESSAGES        9
-#define NGX_HTTP_AI_GUARD_CTX_PARTS           10
-#define NGX_HTTP_AI_GUARD_CTX_PROMPT          11
-#define NGX_HTTP_AI_GUARD_CTX_INPUT           12
-#define NGX_HTTP_AI_GUARD_CTX_TOOL_CALLS      13
-#define NGX_HTTP_AI_GUARD_CTX_LAST            14
-
-/* roles: what the next value is, from its key or its array */
-#define NGX_HTTP_AI_GUARD_ROLE_NONE           0
-#define NGX_HTTP_AI_GUARD_ROLE_MODEL          1
-#define NGX_HTTP_AI_GUARD_ROLE_STREAM         2
-#define NGX_HTTP_AI_GUARD_ROLE_INCLUDE_USAGE  3
-#define NGX_HTTP_AI_GUARD_ROLE_MAX_TOKENS     4
-#define NGX_HTTP_AI_GUARD_ROLE_N              5
-#define NGX_HTTP_AI_GUARD_ROLE_TEMPERATURE    6
-#define NGX_HTTP_AI_GUARD_ROLE_STREAM_OPTIONS 7
-#define NGX_HTTP_AI_GUARD_ROLE_MESSAGES       8
-#define NGX_HTTP_AI_GUARD_ROLE_MESSAGE        9
-#define NGX_HTTP_AI_GUARD_ROLE_CONTENT        10
-#define NGX_HTTP_AI_GUARD_ROLE_TEXT           11
-#define NGX_HTTP_AI_GUARD_ROLE_PROMPT         12
-#define NGX_HTTP_AI_GUARD_ROLE_INPUT          13
-#define NGX_HTTP_AI_GUARD_ROLE_INPUT_ITEM     14
-#define NGX_HTTP_AI_GUARD_ROLE_TOOL_CALLS     15
-#define NGX_HTTP_AI_GUARD_ROLE_TOOL_CALL      16
-#define NGX_HTTP_AI_GUARD_ROLE_FUNCTION       17
-#define NGX_HTTP_AI_GUARD_ROLE_LAST           18
-
-/* the scalar roles, whose value must not be a container */
-#define NGX_HTTP_AI_GUARD_ROLE_SCALAR         NGX_HTTP_AI_GUARD_ROLE_TEMPERATURE
 
 /* a bit of rp->seen past the top-level keys */
 #define NGX_HTTP_AI_GUARD_SEEN_INCLUDE_USAGE  0x80000000
@@ -73,12 +30,6 @@
 #define NGX_HTTP_AI_GUARD_NOT_COUNT                                          \
     (NGX_HTTP_AI_GUARD_JSON_NEGATIVE|NGX_HTTP_AI_GUARD_JSON_FRACTION         \
      |NGX_HTTP_AI_GUARD_JSON_EXPONENT|NGX_HTTP_AI_GUARD_JSON_BIG)
-
-#define ngx_http_ai_guard_is_map(ctx)  ((ctx) < NGX_HTTP_AI_GUARD_CTX_ARRAY)
-
-#define ngx_http_ai_guard_is_text(role)                                      \
-    ((role) >= NGX_HTTP_AI_GUARD_ROLE_CONTENT                                \
-     && (role) <= NGX_HTTP_AI_GUARD_ROLE_INPUT_ITEM)
 
 #define NGX_HTTP_AI_GUARD_ERR_JSON      "request body is not valid JSON"
 #define NGX_HTTP_AI_GUARD_ERR_UTF8      "request body is not valid UTF-8"
@@ -117,15 +68,6 @@ typedef struct {
 } ngx_http_ai_guard_count_t;
 
 
-typedef struct {
-    size_t                          len;
-    const char                     *name;
-    unsigned                        role;
-    const char                     *dup;
-    const char                     *type;
-} ngx_http_ai_guard_key_t;
-
-
 struct ngx_http_ai_guard_request_parser_s {
     ngx_http_ai_guard_text_pt         text;
     void                             *data;
@@ -148,19 +90,24 @@ struct ngx_http_ai_guard_request_parser_s {
     u_char                            hi;     /* byte's range */
     u_char                            lit;    /* 't', 'f' or 'n' */
     unsigned                          is_key:1;
+    unsigned                          track:1;  /* its decoded length */
     unsigned                          finished:1;
     const char                       *literal;
     ngx_http_ai_guard_json_escape_t   esc;
     ngx_http_ai_guard_json_number_t   num;
     size_t                            keep;
-    size_t                            slen;   /* decoded bytes kept so far */
+    size_t                            slen;   /* decoded bytes so far */
     size_t                            wide;   /* of them, bytes past ASCII */
     size_t                            other;
     size_t                            halves;
     ngx_http_ai_guard_rbuf_t          scratch;
 
     ngx_http_ai_guard_canon_t         canon;
+    uint32_t                          groups;
     uint8_t                           ctx[NGX_HTTP_AI_GUARD_REQ_MAX_DEPTH + 1];
+    /* the content array a text at this depth is a part of; 0: none */
+    uint32_t                          group[NGX_HTTP_AI_GUARD_REQ_MAX_DEPTH
+                                            + 1];
 };
 
 
@@ -196,7 +143,8 @@ static int ngx_http_ai_guard_request_number(
 static int ngx_http_ai_guard_request_literal(
     ngx_http_ai_guard_request_parser_t *rp);
 static int ngx_http_ai_guard_request_text(
-    ngx_http_ai_guard_request_parser_t *rp, const u_char *p, size_t len);
+    ngx_http_ai_guard_request_parser_t *rp, const u_char *p, size_t len,
+    unsigned counted);
 static uint64_t ngx_http_ai_guard_request_tokens(
     ngx_http_ai_guard_count_t *count, size_t texts);
 static void ngx_http_ai_guard_request_result(
@@ -205,88 +153,6 @@ static void ngx_http_ai_guard_request_result(
 static int ngx_http_ai_guard_request_canon(
     ngx_http_ai_guard_request_parser_t *rp, const u_char *p, size_t len,
     int string);
-
-
-#define ngx_http_ai_guard_key(name, role, type)                              \
-    { sizeof(name) - 1, name, NGX_HTTP_AI_GUARD_ROLE_##role,                 \
-      "duplicate key \"" name "\" in request body", type }
-
-#define NGX_HTTP_AI_GUARD_ERR_UINT  "\" must be a non-negative integer"
-
-/* the top-level keys read; a duplicate of any of them is an error */
-static ngx_http_ai_guard_key_t  ngx_http_ai_guard_request_keys[] = {
-    ngx_http_ai_guard_key("model", MODEL, "\"model\" must be a string"),
-    ngx_http_ai_guard_key("messages", MESSAGES, NULL),
-    ngx_http_ai_guard_key("stream", STREAM, "\"stream\" must be a boolean"),
-    ngx_http_ai_guard_key("max_tokens", MAX_TOKENS,
-                          "\"max_tokens" NGX_HTTP_AI_GUARD_ERR_UINT),
-    ngx_http_ai_guard_key("max_completion_tokens", MAX_TOKENS,
-                          "\"max_completion_tokens"
-                          NGX_HTTP_AI_GUARD_ERR_UINT),
-    ngx_http_ai_guard_key("max_output_tokens", MAX_TOKENS,
-                          "\"max_output_tokens" NGX_HTTP_AI_GUARD_ERR_UINT),
-    ngx_http_ai_guard_key("n", N, "\"n" NGX_HTTP_AI_GUARD_ERR_UINT),
-    ngx_http_ai_guard_key("temperature", TEMPERATURE, NULL),
-    ngx_http_ai_guard_key("stream_options", STREAM_OPTIONS, NULL),
-    ngx_http_ai_guard_key("system", CONTENT, NULL),
-    ngx_http_ai_guard_key("instructions", CONTENT, NULL),
-    ngx_http_ai_guard_key("prompt", PROMPT, NULL),
-    ngx_http_ai_guard_key("input", INPUT, NULL),
-    { 0, NULL, 0, NULL, NULL }
-};
-
-static ngx_http_ai_guard_key_t  ngx_http_ai_guard_request_include_usage =
-    ngx_http_ai_guard_key("include_usage", INCLUDE_USAGE,
-                          "\"stream_options.include_usage\" must be "
-                          "a boolean");
-
-
-/* the role of an array's elements; objects take it from their keys */
-static const uint8_t  ngx_http_ai_guard_request_elements[] = {
-    0, 0, 0, 0, 0, 0, 0, 0,
-    NGX_HTTP_AI_GUARD_ROLE_NONE,            /* IGNORE_ARRAY */
-    NGX_HTTP_AI_GUARD_ROLE_MESSAGE,         /* MESSAGES */
-    NGX_HTTP_AI_GUARD_ROLE_CONTENT,         /* PARTS */
-    NGX_HTTP_AI_GUARD_ROLE_TEXT,            /* PROMPT */
-    NGX_HTTP_AI_GUARD_ROLE_INPUT_ITEM,      /* INPUT */
-    NGX_HTTP_AI_GUARD_ROLE_TOOL_CALL        /* TOOL_CALLS */
-};
-
-
-/* the context a container opens in, by role: objects, then arrays */
-static const uint8_t  ngx_http_ai_guard_request_maps[] = {
-    NGX_HTTP_AI_GUARD_CTX_IGNORE_MAP,       /* NONE */
-    0, 0, 0, 0, 0,                          /* scalars: type errors */
-    NGX_HTTP_AI_GUARD_CTX_IGNORE_MAP,       /* TEMPERATURE */
-    NGX_HTTP_AI_GUARD_CTX_STREAM_OPTIONS,   /* STREAM_OPTIONS */
-    NGX_HTTP_AI_GUARD_CTX_IGNORE_MAP,       /* MESSAGES */
-    NGX_HTTP_AI_GUARD_CTX_MESSAGE,          /* MESSAGE */
-    NGX_HTTP_AI_GUARD_CTX_PART,             /* CONTENT */
-    NGX_HTTP_AI_GUARD_CTX_IGNORE_MAP,       /* TEXT */
-    NGX_HTTP_AI_GUARD_CTX_IGNORE_MAP,       /* PROMPT */
-    NGX_HTTP_AI_GUARD_CTX_MESSAGE,          /* INPUT */
-    NGX_HTTP_AI_GUARD_CTX_MESSAGE,          /* INPUT_ITEM */
-    NGX_HTTP_AI_GUARD_CTX_IGNORE_MAP,       /* TOOL_CALLS */
-    NGX_HTTP_AI_GUARD_CTX_TOOL_CALL,        /* TOOL_CALL */
-    NGX_HTTP_AI_GUARD_CTX_FUNCTION          /* FUNCTION */
-};
-
-static const uint8_t  ngx_http_ai_guard_request_arrays[] = {
-    NGX_HTTP_AI_GUARD_CTX_IGNORE_ARRAY,     /* NONE */
-    0, 0, 0, 0, 0,                          /* scalars: type errors */
-    NGX_HTTP_AI_GUARD_CTX_IGNORE_ARRAY,     /* TEMPERATURE */
-    NGX_HTTP_AI_GUARD_CTX_IGNORE_ARRAY,     /* STREAM_OPTIONS */
-    NGX_HTTP_AI_GUARD_CTX_MESSAGES,         /* MESSAGES */
-    NGX_HTTP_AI_GUARD_CTX_IGNORE_ARRAY,     /* MESSAGE */
-    NGX_HTTP_AI_GUARD_CTX_PARTS,            /* CONTENT */
-    NGX_HTTP_AI_GUARD_CTX_IGNORE_ARRAY,     /* TEXT */
-    NGX_HTTP_AI_GUARD_CTX_PROMPT,           /* PROMPT */
-    NGX_HTTP_AI_GUARD_CTX_INPUT,            /* INPUT */
-    NGX_HTTP_AI_GUARD_CTX_IGNORE_ARRAY,     /* INPUT_ITEM */
-    NGX_HTTP_AI_GUARD_CTX_TOOL_CALLS,       /* TOOL_CALLS */
-    NGX_HTTP_AI_GUARD_CTX_IGNORE_ARRAY,     /* TOOL_CALL */
-    NGX_HTTP_AI_GUARD_CTX_IGNORE_ARRAY      /* FUNCTION */
-};
 
 
 ngx_http_ai_guard_request_parser_t *
@@ -434,7 +300,7 @@ ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
             }
 
             if (c == '\\') {
-                if (rp->keep
+                if (rp->track
                     && ngx_http_ai_guard_request_keep(rp, s, p - s) != 0)
                 {
                     goto nomem;
@@ -528,17 +394,25 @@ ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
                 rp->vrole = ngx_http_ai_guard_request_role(rp);
                 rp->is_key = 0;
 
-                if (rp->canon.levels || ngx_http_ai_guard_is_text(rp->vrole)) {
+                if (rp->canon.levels
+                    || (rp->text && ngx_http_ai_guard_is_text(rp->vrole)))
+                {
                     n = NGX_HTTP_AI_GUARD_KEEP_ALL;
 
                 } else if (rp->vrole == NGX_HTTP_AI_GUARD_ROLE_MODEL) {
                     n = NGX_HTTP_AI_GUARD_KEEP_MODEL;
+
+                } else if (rp->vrole == NGX_HTTP_AI_GUARD_ROLE_TYPE) {
+                    n = NGX_HTTP_AI_GUARD_KEEP_KEY;
 
                 } else {
                     n = 0;
                 }
 
                 ngx_http_ai_guard_request_begin(rp, n);
+
+                /* a counted text's length counts, kept or not */
+                rp->track |= ngx_http_ai_guard_is_counted(rp->vrole);
 
                 s = ++p;
                 state = sw_string;
@@ -624,10 +498,14 @@ ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
 
             rp->is_key = 1;
 
-            if (rp->canon.levels) {
+            if (rp->canon.levels
+                || (rp->text
+                    && rp->ctx[rp->depth] == NGX_HTTP_AI_GUARD_CTX_ALL_MAP))
+            {
                 n = NGX_HTTP_AI_GUARD_KEEP_ALL;
 
-            } else if (rp->ctx[rp->depth] == NGX_HTTP_AI_GUARD_CTX_IGNORE_MAP)
+            } else if (rp->ctx[rp->depth] == NGX_HTTP_AI_GUARD_CTX_IGNORE_MAP
+                       || rp->ctx[rp->depth] == NGX_HTTP_AI_GUARD_CTX_ALL_MAP)
             {
                 n = 0;
 
@@ -729,7 +607,7 @@ ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
 
     /* the buffer ends inside a token: keep what of it is wanted */
 
-    if (rp->keep
+    if (rp->track
         && (state == sw_string || state == sw_number)
         && ngx_http_ai_guard_request_keep(rp, s, end - s) != 0)
     {
@@ -940,6 +818,7 @@ ngx_http_ai_guard_request_begin(ngx_http_ai_guard_request_parser_t *rp,
     size_t keep)
 {
     rp->keep = keep;
+    rp->track = (keep != 0);
     rp->slen = 0;
     rp->scratch.len = 0;
     rp->wide = 0;
@@ -956,13 +835,17 @@ ngx_http_ai_guard_request_keep(ngx_http_ai_guard_request_parser_t *rp,
 {
     size_t  n;
 
+    rp->slen += len;
+
     n = rp->keep - rp->scratch.len;
 
     if (n > len) {
         n = len;
     }
 
-    rp->slen += len;
+    if (n == 0) {
+        return 0;
+    }
 
     return ngx_http_ai_guard_rbuf_add(&rp->scratch, p, n);
 }
@@ -1041,7 +924,7 @@ ngx_http_ai_guard_request_escape(ngx_http_ai_guard_request_parser_t *rp,
         rp->halves += (size_t) 1 << (n - 2);
     }
 
-    if (rp->keep == 0) {
+    if (!rp->track) {
         return 0;
     }
 
@@ -1209,10 +1092,23 @@ ngx_http_ai_guard_request_string(ngx_http_ai_guard_request_parser_t *rp,
     case NGX_HTTP_AI_GUARD_ROLE_PROMPT:
     case NGX_HTTP_AI_GUARD_ROLE_INPUT:
     case NGX_HTTP_AI_GUARD_ROLE_INPUT_ITEM:
-        if (ngx_http_ai_guard_request_text(rp, s, len) == 0) {
+        if (ngx_http_ai_guard_request_text(rp, s, len, 1) == 0) {
             return 0;
         }
 
+        break;
+
+    case NGX_HTTP_AI_GUARD_ROLE_EXTRA:
+    case NGX_HTTP_AI_GUARD_ROLE_ALL:
+        if (ngx_http_ai_guard_request_text(rp, s, len, 0) == 0) {
+            return 0;
+        }
+
+        break;
+
+    case NGX_HTTP_AI_GUARD_ROLE_TYPE:
+        rp->ctx[rp->depth] = (uint8_t) ngx_http_ai_guard_request_type(
+                                               rp->ctx[rp->depth], s, len);
         break;
 
     case NGX_HTTP_AI_GUARD_ROLE_MODEL:
@@ -1258,15 +1154,29 @@ ngx_http_ai_guard_request_string(ngx_http_ai_guard_request_parser_t *rp,
 
 static int
 ngx_http_ai_guard_request_text(ngx_http_ai_guard_request_parser_t *rp,
-    const u_char *p, size_t len)
+    const u_char *p, size_t len, unsigned counted)
 {
-    rp->count.ascii += len - rp->wide;
-    rp->count.other += rp->other;
-    rp->count.halves += rp->halves;
-    rp->req.text_bytes += len;
-    rp->req.texts++;
+    ngx_http_ai_guard_text_t  t;
 
-    if (rp->text && rp->text(rp->data, p, len) != 0) {
+    if (counted) {
+        rp->count.ascii += len - rp->wide;
+        rp->count.other += rp->other;
+        rp->count.halves += rp->halves;
+        rp->req.text_bytes += len;
+        rp->req.texts++;
+    }
+
+    if (rp->text == NULL) {
+        return 1;
+    }
+
+    t.data = p;
+    t.len = len;
+    t.group = counted ? rp->group[rp->depth] : 0;
+    t.ascii = (rp->wide == 0);
+    t.counted = counted;
+
+    if (rp->text(rp->data, &t) != 0) {
         return ngx_http_ai_guard_request_fail(rp,
                                      NGX_HTTP_AI_GUARD_REQ_ABORTED,
                                      "request rejected while reading "
@@ -1323,6 +1233,8 @@ ngx_http_ai_guard_request_open(ngx_http_ai_guard_request_parser_t *rp,
                                               NULL);
     }
 
+    rp->group[rp->depth + 1] = (child == NGX_HTTP_AI_GUARD_CTX_PARTS)
+                               ? ++rp->groups : rp->group[rp->depth];
     rp->ctx[++rp->depth] = (uint8_t) child;
     rp->role = NGX_HTTP_AI_GUARD_ROLE_NONE;
 
@@ -1350,103 +1262,50 @@ ngx_http_ai_guard_request_close(ngx_http_ai_guard_request_parser_t *rp,
 
 /*
  * A key ends.  Outside the objects whose keys are read (and without the
- * canonical form) nothing of it was kept, and nothing need be done.
+ * canonical form) nothing of it was kept, and nothing need be done.  A
+ * key of a schema (every string of it a text) is a text too: the model
+ * reads a property's name.
  */
 
 static int
 ngx_http_ai_guard_request_key(ngx_http_ai_guard_request_parser_t *rp,
     const u_char *s, size_t len)
 {
-    unsigned                   i;
-    ngx_http_ai_guard_key_t   *k;
+    int                             top;
+    unsigned                        ctx;
+    const ngx_http_ai_guard_key_t  *k;
 
-    rp->role = NGX_HTTP_AI_GUARD_ROLE_NONE;
+    ctx = rp->ctx[rp->depth];
 
-    switch (rp->ctx[rp->depth]) {
+    rp->role = ngx_http_ai_guard_request_field(ctx, s, len, &top);
 
-    case NGX_HTTP_AI_GUARD_CTX_TOP:
-        for (i = 0; ngx_http_ai_guard_request_keys[i].len; i++) {
-            k = &ngx_http_ai_guard_request_keys[i];
+    if (top >= 0) {
+        k = &ngx_http_ai_guard_request_keys[top];
 
-            if (k->len != len || memcmp(k->name, s, len) != 0) {
-                continue;
-            }
-
-            if (rp->seen & (1u << i)) {
-                return ngx_http_ai_guard_request_fail(rp,
-                                             NGX_HTTP_AI_GUARD_REQ_INVALID,
-                                             k->dup, k->name);
-            }
-
-            rp->seen |= 1u << i;
-            rp->key = i;
-            rp->role = k->role;
-            break;
+        if (rp->seen & (1u << top)) {
+            return ngx_http_ai_guard_request_fail(rp,
+                                         NGX_HTTP_AI_GUARD_REQ_INVALID,
+                                         k->dup, k->name);
         }
 
-        break;
+        rp->seen |= 1u << top;
+        rp->key = top;
 
-    case NGX_HTTP_AI_GUARD_CTX_MESSAGE:
-        if (len == 7 && memcmp(s, "content", 7) == 0) {
-            rp->role = NGX_HTTP_AI_GUARD_ROLE_CONTENT;
-
-        } else if (len == 10 && memcmp(s, "tool_calls", 10) == 0) {
-            rp->role = NGX_HTTP_AI_GUARD_ROLE_TOOL_CALLS;
-
-        } else if (len == 13 && memcmp(s, "function_call", 13) == 0) {
-            rp->role = NGX_HTTP_AI_GUARD_ROLE_FUNCTION;
-
-        } else if (len == 9 && memcmp(s, "arguments", 9) == 0) {
-            rp->role = NGX_HTTP_AI_GUARD_ROLE_TEXT;
-
-        } else if (len == 6 && memcmp(s, "output", 6) == 0) {
-            rp->role = NGX_HTTP_AI_GUARD_ROLE_CONTENT;
-        }
-
-        break;
-
-    case NGX_HTTP_AI_GUARD_CTX_PART:
-        if (len == 4 && memcmp(s, "text", 4) == 0) {
-            rp->role = NGX_HTTP_AI_GUARD_ROLE_TEXT;
-
-        } else if (len == 7 && memcmp(s, "content", 7) == 0) {
-            rp->role = NGX_HTTP_AI_GUARD_ROLE_CONTENT;
-        }
-
-        break;
-
-    case NGX_HTTP_AI_GUARD_CTX_TOOL_CALL:
-        if (len == 8 && memcmp(s, "function", 8) == 0) {
-            rp->role = NGX_HTTP_AI_GUARD_ROLE_FUNCTION;
-        }
-
-        break;
-
-    case NGX_HTTP_AI_GUARD_CTX_FUNCTION:
-        if (len == 9 && memcmp(s, "arguments", 9) == 0) {
-            rp->role = NGX_HTTP_AI_GUARD_ROLE_TEXT;
-        }
-
-        break;
-
-    case NGX_HTTP_AI_GUARD_CTX_STREAM_OPTIONS:
+    } else if (rp->role == NGX_HTTP_AI_GUARD_ROLE_INCLUDE_USAGE) {
         k = &ngx_http_ai_guard_request_include_usage;
 
-        if (len == k->len && memcmp(s, k->name, len) == 0) {
-            if (rp->seen & NGX_HTTP_AI_GUARD_SEEN_INCLUDE_USAGE) {
-                return ngx_http_ai_guard_request_fail(rp,
-                                             NGX_HTTP_AI_GUARD_REQ_INVALID,
-                                             k->dup, k->name);
-            }
-
-            rp->seen |= NGX_HTTP_AI_GUARD_SEEN_INCLUDE_USAGE;
-            rp->role = k->role;
+        if (rp->seen & NGX_HTTP_AI_GUARD_SEEN_INCLUDE_USAGE) {
+            return ngx_http_ai_guard_request_fail(rp,
+                                         NGX_HTTP_AI_GUARD_REQ_INVALID,
+                                         k->dup, k->name);
         }
 
-        break;
+        rp->seen |= NGX_HTTP_AI_GUARD_SEEN_INCLUDE_USAGE;
 
-    default:
-        break;
+    } else if (ctx == NGX_HTTP_AI_GUARD_CTX_ALL_MAP
+               && ngx_http_ai_guard_request_text(rp, s, len, 0) == 0)
+    {
+        return 0;
     }
 
     if (rp->canon.levels

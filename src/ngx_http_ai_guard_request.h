@@ -10,8 +10,8 @@
 
 /*
  * Pure, incremental parser of an LLM API request body: OpenAI
- * chat/completions, completions, embeddings and Responses API, and
- * Anthropic messages.  No nginx runtime: the glue feeds it the body
+ * chat/completions, completions, embeddings, Responses and Assistants
+ * APIs, and Anthropic messages.  No nginx runtime: the glue feeds it the body
  * buffer by buffer, reads the result and frees it from a pool cleanup.
  *
  *     parser = ngx_http_ai_guard_request_create(canonical, text, data);
@@ -29,22 +29,46 @@
  * call returns the same code and _error() keeps its message.
  *
  * Texts: every string the model reads is handed, decoded (escapes
- * resolved, UTF-8 validated), to the text callback, whole, once:
+ * resolved, UTF-8 validated), to the text callback, whole, once.  The
+ * estimate counts these ("counted"):
  *
- *     messages[].content                       string
+ *     messages[].content                       string or parts
  *     messages[].content[].text                parts, blocks
  *     messages[].content[].content             tool results, nested
+ *     messages[].content[].source.data         Anthropic document, text
+ *     messages[].content[].source.content      Anthropic document, blocks
  *     messages[].tool_calls[].function.arguments
  *     messages[].function_call.arguments
+ *     messages[].output, .summary[].text       Responses items
  *     system, instructions                     string or blocks
+ *     additional_instructions                  Assistants runs
+ *     additional_messages[], thread.messages[] as messages above
+ *     content                                  Assistants message
  *     prompt                                   string or array
+ *     suffix                                   completions
  *     input                                    string, strings, items
  *                                              as messages above
  *     input[].arguments, input[].output        Responses tool items
  *
- * Strings anywhere else (user, metadata, tool schemas) are not texts.
- * "\u0000" is a NUL byte inside a text; a lone or mismatched UTF-16
- * surrogate escape, overlong or out-of-range UTF-8 are errors.
+ * and these are handed too, for the rules, without counting:
+ *
+ *     messages[].name, .refusal, .tool_calls[].function.name
+ *     messages[].content[].name, .title, .context, .refusal, .thinking
+ *     messages[].content[].input, input[].input   tool_use input: every
+ *                                              string and key in it
+ *     tools[], functions[]: .name, .description, .function.name,
+ *         .function.description, every string and key of .parameters,
+ *         .function.parameters, .input_schema
+ *     tool_choice, response_format, text       every string and key
+ *     prompt                                   object (Responses'
+ *                                              template): every string
+ *
+ * An image block's source and a base64 source's data (when its "type"
+ * comes before them) are not texts; strings anywhere else (user,
+ * metadata, other tools' settings) are not.  The text parts of one
+ * content array share a group number, so that the rules can read them
+ * joined.  "\u0000" is a NUL byte inside a text; a lone or mismatched
+ * UTF-16 surrogate escape, overlong or out-of-range UTF-8 are errors.
  *
  * Nullable fields ("stream": null, "max_tokens": null, ...) count as
  * absent, as the OpenAI API reads them.
@@ -71,13 +95,25 @@
 
 
 /*
- * Called once per complete decoded text; return 0 to go on, anything
- * else stops the parse with NGX_HTTP_AI_GUARD_REQ_ABORTED (a deny rule
- * matched, or the glue ran out of memory).  p is valid only during the
- * call and may contain NUL bytes.
+ * A complete decoded text: data is valid only during the call and may
+ * contain NUL bytes.  group: the texts of one content array (a message's
+ * parts, blocks) share a number, others have 0.
  */
-typedef int (*ngx_http_ai_guard_text_pt)(void *data, const u_char *p,
-    size_t len);
+typedef struct {
+    const u_char               *data;
+    size_t                      len;
+    uint32_t                    group;
+    unsigned                    ascii:1;    /* no byte past 0x7f */
+    unsigned                    counted:1;  /* in texts and the estimate */
+} ngx_http_ai_guard_text_t;
+
+
+/*
+ * Called once per text; return 0 to go on, anything else stops the
+ * parse with NGX_HTTP_AI_GUARD_REQ_ABORTED (the glue ran out of memory).
+ */
+typedef int (*ngx_http_ai_guard_text_pt)(void *data,
+    const ngx_http_ai_guard_text_t *text);
 
 
 typedef struct {
@@ -90,9 +126,9 @@ typedef struct {
                                        max_output_tokens; -1 absent */
     int64_t     n;                  /* -1 absent */
     unsigned    deterministic:1;    /* temperature present and == 0 */
-    size_t      text_bytes;         /* decoded bytes of all texts */
-    size_t      text_chars;         /* code points of all texts */
-    size_t      texts;              /* number of texts */
+    size_t      text_bytes;         /* decoded bytes of counted texts */
+    size_t      text_chars;         /* code points of counted texts */
+    size_t      texts;              /* number of counted texts */
     uint64_t    estimate;           /* prompt tokens, docs/estimate.md */
 } ngx_http_ai_guard_request_t;
 
@@ -106,7 +142,8 @@ typedef struct ngx_http_ai_guard_request_parser_s
  * recursively; no insignificant whitespace; strings re-escaped minimally;
  * numbers as written) for the cache key.  It costs memory proportional to
  * the body; without it the parser allocates nothing per key or value.
- * text may be NULL.  Returns NULL when out of memory.
+ * text may be NULL: then nothing of a text is kept, only counted.
+ * Returns NULL when out of memory.
  */
 ngx_http_ai_guard_request_parser_t *ngx_http_ai_guard_request_create(
     int want_canonical, ngx_http_ai_guard_text_pt text, void *data);

@@ -15,8 +15,9 @@
  *   ngx_http_ai_guard_literals.h     required literals of a regex
  *   ngx_http_ai_guard_ac.h           the multi-literal (Aho-Corasick) scan
  *   ngx_http_ai_guard_pii.h          the PII detectors
+ *   ngx_http_ai_guard_norm.h         the normal form they all read
  *
- * All four are pure: no nginx runtime, no allocation; buffers come from
+ * All five are pure: no nginx runtime, no allocation; buffers come from
  * the caller.
  */
 
@@ -24,6 +25,7 @@
 #include "ngx_http_ai_guard_literals.h"
 #include "ngx_http_ai_guard_ac.h"
 #include "ngx_http_ai_guard_pii.h"
+#include "ngx_http_ai_guard_norm.h"
 
 
 #endif /* _NGX_HTTP_AI_GUARD_RULES_H_INCLUDED_ */

@@ -20,7 +20,22 @@
 #define NGX_HTTP_AI_GUARD_MATCH_LIMIT  1000000
 #define NGX_HTTP_AI_GUARD_DEPTH_LIMIT  10000
 
+/*
+ * Rules read code points, not bytes: \s, \w, \b and (?i) as Unicode
+ * has them (the texts are valid UTF-8, normalised).  The prefilter's
+ * ASCII case folding stays sound: the two code points that match an
+ * ASCII letter caselessly, U+212A and U+017F, are folded to K and s by
+ * the normaliser.
+ */
+#if (NGX_PCRE2)
+#define NGX_HTTP_AI_GUARD_RULE_VERBS   "(*UTF)(*UCP)"
+#else
+#define NGX_HTTP_AI_GUARD_RULE_VERBS   "(*UTF8)(*UCP)"
+#endif
 
+
+static void ngx_http_ai_guard_prompt_one(ngx_http_ai_guard_loc_conf_t *alcf,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_str_t *text);
 static ngx_http_ai_guard_prompt_rule_t *ngx_http_ai_guard_prompt_run(
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_ruleset_t *set,
     const u_char *p, size_t len);
@@ -78,12 +93,12 @@ ngx_http_ai_guard_prompt_init(ngx_cycle_t *cycle)
  */
 
 int
-ngx_http_ai_guard_prompt_text(void *data, const u_char *p, size_t len)
+ngx_http_ai_guard_prompt_text(void *data, const ngx_http_ai_guard_text_t *t)
 {
     ngx_http_ai_guard_ctx_t *ctx = data;
 
-    ngx_str_t                     *text;
-    ngx_http_ai_guard_loc_conf_t  *alcf;
+    ngx_http_ai_guard_loc_conf_t     *alcf;
+    ngx_http_ai_guard_prompt_text_t  *text;
 
     alcf = ngx_http_get_module_loc_conf(ctx->request,
                                         ngx_http_ai_guard_module);
@@ -94,7 +109,7 @@ ngx_http_ai_guard_prompt_text(void *data, const u_char *p, size_t len)
 
     if (ctx->texts == NULL) {
         ctx->texts = ngx_array_create(ctx->request->pool, 4,
-                                      sizeof(ngx_str_t));
+                                      sizeof(ngx_http_ai_guard_prompt_text_t));
         if (ctx->texts == NULL) {
             return 1;
         }
@@ -105,13 +120,23 @@ ngx_http_ai_guard_prompt_text(void *data, const u_char *p, size_t len)
         return 1;
     }
 
-    text->data = ngx_pnalloc(ctx->request->pool, len);
-    if (text->data == NULL) {
+    text->text.data = ngx_pnalloc(ctx->request->pool, t->len);
+    if (text->text.data == NULL) {
         return 1;
     }
 
-    ngx_memcpy(text->data, p, len);
-    text->len = len;
+    /* what the rules read: ASCII is its own normal form */
+
+    if (t->ascii) {
+        ngx_memcpy(text->text.data, t->data, t->len);
+        text->text.len = t->len;
+
+    } else {
+        text->text.len = ngx_http_ai_guard_norm(text->text.data, t->data,
+                                                t->len);
+    }
+
+    text->group = t->group;
 
     return 0;
 }
@@ -129,37 +154,55 @@ ngx_http_ai_guard_prompt_check(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v)
 {
-    size_t                            off;
-    unsigned                          bit;
-    ngx_str_t                        *text, reason;
-    ngx_uint_t                        i;
+    u_char                           *p;
+    size_t                            len;
+    ngx_str_t                         reason, joined;
+    ngx_uint_t                        i, j, n;
     ngx_http_ai_guard_prompt_rule_t  *rule;
+    ngx_http_ai_guard_prompt_text_t  *text;
 
     text = ctx->texts ? ctx->texts->elts : NULL;
+    n = ctx->texts ? ctx->texts->nelts : 0;
 
-    for (i = 0; text && i < ctx->texts->nelts; i++) {
+    for (i = 0; i < n; i = j) {
 
-        if (alcf->deny && ctx->deny_hit == NULL) {
-            ctx->deny_hit = ngx_http_ai_guard_prompt_run(ctx, alcf->deny,
-                                                         text[i].data,
-                                                         text[i].len);
-        }
+        /* a run of parts of one content array: each, then joined */
 
-        if (alcf->allow && !ctx->allow_hit
-            && ngx_http_ai_guard_prompt_run(ctx, alcf->allow, text[i].data,
-                                            text[i].len))
+        ngx_http_ai_guard_prompt_one(alcf, ctx, &text[i].text);
+        len = text[i].text.len;
+
+        for (j = i + 1;
+             j < n && text[i].group != 0 && text[j].group == text[i].group;
+             j++)
         {
-            ctx->allow_hit = 1;
+            ngx_http_ai_guard_prompt_one(alcf, ctx, &text[j].text);
+            len += text[j].text.len;
         }
 
-        if (alcf->pii && ctx->pii_hit == NULL) {
-            bit = ngx_http_ai_guard_pii_scan(text[i].data, text[i].len,
-                                             alcf->pii, &off);
-
-            if (bit) {
-                ctx->pii_hit = ngx_http_ai_guard_pii_name(bit);
-            }
+        if (j - i < 2) {
+            continue;
         }
+
+        /*
+         * A phrase split across parts ("Ignore all prev", "ious
+         * instructions") is one text to the model: the rules read the
+         * parts joined, with nothing between them.
+         */
+
+        joined.data = ngx_pnalloc(r->pool, len);
+        if (joined.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = joined.data;
+
+        for ( /* void */ ; i < j; i++) {
+            p = ngx_cpymem(p, text[i].text.data, text[i].text.len);
+        }
+
+        joined.len = len;
+
+        ngx_http_ai_guard_prompt_one(alcf, ctx, &joined);
     }
 
     rule = ctx->deny_hit;
@@ -202,6 +245,38 @@ ngx_http_ai_guard_prompt_check(ngx_http_request_t *r,
     }
 
     return ngx_http_ai_guard_prompt_blocked(r, v, &reason);
+}
+
+
+/* the checks not decided yet, over one text */
+
+static void
+ngx_http_ai_guard_prompt_one(ngx_http_ai_guard_loc_conf_t *alcf,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_str_t *text)
+{
+    size_t    off;
+    unsigned  bit;
+
+    if (alcf->deny && ctx->deny_hit == NULL) {
+        ctx->deny_hit = ngx_http_ai_guard_prompt_run(ctx, alcf->deny,
+                                                     text->data, text->len);
+    }
+
+    if (alcf->allow && !ctx->allow_hit
+        && ngx_http_ai_guard_prompt_run(ctx, alcf->allow, text->data,
+                                        text->len))
+    {
+        ctx->allow_hit = 1;
+    }
+
+    if (alcf->pii && ctx->pii_hit == NULL) {
+        bit = ngx_http_ai_guard_pii_scan(text->data, text->len, alcf->pii,
+                                         &off);
+
+        if (bit) {
+            ctx->pii_hit = ngx_http_ai_guard_pii_name(bit);
+        }
+    }
 }
 
 
@@ -292,7 +367,10 @@ ngx_http_ai_guard_prompt_match(ngx_http_ai_guard_ctx_t *ctx,
 
 #if (NGX_PCRE2)
 
-    rc = pcre2_match(rule->regex, p, len, 0, 0, ngx_http_ai_guard_match_data,
+    /* the parser has validated the UTF-8, and the normaliser keeps it */
+
+    rc = pcre2_match(rule->regex, p, len, 0, PCRE2_NO_UTF_CHECK,
+                     ngx_http_ai_guard_match_data,
                      ngx_http_ai_guard_match_context);
 
 #else
@@ -541,7 +619,8 @@ static ngx_int_t
 ngx_http_ai_guard_prompt_add(ngx_conf_t *cf,
     ngx_http_ai_guard_ruleset_t **set, ngx_str_t *id, ngx_str_t *regex)
 {
-    u_char                            errstr[NGX_MAX_CONF_ERRSTR];
+    u_char                           *p, errstr[NGX_MAX_CONF_ERRSTR];
+    size_t                            n;
     ngx_regex_compile_t               rc;
     ngx_http_ai_guard_prompt_rule_t  *rule;
 
@@ -561,20 +640,54 @@ ngx_http_ai_guard_prompt_add(ngx_conf_t *cf,
 
     ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
 
-    rc.pattern = *regex;
+    rc.pattern.len = sizeof(NGX_HTTP_AI_GUARD_RULE_VERBS) - 1 + regex->len;
+    rc.pattern.data = ngx_pnalloc(cf->pool, rc.pattern.len);
+    if (rc.pattern.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(rc.pattern.data, NGX_HTTP_AI_GUARD_RULE_VERBS,
+                          sizeof(NGX_HTTP_AI_GUARD_RULE_VERBS) - 1),
+               regex->data, regex->len);
+
     rc.pool = cf->pool;
     rc.err.len = NGX_MAX_CONF_ERRSTR;
     rc.err.data = errstr;
 
-    /* compiled once here, with JIT when "pcre_jit on" */
+    /* compiled once here */
 
     if (ngx_regex_compile(&rc) != NGX_OK) {
+
+        /* nginx quotes the pattern it compiled: the operator's is quoted */
+
+        p = ngx_strnstr(rc.err.data, "\"" NGX_HTTP_AI_GUARD_RULE_VERBS,
+                        rc.err.len);
+
+        if (p != NULL) {
+            p++;
+            n = sizeof(NGX_HTTP_AI_GUARD_RULE_VERBS) - 1;
+            ngx_memmove(p, p + n, rc.err.data + rc.err.len - (p + n));
+            rc.err.len -= n;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "%V: rule \"%V\": %V; it must be a PCRE2 "
                            "regular expression", &((ngx_str_t *)
                            cf->args->elts)[0], id, &rc.err);
         return NGX_ERROR;
     }
+
+#if (NGX_PCRE2)
+
+    /*
+     * JIT whether or not "pcre_jit" is on: a rule that runs costs 4 to 5
+     * times more without it (docs/rules.md).  Without JIT support in
+     * PCRE2 the interpreter runs, as before.
+     */
+
+    (void) pcre2_jit_compile(rc.regex, PCRE2_JIT_COMPLETE);
+
+#endif
 
     rule = ngx_array_push(&(*set)->rules);
     if (rule == NULL) {

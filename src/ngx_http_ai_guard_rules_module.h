@@ -16,8 +16,16 @@
 #include "ngx_http_ai_guard_common.h"
 
 
+/* a kept text; group: the parts of one content array share it, or 0 */
+typedef struct {
+    ngx_str_t                       text;
+    uint32_t                        group;
+} ngx_http_ai_guard_prompt_text_t;
+
+
 ngx_int_t ngx_http_ai_guard_prompt_init(ngx_cycle_t *cycle);
-int ngx_http_ai_guard_prompt_text(void *data, const u_char *p, size_t len);
+int ngx_http_ai_guard_prompt_text(void *data,
+    const ngx_http_ai_guard_text_t *t);
 ngx_int_t ngx_http_ai_guard_prompt_check(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v);
