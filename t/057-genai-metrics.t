@@ -93,7 +93,7 @@ _EOC_
     . mock('/mock/claude/messages', 'text/event-stream',
            "event: message_start\n", 'data: {"type":"message_start",'
            . '"message":{"model":"claude-3-5-haiku","usage":'
-           . '{"input_tokens":20,"output_tokens":1}}}' . "\n\n", '0.1',
+           . '{"input_tokens":20,"output_tokens":1}}}' . "\n\n", '0.3',
            "event: content_block_delta\n", 'data: {"type":'
            . '"content_block_delta","index":0,"delta":{"type":"text_delta",'
            . '"text":"Hi"}}' . "\n\n",
@@ -188,7 +188,7 @@ __DATA__
     my %m = ::samples($_[0]);
     my $l = 'tenant="acme",model="claude-3-5-haiku",dialect="anthropic"';
     ::is $m{"gen_ai_server_time_to_first_token_seconds_bucket{$l,le=\"0.1\"}"},
-        0, 'first token after 100 ms';
+        0, 'first token after 100 ms (the mock waits 300)';
     ::is $m{"gen_ai_server_time_to_first_token_seconds_count{$l}"}, 1,
         'one observation';
     ::is $m{"gen_ai_client_token_usage_sum{$l,type=\"output\"}"}, 12,

@@ -23,6 +23,10 @@ plan skip_all => 'util/run loads the module\'s .so, which this nginx has '
 
 plan tests => 21;
 
+# the modules of the nginx under test (the version matrix builds its own)
+my ($module) = grep { /ai_guard/ } split ' ', $ENV{TEST_NGINX_LOAD_MODULES};
+my ($echo) = grep { /echo/ } split ' ', $ENV{TEST_NGINX_LOAD_MODULES};
+
 my $top = "$FindBin::Bin/..";
 my $base = ($ENV{TEST_NGINX_PORT} || 1984) + 194;
 my $dir = "$top/t/servroot-run";
@@ -42,6 +46,8 @@ sub run {
     my (%env) = @_;
     local $ENV{AI_GUARD_RUN_DIR} = $dir;
     local $ENV{NGINX} = AiGuardNginx::binary();
+    local $ENV{AI_GUARD_MODULE} = $module;
+    local $ENV{AI_GUARD_ECHO_MODULE} = $echo if defined $echo;
     local @ENV{keys %env} = values %env;
     my $out = `$top/util/run start 2>&1`;
     return ($? >> 8, $out);
