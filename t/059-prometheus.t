@@ -219,7 +219,8 @@ sub wave {
 my @st = wave();
 ok(scalar(grep { $_->[0] == 429 } @st) >= 4
    && scalar(grep { $_->[0] == 500 } @st) == 4,
-   'a wave of traffic: answers, 429s and 500s');
+   'a wave of traffic: answers, 429s and 500s')
+    or diag(join ' ', map { $_->[0] } @st);
 
 # Prometheus: a second a scrape and an evaluation
 
