@@ -12,10 +12,10 @@ use AiGuardBlocks;
 repeat_each(2);
 
 # each request: its status and the four patterns of the default
-# --- no_error_log, no token and the three levels (83 requests and 5
-# blocks that must die, their exit counted as a status); then 79 body
-# checks, 72 header lines, 13 error_log lines and one grep_error_log
-plan tests => repeat_each() * (5 * 88 + 79 + 72 + 13 + 1);
+# --- no_error_log, no token and the three levels (84 requests and 5
+# blocks that must die, their exit counted as a status); then 80 body
+# checks, 73 header lines, 13 error_log lines and one grep_error_log
+plan tests => repeat_each() * (5 * 89 + 80 + 73 + 13 + 1);
 
 no_shuffle();
 
@@ -61,6 +61,8 @@ our %tok = (
     rs256     => mint(claims(), '--key', "$dir/rsa1.pem", '--kid', 'rsa1'),
     rs_nokid  => mint(claims(), '--key', "$dir/rsa1.pem"),
     es256     => mint(claims(), '--key', "$dir/ec256.pem", '--kid', 'ec256'),
+    rs384     => mint(claims(), '--key', "$dir/rsa1.pem", '--kid', 'rsa1',
+                      '--alg', 'RS384'),
     hs256     => mint(claims(), '--key', "$dir/hs.secret", '--kid', 'hs1'),
     expired   => mint(claims(iat => $now - 7200, exp => $now - 3600),
                       '--key', "$dir/rsa1.pem", '--kid', 'rsa1'),
@@ -546,3 +548,14 @@ ai_guard_jwt_keys
 [map { $_ == 200 ? "X-Tenant: acme" : "X-Reason: invalid_token" } @::sig_codes]
 --- response_body eval
 [map { $_ == 200 ? "auth=[] xkey=[]\n" : "$::invalid\n" } @::sig_codes]
+
+
+
+=== TEST 29: an algorithm ai_guard_jwt_algorithms does not name is invalid_token, though its key verifies it
+--- request
+GET /v1/models
+--- more_headers eval: main::bearer('rs384')
+--- error_code: 401
+--- response_headers
+X-Reason: invalid_token
+--- response_body eval: "$::invalid\n"
