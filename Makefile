@@ -29,7 +29,7 @@ FUZZ_FLAGS := -g -O1 -Isrc -fsanitize=fuzzer,address,undefined
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps module unit test run stop fuzz bench soak clean \
-        asan test-asan test-valgrind
+        asan test-asan test-valgrind mutants
 
 all: module
 
@@ -106,6 +106,13 @@ test-valgrind: deps module unit
 	    ./util/redis-test prove -I t/lib -r t/; rc=$$?; \
 	./util/sanitizer-scan valgrind $(VG_LOGS) || rc=1; \
 	exit $$rc
+
+# The mutation run of docs/testing.md: each mutation of t/mutants.list is
+# planted in a scratch copy under $TMPDIR (never in this tree), built, and
+# the tests it names run; every one must be caught.  On demand, not in
+# `make test` or CI: it takes a while (the time of a run is in the doc).
+mutants: deps
+	@./util/mutants
 
 $(BUILD)/fuzz/%: fuzz/%.c $(PURE_SRCS) $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
