@@ -62,6 +62,7 @@ unit: $(UNIT_BINS)
 
 test: deps module unit
 	@./util/check-layout
+	@./util/mutants --check
 	TEST_NGINX_BINARY=$(NGINX) \
 	TEST_NGINX_LOAD_MODULES="$(CURDIR)/$(MODULE) $(ECHO_SO)" \
 	    ./util/redis-test prove -I t/lib -r t/
