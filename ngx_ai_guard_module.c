@@ -10,6 +10,7 @@
 
 #include "src/ngx_http_ai_guard_common.h"
 #include "src/ngx_http_ai_guard_access.h"
+#include "src/ngx_http_ai_guard_conf.h"
 #include "src/ngx_http_ai_guard_ctx.h"
 #include "src/ngx_http_ai_guard_directive.h"
 #include "src/ngx_http_ai_guard_filter.h"
@@ -65,6 +66,21 @@ static ngx_conf_enum_t  ngx_http_ai_guard_log_levels[] = {
 };
 
 
+static ngx_http_ai_guard_num_bounds_t  ngx_http_ai_guard_days_bounds = {
+    1, 3660
+};
+
+
+static ngx_http_ai_guard_num_bounds_t  ngx_http_ai_guard_models_bounds = {
+    1, 65536
+};
+
+
+static ngx_http_ai_guard_num_bounds_t  ngx_http_ai_guard_series_bounds = {
+    1, 1048576
+};
+
+
 static ngx_command_t  ngx_http_ai_guard_commands[] = {
 
     { ngx_string("ai_guard"),
@@ -83,7 +99,7 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
 
     { ngx_string("ai_guard_key_header"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_ai_guard_set_header_name,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_guard_loc_conf_t, key_header),
       NULL },
@@ -111,23 +127,30 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
 
     { ngx_string("ai_guard_usage_days"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      ngx_http_ai_guard_set_num,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_ai_guard_main_conf_t, usage_days),
-      NULL },
+      &ngx_http_ai_guard_days_bounds },
 
     { ngx_string("ai_guard_usage_max_models"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      ngx_http_ai_guard_set_num,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_ai_guard_main_conf_t, usage_max_models),
-      NULL },
+      &ngx_http_ai_guard_models_bounds },
 
     { ngx_string("ai_guard_metrics_max_series"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      ngx_http_ai_guard_max_series,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_ai_guard_main_conf_t, max_series),
+      &ngx_http_ai_guard_series_bounds },
+
+    { ngx_string("ai_guard_metrics_max_histograms"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ai_guard_main_conf_t, max_histograms),
       NULL },
 
     { ngx_string("ai_guard_usage_event_name"),
@@ -146,21 +169,21 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
 
     { ngx_string("ai_guard_log_level"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_ai_guard_set_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_guard_loc_conf_t, log_level),
       &ngx_http_ai_guard_log_levels },
 
     { ngx_string("ai_guard_mode"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_ai_guard_set_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_guard_loc_conf_t, mode),
       &ngx_http_ai_guard_modes },
 
     { ngx_string("ai_guard_max_body"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_size_slot,
+      ngx_http_ai_guard_set_size,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_guard_loc_conf_t, max_body),
       NULL },
@@ -195,14 +218,14 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
 
     { ngx_string("ai_guard_pii_action"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_ai_guard_set_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_guard_loc_conf_t, pii_action),
       &ngx_http_ai_guard_pii_actions },
 
     { ngx_string("ai_guard_cache_key"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_http_ai_guard_set_enum,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_guard_loc_conf_t, cache_key),
       &ngx_http_ai_guard_cache_keys },
@@ -367,6 +390,7 @@ ngx_http_ai_guard_create_main_conf(ngx_conf_t *cf)
     amcf->usage_days = NGX_CONF_UNSET_UINT;
     amcf->usage_max_models = NGX_CONF_UNSET_UINT;
     amcf->max_series = NGX_CONF_UNSET_UINT;
+    amcf->max_histograms = NGX_CONF_UNSET_UINT;
 
     if (ngx_array_init(&amcf->tiers, cf->pool, 4,
                        sizeof(ngx_http_ai_guard_tier_t))
@@ -397,6 +421,7 @@ ngx_http_ai_guard_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(amcf->usage_days, 35);
     ngx_conf_init_uint_value(amcf->usage_max_models, 32);
     ngx_conf_init_uint_value(amcf->max_series, 1000);
+    /* max_histograms: unset, it is what the zone holds (add_zones) */
 
     if (amcf->event_name.data == NULL) {
         ngx_str_set(&amcf->event_name, "ai_tokens");
@@ -412,7 +437,7 @@ ngx_http_ai_guard_init_main_conf(ngx_conf_t *cf, void *conf)
         if (tier[i].limits[NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY]
             || tier[i].limits[NGX_HTTP_AI_GUARD_LIMIT_BUDGET_MONTH])
         {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            ngx_http_ai_guard_conf_error(cf, &tier[i].where, 0,
                                "ai_guard_tier \"%V\" has a budget, but no "
                                "ai_guard_price prices a model: add "
                                "ai_guard_price lines (\"ai_guard_price * "
@@ -473,6 +498,10 @@ ngx_http_ai_guard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_http_ai_guard_loc_conf_t *prev = parent;
     ngx_http_ai_guard_loc_conf_t *conf = child;
+
+    if (conf->enable == NGX_CONF_UNSET) {
+        conf->enable_where = prev->enable_where;
+    }
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_str_value(conf->key_header, prev->key_header, "");

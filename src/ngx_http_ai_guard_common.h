@@ -155,6 +155,17 @@ typedef void (*ngx_http_ai_guard_redis_usage_pt)(ngx_http_request_t *r,
 /* the model label of usage past a tenant's ai_guard_usage_max_models */
 #define NGX_HTTP_AI_GUARD_OTHER        "other"
 
+/* the thresholds of a tier's budget_alert= */
+#define NGX_HTTP_AI_GUARD_ALERTS  8
+
+
+/* where a directive was read: checked later, reported at its line */
+
+typedef struct {
+    ngx_str_t                      file;        /* empty: command line */
+    ngx_uint_t                     line;
+} ngx_http_ai_guard_where_t;
+
 
 typedef struct {
     ngx_str_t                      name;
@@ -163,6 +174,11 @@ typedef struct {
     size_t                         max_body;    /* 0: the location's */
     uint64_t                       limits[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
     ngx_uint_t                     has_limits;
+
+    /* budget_alert=: percents of each budget, ascending */
+    ngx_uint_t                     budget_alerts;
+    ngx_uint_t                     budget_alert[NGX_HTTP_AI_GUARD_ALERTS];
+    ngx_http_ai_guard_where_t      where;
 } ngx_http_ai_guard_tier_t;
 
 
@@ -197,17 +213,22 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                      keys_file;
+    ngx_str_t                      keys_value;  /* as configured */
+    ngx_http_ai_guard_where_t      keys_where;
     ngx_http_ai_guard_keys_t      *keys;
     ngx_array_t                    tiers;     /* ngx_http_ai_guard_tier_t */
     ngx_array_t                    prices;    /* first match wins */
     ngx_http_ai_guard_price_t      price_max; /* of models none matches */
     ngx_str_t                      zone_name;
     size_t                         zone_size;
+    ngx_http_ai_guard_where_t      zone_where;
+    ngx_http_ai_guard_where_t      max_series_where;
     size_t                         part_size[NGX_HTTP_AI_GUARD_PARTS];
     ngx_http_ai_guard_zone_t       zones[NGX_HTTP_AI_GUARD_PARTS];
     ngx_uint_t                     usage_days;
     ngx_uint_t                     usage_max_models;
     ngx_uint_t                     max_series;
+    ngx_uint_t                     max_histograms;
     ngx_str_t                      event_name;
     ngx_uint_t                     enabled;   /* "ai_guard on" was seen */
     ngx_http_ai_guard_redis_conf_t  *redis;   /* NULL: no ai_guard_redis */
@@ -216,6 +237,7 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                     enable;
+    ngx_http_ai_guard_where_t      enable_where;
     ngx_str_t                      key_header;  /* empty: the default */
     ngx_uint_t                     log_level;
     ngx_uint_t                     mode;
@@ -243,6 +265,19 @@ typedef struct {
     uint64_t                       retry_ms;
     unsigned                       retry:1;     /* a 429 that may retry */
 } ngx_http_ai_guard_verdict_t;
+
+
+/*
+ * A budget of the request's scope as its settlement left it, for the
+ * budget's gauge: pico-USD used in the window (a UTC day, or a month).
+ */
+
+typedef struct {
+    uint64_t                       used;
+    uint64_t                       limit;
+    uint64_t                       window;
+    u_char                         period;      /* 'd', 'm'; 0: none */
+} ngx_http_ai_guard_budget_note_t;
 
 
 typedef struct {
@@ -293,10 +328,19 @@ typedef struct {
     ngx_http_ai_guard_usage_parser_t  *meter;
     ngx_http_ai_guard_usage_t      usage;
     off_t                          body_out;    /* response body bytes */
+    ngx_uint_t                     upstream_status;
+
+    /*
+     * nginx's clock, ms: the request's start (r->start_sec, start_msec);
+     * from it, its first token (the first content of a stream, the first
+     * byte of any other body) and its end (the log phase)
+     */
     uint64_t                       start_ms;
     uint64_t                       ttft_ms;
     uint64_t                       response_ms;
-    ngx_uint_t                     upstream_status;
+
+    /* the scope's budgets after the settlement: day, month */
+    ngx_http_ai_guard_budget_note_t  budget[2];
 
     u_char                         cache_key[64];
     u_char                         digest[4];   /* of an unknown key */
@@ -318,9 +362,13 @@ typedef struct {
     unsigned                       has_tok_limit:1;
     unsigned                       finished:1;
     unsigned                       in_flight:1;
-    unsigned                       upstream:1;    /* reached the upstream */
+    unsigned                       upstream:1;    /* reached the upstream:
+                                                     billed, unless it was
+                                                     not inference */
     unsigned                       estimated:1;   /* no usage in the reply */
-    unsigned                       first_byte:1;
+    unsigned                       first_token:1;
+    unsigned                       sse:1;         /* metered as a stream */
+    unsigned                       response_model:1; /* the upstream named */
     unsigned                       redis_wait:1;     /* a reply is due */
     unsigned                       redis_done:1;     /* the reply is in */
     unsigned                       redis_reserved:1; /* taken in Redis */

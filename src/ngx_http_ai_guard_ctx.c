@@ -55,6 +55,7 @@ ngx_http_ai_guard_create_ctx(ngx_http_request_t *r)
     ngx_memzero(ctx, sizeof(ngx_http_ai_guard_ctx_t));
 
     ctx->request = r;
+    ctx->start_ms = (uint64_t) r->start_sec * 1000 + r->start_msec;
 
     cln->handler = ngx_http_ai_guard_cleanup;
 
@@ -111,13 +112,18 @@ ngx_http_ai_guard_log_handler(ngx_http_request_t *r)
 void
 ngx_http_ai_guard_finish(ngx_http_request_t *r, ngx_http_ai_guard_ctx_t *ctx)
 {
+    uint64_t  now;
+
     if (ctx->finished) {
         return;
     }
 
     ctx->finished = 1;
 
-    ctx->response_ms = ngx_http_ai_guard_now() - ctx->start_ms;
+    /* nginx's clock is the wall's: it may step back */
+
+    now = ngx_http_ai_guard_now();
+    ctx->response_ms = (now > ctx->start_ms) ? now - ctx->start_ms : 0;
 
     if (!ctx->upstream
         && ctx->decision != NGX_HTTP_AI_GUARD_REJECT
@@ -138,6 +144,12 @@ ngx_http_ai_guard_finish(ngx_http_request_t *r, ngx_http_ai_guard_ctx_t *ctx)
     ngx_http_ai_guard_record(r, ctx);
 
     ngx_http_ai_guard_limiter_settle(r, ctx);
+
+    /* what the settlement left of the scope's budgets, for their gauges */
+
+    if (ctx->budget[0].period || ctx->budget[1].period) {
+        ngx_http_ai_guard_record_budget(r, ctx);
+    }
 
     if (ctx->in_flight) {
         ngx_http_ai_guard_in_flight(r, ctx, -1);

@@ -5,6 +5,8 @@
 
 
 #include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_budget.h"
+#include "ngx_http_ai_guard_conf.h"
 #include "ngx_http_ai_guard_ledger.h"
 #include "ngx_http_ai_guard_limit_module.h"
 #include "ngx_http_ai_guard_series.h"
@@ -13,9 +15,85 @@
 #include "ngx_http_ai_guard_directive.h"
 
 
-static ngx_int_t ngx_http_ai_guard_tier_limit(ngx_http_ai_guard_tier_t *tier,
-    ngx_str_t *param);
+/*
+ * The parameters of ai_guard_tier, "name=value" each: a new one is a line
+ * here and a setter.  A setter returns NGX_OK, NGX_ERROR when the value is
+ * not what "must" says (the message is made from the table), or
+ * NGX_DECLINED when the tier has that setting already.
+ */
+
+typedef ngx_int_t (*ngx_http_ai_guard_tier_set_pt)(ngx_conf_t *cf,
+    ngx_http_ai_guard_tier_t *tier, ngx_str_t *value, ngx_uint_t arg);
+
+typedef struct {
+    ngx_str_t                       name;
+    ngx_http_ai_guard_tier_set_pt   set;
+    ngx_uint_t                      arg;
+    char                           *must;
+} ngx_http_ai_guard_tier_param_t;
+
+
+static ngx_int_t ngx_http_ai_guard_tier_models(ngx_conf_t *cf,
+    ngx_http_ai_guard_tier_t *tier, ngx_str_t *value, ngx_uint_t arg);
+static ngx_int_t ngx_http_ai_guard_tier_max_tokens(ngx_conf_t *cf,
+    ngx_http_ai_guard_tier_t *tier, ngx_str_t *value, ngx_uint_t arg);
+static ngx_int_t ngx_http_ai_guard_tier_max_body(ngx_conf_t *cf,
+    ngx_http_ai_guard_tier_t *tier, ngx_str_t *value, ngx_uint_t arg);
+static ngx_int_t ngx_http_ai_guard_tier_count(ngx_conf_t *cf,
+    ngx_http_ai_guard_tier_t *tier, ngx_str_t *value, ngx_uint_t arg);
+static ngx_int_t ngx_http_ai_guard_tier_budget(ngx_conf_t *cf,
+    ngx_http_ai_guard_tier_t *tier, ngx_str_t *value, ngx_uint_t arg);
 static ngx_array_t *ngx_http_ai_guard_split(ngx_conf_t *cf, ngx_str_t *s);
+
+
+#define NGX_HTTP_AI_GUARD_COUNT_MUST                                          \
+    "a whole number from 1 to 1000000000000"
+
+static ngx_http_ai_guard_tier_param_t  ngx_http_ai_guard_tier_params[] = {
+
+    { ngx_string("models"), ngx_http_ai_guard_tier_models, 0,
+      "model globs separated by commas, such as gpt-4o-mini*,gpt-4o" },
+
+    { ngx_string("max_tokens"), ngx_http_ai_guard_tier_max_tokens, 0,
+      "a whole number of tokens, at least 1" },
+
+    { ngx_string("max_body"), ngx_http_ai_guard_tier_max_body, 0,
+      "a size above 0 such as 512k or 1m" },
+
+    { ngx_string("rpm"), ngx_http_ai_guard_tier_count,
+      NGX_HTTP_AI_GUARD_LIMIT_RPM, NGX_HTTP_AI_GUARD_COUNT_MUST },
+
+    { ngx_string("rph"), ngx_http_ai_guard_tier_count,
+      NGX_HTTP_AI_GUARD_LIMIT_RPH, NGX_HTTP_AI_GUARD_COUNT_MUST },
+
+    { ngx_string("rpd"), ngx_http_ai_guard_tier_count,
+      NGX_HTTP_AI_GUARD_LIMIT_RPD, NGX_HTTP_AI_GUARD_COUNT_MUST },
+
+    { ngx_string("tpm"), ngx_http_ai_guard_tier_count,
+      NGX_HTTP_AI_GUARD_LIMIT_TPM, NGX_HTTP_AI_GUARD_COUNT_MUST },
+
+    { ngx_string("tph"), ngx_http_ai_guard_tier_count,
+      NGX_HTTP_AI_GUARD_LIMIT_TPH, NGX_HTTP_AI_GUARD_COUNT_MUST },
+
+    { ngx_string("tpd"), ngx_http_ai_guard_tier_count,
+      NGX_HTTP_AI_GUARD_LIMIT_TPD, NGX_HTTP_AI_GUARD_COUNT_MUST },
+
+    { ngx_string("tokens_month"), ngx_http_ai_guard_tier_count,
+      NGX_HTTP_AI_GUARD_LIMIT_TOKENS_MONTH, NGX_HTTP_AI_GUARD_COUNT_MUST },
+
+    { ngx_string("concurrency"), ngx_http_ai_guard_tier_count,
+      NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY, NGX_HTTP_AI_GUARD_COUNT_MUST },
+
+    { ngx_string("budget"), ngx_http_ai_guard_tier_budget, 0,
+      "USD a day or a month with at most 6 decimals, above 0, such as "
+      "budget=5/month or budget=0.50/day" },
+
+    { ngx_string("budget_alert"), ngx_http_ai_guard_budget_alert_set, 0,
+      "up to 8 distinct percentages of the budget from 1% to 1000%, "
+      "separated by commas, such as budget_alert=50%,80%,100%" },
+
+    { ngx_null_string, NULL, 0, NULL }
+};
 
 
 char *
@@ -36,6 +114,8 @@ ngx_http_ai_guard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         amcf->enabled = 1;
     }
 
+    ngx_http_ai_guard_where(cf, &alcf->enable_where);
+
     return NGX_CONF_OK;
 }
 
@@ -51,7 +131,10 @@ ngx_http_ai_guard_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t   *value, s;
     ngx_uint_t   i, part;
 
-    static char  *parts[] = { "limits=", "ledger=", "series=" };
+    static ngx_str_t  parts[] = {
+        ngx_string("limits"), ngx_string("ledger"), ngx_string("series"),
+        ngx_null_string
+    };
 
     if (amcf->zone_name.data) {
         return "is duplicate";
@@ -64,38 +147,51 @@ ngx_http_ai_guard_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (size == NGX_ERROR || size < (ssize_t) (3 * NGX_HTTP_AI_GUARD_PART_MIN))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone size \"%V\": at least 96k, "
-                           "32k for each of its three parts", &value[2]);
+                           "ai_guard_zone \"%V\": invalid size \"%V\", it "
+                           "must be at least 96k (32k for each of its "
+                           "three parts), such as 10m", &value[1],
+                           &value[2]);
         return NGX_CONF_ERROR;
     }
 
     amcf->zone_name = value[1];
     amcf->zone_size = size;
 
+    ngx_http_ai_guard_where(cf, &amcf->zone_where);
+
     for (i = 3; i < cf->args->nelts; i++) {
 
         for (part = 0; part < NGX_HTTP_AI_GUARD_PARTS; part++) {
-            if (ngx_strncmp(value[i].data, parts[part], 7) == 0) {
+            if (value[i].len > parts[part].len
+                && value[i].data[parts[part].len] == '='
+                && ngx_strncmp(value[i].data, parts[part].data,
+                               parts[part].len)
+                   == 0)
+            {
                 break;
             }
         }
 
         if (part == NGX_HTTP_AI_GUARD_PARTS) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\": limits=, "
-                               "ledger= or series=", &value[i]);
+                               "ai_guard_zone \"%V\": unknown parameter "
+                               "\"%V\", it must be %s", &value[1], &value[i],
+                               ngx_http_ai_guard_conf_list(cf, parts, 0,
+                                                           sizeof(ngx_str_t),
+                                                           "="));
             return NGX_CONF_ERROR;
         }
 
-        s.data = value[i].data + 7;
-        s.len = value[i].len - 7;
+        s.data = value[i].data + parts[part].len + 1;
+        s.len = value[i].len - parts[part].len - 1;
 
         size = ngx_parse_size(&s);
 
         if (size == NGX_ERROR || size < NGX_HTTP_AI_GUARD_PART_MIN) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid zone part size \"%V\": at least 32k",
-                               &value[i]);
+                               "ai_guard_zone \"%V\": invalid %V size "
+                               "\"%V\", it must be at least 32k",
+                               &value[1], &parts[part], &s);
             return NGX_CONF_ERROR;
         }
 
@@ -103,6 +199,19 @@ ngx_http_ai_guard_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* ai_guard_metrics_max_series: its line, for the zone's check of it */
+
+char *
+ngx_http_ai_guard_max_series(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_guard_main_conf_t  *amcf = conf;
+
+    ngx_http_ai_guard_where(cf, &amcf->max_series_where);
+
+    return ngx_http_ai_guard_set_num(cf, cmd, conf);
 }
 
 
@@ -116,9 +225,10 @@ ngx_int_t
 ngx_http_ai_guard_add_zones(ngx_conf_t *cf,
     ngx_http_ai_guard_main_conf_t *amcf)
 {
-    size_t       need, fixed, rest, *size;
-    ngx_str_t    name;
-    ngx_uint_t   i, n, unset;
+    size_t                      need, fixed, rest, *size;
+    ngx_str_t                   name;
+    ngx_uint_t                  i, unset;
+    ngx_http_ai_guard_where_t  *w;
 
     static ngx_str_t  suffix[] = {
         ngx_string(":limits"), ngx_string(":ledger"), ngx_string(":series")
@@ -127,21 +237,18 @@ ngx_http_ai_guard_add_zones(ngx_conf_t *cf,
     if (amcf->zone_name.data == NULL) {
         ngx_str_set(&amcf->zone_name, "ai_guard");
         amcf->zone_size = NGX_HTTP_AI_GUARD_ZONE_SIZE;
+        amcf->zone_where = amcf->max_series_where;
     }
+
+    w = &amcf->zone_where;
 
     size = amcf->part_size;
 
-    /*
-     * Series of the largest slab class in whole pages, a page of each
-     * smaller class and the zone's own, each page with its descriptor,
-     * and the pool's header and alignment.
-     */
+    /* the series and histograms of their bounds: series.c counts it */
 
-    n = ngx_pagesize / NGX_HTTP_AI_GUARD_SERIES_BYTES;
+    ngx_http_ai_guard_series_fit(amcf);
 
-    need = ((amcf->max_series + n - 1) / n + 4)
-           * (ngx_pagesize + sizeof(ngx_slab_page_t))
-           + 2 * ngx_pagesize;
+    need = ngx_http_ai_guard_series_need(amcf);
 
     if (size[NGX_HTTP_AI_GUARD_PART_SERIES] == 0) {
         size[NGX_HTTP_AI_GUARD_PART_SERIES] = ngx_max(need,
@@ -149,13 +256,15 @@ ngx_http_ai_guard_add_zones(ngx_conf_t *cf,
     }
 
     if (size[NGX_HTTP_AI_GUARD_PART_SERIES] < need) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+        ngx_http_ai_guard_conf_error(cf, w, 0,
                            "ai_guard_zone \"%V\": the series part (%uzk) "
                            "cannot hold ai_guard_metrics_max_series %ui "
-                           "(it needs %uzk): raise series= or lower "
-                           "ai_guard_metrics_max_series", &amcf->zone_name,
+                           "and ai_guard_metrics_max_histograms %ui (it "
+                           "needs %uzk): raise series= or lower them",
+                           &amcf->zone_name,
                            size[NGX_HTTP_AI_GUARD_PART_SERIES] / 1024,
-                           amcf->max_series, need / 1024 + 1);
+                           amcf->max_series, amcf->max_histograms,
+                           need / 1024 + 1);
         return NGX_ERROR;
     }
 
@@ -168,10 +277,11 @@ ngx_http_ai_guard_add_zones(ngx_conf_t *cf,
     }
 
     if (fixed > amcf->zone_size) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+        ngx_http_ai_guard_conf_error(cf, w, 0,
                            "ai_guard_zone \"%V\" %uzk is smaller than its "
                            "parts, which add up to %uzk (the series part "
-                           "%uzk for ai_guard_metrics_max_series %ui)",
+                           "%uzk for ai_guard_metrics_max_series %ui): it "
+                           "must be larger, or the parts smaller",
                            &amcf->zone_name, amcf->zone_size / 1024,
                            fixed / 1024 + 1,
                            size[NGX_HTTP_AI_GUARD_PART_SERIES] / 1024,
@@ -188,9 +298,10 @@ ngx_http_ai_guard_add_zones(ngx_conf_t *cf,
         }
 
         if (size[i] < NGX_HTTP_AI_GUARD_PART_MIN) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+            ngx_http_ai_guard_conf_error(cf, w, 0,
                                "ai_guard_zone \"%V\" %uzk leaves its %*s "
-                               "part %uzk, under the minimum of 32k",
+                               "part %uzk, under the minimum of 32k: make "
+                               "the zone larger or give the parts' sizes",
                                &amcf->zone_name, amcf->zone_size / 1024,
                                suffix[i].len - 1, suffix[i].data + 1,
                                size[i] / 1024);
@@ -244,9 +355,11 @@ ngx_http_ai_guard_limit_by(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     {
         if (cf->args->nelts > 2) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\": \"global\" and "
-                               "\"max=\" are for values with variables",
-                               &value[2]);
+                               "ai_guard_limit_by %V: invalid parameter "
+                               "\"%V\", \"global\" and \"max=\" go only "
+                               "with a value of variables, such as "
+                               "\"ai_guard_limit_by $http_x_end_user "
+                               "max=1000\"", &value[1], &value[2]);
             return NGX_CONF_ERROR;
         }
 
@@ -256,6 +369,20 @@ ngx_http_ai_guard_limit_by(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         alcf->limit_by_max = 0;
 
         return NGX_CONF_OK;
+    }
+
+    /*
+     * a value without a variable is the same for every request: one
+     * counter for all tenants, which a typo ("tenantt") would give
+     */
+
+    if (ngx_http_script_variables_count(&value[1]) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ai_guard_limit_by: invalid value \"%V\", it "
+                           "must be \"key\", \"tenant\" or a value with "
+                           "variables, such as $http_x_end_user or "
+                           "$binary_remote_addr", &value[1]);
+        return NGX_CONF_ERROR;
     }
 
     alcf->limit_by_value = ngx_palloc(cf->pool,
@@ -287,9 +414,10 @@ ngx_http_ai_guard_limit_by(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             n = ngx_atoi(value[i].data + 4, value[i].len - 4);
             if (n == NGX_ERROR || n == 0) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid value \"%V\": max= is a "
-                                   "number of values, at least 1",
-                                   &value[i]);
+                                   "ai_guard_limit_by %V: invalid max "
+                                   "\"%*s\", it must be a whole number of "
+                                   "values, at least 1", &value[1],
+                                   value[i].len - 4, value[i].data + 4);
                 return NGX_CONF_ERROR;
             }
 
@@ -298,8 +426,9 @@ ngx_http_ai_guard_limit_by(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\": \"global\" or "
-                           "\"max=<number>\"", &value[i]);
+                           "ai_guard_limit_by %V: unknown parameter "
+                           "\"%V\", it must be \"global\" or "
+                           "\"max=<number>\"", &value[1], &value[i]);
         return NGX_CONF_ERROR;
     }
 
@@ -310,6 +439,11 @@ ngx_http_ai_guard_limit_by(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     return NGX_CONF_OK;
 }
 
+
+/*
+ * The file is read when the http block is complete (tiers may come after
+ * it), and its errors are reported at this line.
+ */
 
 char *
 ngx_http_ai_guard_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -324,11 +458,14 @@ ngx_http_ai_guard_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
+    amcf->keys_value = value[1];
     amcf->keys_file = value[1];
 
     if (ngx_conf_full_name(cf->cycle, &amcf->keys_file, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
+
+    ngx_http_ai_guard_where(cf, &amcf->keys_where);
 
     return NGX_CONF_OK;
 }
@@ -339,17 +476,23 @@ ngx_http_ai_guard_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ai_guard_main_conf_t  *amcf = conf;
 
-    off_t                      n;
-    ssize_t                    size;
-    ngx_str_t                 *value, s;
-    ngx_uint_t                 i;
-    ngx_http_ai_guard_tier_t  *tier;
+    u_char                          *eq;
+    ngx_int_t                        rc;
+    ngx_str_t                       *value, name, v;
+    ngx_uint_t                       i;
+    ngx_http_ai_guard_tier_t        *tier;
+    ngx_http_ai_guard_tier_param_t  *prm;
 
     value = cf->args->elts;
 
-    if (ngx_http_ai_guard_tier_find(amcf, value[1].data, value[1].len)) {
+    tier = ngx_http_ai_guard_tier_find(amcf, value[1].data, value[1].len);
+
+    if (tier) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate tier \"%V\"", &value[1]);
+                           "ai_guard_tier \"%V\": the tier is declared "
+                           "already, at %V:%ui; it must be declared once, "
+                           "with all its parameters", &value[1],
+                           &tier->where.file, tier->where.line);
         return NGX_CONF_ERROR;
     }
 
@@ -363,127 +506,171 @@ ngx_http_ai_guard_tier(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     tier->name = value[1];
     tier->max_tokens = -1;
 
+    ngx_http_ai_guard_where(cf, &tier->where);
+
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "models=", 7) == 0) {
-            s.data = value[i].data + 7;
-            s.len = value[i].len - 7;
+        eq = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
 
-            tier->models = ngx_http_ai_guard_split(cf, &s);
-            if (tier->models == NULL) {
-                goto invalid;
+        name.data = value[i].data;
+        name.len = eq ? (size_t) (eq - value[i].data) : value[i].len;
+
+        for (prm = ngx_http_ai_guard_tier_params; prm->name.len; prm++) {
+            if (prm->name.len == name.len
+                && ngx_strncmp(prm->name.data, name.data, name.len) == 0)
+            {
+                break;
             }
-
-            continue;
         }
 
-        if (ngx_strncmp(value[i].data, "max_tokens=", 11) == 0) {
-            n = ngx_atoof(value[i].data + 11, value[i].len - 11);
-            if (n == NGX_ERROR) {
-                goto invalid;
-            }
-
-            tier->max_tokens = n;
-            continue;
+        if (prm->name.len == 0 || eq == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ai_guard_tier \"%V\": unknown parameter "
+                               "\"%V\", it must be %s", &value[1], &value[i],
+                               ngx_http_ai_guard_conf_list(cf,
+                                   ngx_http_ai_guard_tier_params, 0,
+                                   sizeof(ngx_http_ai_guard_tier_param_t),
+                                   "="));
+            return NGX_CONF_ERROR;
         }
 
-        if (ngx_http_ai_guard_tier_limit(tier, &value[i]) == NGX_OK) {
-            continue;
+        v.data = eq + 1;
+        v.len = value[i].data + value[i].len - v.data;
+
+        rc = prm->set(cf, tier, &v, prm->arg);
+
+        if (rc == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ai_guard_tier \"%V\": invalid %V \"%V\", it "
+                               "must be %s", &value[1], &prm->name, &v,
+                               prm->must);
+            return NGX_CONF_ERROR;
         }
 
-        if (ngx_strncmp(value[i].data, "max_body=", 9) == 0) {
-            s.data = value[i].data + 9;
-            s.len = value[i].len - 9;
-
-            size = ngx_parse_size(&s);
-            if (size == NGX_ERROR || size == 0) {
-                goto invalid;
-            }
-
-            tier->max_body = size;
-            continue;
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "ai_guard_tier \"%V\": duplicate parameter "
+                               "\"%V\", %V= must be given once%s",
+                               &value[1], &value[i], &prm->name,
+                               (prm->set == ngx_http_ai_guard_tier_budget)
+                               ? " a period (/day, /month)" : "");
+            return NGX_CONF_ERROR;
         }
-
-        goto invalid;
     }
 
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
-                       &value[i]);
-
-    return NGX_CONF_ERROR;
+    return ngx_http_ai_guard_budget_tier(cf, tier);
 }
 
 
-/*
- * rpm= rph= rpd= tpm= tph= tpd= tokens_month= concurrency= and
- * budget=<USD>/day|month; NGX_DECLINED: not a limit parameter,
- * NGX_ERROR: a limit with a bad value
- */
-
 static ngx_int_t
-ngx_http_ai_guard_tier_limit(ngx_http_ai_guard_tier_t *tier,
-    ngx_str_t *param)
+ngx_http_ai_guard_tier_models(ngx_conf_t *cf, ngx_http_ai_guard_tier_t *tier,
+    ngx_str_t *value, ngx_uint_t arg)
 {
-    u_char                              *eq;
-    off_t                                n;
-    int64_t                              pico;
-    ngx_str_t                            name;
-    ngx_uint_t                           k;
-    ngx_http_ai_guard_budget_period_e    period;
-
-    eq = ngx_strlchr(param->data, param->data + param->len, '=');
-    if (eq == NULL) {
+    if (tier->models) {
         return NGX_DECLINED;
     }
 
-    name.data = param->data;
-    name.len = eq - param->data;
-    eq++;
+    tier->models = ngx_http_ai_guard_split(cf, value);
 
-    if (name.len == 6 && ngx_strncmp(name.data, "budget", 6) == 0) {
-        if (ngx_http_ai_guard_budget_parse(eq, param->data + param->len - eq,
-                                           &pico, &period)
-            != 0 || pico <= 0)
-        {
-            return NGX_ERROR;
-        }
+    return tier->models ? NGX_OK : NGX_ERROR;
+}
 
-        k = (period == NGX_HTTP_AI_GUARD_BUDGET_DAY)
-            ? NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY
-            : NGX_HTTP_AI_GUARD_LIMIT_BUDGET_MONTH;
 
-        tier->limits[k] = pico;
-        tier->has_limits = 1;
+static ngx_int_t
+ngx_http_ai_guard_tier_max_tokens(ngx_conf_t *cf,
+    ngx_http_ai_guard_tier_t *tier, ngx_str_t *value, ngx_uint_t arg)
+{
+    off_t  n;
 
-        return NGX_OK;
+    if (tier->max_tokens != -1) {
+        return NGX_DECLINED;
     }
 
-    for (k = NGX_HTTP_AI_GUARD_LIMIT_RPM;
-         k <= NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY;
-         k++)
+    n = ngx_atoof(value->data, value->len);
+    if (n == NGX_ERROR || n == 0) {
+        return NGX_ERROR;
+    }
+
+    tier->max_tokens = n;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_tier_max_body(ngx_conf_t *cf,
+    ngx_http_ai_guard_tier_t *tier, ngx_str_t *value, ngx_uint_t arg)
+{
+    ssize_t  size;
+
+    if (tier->max_body) {
+        return NGX_DECLINED;
+    }
+
+    size = ngx_parse_size(value);
+    if (size == NGX_ERROR || size == 0) {
+        return NGX_ERROR;
+    }
+
+    tier->max_body = size;
+
+    return NGX_OK;
+}
+
+
+/* rpm= rph= rpd= tpm= tph= tpd= tokens_month= concurrency=: arg the kind */
+
+static ngx_int_t
+ngx_http_ai_guard_tier_count(ngx_conf_t *cf, ngx_http_ai_guard_tier_t *tier,
+    ngx_str_t *value, ngx_uint_t arg)
+{
+    off_t  n;
+
+    if (tier->limits[arg]) {
+        return NGX_DECLINED;
+    }
+
+    n = ngx_atoof(value->data, value->len);
+    if (n <= 0 || (uint64_t) n > NGX_HTTP_AI_GUARD_LIMIT_MAX) {
+        return NGX_ERROR;
+    }
+
+    tier->limits[arg] = n;
+    tier->has_limits = 1;
+
+    return NGX_OK;
+}
+
+
+/* budget=<USD>/day | budget=<USD>/month: one of each at most */
+
+static ngx_int_t
+ngx_http_ai_guard_tier_budget(ngx_conf_t *cf, ngx_http_ai_guard_tier_t *tier,
+    ngx_str_t *value, ngx_uint_t arg)
+{
+    int64_t                             pico;
+    ngx_uint_t                          k;
+    ngx_http_ai_guard_budget_period_e   period;
+
+    if (ngx_http_ai_guard_budget_parse(value->data, value->len, &pico,
+                                       &period)
+        != 0 || pico <= 0)
     {
-        if (ngx_strlen(ngx_http_ai_guard_limit_name(k)) == name.len
-            && ngx_strncmp(ngx_http_ai_guard_limit_name(k), name.data,
-                           name.len)
-               == 0)
-        {
-            n = ngx_atoof(eq, param->data + param->len - eq);
-            if (n <= 0 || (uint64_t) n > NGX_HTTP_AI_GUARD_LIMIT_MAX) {
-                return NGX_ERROR;
-            }
-
-            tier->limits[k] = n;
-            tier->has_limits = 1;
-
-            return NGX_OK;
-        }
+        return NGX_ERROR;
     }
 
-    return NGX_DECLINED;
+    k = (period == NGX_HTTP_AI_GUARD_BUDGET_DAY)
+        ? NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY
+        : NGX_HTTP_AI_GUARD_LIMIT_BUDGET_MONTH;
+
+    if (tier->limits[k]) {
+        return NGX_DECLINED;
+    }
+
+    tier->limits[k] = pico;
+    tier->has_limits = 1;
+
+    return NGX_OK;
 }
 
 

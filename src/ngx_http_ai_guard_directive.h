@@ -18,6 +18,8 @@
 
 char *ngx_http_ai_guard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_ai_guard_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_ai_guard_max_series(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_ai_guard_add_zones(ngx_conf_t *cf,
     ngx_http_ai_guard_main_conf_t *amcf);
 char *ngx_http_ai_guard_limit_by(ngx_conf_t *cf, ngx_command_t *cmd,

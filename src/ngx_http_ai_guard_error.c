@@ -50,6 +50,36 @@ ngx_http_ai_guard_set_verdict(ngx_http_ai_guard_verdict_t *v,
 }
 
 
+/*
+ * A message of the verdict's own, made in the request's pool: the limits,
+ * models and headers that say what to do.  Never a key or prompt text;
+ * a name from the request goes through ngx_http_ai_guard_printable().
+ */
+
+ngx_int_t ngx_cdecl
+ngx_http_ai_guard_verdict_message(ngx_http_request_t *r,
+    ngx_http_ai_guard_verdict_t *v, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_AI_GUARD_MESSAGE_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    va_start(args, fmt);
+    v->message.len = ngx_vslprintf(p, p + NGX_HTTP_AI_GUARD_MESSAGE_LEN, fmt,
+                                   args)
+                     - p;
+    va_end(args);
+
+    v->message.data = p;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_ai_guard_send_error(ngx_http_request_t *r,
     ngx_http_ai_guard_verdict_t *v)

@@ -125,13 +125,17 @@ ngx_http_ai_guard_header_filter(ngx_http_request_t *r)
 
 /*
  * Each buffer is read as it passes, in place: no copy, no buffering,
- * constant memory whatever the size of the response.
+ * constant memory whatever the size of the response.  The first token is
+ * timed on nginx's clock of the event that brought it: a stream's after
+ * the buffer that made the meter see content, any other body's at its
+ * first byte.
  */
 
 static ngx_int_t
 ngx_http_ai_guard_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
     off_t                     size;
+    uint64_t                  now;
     ngx_chain_t              *cl;
     ngx_http_ai_guard_ctx_t  *ctx;
 
@@ -152,16 +156,21 @@ ngx_http_ai_guard_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             continue;
         }
 
-        if (!ctx->first_byte) {
-            ctx->first_byte = 1;
-            ctx->ttft_ms = ngx_http_ai_guard_now() - ctx->start_ms;
-        }
-
         ctx->body_out += size;
 
         if (ctx->meter && ngx_buf_in_memory(cl->buf)) {
             ngx_http_ai_guard_usage_feed(ctx->meter, cl->buf->pos,
                                          cl->buf->last - cl->buf->pos);
+        }
+
+        if (!ctx->first_token
+            && (!ctx->sse
+                || ngx_http_ai_guard_usage_content(ctx->meter) != 0))
+        {
+            now = ngx_http_ai_guard_now();
+
+            ctx->first_token = 1;
+            ctx->ttft_ms = (now > ctx->start_ms) ? now - ctx->start_ms : 0;
         }
     }
 

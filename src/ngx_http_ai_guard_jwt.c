@@ -120,22 +120,27 @@ ngx_http_ai_guard_jwt_message(int rc)
         return "The bearer token is valid.";
 
     case NGX_HTTP_AI_GUARD_JWT_EXPIRED:
-        return "The bearer token has expired.";
+        return "The bearer token has expired: get a new one from the "
+               "identity provider.";
 
     case NGX_HTTP_AI_GUARD_JWT_NOT_YET_VALID:
-        return "The bearer token is not valid yet.";
+        return "The bearer token is not valid yet (its \"nbf\" is in "
+               "the future): check the clock of its issuer.";
 
     case NGX_HTTP_AI_GUARD_JWT_BAD_ISSUER:
-        return "The bearer token was not issued by an accepted issuer.";
+        return "The bearer token was not issued by an accepted issuer: "
+               "use a token of this API's identity provider.";
 
     case NGX_HTTP_AI_GUARD_JWT_BAD_AUDIENCE:
-        return "The bearer token was not issued for this audience.";
+        return "The bearer token was not issued for this audience: "
+               "request a token for this API.";
 
     case NGX_HTTP_AI_GUARD_JWT_ERROR:
         return "The bearer token could not be verified.";
 
     default:
-        return "The bearer token is invalid.";
+        return "The bearer token is invalid: send a token of this "
+               "API's identity provider, or an API key.";
     }
 }
 

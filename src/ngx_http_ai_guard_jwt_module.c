@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_conf.h"
 #include "ngx_http_ai_guard_error.h"
 #include "ngx_http_ai_guard_util.h"
 #include "ngx_http_ai_guard_jwt.h"
@@ -19,6 +20,10 @@
 #define NGX_HTTP_AI_GUARD_JWT_MAX_TOKEN    16384
 #define NGX_HTTP_AI_GUARD_JWT_MAX_JWKS     (1024 * 1024)
 #define NGX_HTTP_AI_GUARD_JWT_LEEWAY       30
+
+#define NGX_HTTP_AI_GUARD_JWT_ALG_NAMES                                       \
+    "RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, HS256, HS384 "   \
+    "or HS512"
 
 
 typedef struct {
@@ -52,6 +57,11 @@ typedef struct {
 
     /* tells the cache entries of one conf from another's, reloads too */
     uint64_t                              id;
+
+    /* the lines of the directives that merge checks */
+    ngx_http_ai_guard_where_t             enable_where;
+    ngx_http_ai_guard_where_t             jwks_where;
+    ngx_http_ai_guard_where_t             tier_where;
 } ngx_http_ai_guard_jwt_loc_conf_t;
 
 
@@ -94,6 +104,12 @@ static void *ngx_http_ai_guard_jwt_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ai_guard_jwt_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
 
+static char *ngx_http_ai_guard_jwt_flag(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ai_guard_jwt_default_tier(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_ai_guard_jwt_leeway(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_ai_guard_jwt_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ai_guard_jwt_algorithms(ngx_conf_t *cf,
@@ -116,16 +132,11 @@ static ngx_http_ai_guard_key_t *ngx_http_ai_guard_jwt_make_key(
     ngx_pool_t *pool, ngx_http_ai_guard_jwt_ident_t *ident, u_char *digest);
 
 
-static ngx_conf_num_bounds_t  ngx_http_ai_guard_jwt_leeway_bounds = {
-    ngx_conf_check_num_bounds, 0, 86400
-};
-
-
 static ngx_command_t  ngx_http_ai_guard_jwt_commands[] = {
 
     { ngx_string("ai_guard_jwt"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      ngx_http_ai_guard_jwt_flag,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_guard_jwt_loc_conf_t, enable),
       NULL },
@@ -160,10 +171,10 @@ static ngx_command_t  ngx_http_ai_guard_jwt_commands[] = {
 
     { ngx_string("ai_guard_jwt_leeway"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_sec_slot,
+      ngx_http_ai_guard_jwt_leeway,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_ai_guard_jwt_loc_conf_t, leeway),
-      &ngx_http_ai_guard_jwt_leeway_bounds },
+      0,
+      NULL },
 
     { ngx_string("ai_guard_jwt_claims"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
@@ -174,9 +185,9 @@ static ngx_command_t  ngx_http_ai_guard_jwt_commands[] = {
 
     { ngx_string("ai_guard_jwt_default_tier"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_ai_guard_jwt_default_tier,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_ai_guard_jwt_loc_conf_t, default_tier),
+      0,
       NULL },
 
     { ngx_string("ai_guard_jwt_cache"),
@@ -346,6 +357,14 @@ ngx_http_ai_guard_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_ai_guard_main_conf_t      *amcf;
     ngx_http_ai_guard_jwt_main_conf_t  *jmcf;
 
+    if (conf->enable == NGX_CONF_UNSET) {
+        conf->enable_where = prev->enable_where;
+    }
+
+    if (conf->default_tier.data == NULL) {
+        conf->tier_where = prev->tier_where;
+    }
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_uint_value(conf->algs, prev->algs,
                               NGX_HTTP_AI_GUARD_JWT_DEFAULT_ALGS);
@@ -358,6 +377,7 @@ ngx_http_ai_guard_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent,
     if (conf->jwks == NULL) {
         conf->jwks = prev->jwks;
         conf->jwks_file = prev->jwks_file;
+        conf->jwks_where = prev->jwks_where;
     }
 
     if (conf->claims == NULL) {
@@ -368,9 +388,10 @@ ngx_http_ai_guard_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent,
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_guard_module);
 
     if (alcf->enable && amcf->keys == NULL && !conf->enable) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ai_guard on\" needs \"ai_guard_keys\" "
-                           "in the http block, or \"ai_guard_jwt on\"");
+        ngx_http_ai_guard_conf_error(cf, &alcf->enable_where, 0,
+                           "\"ai_guard on\" needs a credential to check: "
+                           "\"ai_guard_keys <file>\" in the http block, or "
+                           "\"ai_guard_jwt on\" with \"ai_guard_jwt_keys\"");
         return NGX_CONF_ERROR;
     }
 
@@ -379,17 +400,20 @@ ngx_http_ai_guard_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent,
     }
 
     if (conf->jwks == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ai_guard_jwt on\" needs \"ai_guard_jwt_keys\"");
+        ngx_http_ai_guard_conf_error(cf, &conf->enable_where, 0,
+                           "\"ai_guard_jwt on\" needs "
+                           "\"ai_guard_jwt_keys <file>\", the JWKS of the "
+                           "tokens' issuer");
         return NGX_CONF_ERROR;
     }
 
     if ((conf->algs & NGX_HTTP_AI_GUARD_JWT_HMAC_ALGS)
         && !ngx_http_ai_guard_jwks_has_oct(conf->jwks))
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+        ngx_http_ai_guard_conf_error(cf, &conf->jwks_where, 0,
                            "ai_guard_jwt_algorithms allows HS* but "
-                           "\"%V\" has no \"oct\" key",
+                           "ai_guard_jwt_keys \"%V\" has no \"oct\" key: "
+                           "list only the algorithms of its keys",
                            &conf->jwks_file);
         return NGX_CONF_ERROR;
     }
@@ -397,10 +421,11 @@ ngx_http_ai_guard_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent,
     usable = conf->algs & ngx_http_ai_guard_jwks_algs(conf->jwks);
 
     if (usable == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "no key in \"%V\" verifies an algorithm "
-                           "that ai_guard_jwt_algorithms allows",
-                           &conf->jwks_file);
+        ngx_http_ai_guard_conf_error(cf, &conf->jwks_where, 0,
+                           "ai_guard_jwt_keys \"%V\": no key verifies an "
+                           "algorithm that ai_guard_jwt_algorithms allows "
+                           "(RS256 ES256 by default): list the algorithms "
+                           "of its keys", &conf->jwks_file);
         return NGX_CONF_ERROR;
     }
 
@@ -410,10 +435,16 @@ ngx_http_ai_guard_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent,
                                                  conf->default_tier.len);
 
         if (conf->default_tier_conf == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "ai_guard_jwt_default_tier \"%V\" is not "
-                               "declared by ai_guard_tier",
-                               &conf->default_tier);
+            ngx_http_ai_guard_conf_error(cf, &conf->tier_where, 0,
+                               "ai_guard_jwt_default_tier: tier \"%V\" is "
+                               "not declared by ai_guard_tier, it must be "
+                               "%s", &conf->default_tier,
+                               amcf->tiers.nelts
+                               ? ngx_http_ai_guard_conf_list(cf,
+                                     amcf->tiers.elts, amcf->tiers.nelts,
+                                     sizeof(ngx_http_ai_guard_tier_t), "\"")
+                               : (u_char *) "a tier declared with "
+                                            "\"ai_guard_tier <name> ...;\"");
             return NGX_CONF_ERROR;
         }
     }
@@ -447,6 +478,70 @@ ngx_http_ai_guard_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
 
 static char *
+ngx_http_ai_guard_jwt_flag(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_guard_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_http_ai_guard_where(cf, &jlcf->enable_where);
+
+    return ngx_conf_set_flag_slot(cf, cmd, conf);
+}
+
+
+static char *
+ngx_http_ai_guard_jwt_default_tier(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_ai_guard_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (jlcf->default_tier.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    jlcf->default_tier = value[1];
+
+    /* checked at merge: tiers may be declared after it */
+    ngx_http_ai_guard_where(cf, &jlcf->tier_where);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ai_guard_jwt_leeway(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_guard_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (jlcf->leeway != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_parse_time(&value[1], 1);
+
+    if (n == NGX_ERROR || n > 86400) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ai_guard_jwt_leeway: invalid time \"%V\", it "
+                           "must be a time from 0s to 1d, such as 30s",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    jlcf->leeway = n;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
 ngx_http_ai_guard_jwt_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ai_guard_jwt_loc_conf_t *jlcf = conf;
@@ -471,10 +566,12 @@ ngx_http_ai_guard_jwt_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    ngx_http_ai_guard_where(cf, &jlcf->jwks_where);
+
     fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", &name);
+        ngx_http_ai_guard_open_error(cf, NULL, "ai_guard_jwt_keys",
+                                     &value[1], &name, ngx_errno);
         return NGX_CONF_ERROR;
     }
 
@@ -585,8 +682,10 @@ ngx_http_ai_guard_jwt_algorithms(ngx_conf_t *cf, ngx_command_t *cmd,
             && ngx_strncasecmp(value[i].data, (u_char *) "none", 4) == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "algorithm \"%V\" can never be enabled",
-                               &value[i]);
+                               "ai_guard_jwt_algorithms: algorithm \"%V\" "
+                               "can never be enabled (a token anyone can "
+                               "make), it must be %s", &value[i],
+                               NGX_HTTP_AI_GUARD_JWT_ALG_NAMES);
             return NGX_CONF_ERROR;
         }
 
@@ -594,7 +693,9 @@ ngx_http_ai_guard_jwt_algorithms(ngx_conf_t *cf, ngx_command_t *cmd,
 
         if (alg == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid algorithm \"%V\"", &value[i]);
+                               "ai_guard_jwt_algorithms: invalid algorithm "
+                               "\"%V\", it must be %s", &value[i],
+                               NGX_HTTP_AI_GUARD_JWT_ALG_NAMES);
             return NGX_CONF_ERROR;
         }
 
@@ -673,8 +774,11 @@ ngx_http_ai_guard_jwt_claims(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid claim \"%V\"",
-                       &value[i]);
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "ai_guard_jwt_claims: invalid claim \"%V\", it must "
+                       "be tenant=, tier=, key_id= or models=, each once, "
+                       "with a dotted path of at most 8 names, such as "
+                       "tenant=app_metadata.tenant", &value[i]);
 
     return NGX_CONF_ERROR;
 }
@@ -705,7 +809,9 @@ ngx_http_ai_guard_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (n == NGX_ERROR || n == 0 || n > 1048576) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid cache size \"%V\"", &value[1]);
+                           "ai_guard_jwt_cache: invalid size \"%V\", it "
+                           "must be a number of tokens from 1 to 1048576, "
+                           "or \"off\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -867,7 +973,9 @@ ngx_http_ai_guard_jwt_authenticate(ngx_http_request_t *r, ngx_str_t *token,
             ngx_http_ai_guard_set_verdict(v, NGX_HTTP_FORBIDDEN,
                                           "tier_unknown",
                                           "The bearer token names a tier "
-                                          "that this API does not have.");
+                                          "that this API does not have: "
+                                          "ask the API's provider to "
+                                          "check the token's tier.");
             return NGX_DECLINED;
         }
 

@@ -5,6 +5,7 @@
 
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <stdarg.h>
 #include <yajl/yajl_parse.h>
@@ -50,12 +51,27 @@ struct ngx_http_ai_guard_keys_parser_s {
     unsigned                     has_sha:1;
     ngx_http_ai_guard_kf_e       field;
 
+    /* where the parser is: lines are counted up to it, once */
+    const u_char                *chunk;       /* the buffer being parsed */
+    size_t                       scanned;     /* of it, counted */
+    size_t                       offset;      /* of the chunk in the file */
+    size_t                       line;        /* from 1 */
+    size_t                       line_start;  /* offset of that line */
+
+    size_t                       err_line;    /* 0: not at a line */
+    size_t                       err_column;  /* 0: not at a column */
     char                         err[NGX_HTTP_AI_GUARD_KEYS_ERRLEN];
 };
 
 
+static void ngx_http_ai_guard_keys_count(ngx_http_ai_guard_keys_parser_t *kp,
+    size_t pos);
 static int ngx_http_ai_guard_keys_fail(ngx_http_ai_guard_keys_parser_t *kp,
     const char *fmt, ...);
+static void ngx_http_ai_guard_keys_json_error(
+    ngx_http_ai_guard_keys_parser_t *kp, const u_char *p, size_t len);
+static int ngx_http_ai_guard_keys_unique_ids(
+    ngx_http_ai_guard_keys_parser_t *kp);
 static int ngx_http_ai_guard_keys_value(ngx_http_ai_guard_keys_parser_t *kp,
     const char *type);
 static int ngx_http_ai_guard_keys_null(void *ctx);
@@ -106,6 +122,7 @@ ngx_http_ai_guard_keys_parser_create(ngx_http_ai_guard_alloc_pt alloc,
 
     kp->alloc = alloc;
     kp->pool = pool;
+    kp->line = 1;
 
     kp->yajl = yajl_alloc(&ngx_http_ai_guard_keys_callbacks, NULL, kp);
     if (kp->yajl == NULL) {
@@ -130,19 +147,96 @@ int
 ngx_http_ai_guard_keys_parse(ngx_http_ai_guard_keys_parser_t *kp,
     const u_char *p, size_t len)
 {
-    u_char  *msg;
+    yajl_status  rc;
 
-    if (yajl_parse(kp->yajl, p, len) == yajl_status_ok) {
+    kp->chunk = p;
+    kp->scanned = 0;
+
+    rc = yajl_parse(kp->yajl, p, len);
+
+    if (rc == yajl_status_ok) {
+        ngx_http_ai_guard_keys_count(kp, len);
+        kp->offset += len;
+        kp->chunk = NULL;
         return 0;
     }
 
     if (kp->err[0] == '\0') {
-        msg = yajl_get_error(kp->yajl, 0, p, len);
-        ngx_http_ai_guard_keys_fail(kp, "invalid JSON: %s", (char *) msg);
-        yajl_free_error(kp->yajl, msg);
+        ngx_http_ai_guard_keys_json_error(kp, p, len);
     }
 
+    kp->chunk = NULL;
+
     return -1;
+}
+
+
+/* the lines up to "pos" of the chunk being parsed: each byte once */
+
+static void
+ngx_http_ai_guard_keys_count(ngx_http_ai_guard_keys_parser_t *kp,
+    size_t pos)
+{
+    const u_char  *p, *last, *nl;
+
+    if (kp->chunk == NULL || pos <= kp->scanned) {
+        return;
+    }
+
+    p = kp->chunk + kp->scanned;
+    last = kp->chunk + pos;
+
+    while ((nl = memchr(p, '\n', last - p)) != NULL) {
+        kp->line++;
+        kp->line_start = kp->offset + (nl - kp->chunk) + 1;
+        p = nl + 1;
+    }
+
+    kp->scanned = pos;
+}
+
+
+/*
+ * yajl's message, where it stopped, and no newline of its own: the
+ * caller's log adds one.
+ */
+
+static void
+ngx_http_ai_guard_keys_json_error(ngx_http_ai_guard_keys_parser_t *kp,
+    const u_char *p, size_t len)
+{
+    size_t   n, pos;
+    u_char  *msg;
+
+    pos = p ? yajl_get_bytes_consumed(kp->yajl) : 0;
+
+    if (p && pos <= len) {
+        ngx_http_ai_guard_keys_count(kp, pos);
+        kp->err_column = kp->offset + pos - kp->line_start + 1;
+
+    } else {
+        /* the end of the file: what it lacks */
+        kp->err_column = kp->offset - kp->line_start + 1;
+    }
+
+    kp->err_line = kp->line;
+
+    msg = yajl_get_error(kp->yajl, 0, p, len);
+
+    n = (msg != NULL) ? strlen((char *) msg) : 0;
+
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '
+                 || msg[n - 1] == '.'))
+    {
+        n--;
+    }
+
+    snprintf(kp->err, sizeof(kp->err), "invalid JSON: %.*s", (int) n,
+             msg ? (char *) msg : "");
+
+    if (msg != NULL) {
+        yajl_free_error(kp->yajl, msg);
+    }
 }
 
 
@@ -150,22 +244,25 @@ ngx_http_ai_guard_keys_t *
 ngx_http_ai_guard_keys_finish(ngx_http_ai_guard_keys_parser_t *kp)
 {
     size_t                     n, i, mask;
-    u_char                    *msg;
     ngx_http_ai_guard_key_t   *k, **slots;
     ngx_http_ai_guard_keys_t  *keys;
 
     if (yajl_complete_parse(kp->yajl) != yajl_status_ok) {
         if (kp->err[0] == '\0') {
-            msg = yajl_get_error(kp->yajl, 0, NULL, 0);
-            ngx_http_ai_guard_keys_fail(kp, "invalid JSON: %s", (char *) msg);
-            yajl_free_error(kp->yajl, msg);
+            ngx_http_ai_guard_keys_json_error(kp, NULL, 0);
         }
 
         return NULL;
     }
 
     if (!kp->seen_keys) {
-        ngx_http_ai_guard_keys_fail(kp, "no \"keys\" array");
+        ngx_http_ai_guard_keys_fail(kp, "no \"keys\" array: the file is "
+                                    "{\"keys\": [{\"id\": ..., "
+                                    "\"sha256\": ...}, ...]}");
+        return NULL;
+    }
+
+    if (ngx_http_ai_guard_keys_unique_ids(kp) != 0) {
         return NULL;
     }
 
@@ -194,12 +291,13 @@ ngx_http_ai_guard_keys_finish(ngx_http_ai_guard_keys_parser_t *kp)
             if (memcmp(slots[i]->digest, k->digest,
                        NGX_HTTP_AI_GUARD_DIGEST_LEN) == 0)
             {
+                kp->err_line = k->line;
                 ngx_http_ai_guard_keys_fail(kp,
                              "entry %zu (\"%.*s\"): duplicate sha256, "
-                             "the same as entry %zu (\"%.*s\")",
+                             "the same as entry %zu (\"%.*s\") at line %zu",
                              k->index, (int) k->id.len, k->id.data,
                              slots[i]->index, (int) slots[i]->id.len,
-                             slots[i]->id.data);
+                             slots[i]->id.data, slots[i]->line);
                 return NULL;
             }
         }
@@ -216,10 +314,80 @@ ngx_http_ai_guard_keys_finish(ngx_http_ai_guard_keys_parser_t *kp)
 }
 
 
+/*
+ * Ids name keys in the reports and the log: two entries of one id would
+ * make them ambiguous.  A table of the ids' hashes, for this check only.
+ */
+
+static int
+ngx_http_ai_guard_keys_unique_ids(ngx_http_ai_guard_keys_parser_t *kp)
+{
+    size_t                     n, i, j, mask;
+    uint64_t                   h;
+    ngx_http_ai_guard_key_t   *k, *o, **slots;
+
+    for (n = 16; n < kp->nkeys * 2; n <<= 1) { /* void */ }
+
+    mask = n - 1;
+
+    slots = calloc(n, sizeof(ngx_http_ai_guard_key_t *));
+    if (slots == NULL) {
+        ngx_http_ai_guard_keys_fail(kp, "out of memory");
+        return -1;
+    }
+
+    for (k = kp->first; k; k = k->next) {
+
+        /* FNV-1a */
+
+        h = 14695981039346656037ULL;
+
+        for (j = 0; j < k->id.len; j++) {
+            h = (h ^ k->id.data[j]) * 1099511628211ULL;
+        }
+
+        for (i = (size_t) h & mask; (o = slots[i]) != NULL;
+             i = (i + 1) & mask)
+        {
+            if (o->id.len == k->id.len
+                && memcmp(o->id.data, k->id.data, k->id.len) == 0)
+            {
+                kp->err_line = k->line;
+                ngx_http_ai_guard_keys_fail(kp,
+                             "entry %zu: duplicate id \"%.*s\", the same as "
+                             "entry %zu at line %zu: ids must be unique",
+                             k->index, (int) k->id.len, k->id.data,
+                             o->index, o->line);
+                free(slots);
+                return -1;
+            }
+        }
+
+        slots[i] = k;
+    }
+
+    free(slots);
+
+    return 0;
+}
+
+
 const char *
 ngx_http_ai_guard_keys_error(ngx_http_ai_guard_keys_parser_t *kp)
 {
     return kp->err[0] ? kp->err : "unknown error";
+}
+
+
+/* the line (from 1) of the error, 0 when it has none; and its column */
+
+size_t
+ngx_http_ai_guard_keys_error_line(ngx_http_ai_guard_keys_parser_t *kp,
+    size_t *column)
+{
+    *column = kp->err_column;
+
+    return kp->err_line;
 }
 
 
@@ -255,6 +423,14 @@ ngx_http_ai_guard_keys_fail(ngx_http_ai_guard_keys_parser_t *kp,
         va_start(args, fmt);
         vsnprintf(kp->err, sizeof(kp->err), fmt, args);
         va_end(args);
+
+        /* in a callback: the token that failed ends here */
+
+        if (kp->chunk && kp->err_line == 0) {
+            ngx_http_ai_guard_keys_count(kp,
+                                         yajl_get_bytes_consumed(kp->yajl));
+            kp->err_line = kp->line;
+        }
     }
 
     return 0;
@@ -482,6 +658,9 @@ ngx_http_ai_guard_keys_start_map(void *ctx)
     memset(k, 0, sizeof(ngx_http_ai_guard_key_t));
 
     k->index = ++kp->nkeys;
+
+    ngx_http_ai_guard_keys_count(kp, yajl_get_bytes_consumed(kp->yajl));
+    k->line = kp->line;
 
     if (kp->last) {
         kp->last->next = k;

@@ -45,6 +45,7 @@ struct ngx_http_ai_guard_key_s {
     void                       *tier_conf;   /* resolved by the glue */
     ngx_http_ai_guard_key_t    *next;        /* file order */
     size_t                      index;       /* entry number, from 1 */
+    size_t                      line;        /* in the file, from 1 */
     unsigned                    disabled:1;
     unsigned                    has_models:1;
 };
@@ -72,6 +73,8 @@ int ngx_http_ai_guard_keys_parse(ngx_http_ai_guard_keys_parser_t *kp,
 ngx_http_ai_guard_keys_t *ngx_http_ai_guard_keys_finish(
     ngx_http_ai_guard_keys_parser_t *kp);
 const char *ngx_http_ai_guard_keys_error(ngx_http_ai_guard_keys_parser_t *kp);
+size_t ngx_http_ai_guard_keys_error_line(ngx_http_ai_guard_keys_parser_t *kp,
+    size_t *column);
 void ngx_http_ai_guard_keys_parser_free(ngx_http_ai_guard_keys_parser_t *kp);
 
 ngx_http_ai_guard_key_t *ngx_http_ai_guard_keys_lookup(

@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_conf.h"
 #include "ngx_http_ai_guard_error.h"
 #include "ngx_http_ai_guard_jwt_module.h"
 #include "ngx_http_ai_guard_util.h"
@@ -34,6 +35,10 @@ static ngx_int_t ngx_http_ai_guard_bearer(ngx_str_t *value, ngx_str_t *key);
 static ngx_int_t ngx_http_ai_guard_identify(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v,
     ngx_http_ai_guard_found_t *found);
+static ngx_int_t ngx_http_ai_guard_no_key(ngx_http_request_t *r,
+    ngx_http_ai_guard_verdict_t *v);
+static ngx_int_t ngx_http_ai_guard_bad_key(ngx_http_request_t *r,
+    ngx_http_ai_guard_verdict_t *v, ngx_http_ai_guard_found_t *found);
 static void *ngx_http_ai_guard_pool_alloc(void *pool, size_t size);
 static void ngx_http_ai_guard_keys_cleanup(void *data);
 static ngx_int_t ngx_http_ai_guard_strip_keys(ngx_http_request_t *r,
@@ -89,6 +94,7 @@ ngx_http_ai_guard_identify(ngx_http_request_t *r,
     ngx_http_ai_guard_found_t *found)
 {
     u_char                          digest[NGX_HTTP_AI_GUARD_DIGEST_LEN];
+    ngx_tm_t                        tm;
     ngx_str_t                      *token;
     ngx_http_ai_guard_key_t        *key;
     ngx_http_ai_guard_main_conf_t  *amcf;
@@ -117,19 +123,11 @@ ngx_http_ai_guard_identify(ngx_http_request_t *r,
     }
 
     if (found->key.len == 0) {
-        ngx_http_ai_guard_set_verdict(v, NGX_HTTP_UNAUTHORIZED,
-                                      "missing_api_key",
-                                      "Missing API key: send it as "
-                                      "\"Authorization: Bearer <key>\" "
-                                      "or \"x-api-key: <key>\".");
-        return NGX_DECLINED;
+        return ngx_http_ai_guard_no_key(r, v);
     }
 
     if (found->key.len > NGX_HTTP_AI_GUARD_MAX_KEY) {
-        ngx_http_ai_guard_set_verdict(v, NGX_HTTP_UNAUTHORIZED,
-                                      "invalid_api_key",
-                                      "Incorrect API key provided.");
-        return NGX_DECLINED;
+        return ngx_http_ai_guard_bad_key(r, v, found);
     }
 
     if (ngx_http_ai_guard_digest(&found->key, 1, digest) != NGX_OK) {
@@ -151,10 +149,7 @@ ngx_http_ai_guard_identify(ngx_http_request_t *r,
         ngx_memcpy(ctx->digest, digest, sizeof(ctx->digest));
         ctx->has_digest = 1;
 
-        ngx_http_ai_guard_set_verdict(v, NGX_HTTP_UNAUTHORIZED,
-                                      "invalid_api_key",
-                                      "Incorrect API key provided.");
-        return NGX_DECLINED;
+        return ngx_http_ai_guard_bad_key(r, v, found);
     }
 
     ctx->key = key;
@@ -162,18 +157,100 @@ ngx_http_ai_guard_identify(ngx_http_request_t *r,
     if (key->disabled) {
         ngx_http_ai_guard_set_verdict(v, NGX_HTTP_UNAUTHORIZED,
                                       "key_disabled",
-                                      "This API key has been disabled.");
+                                      "This API key has been disabled: ask "
+                                      "the API's provider for a new key.");
         return NGX_DECLINED;
     }
 
     if (key->expires && key->expires <= ngx_time()) {
         ngx_http_ai_guard_set_verdict(v, NGX_HTTP_UNAUTHORIZED,
-                                      "key_expired",
-                                      "This API key has expired.");
-        return NGX_DECLINED;
+                                      "key_expired", NULL);
+
+        ngx_gmtime((time_t) key->expires, &tm);
+
+        return ngx_http_ai_guard_verdict_message(r, v,
+                                    "This API key expired at "
+                                    "%4d-%02d-%02dT%02d:%02d:%02dZ: ask the "
+                                    "API's provider for a new key.",
+                                    tm.ngx_tm_year, tm.ngx_tm_mon,
+                                    tm.ngx_tm_mday, tm.ngx_tm_hour,
+                                    tm.ngx_tm_min, tm.ngx_tm_sec) == NGX_OK
+               ? NGX_DECLINED : NGX_ERROR;
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Where the key goes, as this location reads it: the header that
+ * ai_guard_key_header names, else a bearer token or x-api-key.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_no_key(ngx_http_request_t *r,
+    ngx_http_ai_guard_verdict_t *v)
+{
+    ngx_http_ai_guard_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_guard_module);
+
+    ngx_http_ai_guard_set_verdict(v, NGX_HTTP_UNAUTHORIZED, "missing_api_key",
+                                  "Missing API key: send it as "
+                                  "\"Authorization: Bearer <key>\" "
+                                  "or \"x-api-key: <key>\".");
+
+    if (alcf->key_header.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (alcf->key_header.len == sizeof("Authorization") - 1
+        && ngx_strncasecmp(alcf->key_header.data, (u_char *) "Authorization",
+                           alcf->key_header.len)
+           == 0)
+    {
+        ngx_str_set(&v->message, "Missing API key: send it as "
+                                 "\"Authorization: Bearer <key>\".");
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_ai_guard_verdict_message(r, v,
+                                "Missing API key: send it as \"%V: <key>\".",
+                                &alcf->key_header) == NGX_OK
+           ? NGX_DECLINED : NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_bad_key(ngx_http_request_t *r,
+    ngx_http_ai_guard_verdict_t *v, ngx_http_ai_guard_found_t *found)
+{
+    char                          *where;
+    ngx_http_ai_guard_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_guard_module);
+
+    ngx_http_ai_guard_set_verdict(v, NGX_HTTP_UNAUTHORIZED, "invalid_api_key",
+                                  NULL);
+
+    if (found->authorization) {
+        where = "\"Authorization: Bearer\"";
+
+    } else if (alcf->key_header.len) {
+        return ngx_http_ai_guard_verdict_message(r, v,
+                                    "Incorrect API key provided in \"%V\": "
+                                    "check the key, or ask the API's "
+                                    "provider for one.", &alcf->key_header)
+               == NGX_OK ? NGX_DECLINED : NGX_ERROR;
+
+    } else {
+        where = "\"x-api-key\"";
+    }
+
+    return ngx_http_ai_guard_verdict_message(r, v,
+                                "Incorrect API key provided in %s: check "
+                                "the key, or ask the API's provider for one.",
+                                where) == NGX_OK ? NGX_DECLINED : NGX_ERROR;
 }
 
 
@@ -432,6 +509,7 @@ ngx_http_ai_guard_load_keys(ngx_conf_t *cf,
     ngx_http_ai_guard_main_conf_t *amcf)
 {
     u_char                           *buf;
+    size_t                            line, column;
     ssize_t                           n;
     ngx_fd_t                          fd;
     ngx_int_t                         rc;
@@ -442,8 +520,9 @@ ngx_http_ai_guard_load_keys(ngx_conf_t *cf,
     fd = ngx_open_file(amcf->keys_file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN,
                        0);
     if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, ngx_errno,
-                      ngx_open_file_n " \"%V\" failed", &amcf->keys_file);
+        ngx_http_ai_guard_open_error(cf, &amcf->keys_where, "ai_guard_keys",
+                                     &amcf->keys_value, &amcf->keys_file,
+                                     ngx_errno);
         return NGX_ERROR;
     }
 
@@ -473,8 +552,10 @@ ngx_http_ai_guard_load_keys(ngx_conf_t *cf,
         n = ngx_read_fd(fd, buf, NGX_HTTP_AI_GUARD_READ_CHUNK);
 
         if (n == -1) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, ngx_errno,
-                          ngx_read_fd_n " \"%V\" failed", &amcf->keys_file);
+            ngx_http_ai_guard_conf_error(cf, &amcf->keys_where, ngx_errno,
+                                         "ai_guard_keys \"%V\": "
+                                         ngx_read_fd_n " failed",
+                                         &amcf->keys_file);
             goto done;
         }
 
@@ -504,11 +585,18 @@ ngx_http_ai_guard_load_keys(ngx_conf_t *cf,
                                                    k->tier.len);
 
         if (k->tier_conf == NULL) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "ai_guard_keys \"%V\": entry %uz (\"%*s\"): "
-                          "tier \"%*s\" is not declared by ai_guard_tier",
-                          &amcf->keys_file, k->index, k->id.len, k->id.data,
-                          k->tier.len, k->tier.data);
+            ngx_http_ai_guard_conf_error(cf, &amcf->keys_where, 0,
+                          "ai_guard_keys \"%V\", line %uz: entry %uz "
+                          "(\"%*s\"): tier \"%*s\" is not declared by "
+                          "ai_guard_tier, it must be %s",
+                          &amcf->keys_file, k->line, k->index, k->id.len,
+                          k->id.data, k->tier.len, k->tier.data,
+                          amcf->tiers.nelts
+                          ? ngx_http_ai_guard_conf_list(cf,
+                                amcf->tiers.elts, amcf->tiers.nelts,
+                                sizeof(ngx_http_ai_guard_tier_t), "\"")
+                          : (u_char *) "a tier declared with "
+                                       "\"ai_guard_tier <name> ...;\"");
             goto done;
         }
     }
@@ -518,8 +606,27 @@ ngx_http_ai_guard_load_keys(ngx_conf_t *cf,
 
 invalid:
 
-    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "ai_guard_keys \"%V\": %s",
-                  &amcf->keys_file, ngx_http_ai_guard_keys_error(kp));
+    line = ngx_http_ai_guard_keys_error_line(kp, &column);
+
+    if (line && column) {
+        ngx_http_ai_guard_conf_error(cf, &amcf->keys_where, 0,
+                                     "ai_guard_keys \"%V\", line %uz, "
+                                     "column %uz: %s", &amcf->keys_file,
+                                     line, column,
+                                     ngx_http_ai_guard_keys_error(kp));
+
+    } else if (line) {
+        ngx_http_ai_guard_conf_error(cf, &amcf->keys_where, 0,
+                                     "ai_guard_keys \"%V\", line %uz: %s",
+                                     &amcf->keys_file, line,
+                                     ngx_http_ai_guard_keys_error(kp));
+
+    } else {
+        ngx_http_ai_guard_conf_error(cf, &amcf->keys_where, 0,
+                                     "ai_guard_keys \"%V\": %s",
+                                     &amcf->keys_file,
+                                     ngx_http_ai_guard_keys_error(kp));
+    }
 
 done:
 

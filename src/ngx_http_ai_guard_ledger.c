@@ -84,6 +84,14 @@ ngx_http_ai_guard_ledger_reserve(ngx_http_request_t *r,
     ngx_http_ai_guard_main_conf_t    *amcf;
     ngx_http_ai_guard_usage_entry_t  *u;
 
+    if (ctx->req.model_len == 0) {
+        /*
+         * A request that names no model is billed only if its answer has
+         * usage (docs/metering.md): its row, if any, is made then.
+         */
+        return NGX_OK;
+    }
+
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
     zone = &amcf->zones[NGX_HTTP_AI_GUARD_PART_LEDGER];
 

@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_budget.h"
 #include "ngx_http_ai_guard_error.h"
 #include "ngx_http_ai_guard_price_module.h"
 #include "ngx_http_ai_guard_redis_admit.h"
@@ -32,14 +33,17 @@
 
 
 /*
- * A scope's entry in the limits zone.  "fresh_at": from this millisecond
- * on, every bucket is drained and every quota's window is over (only ever
- * pushed later, so it may be late, never early); "held": requests between
- * their reservation and its settlement.  An entry goes only when it is
- * fresh and held by none: then it is the same as a new one.
+ * A scope's entry in the limits zone.  "budget": the thresholds of its
+ * budgets alerted this window, first, where budget.c finds them by the
+ * key alone; "fresh_at": from this millisecond on, every bucket is
+ * drained, every quota's window is over and no alert is remembered (only
+ * ever pushed later, so it may be late, never early); "held": requests
+ * between their reservation and its settlement.  An entry goes only when
+ * it is fresh and held by none: then it is the same as a new one.
  */
 
 typedef struct {
+    ngx_http_ai_guard_budget_state_t  budget[2];
     uint64_t                       fresh_at;
     uint64_t                       held;
     ngx_http_ai_guard_counter_t    counters[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
@@ -85,6 +89,10 @@ static ngx_int_t ngx_http_ai_guard_limiter_redis(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v, int rc,
     ngx_uint_t index, uint64_t retry_ms);
+static ngx_int_t ngx_http_ai_guard_limit_message(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v, int rc,
+    ngx_http_ai_guard_limit_item_t *it, uint64_t retry_ms);
+static u_char *ngx_http_ai_guard_dollars(u_char *buf, int64_t pico);
 static ngx_int_t ngx_http_ai_guard_limiter_unavailable(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v);
@@ -106,6 +114,10 @@ static void ngx_http_ai_guard_limiter_free(ngx_http_ai_guard_zone_t *zone,
     ngx_http_ai_guard_node_t *node);
 static void ngx_http_ai_guard_limit_headers(ngx_http_ai_guard_ctx_t *ctx,
     uint64_t now, ngx_http_ai_guard_redis_reply_t *res);
+static void ngx_http_ai_guard_budgets(ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_scope_t *scope, uint64_t now, ngx_uint_t *crossed);
+static void ngx_http_ai_guard_budgets_strict(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
 
 
 /* the cost class of each limit: a request, tokens, money, a slot */
@@ -322,6 +334,15 @@ ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
     if (ctx->reserved) {
         scope->held++;
         ngx_http_ai_guard_scope_fresh(scope, ctx->items, n, now);
+
+        for (i = 0; i < n; i++) {
+            if (ngx_http_ai_guard_limit_unit[ctx->items[i].kind] == 3) {
+                ngx_http_ai_guard_budget_hold(
+                    &scope->budget[ngx_http_ai_guard_budget_index(
+                                                       ctx->items[i].kind)],
+                    ctx->items[i].window, ctx->items[i].cost);
+            }
+        }
     }
 
     ss = ngx_http_ai_guard_scope_sync(amcf, scope);
@@ -552,37 +573,127 @@ ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
     v->reason.data = (u_char *) ngx_http_ai_guard_limit_name(kind);
     v->reason.len = ngx_strlen(v->reason.data);
 
-    if (rc == NGX_HTTP_AI_GUARD_LIMIT_NEVER) {
-        v->message.data = ngx_pnalloc(r->pool, 128);
-        if (v->message.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        v->message.len = ngx_snprintf(v->message.data, 128,
-                                      "This request alone exceeds the %V "
-                                      "limit of this API key's tier; ask "
-                                      "for fewer tokens.", &v->reason)
-                         - v->message.data;
-        return NGX_DECLINED;
+    if (rc != NGX_HTTP_AI_GUARD_LIMIT_NEVER) {
+        v->retry_ms = retry_ms;
+        v->retry = 1;
     }
 
-    v->retry_ms = retry_ms;
-    v->retry = 1;
-
-    v->message.data = ngx_pnalloc(r->pool, 160);
-    if (v->message.data == NULL) {
+    if (ngx_http_ai_guard_limit_message(r, ctx, v, rc, &ctx->items[index],
+                                        retry_ms)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    v->message.len = ngx_snprintf(v->message.data, 160,
-                                  "Rate limit reached for %V (limit %uL). "
-                                  "Please try again in %uLms.",
-                                  &v->reason,
-                                  ctx->items[index].limit,
-                                  retry_ms)
-                     - v->message.data;
-
     return NGX_DECLINED;
+}
+
+
+/*
+ * What a person reads in a refusal: which limit of which tier, its value
+ * (money in dollars, not the ledger's pico-USD), and when to retry.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_limit_message(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v, int rc,
+    ngx_http_ai_guard_limit_item_t *it, uint64_t retry_ms)
+{
+    char                      *money;
+    u_char                     limit[64], cost[64], wait[64], *l, *c, *w;
+    ngx_str_t                  tier;
+    ngx_http_ai_guard_tier_t  *t;
+
+    static char  *what[] = {
+        "", "requests per minute", "requests per hour", "requests per day",
+        "tokens per minute", "tokens per hour", "tokens per day",
+        "tokens per month", "requests in flight", "daily budget",
+        "monthly budget"
+    };
+
+    t = (ctx->key && ctx->key->tier_conf) ? ctx->key->tier_conf : NULL;
+
+    if (t) {
+        tier = t->name;
+
+    } else {
+        ngx_str_set(&tier, "-");
+    }
+
+    if (it->kind == NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY
+        || it->kind == NGX_HTTP_AI_GUARD_LIMIT_BUDGET_MONTH)
+    {
+        money = "$";
+        l = ngx_http_ai_guard_dollars(limit, (int64_t) it->limit);
+        c = ngx_http_ai_guard_dollars(cost, (int64_t) it->cost);
+
+    } else {
+        money = "";
+        l = ngx_sprintf(limit, "%uL", it->limit);
+        c = ngx_sprintf(cost, "%uL", it->cost);
+    }
+
+    if (rc == NGX_HTTP_AI_GUARD_LIMIT_NEVER) {
+        return ngx_http_ai_guard_verdict_message(r, v,
+                   "This request alone, an estimated %s%*s%s with its "
+                   "max_tokens, exceeds the %s (%V) of this API key's tier "
+                   "\"%V\", %s%*s%s: ask for fewer tokens with max_tokens.",
+                   money, c - cost, cost, *money ? "" : " tokens",
+                   what[it->kind], &v->reason, &tier, money, l - limit,
+                   limit, *money ? "" : " tokens");
+    }
+
+    w = ngx_http_ai_guard_duration_format(wait, retry_ms);
+
+    if (it->kind == NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY) {
+        return ngx_http_ai_guard_verdict_message(r, v,
+                   "Too many requests in flight (concurrency) for this API "
+                   "key's tier \"%V\": the limit is %*s. Please try again "
+                   "when one has finished.", &tier, l - limit, limit);
+    }
+
+    if (*money) {
+        return ngx_http_ai_guard_verdict_message(r, v,
+                   "The %s of this API key's tier \"%V\", $%*s, is spent "
+                   "(%V); it renews at %s. Please try again in %*s.",
+                   what[it->kind], &tier, l - limit, limit, &v->reason,
+                   it->kind == NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY
+                   ? "00:00 UTC" : "00:00 UTC on the 1st of the month",
+                   w - wait, wait);
+    }
+
+    return ngx_http_ai_guard_verdict_message(r, v,
+               "%s reached for %s (%V) of this API key's tier \"%V\": the "
+               "limit is %*s. Please try again in %*s.",
+               ngx_strcmp(v->code, "insufficient_quota") == 0
+               ? "Quota" : "Rate limit", what[it->kind], &v->reason, &tier,
+               l - limit, limit, w - wait, wait);
+}
+
+
+/*
+ * Dollars as a person reads them: the ledger's exact decimal, trailing
+ * zeros cut down to cents ("5.00", "0.0003").
+ */
+
+static u_char *
+ngx_http_ai_guard_dollars(u_char *buf, int64_t pico)
+{
+    u_char  *p, *dot;
+
+    p = ngx_http_ai_guard_usd_format(buf, pico);
+
+    dot = ngx_strlchr(buf, p, '.');
+
+    if (dot == NULL) {
+        return p;
+    }
+
+    while (p > dot + 3 && p[-1] == '0') {
+        p--;
+    }
+
+    return p;
 }
 
 
@@ -598,7 +709,7 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx)
 {
     uint64_t                         now;
-    ngx_uint_t                       i;
+    ngx_uint_t                       i, strict, crossed[2];
     ngx_http_ai_guard_zone_t        *zone;
     ngx_http_ai_guard_scope_t       *scope;
     ngx_http_ai_guard_main_conf_t   *amcf;
@@ -606,11 +717,17 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
 
+    strict = ctx->redis_reserved;
+
     if (amcf->redis) {
         ngx_http_ai_guard_redis_settle(r, ctx);
     }
 
     if (!ctx->reserved) {
+        if (strict) {
+            ngx_http_ai_guard_budgets_strict(r, ctx);
+        }
+
         return;
     }
 
@@ -618,6 +735,9 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
 
     now = ngx_http_ai_guard_now();
     zone = &amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS];
+
+    crossed[0] = 0;
+    crossed[1] = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -635,6 +755,8 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
                                                           0));
 
         ngx_http_ai_guard_scope_fresh(scope, ctx->items, ctx->nitems, now);
+
+        ngx_http_ai_guard_budgets(ctx, scope, now, crossed);
 
         if (scope->held) {
             scope->held--;
@@ -655,10 +777,144 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
+    for (i = 0; i < 2; i++) {
+        if (crossed[i]) {
+            ngx_http_ai_guard_budget_alert(r, ctx, i, crossed[i]);
+        }
+    }
+
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai_guard settle: %*s tokens:%uL of %uL reserved",
                    ngx_min(ctx->scope.len, 64), ctx->scope.data,
                    ctx->final_tokens, ctx->est_tokens);
+}
+
+
+/*
+ * The scope's budgets as the settlement left them (spent, plus what the
+ * requests in flight reserved): noted for their gauges, and the
+ * thresholds they crossed taken, under the zone's mutex.  An entry that
+ * remembers an alert outlives the alert's window.
+ */
+
+static void
+ngx_http_ai_guard_budgets(ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_scope_t *scope, uint64_t now, ngx_uint_t *crossed)
+{
+    uint64_t                           until;
+    ngx_uint_t                         i, b;
+    ngx_http_ai_guard_limit_item_t    *it;
+    ngx_http_ai_guard_budget_state_t  *state;
+
+    for (i = 0; i < ctx->nitems; i++) {
+        it = &ctx->items[i];
+
+        if (ngx_http_ai_guard_limit_unit[it->kind] != 3) {
+            continue;
+        }
+
+        b = ngx_http_ai_guard_budget_index(it->kind);
+        state = &scope->budget[b];
+
+        ngx_http_ai_guard_budget_release(state, it->window, it->cost);
+
+        if (it->counter->stamp != it->window) {
+            continue;
+        }
+
+        /* spent: the counter, less what the requests in flight hold */
+
+        ngx_http_ai_guard_budget_note(ctx, it->kind,
+                              it->counter->level
+                              - ngx_min(it->counter->level, state->held),
+                              it->limit, it->window);
+
+        crossed[b] = ngx_http_ai_guard_budget_crossed(ctx, b, state, now,
+                                                      &until);
+
+        if (crossed[b] && until > scope->fresh_at) {
+            scope->fresh_at = until;
+        }
+    }
+}
+
+
+/*
+ * sync=strict: the cluster's level of each budget is Redis's, as its
+ * admission answered (the limit less what remained, this request's
+ * reservation in it) and corrected by this request's real cost.  The
+ * zone keeps only the alerts' state, in the scope's entry, made when a
+ * threshold may be crossed; a zone with no room for it leaves Redis to
+ * say which node alerts.
+ */
+
+static void
+ngx_http_ai_guard_budgets_strict(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx)
+{
+    uint64_t                         level, until, now;
+    ngx_uint_t                       i, b, crossed[2], watched;
+    ngx_http_ai_guard_zone_t        *zone;
+    ngx_http_ai_guard_scope_t       *scope;
+    ngx_http_ai_guard_main_conf_t   *amcf;
+    ngx_http_ai_guard_limit_item_t  *it;
+    ngx_http_ai_guard_budget_state_t  none[2];
+
+    watched = 0;
+
+    for (i = 0; i < ctx->nitems; i++) {
+        it = &ctx->items[i];
+
+        if (ngx_http_ai_guard_limit_unit[it->kind] != 3) {
+            continue;
+        }
+
+        level = it->limit - ngx_min(ctx->redis.remaining[i], it->limit);
+        level = level - ngx_min(level, it->cost);
+        level = ngx_http_ai_guard_sat_add(level,
+                                  (uint64_t) ngx_max(ctx->final_money, 0));
+
+        ngx_http_ai_guard_budget_note(ctx, it->kind, level, it->limit,
+                                      it->window);
+
+        watched |= ngx_http_ai_guard_budget_watched(ctx,
+                                    ngx_http_ai_guard_budget_index(it->kind));
+    }
+
+    if (!watched) {
+        return;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+    zone = &amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS];
+
+    now = ngx_http_ai_guard_now();
+
+    ngx_memzero(none, sizeof(none));
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    scope = ngx_http_ai_guard_zone_get(zone, ctx->scope.data, ctx->scope.len,
+                                       sizeof(ngx_http_ai_guard_scope_t),
+                                       now, NULL);
+
+    for (b = 0; b < 2; b++) {
+        crossed[b] = ngx_http_ai_guard_budget_crossed(ctx, b,
+                                      scope ? &scope->budget[b] : &none[b],
+                                      now, &until);
+
+        if (scope && crossed[b] && until > scope->fresh_at) {
+            scope->fresh_at = until;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    for (b = 0; b < 2; b++) {
+        if (crossed[b]) {
+            ngx_http_ai_guard_budget_alert(r, ctx, b, crossed[b]);
+        }
+    }
 }
 
 

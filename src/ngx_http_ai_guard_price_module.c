@@ -138,7 +138,10 @@ ngx_http_ai_guard_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[i]);
+                               "ai_guard_price \"%V\": unknown parameter "
+                               "\"%V\", it must be input=, output=, "
+                               "cached_input= or cache_write=", &value[1],
+                               &value[i]);
             return NGX_CONF_ERROR;
         }
 
@@ -149,8 +152,10 @@ ngx_http_ai_guard_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             != 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid price \"%V\": USD per 1M tokens, "
-                               "at most 6 decimals", &value[i]);
+                               "ai_guard_price \"%V\": invalid price "
+                               "\"%V\", it must be USD per million tokens "
+                               "with at most 6 decimals, such as "
+                               "input=2.50", &value[1], &value[i]);
             return NGX_CONF_ERROR;
         }
     }
@@ -159,8 +164,9 @@ ngx_http_ai_guard_price(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         || rule->price.output == NGX_HTTP_AI_GUARD_PRICE_UNSET)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ai_guard_price %V\" needs input= and output=",
-                           &value[1]);
+                           "ai_guard_price \"%V\": input= and output= "
+                           "are required, such as \"ai_guard_price %V "
+                           "input=2.50 output=10\"", &value[1], &value[1]);
         return NGX_CONF_ERROR;
     }
 

@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_budget.h"
 #include "ngx_http_ai_guard_redis_admit.h"
 #include "ngx_http_ai_guard_redis_outbox.h"
 #include "ngx_http_ai_guard_redis_sync.h"
@@ -22,6 +23,7 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ai_guard_main_conf_t  *amcf = conf;
 
+    char                            *must;
     u_char                          *p;
     ssize_t                          size;
     ngx_int_t                        n;
@@ -70,7 +72,9 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid redis address \"%V\"%s%s", &value[1],
+                               "ai_guard_redis: invalid address \"%V\"%s%s, "
+                               "it must be host[:port] or unix:/path, such "
+                               "as 127.0.0.1:6379", &value[1],
                                u.err ? ": " : "", u.err ? u.err : "");
             return NGX_CONF_ERROR;
         }
@@ -88,9 +92,11 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
+        must = "password=, db=, timeout=, sync=, fail=, prefix= or outbox=";
+
         p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
         if (p == NULL) {
-            goto invalid;
+            goto unknown;
         }
 
         name.data = value[i].data;
@@ -104,6 +110,7 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (name.len == 2 && ngx_strncmp(name.data, "db", 2) == 0) {
+            must = "a database number, 0 or more";
             rcf->db = ngx_atoi(s.data, s.len);
             if (rcf->db == NGX_ERROR) {
                 goto invalid;
@@ -113,6 +120,7 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (name.len == 7 && ngx_strncmp(name.data, "timeout", 7) == 0) {
+            must = "a time above 0, such as 50ms or 1s";
             n = ngx_parse_time(&s, 0);
             if (n == NGX_ERROR || n == 0) {
                 goto invalid;
@@ -123,6 +131,9 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (name.len == 4 && ngx_strncmp(name.data, "sync", 4) == 0) {
+            must = "\"strict\" or an interval of at least 10ms, such as "
+                   "200ms";
+
             if (s.len == 6 && ngx_strncmp(s.data, "strict", 6) == 0) {
                 rcf->sync = 0;
                 continue;
@@ -138,6 +149,8 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (name.len == 4 && ngx_strncmp(name.data, "fail", 4) == 0) {
+            must = "\"open\" or \"closed\"";
+
             if (s.len == 4 && ngx_strncmp(s.data, "open", 4) == 0) {
                 rcf->fail_closed = 0;
 
@@ -157,6 +170,7 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (name.len == 6 && ngx_strncmp(name.data, "outbox", 6) == 0) {
+            must = "a size of at least 8 memory pages (32k), such as 1m";
             size = ngx_parse_size(&s);
             if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
                 goto invalid;
@@ -166,7 +180,7 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        goto invalid;
+        goto unknown;
     }
 
     amcf->redis = rcf;
@@ -179,17 +193,27 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_http_ai_guard_redis_admit_init(cf) != NGX_OK
         || ngx_http_ai_guard_redis_outbox_init(cf) != NGX_OK
-        || ngx_http_ai_guard_redis_sync_init(cf) != NGX_OK)
+        || ngx_http_ai_guard_redis_sync_init(cf) != NGX_OK
+        || ngx_http_ai_guard_budget_redis_init(cf) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
 
+unknown:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "ai_guard_redis %V: unknown parameter \"%V\", it "
+                       "must be %s", &value[1], &value[i], must);
+
+    return NGX_CONF_ERROR;
+
 invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
-                       &value[i]);
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "ai_guard_redis %V: invalid %V \"%V\", it must be "
+                       "%s", &value[1], &name, &s, must);
 
     return NGX_CONF_ERROR;
 }

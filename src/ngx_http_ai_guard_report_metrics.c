@@ -8,6 +8,7 @@
 #include "ngx_http_ai_guard_redis_transport.h"
 #include "ngx_http_ai_guard_report_out.h"
 #include "ngx_http_ai_guard_series.h"
+#include "ngx_http_ai_guard_util.h"
 #include "ngx_http_ai_guard_zone.h"
 #include "ngx_http_ai_guard_report_metrics.h"
 
@@ -18,6 +19,7 @@ typedef struct {
     ngx_http_ai_guard_out_t          *out;
     ngx_http_ai_guard_zone_t         *zone;
     ngx_uint_t                        family;
+    uint64_t                          window[2];  /* today, this month */
 } ngx_http_ai_guard_family_t;
 
 
@@ -28,12 +30,16 @@ typedef struct {
 #define NGX_HTTP_AI_GUARD_FAMILY_COST       2
 #define NGX_HTTP_AI_GUARD_FAMILY_ESTIMATED  3
 #define NGX_HTTP_AI_GUARD_FAMILY_UNPRICED   4
-#define NGX_HTTP_AI_GUARD_FAMILIES          5
+#define NGX_HTTP_AI_GUARD_FAMILY_RATIO      5
+#define NGX_HTTP_AI_GUARD_FAMILY_SPENT      6
+#define NGX_HTTP_AI_GUARD_FAMILY_BUDGET     7
+#define NGX_HTTP_AI_GUARD_FAMILY_ALERTS     8
+#define NGX_HTTP_AI_GUARD_FAMILIES          9
 
 static char  *ngx_http_ai_guard_families[][3] = {
     { "ai_guard_requests_total", "counter",
-      "Requests ai_guard decided on, by tenant, model, decision and "
-      "reason." },
+      "Requests ai_guard decided on, by tenant, model, decision, the "
+      "error code and the reason ($ai_guard_reason)." },
     { "ai_guard_tokens_total", "counter",
       "Tokens of the requests that reached the upstream, by type; cached "
       "tokens are a part of input tokens." },
@@ -44,8 +50,35 @@ static char  *ngx_http_ai_guard_families[][3] = {
       "Requests settled on the estimate: the response carried no usage." },
     { "ai_guard_unpriced_requests_total", "counter",
       "Requests whose model no ai_guard_price matched, priced at the "
-      "highest configured prices." }
+      "highest configured prices." },
+    { "ai_guard_budget_used_ratio", "gauge",
+      "The part of a tenant's (or a key's) budget spent in its window, "
+      "as the last settlement left it." },
+    { "ai_guard_budget_spent_usd", "gauge",
+      "USD spent of a tenant's (or a key's) budget in its window." },
+    { "ai_guard_budget_usd", "gauge",
+      "A tenant's (or a key's) budget in its window." },
+    { "ai_guard_budget_alerts_total", "counter",
+      "Budget thresholds (budget_alert=) crossed, each once a window: by "
+      "the worker that crossed it, or with Redis the node Redis named "
+      "first." }
 };
+
+
+/* the dialects of the histograms, by their key's byte */
+
+static char *
+ngx_http_ai_guard_dialect_name(u_char c)
+{
+    switch (c) {
+    case 'o':
+        return "openai";
+    case 'a':
+        return "anthropic";
+    default:
+        return "unknown";
+    }
+}
 
 
 static ngx_int_t ngx_http_ai_guard_metrics_handler(ngx_http_request_t *r);
@@ -58,11 +91,16 @@ static ngx_int_t ngx_http_ai_guard_metrics_series(
     void *data);
 static ngx_int_t ngx_http_ai_guard_series_sum(ngx_http_ai_guard_zone_t *zone,
     ngx_http_ai_guard_series_t *s, ngx_http_ai_guard_series_t *sum);
-static void ngx_http_ai_guard_metrics_histogram(ngx_http_ai_guard_out_t *o,
-    char *name, char *help, ngx_http_ai_guard_histogram_t *h);
+static ngx_int_t ngx_http_ai_guard_metrics_budget(ngx_http_ai_guard_family_t *f,
+    ngx_http_ai_guard_series_t *s, ngx_http_ai_guard_labels_t *l);
+static ngx_int_t ngx_http_ai_guard_metrics_histo(
+    ngx_http_ai_guard_node_t *node, void *data);
 static void ngx_http_ai_guard_metrics_family(ngx_http_ai_guard_out_t *o,
     char *name, char *type, char *help);
-static u_char *ngx_http_ai_guard_seconds(u_char *p, uint64_t ms);
+static u_char *ngx_http_ai_guard_decimal(u_char *p, uint64_t v,
+    ngx_uint_t decimals);
+static u_char *ngx_http_ai_guard_ratio(u_char *p, uint64_t used,
+    uint64_t limit);
 
 
 char *
@@ -140,15 +178,23 @@ static void
 ngx_http_ai_guard_metrics_write(ngx_http_ai_guard_out_t *o,
     ngx_http_ai_guard_main_conf_t *amcf)
 {
-    ngx_http_ai_guard_zone_t    *zone;
-    ngx_http_ai_guard_shctx_t   *sh;
-    ngx_http_ai_guard_family_t   f;
+    uint64_t                                 now;
+    ngx_uint_t                               h;
+    ngx_http_ai_guard_zone_t                *zone;
+    ngx_http_ai_guard_shctx_t               *sh;
+    ngx_http_ai_guard_family_t               f;
+    const ngx_http_ai_guard_histo_family_t  *hf;
 
     zone = &amcf->zones[NGX_HTTP_AI_GUARD_PART_SERIES];
     sh = zone->sh;
 
+    now = ngx_http_ai_guard_now();
+
     f.out = o;
     f.zone = zone;
+    f.window[0] = ngx_http_ai_guard_cal_window(NGX_HTTP_AI_GUARD_CAL_DAY, now);
+    f.window[1] = ngx_http_ai_guard_cal_window(NGX_HTTP_AI_GUARD_CAL_MONTH,
+                                               now);
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -163,17 +209,39 @@ ngx_http_ai_guard_metrics_write(ngx_http_ai_guard_out_t *o,
                                            &f);
     }
 
-    ngx_http_ai_guard_metrics_histogram(o,
-        "ai_guard_upstream_response_seconds",
-        "Time from the request's start in ai_guard to the end of the "
-        "upstream's response.",
-        &sh->upstream_time);
+    /* the GenAI histograms; the token usage is one family of two types */
 
-    ngx_http_ai_guard_metrics_histogram(o,
-        "ai_guard_time_to_first_token_seconds",
-        "Time from the request's start in ai_guard to the first byte of a "
-        "streamed response.",
-        &sh->ttft);
+    for (h = 0; h < NGX_HTTP_AI_GUARD_HISTOS; h++) {
+        hf = &ngx_http_ai_guard_histo_families[h];
+
+        if (h != NGX_HTTP_AI_GUARD_HISTO_OUTPUT) {
+            ngx_http_ai_guard_metrics_family(o, hf->name, "histogram",
+                                             hf->help);
+        }
+
+        if (h == NGX_HTTP_AI_GUARD_HISTO_INPUT) {
+            continue;
+        }
+
+        f.family = h;
+
+        (void) ngx_http_ai_guard_zone_walk(zone,
+                                           ngx_http_ai_guard_metrics_histo,
+                                           &f);
+    }
+
+    /* and the same entries' answers by status */
+
+    ngx_http_ai_guard_metrics_family(o, "ai_guard_upstream_responses_total",
+                                     "counter",
+                                     "Requests that reached the upstream, by "
+                                     "the status class of its answer "
+                                     "(\"none\": no answer came).");
+
+    f.family = NGX_HTTP_AI_GUARD_HISTOS;
+
+    (void) ngx_http_ai_guard_zone_walk(zone, ngx_http_ai_guard_metrics_histo,
+                                       &f);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -285,6 +353,16 @@ ngx_http_ai_guard_metrics_series(ngx_http_ai_guard_node_t *node, void *data)
         return NGX_OK;
     }
 
+    if (l.type == NGX_HTTP_AI_GUARD_SERIES_BUDGET
+        || l.type == NGX_HTTP_AI_GUARD_SERIES_ALERTS)
+    {
+        return ngx_http_ai_guard_metrics_budget(f, s, &l);
+    }
+
+    if (l.type == NGX_HTTP_AI_GUARD_SERIES_HISTO) {
+        return NGX_OK;
+    }
+
     if (l.type == NGX_HTTP_AI_GUARD_SERIES_UNPRICED) {
         if (f->family == NGX_HTTP_AI_GUARD_FAMILY_UNPRICED) {
             ngx_http_ai_guard_out_text(o, name);
@@ -323,6 +401,7 @@ ngx_http_ai_guard_metrics_series(ngx_http_ai_guard_node_t *node, void *data)
                                     l.tenant.len);
         ngx_http_ai_guard_out_label(o, ",model", l.model.data, l.model.len);
         ngx_http_ai_guard_out_printf(o, 32, ",decision=\"%s\"", decision);
+        ngx_http_ai_guard_out_label(o, ",code", l.code.data, l.code.len);
         ngx_http_ai_guard_out_label(o, ",reason", l.reason.data,
                                     l.reason.len);
         ngx_http_ai_guard_out_printf(o, NGX_INT64_LEN + 4, "} %uL\n",
@@ -331,7 +410,7 @@ ngx_http_ai_guard_metrics_series(ngx_http_ai_guard_node_t *node, void *data)
     }
 
     if (l.type != NGX_HTTP_AI_GUARD_SERIES_TOKENS
-        || f->family == NGX_HTTP_AI_GUARD_FAMILY_UNPRICED
+        || f->family >= NGX_HTTP_AI_GUARD_FAMILY_UNPRICED
         || ngx_http_ai_guard_series_sum(f->zone, s, &sum) != NGX_OK)
     {
         return NGX_OK;
@@ -440,38 +519,191 @@ ngx_http_ai_guard_series_sum(ngx_http_ai_guard_zone_t *zone,
 }
 
 
-static void
-ngx_http_ai_guard_metrics_histogram(ngx_http_ai_guard_out_t *o, char *name,
-    char *help, ngx_http_ai_guard_histogram_t *h)
+/*
+ * A budget's gauges, by tenant, key (empty for a tenant's budget) and
+ * period; its window over, nothing spent in the new one yet.  And the
+ * alerts of its thresholds.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_metrics_budget(ngx_http_ai_guard_family_t *f,
+    ngx_http_ai_guard_series_t *s, ngx_http_ai_guard_labels_t *l)
 {
-    u_char      *p, le[NGX_INT64_LEN + 8];
-    uint64_t     count;
-    ngx_uint_t   i;
+    u_char                             *p, buf[NGX_HTTP_AI_GUARD_USD_LEN];
+    char                               *name, *period;
+    uint64_t                            used, window;
+    ngx_http_ai_guard_out_t            *o;
+    ngx_http_ai_guard_budget_series_t  *b;
 
-    ngx_http_ai_guard_metrics_family(o, name, "histogram", help);
+    o = f->out;
+    name = ngx_http_ai_guard_families[f->family][0];
+    period = (l->decision == 'd') ? "day" : "month";
 
-    count = 0;
-
-    for (i = 0; i < NGX_HTTP_AI_GUARD_BUCKETS; i++) {
-        count += h->count[i];
-
-        if (i == NGX_HTTP_AI_GUARD_BUCKETS - 1) {
-            p = ngx_cpymem(le, "+Inf", sizeof("+Inf") - 1);
-
-        } else {
-            p = ngx_http_ai_guard_seconds(le, ngx_http_ai_guard_bucket_ms[i]);
+    if (l->type == NGX_HTTP_AI_GUARD_SERIES_ALERTS) {
+        if (f->family != NGX_HTTP_AI_GUARD_FAMILY_ALERTS) {
+            return NGX_OK;
         }
 
-        ngx_http_ai_guard_out_printf(o, 2 * NGX_INT64_LEN + 128,
-                                     "%s_bucket{le=\"%*s\"} %uL\n", name,
-                                     (size_t) (p - le), le, count);
+        ngx_http_ai_guard_out_text(o, name);
+        ngx_http_ai_guard_out_label(o, "{tenant", l->tenant.data,
+                                    l->tenant.len);
+        ngx_http_ai_guard_out_label(o, ",key", l->model.data, l->model.len);
+        ngx_http_ai_guard_out_printf(o, 32, ",period=\"%s\"", period);
+        ngx_http_ai_guard_out_label(o, ",threshold", l->reason.data,
+                                    l->reason.len);
+        ngx_http_ai_guard_out_printf(o, NGX_INT64_LEN + 4, "} %uL\n",
+                                     s->requests);
+        return NGX_OK;
     }
 
-    p = ngx_http_ai_guard_seconds(le, h->sum_ms);
+    if (f->family < NGX_HTTP_AI_GUARD_FAMILY_RATIO
+        || f->family > NGX_HTTP_AI_GUARD_FAMILY_BUDGET)
+    {
+        return NGX_OK;
+    }
 
-    ngx_http_ai_guard_out_printf(o, 2 * NGX_INT64_LEN + 128,
-                                 "%s_sum %*s\n%s_count %uL\n", name,
-                                 (size_t) (p - le), le, name, h->total);
+    b = (ngx_http_ai_guard_budget_series_t *) s;
+
+    window = f->window[l->decision == 'd' ? 0 : 1];
+    used = (b->window == window) ? b->used : 0;
+
+    switch (f->family) {
+
+    case NGX_HTTP_AI_GUARD_FAMILY_RATIO:
+        p = ngx_http_ai_guard_ratio(buf, used, b->limit);
+        break;
+
+    case NGX_HTTP_AI_GUARD_FAMILY_SPENT:
+        p = ngx_http_ai_guard_usd_format(buf, (int64_t) used);
+        break;
+
+    default: /* NGX_HTTP_AI_GUARD_FAMILY_BUDGET */
+        p = ngx_http_ai_guard_usd_format(buf, (int64_t) b->limit);
+    }
+
+    ngx_http_ai_guard_out_text(o, name);
+    ngx_http_ai_guard_out_label(o, "{tenant", l->tenant.data, l->tenant.len);
+    ngx_http_ai_guard_out_label(o, ",key", l->model.data, l->model.len);
+    ngx_http_ai_guard_out_printf(o, NGX_HTTP_AI_GUARD_USD_LEN + 32,
+                                 ",period=\"%s\"} %*s\n", period,
+                                 (size_t) (p - buf), buf);
+
+    return NGX_OK;
+}
+
+
+/* the histogram f->family of an 'H' entry, in its buckets' units */
+
+static ngx_int_t
+ngx_http_ai_guard_metrics_histo(ngx_http_ai_guard_node_t *node, void *data)
+{
+    ngx_http_ai_guard_family_t *f = data;
+
+    u_char                                  *key, *p, le[NGX_INT64_LEN + 8];
+    char                                    *dialect;
+    size_t                                   len;
+    uint64_t                                 count, *w;
+    ngx_uint_t                               h, i, last;
+    ngx_http_ai_guard_out_t                 *o;
+    ngx_http_ai_guard_labels_t               l;
+    ngx_http_ai_guard_histo_t               *histo;
+    const ngx_http_ai_guard_histo_family_t  *hf;
+
+    static char  *statuses[] = { "none", "2xx", "3xx", "4xx", "5xx" };
+
+    o = f->out;
+    histo = (ngx_http_ai_guard_histo_t *) node->data;
+
+    key = ngx_http_ai_guard_zone_key(histo, &len);
+
+    if (ngx_http_ai_guard_series_labels(key, len, &l) != NGX_OK
+        || l.type != NGX_HTTP_AI_GUARD_SERIES_HISTO)
+    {
+        return NGX_OK;
+    }
+
+    dialect = ngx_http_ai_guard_dialect_name(l.decision);
+
+    if (f->family == NGX_HTTP_AI_GUARD_HISTOS) {
+        for (i = 0; i < NGX_HTTP_AI_GUARD_HISTO_STATUSES; i++) {
+            ngx_http_ai_guard_out_text(o, "ai_guard_upstream_responses_total");
+            ngx_http_ai_guard_out_label(o, "{tenant", l.tenant.data,
+                                        l.tenant.len);
+            ngx_http_ai_guard_out_label(o, ",model", l.model.data,
+                                        l.model.len);
+            ngx_http_ai_guard_out_printf(o, NGX_INT64_LEN + 64,
+                                         ",dialect=\"%s\",status=\"%s\"} "
+                                         "%uL\n", dialect, statuses[i],
+                                         histo->status[i]);
+        }
+
+        return NGX_OK;
+    }
+
+    /* the token usage: its input and its output, one family */
+
+    h = (f->family == NGX_HTTP_AI_GUARD_HISTO_OUTPUT)
+        ? NGX_HTTP_AI_GUARD_HISTO_INPUT : f->family;
+    last = f->family;
+
+    for ( /* void */ ; h <= last; h++) {
+        hf = &ngx_http_ai_guard_histo_families[h];
+        w = &histo->words[hf->offset];
+        count = 0;
+
+        for (i = 0; i <= hf->nbounds; i++) {
+            count += w[i];
+
+            if (i == hf->nbounds) {
+                p = ngx_cpymem(le, "+Inf", sizeof("+Inf") - 1);
+
+            } else {
+                p = ngx_http_ai_guard_decimal(le, hf->bounds[i],
+                                              hf->decimals);
+            }
+
+            ngx_http_ai_guard_out_printf(o, 2 * NGX_INT64_LEN + 64,
+                                         "%s_bucket", hf->name);
+            ngx_http_ai_guard_out_label(o, "{tenant", l.tenant.data,
+                                        l.tenant.len);
+            ngx_http_ai_guard_out_label(o, ",model", l.model.data,
+                                        l.model.len);
+            ngx_http_ai_guard_out_printf(o, 2 * NGX_INT64_LEN + 128,
+                                         ",dialect=\"%s\"%s%s%s,le=\"%*s\"} "
+                                         "%uL\n", dialect,
+                                         hf->label ? ",type=\"" : "",
+                                         hf->label ? hf->label : "",
+                                         hf->label ? "\"" : "",
+                                         (size_t) (p - le), le, count);
+        }
+
+        p = ngx_http_ai_guard_decimal(le, w[hf->nbounds + 1], hf->decimals);
+
+        ngx_http_ai_guard_out_printf(o, 2 * NGX_INT64_LEN + 64, "%s_sum",
+                                     hf->name);
+        ngx_http_ai_guard_out_label(o, "{tenant", l.tenant.data,
+                                    l.tenant.len);
+        ngx_http_ai_guard_out_label(o, ",model", l.model.data, l.model.len);
+        ngx_http_ai_guard_out_printf(o, 2 * NGX_INT64_LEN + 128,
+                                     ",dialect=\"%s\"%s%s%s} %*s\n", dialect,
+                                     hf->label ? ",type=\"" : "",
+                                     hf->label ? hf->label : "",
+                                     hf->label ? "\"" : "",
+                                     (size_t) (p - le), le);
+
+        ngx_http_ai_guard_out_printf(o, 2 * NGX_INT64_LEN + 64, "%s_count",
+                                     hf->name);
+        ngx_http_ai_guard_out_label(o, "{tenant", l.tenant.data,
+                                    l.tenant.len);
+        ngx_http_ai_guard_out_label(o, ",model", l.model.data, l.model.len);
+        ngx_http_ai_guard_out_printf(o, 2 * NGX_INT64_LEN + 128,
+                                     ",dialect=\"%s\"%s%s%s} %uL\n", dialect,
+                                     hf->label ? ",type=\"" : "",
+                                     hf->label ? hf->label : "",
+                                     hf->label ? "\"" : "", count);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -486,30 +718,75 @@ ngx_http_ai_guard_metrics_family(ngx_http_ai_guard_out_t *o, char *name,
 }
 
 
-/* milliseconds as exact decimal seconds: 2500 is "2.5" */
+/*
+ * An integer kept in units of 10^-decimals as its exact decimal: 2500 ms
+ * with 3 decimals is "2.5"; no trailing zeros, no float.
+ */
 
 static u_char *
-ngx_http_ai_guard_seconds(u_char *p, uint64_t ms)
+ngx_http_ai_guard_decimal(u_char *p, uint64_t v, ngx_uint_t decimals)
 {
-    uint64_t  frac;
+    uint64_t    scale, frac;
+    ngx_uint_t  i;
 
-    p = ngx_sprintf(p, "%uL", ms / 1000);
+    for (scale = 1, i = 0; i < decimals; i++) {
+        scale *= 10;
+    }
 
-    frac = ms % 1000;
+    p = ngx_sprintf(p, "%uL", v / scale);
+
+    frac = v % scale;
 
     if (frac == 0) {
         return p;
     }
 
     *p++ = '.';
-    *p++ = (u_char) ('0' + frac / 100);
 
-    if (frac % 100) {
-        *p++ = (u_char) ('0' + frac / 10 % 10);
+    while (frac) {
+        scale /= 10;
+        *p++ = (u_char) ('0' + frac / scale);
+        frac %= scale;
+    }
 
-        if (frac % 10) {
-            *p++ = (u_char) ('0' + frac % 10);
-        }
+    return p;
+}
+
+
+/* used / limit to six decimals, rounded down, in integers only */
+
+static u_char *
+ngx_http_ai_guard_ratio(u_char *p, uint64_t used, uint64_t limit)
+{
+    uint64_t    q, r;
+    ngx_uint_t  i;
+
+    if (limit == 0) {
+        return ngx_cpymem(p, "0", 1);
+    }
+
+    /* r * 10 must not wrap: a budget past 1.8 million USD loses a digit */
+
+    while (limit > (uint64_t) -1 / 10) {
+        limit /= 10;
+        used /= 10;
+    }
+
+    q = used / limit;
+    r = used % limit;
+
+    p = ngx_sprintf(p, "%uL", q);
+
+    if (r == 0) {
+        return p;
+    }
+
+    *p++ = '.';
+
+    for (i = 0; i < 6 && r; i++) {
+        r *= 10;
+        *p++ = (u_char) ('0' + r / limit);
+        r %= limit;
     }
 
     return p;

@@ -22,6 +22,8 @@ static ngx_int_t ngx_http_ai_guard_feed_read_body(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_guard_check_model(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v);
+static ngx_int_t ngx_http_ai_guard_too_large(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v);
 static ngx_int_t ngx_http_ai_guard_globs_match(ngx_str_t *globs, ngx_uint_t n,
     u_char *s, size_t len);
 
@@ -59,10 +61,9 @@ ngx_http_ai_guard_read_body(ngx_http_request_t *r,
 
         /* refused before a byte of the body is read */
 
-        ngx_http_ai_guard_set_verdict(&v, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                      "request_too_large",
-                                      "The request body is larger than "
-                                      "this API accepts.");
+        if (ngx_http_ai_guard_too_large(r, ctx, &v) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
         rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
         if (rc != NGX_DECLINED) {
@@ -230,10 +231,10 @@ ngx_http_ai_guard_check(ngx_http_request_t *r,
     ngx_memzero(&v, sizeof(ngx_http_ai_guard_verdict_t));
 
     if (ctx->too_large) {
-        ngx_http_ai_guard_set_verdict(&v, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                      "request_too_large",
-                                      "The request body is larger than "
-                                      "this API accepts.");
+        if (ngx_http_ai_guard_too_large(r, ctx, &v) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return ngx_http_ai_guard_decide(r, alcf, ctx, &v);
     }
 
@@ -260,7 +261,13 @@ ngx_http_ai_guard_check(ngx_http_request_t *r,
         return ngx_http_ai_guard_decide(r, alcf, ctx, &v);
     }
 
-    if (ngx_http_ai_guard_check_model(r, ctx, &v)) {
+    rc = ngx_http_ai_guard_check_model(r, ctx, &v);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc) {
         rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
         if (rc != NGX_DECLINED) {
             return rc;
@@ -273,10 +280,19 @@ ngx_http_ai_guard_check(ngx_http_request_t *r,
         && ctx->req.max_tokens > tier->max_tokens)
     {
         ngx_http_ai_guard_set_verdict(&v, NGX_HTTP_BAD_REQUEST,
-                                      "max_tokens_exceeded",
-                                      "max_tokens is over the limit of "
-                                      "this API key's tier.");
+                                      "max_tokens_exceeded", NULL);
         ngx_str_set(&v.param, "max_tokens");
+
+        if (ngx_http_ai_guard_verdict_message(r, &v,
+                                  "max_tokens %L is over the limit of %L "
+                                  "of this API key's tier \"%V\": ask for "
+                                  "at most %L.", ctx->req.max_tokens,
+                                  tier->max_tokens, &tier->name,
+                                  tier->max_tokens)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
         rc = ngx_http_ai_guard_decide(r, alcf, ctx, &v);
         if (rc != NGX_DECLINED) {
@@ -292,8 +308,12 @@ static ngx_int_t
 ngx_http_ai_guard_check_model(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v)
 {
-    u_char                    *model;
+    u_char                     name[NGX_HTTP_AI_GUARD_NAME_LEN];
+    u_char                     allowed[256], *model, *p, *q, *last;
     size_t                     len;
+    ngx_int_t                  rc;
+    ngx_str_t                 *globs;
+    ngx_uint_t                 i, n;
     ngx_http_ai_guard_key_t   *key;
     ngx_http_ai_guard_tier_t  *tier;
 
@@ -307,6 +327,8 @@ ngx_http_ai_guard_check_model(ngx_http_request_t *r,
         && !ngx_http_ai_guard_globs_match(tier->models->elts,
                                           tier->models->nelts, model, len))
     {
+        globs = tier->models->elts;
+        n = tier->models->nelts;
         goto denied;
     }
 
@@ -314,6 +336,8 @@ ngx_http_ai_guard_check_model(ngx_http_request_t *r,
         && !ngx_http_ai_guard_globs_match((ngx_str_t *) key->models,
                                           key->nmodels, model, len))
     {
+        globs = (ngx_str_t *) key->models;
+        n = key->nmodels;
         goto denied;
     }
 
@@ -322,13 +346,56 @@ ngx_http_ai_guard_check_model(ngx_http_request_t *r,
 denied:
 
     ngx_http_ai_guard_set_verdict(v, NGX_HTTP_FORBIDDEN, "model_not_allowed",
-                                  len ? "This API key may not use the "
-                                        "model in the request."
-                                      : "The request names no model, and "
-                                        "this API key may use only some.");
+                                  NULL);
     ngx_str_set(&v->param, "model");
 
-    return 1;
+    /* the globs that refused it, the tier's or the key's own */
+
+    p = allowed;
+    last = allowed + sizeof(allowed);
+
+    for (i = 0; i < n && p < last; i++) {
+        p = ngx_slprintf(p, last, "%s%V", i ? ", " : "", &globs[i]);
+    }
+
+    if (n == 0) {
+        p = ngx_slprintf(p, last, "none");
+    }
+
+    if (len == 0) {
+        rc = ngx_http_ai_guard_verdict_message(r, v,
+                                "The request names no model, and this API "
+                                "key may use only some: name one of %*s.",
+                                p - allowed, allowed);
+
+    } else {
+        q = ngx_http_ai_guard_printable(name, NGX_HTTP_AI_GUARD_NAME_LEN,
+                                        model, len);
+
+        rc = ngx_http_ai_guard_verdict_message(r, v,
+                                "This API key may not use the model "
+                                "\"%*s%s\": use one of %*s.", q - name,
+                                name, (q - name < (ssize_t) len) ? "..." : "",
+                                p - allowed, allowed);
+    }
+
+    return (rc == NGX_OK) ? 1 : NGX_ERROR;
+}
+
+
+/* the limit the body went over: the tier's, else the location's */
+
+static ngx_int_t
+ngx_http_ai_guard_too_large(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v)
+{
+    ngx_http_ai_guard_set_verdict(v, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "request_too_large", NULL);
+
+    return ngx_http_ai_guard_verdict_message(r, v,
+                                "The request body is larger than this API "
+                                "accepts, %uz bytes: send a smaller one.",
+                                ctx->max_body);
 }
 
 

@@ -5,6 +5,7 @@
 
 
 #include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_conf.h"
 #include "ngx_http_ai_guard_error.h"
 #include "ngx_http_ai_guard_rules_module.h"
 
@@ -210,27 +211,29 @@ static ngx_int_t
 ngx_http_ai_guard_prompt_blocked(ngx_http_request_t *r,
     ngx_http_ai_guard_verdict_t *v, ngx_str_t *reason)
 {
-    u_char  *p;
-    size_t   len;
-
-    len = sizeof("The prompt was blocked by the rule \"\".") - 1
-          + reason->len;
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    char  *what;
 
     ngx_http_ai_guard_set_verdict(v, NGX_HTTP_BAD_REQUEST, "prompt_blocked",
                                   NULL);
 
-    v->message.data = p;
-    v->message.len = ngx_sprintf(p, "The prompt was blocked by the rule "
-                                 "\"%V\".", reason)
-                     - p;
     v->reason = *reason;
 
-    return NGX_DECLINED;
+    if (reason->len > 4 && ngx_strncmp(reason->data, "pii:", 4) == 0) {
+        what = "it holds personal data or a secret: remove it";
+
+    } else if (reason->len == 5 && ngx_strncmp(reason->data, "allow", 5) == 0)
+    {
+        what = "it is not about what this API allows: keep to its "
+               "purpose";
+
+    } else {
+        what = "change the prompt";
+    }
+
+    return ngx_http_ai_guard_verdict_message(r, v,
+                                "The prompt was blocked by the rule \"%V\": "
+                                "%s and retry.", reason, what) == NGX_OK
+           ? NGX_DECLINED : NGX_ERROR;
 }
 
 
@@ -339,7 +342,9 @@ ngx_http_ai_guard_prompt_rule(ngx_conf_t *cf, ngx_command_t *cmd,
     if (cf->args->nelts == 3) {
         if (ngx_strncmp(value[2].data, "id=", 3) != 0 || value[2].len == 3) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[2]);
+                               "%V: invalid parameter \"%V\", it must be "
+                               "id=<name>, such as id=override", &value[0],
+                               &value[2]);
             return NGX_CONF_ERROR;
         }
 
@@ -398,8 +403,8 @@ ngx_http_ai_guard_prompt_rules_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     file.fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (file.fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", &name);
+        ngx_http_ai_guard_open_error(cf, NULL, "ai_guard_prompt_rules",
+                                     &value[1], &name, ngx_errno);
         return NGX_CONF_ERROR;
     }
 
@@ -492,7 +497,9 @@ ngx_http_ai_guard_pii(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (bit == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid PII detector \"%V\"", &value[i]);
+                               "ai_guard_pii: invalid detector \"%V\", it "
+                               "must be email, card, ssn, phone, ipv4, "
+                               "secret, all, or off alone", &value[i]);
             return NGX_CONF_ERROR;
         }
 
@@ -562,8 +569,10 @@ ngx_http_ai_guard_prompt_add(ngx_conf_t *cf,
     /* compiled once here, with JIT when "pcre_jit on" */
 
     if (ngx_regex_compile(&rc) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "rule \"%V\": %V", id,
-                           &rc.err);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V: rule \"%V\": %V; it must be a PCRE2 "
+                           "regular expression", &((ngx_str_t *)
+                           cf->args->elts)[0], id, &rc.err);
         return NGX_ERROR;
     }
 

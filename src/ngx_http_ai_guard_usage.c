@@ -593,6 +593,13 @@ ngx_http_ai_guard_usage_eol(const u_char *pos, const u_char *end,
 }
 
 
+uint64_t
+ngx_http_ai_guard_usage_content(const ngx_http_ai_guard_usage_parser_t *p)
+{
+    return p->content_bytes;
+}
+
+
 void
 ngx_http_ai_guard_usage_finish(const ngx_http_ai_guard_usage_parser_t *p,
     ngx_http_ai_guard_usage_t *u)

@@ -149,6 +149,14 @@ void ngx_http_ai_guard_usage_feed(ngx_http_ai_guard_usage_parser_t *p,
     const u_char *data, size_t len);
 
 /*
+ * The bytes of generated text fed so far (content_bytes): 0 until the
+ * first content of the response, so a stream's first token is the
+ * buffer after which it is not 0.
+ */
+uint64_t ngx_http_ai_guard_usage_content(
+    const ngx_http_ai_guard_usage_parser_t *p);
+
+/*
  * The normalized usage of what was fed so far; does not change the
  * parser, so it may be called more than once (feeding may go on).
  */

@@ -148,6 +148,8 @@ ngx_http_ai_guard_meter_start(ngx_http_request_t *r,
     ngx_http_ai_guard_usage_init(ctx->meter,
                                  type == NGX_HTTP_AI_GUARD_METER_SSE);
 
+    ctx->sse = (type == NGX_HTTP_AI_GUARD_METER_SSE);
+
     /* buffers the upstream wrote to temp files come back in memory */
     r->filter_need_in_memory = 1;
 }
@@ -220,6 +222,22 @@ ngx_http_ai_guard_meter_final(ngx_http_request_t *r,
         ngx_http_ai_guard_usage_finish(ctx->meter, u);
     }
 
+    if (!u->found && u->model_len == 0 && ctx->req.model_len == 0) {
+
+        /*
+         * Not inference: no model asked for or answering, no usage
+         * (GET /v1/models, a file upload).  Nothing to bill: no usage
+         * row, no meter event, no tokens; the request is still counted
+         * in ai_guard_requests_total, as one that was not billed.
+         */
+
+        ctx->upstream = 0;
+        ctx->final_tokens = 0;
+        ctx->final_money = 0;
+
+        return;
+    }
+
     if (!u->found) {
         ctx->estimated = 1;
 
@@ -252,6 +270,8 @@ ngx_http_ai_guard_meter_final(ngx_http_request_t *r,
         u->cached_tokens = 0;
         u->cache_write_tokens = 0;
     }
+
+    ctx->response_model = (u->model_len != 0);
 
     if (u->model_len == 0 && ctx->req.model_len) {
         u->model_len = ngx_min(ctx->req.model_len, sizeof(u->model));

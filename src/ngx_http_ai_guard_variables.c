@@ -28,6 +28,10 @@ static ngx_int_t ngx_http_ai_guard_source_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ai_guard_cost_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_guard_genai_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_guard_tps_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 #define NGX_HTTP_AI_GUARD_VAR_PROMPT      0
@@ -36,6 +40,13 @@ static ngx_int_t ngx_http_ai_guard_cost_variable(ngx_http_request_t *r,
 #define NGX_HTTP_AI_GUARD_VAR_CACHED      3
 #define NGX_HTTP_AI_GUARD_VAR_TTFT        4
 #define NGX_HTTP_AI_GUARD_VAR_ESTIMATED   5
+#define NGX_HTTP_AI_GUARD_VAR_MAX_TOKENS  6
+
+/* the GenAI attributes of ngx_http_ai_guard_genai_variable() */
+#define NGX_HTTP_AI_GUARD_VAR_RESPONSE_MODEL  0
+#define NGX_HTTP_AI_GUARD_VAR_DIALECT         1
+#define NGX_HTTP_AI_GUARD_VAR_OPERATION       2
+#define NGX_HTTP_AI_GUARD_VAR_STREAM          3
 
 
 static void ngx_http_ai_guard_variable_set(ngx_http_variable_value_t *v,
@@ -101,6 +112,29 @@ static ngx_http_variable_t  ngx_http_ai_guard_vars[] = {
 
     { ngx_string("ai_guard_cost_usd"), NULL,
       ngx_http_ai_guard_cost_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_max_tokens"), NULL,
+      ngx_http_ai_guard_number_variable, NGX_HTTP_AI_GUARD_VAR_MAX_TOKENS,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_output_tps"), NULL,
+      ngx_http_ai_guard_tps_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_response_model"), NULL,
+      ngx_http_ai_guard_genai_variable, NGX_HTTP_AI_GUARD_VAR_RESPONSE_MODEL,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_dialect"), NULL,
+      ngx_http_ai_guard_genai_variable, NGX_HTTP_AI_GUARD_VAR_DIALECT,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_operation"), NULL,
+      ngx_http_ai_guard_genai_variable, NGX_HTTP_AI_GUARD_VAR_OPERATION,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_stream"), NULL,
+      ngx_http_ai_guard_genai_variable, NGX_HTTP_AI_GUARD_VAR_STREAM,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -265,7 +299,9 @@ ngx_http_ai_guard_number_variable(ngx_http_request_t *r,
 
     if (ctx == NULL
         || (data == NGX_HTTP_AI_GUARD_VAR_ESTIMATED ? ctx->est_tokens == 0
-            : data == NGX_HTTP_AI_GUARD_VAR_TTFT ? !ctx->first_byte
+            : data == NGX_HTTP_AI_GUARD_VAR_TTFT ? !ctx->first_token
+            : data == NGX_HTTP_AI_GUARD_VAR_MAX_TOKENS
+              ? !ctx->parsed || ctx->req.max_tokens < 0
             : !ctx->finished || !ctx->upstream))
     {
         v->not_found = 1;
@@ -292,6 +328,10 @@ ngx_http_ai_guard_number_variable(ngx_http_request_t *r,
 
     case NGX_HTTP_AI_GUARD_VAR_TTFT:
         n = ctx->ttft_ms;
+        break;
+
+    case NGX_HTTP_AI_GUARD_VAR_MAX_TOKENS:
+        n = ctx->req.max_tokens;
         break;
 
     default: /* NGX_HTTP_AI_GUARD_VAR_ESTIMATED */
@@ -358,6 +398,158 @@ ngx_http_ai_guard_cost_variable(ngx_http_request_t *r,
 
     ngx_http_ai_guard_variable_set(v, p,
                         ngx_http_ai_guard_usd_format(p, ctx->final_money) - p);
+
+    return NGX_OK;
+}
+
+
+/*
+ * What an OpenTelemetry GenAI span carries: gen_ai.response.model (the
+ * upstream's model, at the log phase), gen_ai.provider.name (the dialect
+ * the response was read in, at the log phase), gen_ai.operation.name (by
+ * the request's path, from the access phase on) and whether the request
+ * asked for a stream (from the access phase on).
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_genai_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    size_t                    len;
+    ngx_str_t                *uri;
+    ngx_uint_t                i;
+    ngx_http_ai_guard_ctx_t  *ctx;
+
+    static ngx_str_t  dialects[] = {
+        ngx_null_string, ngx_string("openai"), ngx_string("anthropic")
+    };
+
+    /* the path's ending, and the operation it is */
+
+    static ngx_str_t  operations[][2] = {
+        { ngx_string("/chat/completions"), ngx_string("chat") },
+        { ngx_string("/messages"), ngx_string("chat") },
+        { ngx_string("/responses"), ngx_string("chat") },
+        { ngx_string("/completions"), ngx_string("text_completion") },
+        { ngx_string("/embeddings"), ngx_string("embeddings") }
+    };
+
+    ctx = ngx_http_ai_guard_get_ctx(r->main);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    switch (data) {
+
+    case NGX_HTTP_AI_GUARD_VAR_RESPONSE_MODEL:
+
+        if (!ctx->finished || !ctx->upstream || !ctx->response_model) {
+            break;
+        }
+
+        ngx_http_ai_guard_variable_set(v, ctx->usage.model,
+                                       ctx->usage.model_len);
+        return NGX_OK;
+
+    case NGX_HTTP_AI_GUARD_VAR_DIALECT:
+
+        if (!ctx->finished || !ctx->upstream || ctx->usage.vendor == 0) {
+            break;
+        }
+
+        ngx_http_ai_guard_variable_set(v,
+                                       dialects[ctx->usage.vendor].data,
+                                       dialects[ctx->usage.vendor].len);
+        return NGX_OK;
+
+    case NGX_HTTP_AI_GUARD_VAR_OPERATION:
+
+        uri = &r->main->uri;
+
+        for (i = 0; i < sizeof(operations) / sizeof(operations[0]); i++) {
+            len = operations[i][0].len;
+
+            if (uri->len >= len
+                && ngx_strncmp(uri->data + uri->len - len,
+                               operations[i][0].data, len)
+                   == 0)
+            {
+                ngx_http_ai_guard_variable_set(v, operations[i][1].data,
+                                               operations[i][1].len);
+                return NGX_OK;
+            }
+        }
+
+        break;
+
+    default: /* NGX_HTTP_AI_GUARD_VAR_STREAM */
+
+        if (!ctx->parsed) {
+            break;
+        }
+
+        ngx_http_ai_guard_variable_set(v,
+                                       (u_char *) (ctx->req.stream == 1
+                                                   ? "1" : "0"),
+                                       1);
+        return NGX_OK;
+    }
+
+    v->not_found = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Output tokens a second, two decimals: of a stream, from its first token
+ * to its end (the decoding rate); of any other answer, over the whole
+ * request.  Only of the upstream's own counts, at the log phase.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_tps_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                   *p;
+    uint64_t                  ms, output, rate;
+    ngx_http_ai_guard_ctx_t  *ctx;
+
+    ctx = ngx_http_ai_guard_get_ctx(r->main);
+
+    if (ctx == NULL || !ctx->finished || !ctx->upstream || ctx->estimated) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    output = (uint64_t) ngx_max(ctx->usage.output_tokens, 0);
+
+    ms = ctx->response_ms;
+
+    if (ctx->sse && ctx->first_token && ms > ctx->ttft_ms) {
+        ms -= ctx->ttft_ms;
+    }
+
+    if (ms == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    /* hundredths of a token a second */
+
+    rate = ngx_http_ai_guard_sat_mul(output, 100000) / ms;
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN + 4);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_ai_guard_variable_set(v, p,
+                                   ngx_sprintf(p, "%uL.%02uL", rate / 100,
+                                               rate % 100)
+                                   - p);
 
     return NGX_OK;
 }

@@ -47,12 +47,6 @@ static void ngx_http_ai_guard_zone_delete(ngx_http_ai_guard_zone_t *zone,
 #define ngx_http_ai_guard_zone_hash(key, len)  ngx_murmur_hash2(key, len)
 
 
-const ngx_uint_t  ngx_http_ai_guard_bucket_ms[NGX_HTTP_AI_GUARD_BUCKETS] = {
-    50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 120000,
-    (ngx_uint_t) -1
-};
-
-
 ngx_int_t
 ngx_http_ai_guard_zone_add(ngx_conf_t *cf, ngx_http_ai_guard_zone_t *zone,
     ngx_str_t *name, size_t size)

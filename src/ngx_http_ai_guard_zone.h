@@ -43,21 +43,11 @@ typedef struct {
 } ngx_http_ai_guard_node_t;
 
 
-/* upper bounds in ms; the last bucket is +Inf */
-#define NGX_HTTP_AI_GUARD_BUCKETS  12
-
-typedef struct {
-    uint64_t                       count[NGX_HTTP_AI_GUARD_BUCKETS];
-    uint64_t                       sum_ms;
-    uint64_t                       total;
-} ngx_http_ai_guard_histogram_t;
-
-
 /*
  * The layout of the zones and their keys: a zone of another version (an
  * upgraded module's reload) is not adopted nor copied.
  */
-#define NGX_HTTP_AI_GUARD_ZONE_VERSION  2
+#define NGX_HTTP_AI_GUARD_ZONE_VERSION  3
 
 
 typedef struct {
@@ -70,14 +60,10 @@ typedef struct {
     uint64_t                       refused;   /* requests: no room */
     uint64_t                       dropped;   /* counts: no room */
 
-    /* the series zone's gauges and histograms */
+    /* the series zone's: its histogram entries, the in-flight gauge */
+    ngx_uint_t                     histograms;
     ngx_atomic_t                   in_flight;
-    ngx_http_ai_guard_histogram_t  upstream_time;
-    ngx_http_ai_guard_histogram_t  ttft;
 } ngx_http_ai_guard_shctx_t;
-
-
-extern const ngx_uint_t  ngx_http_ai_guard_bucket_ms[NGX_HTTP_AI_GUARD_BUCKETS];
 
 
 /*

@@ -24,7 +24,7 @@ sub broken {
 }
 
 # the [emerg] names the file, then the problem
-our $file = qr/\[emerg\] .*ai_guard_keys "[^"]*keys\.json": /;
+our $file = qr/\[emerg\] .*ai_guard_keys "[^"]*keys\.json"(?:, line \d+(?:, column \d+)?)?: /;
 
 # the standard http_config (tier pro, keys.json) and config
 defaults(user_files => undef);

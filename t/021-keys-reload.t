@@ -74,7 +74,7 @@ $n->reload;
 
 ($status) = $n->request('GET', '/v1/models', \@acme);
 is($status, 200, 'a broken keys file on reload keeps the old keys');
-like($n->log, qr/\[emerg\].*ai_guard_keys ".*keys\.json": invalid JSON/,
+like($n->log, qr/\[emerg\].*ai_guard_keys ".*keys\.json", line \d+, column \d+: invalid JSON/,
      '... and says why in the log');
 
 $n->stop;

@@ -98,7 +98,7 @@ X-Decision: allow
 X-Decision: reject
 X-Reason: override
 --- response_body
-{"error":{"message":"The prompt was blocked by the rule \"override\".","type":"invalid_request_error","param":null,"code":"prompt_blocked"}}
+{"error":{"message":"The prompt was blocked by the rule \"override\": change the prompt and retry.","type":"invalid_request_error","param":null,"code":"prompt_blocked"}}
 --- error_log
 ai_guard: rejected: prompt_blocked, key "acme-1", reason "override"
 
@@ -214,7 +214,7 @@ my $body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"'
 --- more_headers eval: $::free
 --- error_code: 403
 --- response_body
-{"error":{"message":"This API key may not use the model in the request.","type":"invalid_request_error","param":"model","code":"model_not_allowed"}}
+{"error":{"message":"This API key may not use the model \"gpt-4o\": use one of gpt-4o-mini*, text-embedding-3-small.","type":"invalid_request_error","param":"model","code":"model_not_allowed"}}
 
 
 

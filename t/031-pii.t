@@ -61,7 +61,7 @@ __DATA__
 --- response_headers
 X-Reason: pii:email
 --- response_body
-{"error":{"message":"The prompt was blocked by the rule \"pii:email\".","type":"invalid_request_error","param":null,"code":"prompt_blocked"}}
+{"error":{"message":"The prompt was blocked by the rule \"pii:email\": it holds personal data or a secret: remove it and retry.","type":"invalid_request_error","param":null,"code":"prompt_blocked"}}
 --- no_error_log
 jane.doe
 [error]

@@ -104,7 +104,7 @@ __DATA__
  "\nx-ratelimit-reset-requests: 12s\r\n"]
 --- response_body_like eval
 ['"ok":1', '"ok":1', '"ok":1', '"ok":1', '"ok":1',
- '^\{"error":\{"message":"Rate limit reached for rpm \(limit 5\)\. Please try again in \d+ms\.","type":"requests","param":null,"code":"rate_limit_exceeded"\}\}$',
+ '^\{"error":\{"message":"Rate limit reached for requests per minute \(rpm\) of this API key\'s tier \\\\"five\\\\": the limit is 5\. Please try again in \d+s\.","type":"requests","param":null,"code":"rate_limit_exceeded"\}\}$',
  '"ok":1']
 
 
@@ -162,7 +162,7 @@ __DATA__
  "X-Reason: tpm"]
 --- response_body_like eval
 ['"ok":1', '"code":"rate_limit_exceeded"',
- 'This request alone exceeds the tpm limit']
+ 'This request alone, an estimated \d+ tokens with its max_tokens, exceeds the tokens per minute \(tpm\)']
 
 
 

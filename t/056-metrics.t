@@ -1,7 +1,9 @@
 # Prometheus metrics: promtool accepts them, the token and cost counters
-# equal the usage report, rejections are counted with decision="reject",
-# label values are escaped, and the series bound folds the rest into
-# tenant="other".
+# equal the usage report, rejections are counted with decision="reject"
+# and their code and reason, label values are escaped, the GenAI
+# histograms count what reached the upstream, a budget's gauges and its
+# alert, every family and label is the one docs/reports.md documents,
+# and the series bounds fold the rest into tenant="other".
 #
 # The samples are read by --- body_check subs (t/helper/AiGuardBlocks.pm):
 # sums and comparisons over the text that no section can say; promtool,
@@ -12,14 +14,15 @@ use File::Temp ();
 use FindBin;
 use lib "$FindBin::Bin/helper";
 use AiGuardBlocks;
+use AiGuardMetrics;
 
 repeat_each(1);
 
 # each request: its status, its body and the three patterns of the
 # default --- no_error_log: 1 + 12 + 4 requests; one header line (TEST 2);
-# the body_check subs: promtool on each of the 3 /metrics answers, 24
-# checks of TEST 2's samples and 5 of its report, 3 of TEST 3's
-plan tests => repeat_each() * (5 * (1 + 12 + 4) + 1 + 3 + 24 + 5 + 3);
+# the body_check subs: promtool on each of the 3 /metrics answers, 35
+# checks of TEST 2's samples and 5 of its report, 6 of TEST 3's
+plan tests => repeat_each() * (5 * (1 + 12 + 4) + 1 + 3 + 35 + 5 + 6);
 
 no_shuffle();
 
@@ -40,11 +43,15 @@ our @claude = (
     'data: {"type":"message_start","message":{"model":"claude-3-5-haiku",'
     . '"usage":{"input_tokens":25,"cache_read_input_tokens":5,'
     . '"output_tokens":1}}}' . "\n\n",
+    "event: content_block_delta\n",
+    'data: {"type":"content_block_delta","index":0,"delta":'
+    . '{"type":"text_delta","text":"Hi"}}' . "\n\n",
     "event: message_delta\n",
     'data: {"type":"message_delta","usage":{"output_tokens":42}}' . "\n\n");
 
+# the budget: 1% of it is $0.0005, which TEST 2's requests spend
 our $http_config = <<'_EOC_';
-    ai_guard_tier  pro  max_tokens=1000;
+    ai_guard_tier  pro  max_tokens=1000 budget=0.05/month budget_alert=1%;
     ai_guard_keys  $TEST_NGINX_HTML_DIR/keys.json;
 
     ai_guard_price  gpt-4o-mini*  input=0.15 output=0.60 cached_input=0.075;
@@ -68,18 +75,6 @@ our $key = 'Authorization: Bearer sk-aig-test-valid-0001';
 sub post {
     my ($path, $body) = @_;
     return "POST $path\n" . ($body // '{"model":"gpt-4o-mini"}');
-}
-
-# Prometheus text into { "name{labels}" => value }
-sub samples {
-    my ($text) = @_;
-    my %s;
-    for (split /\n/, $text) {
-        next if /^#/;
-        my ($k, $v) = /^(.*) (\S+)$/ or next;
-        $s{$k} = $v;
-    }
-    return %s;
 }
 
 sub promtool_ok {
@@ -123,37 +118,80 @@ sub after_requests {
         '0.0008148', 'cost: exact';
 
     is $m{'ai_guard_requests_total{tenant="acme",model="gpt-4o-mini",'
-          . 'decision="reject",reason="max_tokens_exceeded"}'}, 1,
-        'requests: the rejection';
+          . 'decision="reject",code="max_tokens_exceeded",'
+          . 'reason="max_tokens_exceeded"}'}, 1,
+        'requests: the rejection, its code and reason';
     is $m{'ai_guard_requests_total{tenant="acme",model="gpt-4o-mini",'
-          . 'decision="monitor",reason="max_tokens_exceeded"}'}, 1,
+          . 'decision="monitor",code="max_tokens_exceeded",'
+          . 'reason="max_tokens_exceeded"}'}, 1,
         'requests: the monitored one';
     is $m{'ai_guard_requests_total{tenant="acme",model="gpt-4o-mini",'
-          . 'decision="allow",reason=""}'}, 3, 'requests: allowed';
-    ok scalar(grep { /^ai_guard_requests_total\{.*decision="reject",reason="invalid_api_key"\}$/ } keys %m),
-        'requests: the unknown key';
+          . 'decision="allow",code="",reason=""}'}, 3, 'requests: allowed';
+    is $m{'ai_guard_requests_total{tenant="unknown",model="",'
+          . 'decision="reject",code="invalid_api_key",'
+          . 'reason="invalid_api_key"}'}, 1, 'requests: the unknown key';
 
     like $text, qr/^ai_guard_tokens_total\{tenant="acme",model="we\\"ird\\\\model",type="input"\} 10$/m,
         'label values escaped';
 
-    # histograms
-    is $m{'ai_guard_upstream_response_seconds_count'}, 7,
-        'upstream histogram: a sample a request that reached it';
-    is $m{'ai_guard_upstream_response_seconds_bucket{le="+Inf"}'}, 7,
-        'upstream histogram: +Inf is the count';
-    is $m{'ai_guard_time_to_first_token_seconds_count'}, 2,
-        'ttft histogram: the streams';
-    like $m{'ai_guard_upstream_response_seconds_sum'}, qr/^\d+(\.\d{1,3})?$/,
-        'upstream histogram: the sum in exact seconds';
+    # the GenAI histograms, by tenant, model label and dialect
+    my $mini = '{tenant="acme",model="gpt-4o-mini",dialect="openai"}';
+    my $claude = '{tenant="acme",model="claude-3-5-haiku",'
+                 . 'dialect="anthropic"}';
+    my $d = 'gen_ai_server_request_duration_seconds';
+
+    is $m{"${d}_count$mini"}, 4,
+        'duration: a sample a request that reached the upstream';
+    is $m{"${d}_count$claude"}, 2, 'duration: the streams, by dialect';
+    my $inf = $mini =~ s/\}$/,le="+Inf"}/r;
+    is $m{"${d}_bucket$inf"}, 4, 'duration: +Inf is the count';
+    like $m{"${d}_sum$mini"}, qr/^\d+(\.\d{1,3})?$/,
+        'duration: the sum in exact seconds';
 
     my $prev = 0;
     my $mono = 1;
-    for my $le (qw(0.05 0.1 0.25 0.5 1 2.5 5 10 30 60 120 +Inf)) {
-        my $v = $m{"ai_guard_upstream_response_seconds_bucket{le=\"$le\"}"};
+    for my $le (qw(0.01 0.02 0.04 0.08 0.16 0.32 0.64 1.28 2.56 5.12 10.24
+                   20.48 40.96 81.92 +Inf))
+    {
+        my $v = $m{"${d}_bucket" . ($mini =~ s/\}$/,le="$le"}/r)};
         $mono = 0 unless defined $v && $v >= $prev;
         $prev = $v // 0;
     }
-    ok $mono, 'upstream histogram: cumulative buckets';
+    ok $mono, 'duration: cumulative buckets, OpenTelemetry\'s bounds';
+
+    is $m{"gen_ai_server_time_to_first_token_seconds_count$claude"}, 2,
+        'time to first token: one a stream';
+    is $m{"gen_ai_server_time_to_first_token_seconds_count$mini"}, 0,
+        'time to first token: none for a JSON answer';
+    is $m{"ai_guard_upstream_first_byte_seconds_count$mini"}, 4,
+        'upstream first byte: a sample an answer';
+    is $m{"gen_ai_client_token_usage_sum"
+          . ($mini =~ s/\}$/,type="input"}/r)}, 4 * 1234,
+        'token usage: input, allow and monitor';
+    is $m{"gen_ai_client_token_usage_count"
+          . ($claude =~ s/\}$/,type="output"}/r)}, 2,
+        'token usage: a sample a request';
+    is $m{"gen_ai_client_token_usage_sum"
+          . ($claude =~ s/\}$/,type="output"}/r)}, 84,
+        'token usage: the output the upstream counted';
+
+    # the budget: its gauges and the 1% alert, once
+    my $b = '{tenant="acme",key="",period="month"}';
+    is $m{"ai_guard_budget_usd$b"}, '0.050000', 'budget: its USD';
+    ok pico($m{"ai_guard_budget_spent_usd$b"}) > pico('0.0005'),
+        'budget: spent past 1%';
+    is $m{'ai_guard_budget_alerts_total{tenant="acme",key="",'
+          . 'period="month",threshold="1"}'}, 1, 'budget: alerted once';
+    like $m{"ai_guard_budget_used_ratio$b"}, qr/^0\.0\d{1,5}$/,
+        'budget: the ratio, six decimals';
+
+    # every model has a price (*): none unpriced; no Redis
+    check_documented($text, 'after requests',
+                     'ai_guard_unpriced_requests_total', 'ai_guard_redis_up',
+                     'ai_guard_redis_latency_seconds',
+                     'ai_guard_redis_outbox_pending',
+                     'ai_guard_redis_outbox_dropped_total',
+                     'ai_guard_redis_errors_total');
 
     is $m{'ai_guard_requests_in_flight'}, 0, 'nothing in flight';
     is $m{'ai_guard_zone_entries{part="ledger"}'}, 7,
@@ -212,7 +250,17 @@ sub bound {
     is $b{'ai_guard_tokens_total{tenant="other",model="other",'
           . 'type="input"}'}, 30 + 10, 'bound: the rest folded into other';
     is $b{'ai_guard_requests_total{tenant="other",model="other",'
-          . 'decision="allow",reason=""}'}, 2, 'bound: requests folded';
+          . 'decision="allow",code="",reason=""}'}, 2,
+        'bound: requests folded';
+
+    # ai_guard_metrics_max_histograms: a tenth of 2, at least 1
+    my $d = 'gen_ai_server_request_duration_seconds_count';
+    is $b{"$d" . '{tenant="acme",model="gpt-4o-mini",dialect="openai"}'}, 1,
+        'bound: the first histogram kept';
+    is $b{"$d" . '{tenant="other",model="other",dialect="anthropic"}'}, 1,
+        'bound: the rest folded, one a dialect';
+    is $b{"$d" . '{tenant="other",model="other",dialect="openai"}'}, 1,
+        'bound: ... the other dialect';
 }
 
 defaults(http_config => $http_config, user_files => $keys,
@@ -230,7 +278,7 @@ GET /metrics
 
 
 
-=== TEST 2: the counters after traffic: tokens, cost and requests by decision, escaped labels, histograms, the zone; equal to the report
+=== TEST 2: the counters after traffic: tokens, cost and requests by decision and code, escaped labels, histograms, budgets, the zone, as documented; equal to the report
 --- request eval
 [(::post('/v1/mini')) x 3, (::post('/v1/claude')) x 2, ::post('/v1/weird'),
  # the same tenant and model, passed in monitor mode: one token series

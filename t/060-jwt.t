@@ -211,7 +211,8 @@ our $sig_re = join '|', map { quotemeta substr($_, 0, 20) } @sigs;
 our $no_token_in_log = [qr/^(?!.*http header: ).*(?:$sig_re)/,
                         @AiGuardBlocks::CLEAN];
 
-our $invalid = '{"error":{"message":"The bearer token is invalid.",'
+our $invalid = '{"error":{"message":"The bearer token is invalid: send a '
+    . 'token of this API\'s identity provider, or an API key.",'
     . '"type":"invalid_request_error","param":null,"code":"invalid_token"}}';
 
 # a block without --- no_error_log: no token, no [error] [alert] [crit]
@@ -282,7 +283,7 @@ GET /v1/models
 Content-Type: application/json
 X-Reason: token_expired
 --- response_body
-{"error":{"message":"The bearer token has expired.","type":"invalid_request_error","param":null,"code":"token_expired"}}
+{"error":{"message":"The bearer token has expired: get a new one from the identity provider.","type":"invalid_request_error","param":null,"code":"token_expired"}}
 --- error_log
 ai_guard: rejected: token_expired, key digest
 
@@ -383,7 +384,7 @@ GET /v1/models
 --- more_headers eval: main::bearer('gold')
 --- error_code: 403
 --- response_body
-{"error":{"message":"The bearer token names a tier that this API does not have.","type":"invalid_request_error","param":null,"code":"tier_unknown"}}
+{"error":{"message":"The bearer token names a tier that this API does not have: ask the API's provider to check the token's tier.","type":"invalid_request_error","param":null,"code":"tier_unknown"}}
 
 
 
@@ -481,7 +482,7 @@ GET /nojwt/models
 --- must_die
 --- error_log
 [emerg]
-"ai_guard on" needs "ai_guard_keys" in the http block, or "ai_guard_jwt on"
+"ai_guard on" needs a credential to check: "ai_guard_keys <file>" in the http block, or "ai_guard_jwt on"
 
 
 
@@ -493,7 +494,7 @@ GET /nojwt/models
 --- must_die
 --- error_log
 [emerg]
-"ai_guard_jwt on" needs "ai_guard_jwt_keys"
+"ai_guard_jwt on" needs "ai_guard_jwt_keys <file>"
 
 
 

@@ -198,12 +198,14 @@ my @cases = (
                                     'Content-Type: text/event-stream',
                                     'Connection: close')]],
      304, '', 'estimate', $EST_IN, 0],
+    # a HEAD names no model and its answer has no body: not inference,
+    # not billed (docs/metering.md), its usage variables empty
     [json_head => 'HEAD /v1/', with_length('200 OK', 'application/json',
                                            $json),
-     200, '', 'estimate', 0, 0],
+     200, '', 'none', '-', '-'],
     [sse_head => 'HEAD /v1/', chunked('200 OK', 'text/event-stream', $sse,
                                       64),
-     200, '', 'estimate', 0, 0],
+     200, '', 'none', '-', '-'],
     # nginx 1.22 does not skip an interim 1xx of the upstream's: it sends
     # it as the response, and the rest of what the upstream sent, the real
     # answer, header and all, as its body (nginx issue #1427); an HTTP
@@ -374,6 +376,14 @@ for my $c (@cases) {
     ok($r[2] eq $body, "$name: the upstream's body, unchanged ("
                        . length($r[2]) . ' of ' . length($body)
                        . ' bytes)');
+    if ($src eq 'none') {
+        is(settled($uri), "$status src=- in=- out=- total=-",
+           "$name: the log variables, empty: not billed");
+        is(report($name), 'none', "$name: not in the usage report");
+        alive($name);
+        next;
+    }
+
     is(settled($uri), "$status src=$src in=$in out=$out total="
                       . ($in + $out),
        "$name: the log variables");

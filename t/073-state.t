@@ -911,11 +911,12 @@ sub metrics {
     return %m;
 }
 
+# the code is the reason in every case this file counts
 sub requests {
     my ($m, $tenant, $model, $decision, $reason) = @_;
 
     return $m->{qq(ai_guard_requests_total{tenant="$tenant",model="$model",)
-                . qq(decision="$decision",reason="$reason"})};
+                . qq(decision="$decision",code="$reason",reason="$reason"})};
 }
 
 sub tokens {

@@ -146,8 +146,9 @@ sub sample {
 our $int64_max = '9223372036854775807';
 our $two_62 = '4611686018427387904';      # times 4 is 2^64: 0 when wrapped
 
-our $too_big = '^\{"error":\{"message":"This request alone exceeds the tpm '
-    . 'limit[^"]*","type":"requests","param":null,'
+our $too_big = '^\{"error":\{"message":"This request alone, an estimated '
+    . '\d+ tokens with its max_tokens, exceeds the tokens per minute '
+    . '\(tpm\)[^}]*","type":"requests","param":null,'
     . '"code":"rate_limit_exceeded"\}\}$';
 
 # a block without --- no_error_log: no [error] [alert] [crit], and no
@@ -202,7 +203,8 @@ my $r = ::chat("chat/completions", "gpt-4o-mini",
 --- response_headers eval
 [("X-Reason: override") x 4]
 --- response_body_like eval
-[('"message":"The prompt was blocked by the rule \\\\"override\\\\"\.",'
+[('"message":"The prompt was blocked by the rule \\\\"override\\\\": '
+  . 'change the prompt and retry\.",'
   . '"type":"invalid_request_error","param":null,"code":"prompt_blocked"') x 3,
  '^$']
 
@@ -297,7 +299,7 @@ the refused ones left nothing behind.
 --- response_headers eval
 [("X-Reason: budget_day\n!retry-after") x 3]
 --- response_body_like eval
-[('"message":"This request alone exceeds the budget_day limit[^"]*",'
+[('"message":"This request alone, an estimated \\$[0-9.]+ with its max_tokens, exceeds the daily budget \\(budget_day\\)[^}]*",'
   . '"type":"insufficient_quota","param":null,"code":"insufficient_quota"')
  x 3]
 
@@ -341,8 +343,8 @@ the refused ones left nothing behind.
  . '\{"tenant":"acme2","requests":1,"input_tokens":22,"output_tokens":2,[^\[]*"groups":\['
  . '\{"model":"x","requests":1,"input_tokens":22,"output_tokens":2,[^}]*\}\]\}\]\}$',
  '(?ms)\A'
- . ::sample('ai_guard_requests_total{tenant="acme",model="2x",decision="allow",reason=""}', 1)
- . ::sample('ai_guard_requests_total{tenant="acme2",model="x",decision="allow",reason=""}', 1)
+ . ::sample('ai_guard_requests_total{tenant="acme",model="2x",decision="allow",code="",reason=""}', 1)
+ . ::sample('ai_guard_requests_total{tenant="acme2",model="x",decision="allow",code="",reason=""}', 1)
  . ::sample('ai_guard_tokens_total{tenant="acme",model="2x",type="input"}', 11)
  . ::sample('ai_guard_tokens_total{tenant="acme2",model="x",type="input"}', 22)
  . ::sample('ai_guard_tokens_total{tenant="acme",model="2x",type="output"}', 1)
@@ -427,7 +429,7 @@ the refused ones left nothing behind.
 --- response_headers eval
 ["X-Reason: budget_day", "X-Reason: "]
 --- response_body_like eval
-['"message":"This request alone exceeds the budget_day limit[^"]*",'
+['"message":"This request alone, an estimated \\$[0-9.]+ with its max_tokens, exceeds the daily budget \\(budget_day\\)[^}]*",'
  . '"type":"insufficient_quota","param":null,"code":"insufficient_quota"',
  '"usage"']
 

@@ -770,9 +770,60 @@ test_garbage(void)
 }
 
 
+/*
+ * ngx_http_ai_guard_usage_content(): 0 until the first generated text,
+ * so the glue times a stream's first token by it; a role-only first
+ * chunk and an empty content are not content.
+ */
+
+static void
+test_first_content(void)
+{
+    static const char  *role =
+        "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\","
+        "\"content\":\"\"}}]}\n\n";
+    static const char  *text =
+        "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+    static const char  *claude =
+        "event: message_start\ndata: {\"type\":\"message_start\","
+        "\"message\":{\"usage\":{\"input_tokens\":3}}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":"
+        "\"content_block_delta\",\"delta\":{\"type\":\"text_delta\","
+        "\"text\":\"Yo\"}}\n\n";
+
+    size_t                             i, half;
+    ngx_http_ai_guard_usage_parser_t   p;
+
+    ngx_http_ai_guard_usage_init(&p, 1);
+
+    ok(ngx_http_ai_guard_usage_content(&p) == 0, "content: none at first");
+
+    ngx_http_ai_guard_usage_feed(&p, (const u_char *) role, strlen(role));
+    ok(ngx_http_ai_guard_usage_content(&p) == 0,
+       "content: a role and an empty content are none");
+
+    ngx_http_ai_guard_usage_feed(&p, (const u_char *) text, strlen(text));
+    ok(ngx_http_ai_guard_usage_content(&p) == 2,
+       "content: the first text, counted");
+
+    /* Anthropic: message_start has none; split anywhere, the same */
+
+    half = strlen(claude) / 2;
+
+    for (i = 0; i < 2; i++) {
+        ngx_http_ai_guard_usage_init(&p, 1);
+        ngx_http_ai_guard_usage_feed(&p, (const u_char *) claude,
+                                     i ? half : strlen(claude) - 40);
+        ok(ngx_http_ai_guard_usage_content(&p) == 0,
+           "content: anthropic, none before the delta (%zu)", i);
+    }
+}
+
+
 int
 main(void)
 {
+    test_first_content();
     test_fixtures();
     test_decoys();
     test_sse_framing();
