@@ -406,5 +406,6 @@ qr/\[emerg\] .*rule "broken": pcre2_compile\(\) failed/
 --- response_headers eval
 [("X-Reason: model_not_allowed") x 3, "X-Decision: allow"]
 --- response_body eval
-[('{"error":{"message":"The request names no model, and this API key may use only some.","type":"invalid_request_error","param":"model","code":"model_not_allowed"}}' . "\n") x 3,
+[('{"error":{"message":"The request names no model, and this API key may use only some: name one of gpt-4o-mini*, text-embedding-3-small.","type":"invalid_request_error","param":"model","code":"model_not_allowed"}}' . "\n") x 2,
+ '{"error":{"message":"The request names no model, and this API key may use only some: name one of claude-*.","type":"invalid_request_error","param":"model","code":"model_not_allowed"}}' . "\n",
  "upstream got 45 bytes\n"]
