@@ -29,7 +29,7 @@ FUZZ_FLAGS := -g -O1 -Isrc -fsanitize=fuzzer,address,undefined
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps module unit test run stop fuzz bench soak clean \
-        asan test-asan test-valgrind mutants
+        asan test-asan test-valgrind deb test-deb mutants
 
 all: module
 
@@ -60,11 +60,18 @@ $(BUILD)/unit/%: t/unit/%.c $(PURE_SRCS) $(wildcard src/*.h) t/unit/tap.h
 
 unit: $(UNIT_BINS)
 
-test: deps module unit
+# NGINX_VERSION=1.26 or sid: the suite against another nginx of the
+# version matrix (util/nginx-build builds it once into build/nginx-NAME/,
+# then only the module again); unset or 1.22, Debian 12's packaged nginx.
+NGINX_VERSION ?=
+
+test: deps unit $(if $(filter-out 1.22 1.22.1,$(NGINX_VERSION)),,module)
 	@./util/check-layout
 	@./util/mutants --check
-	TEST_NGINX_BINARY=$(NGINX) \
-	TEST_NGINX_LOAD_MODULES="$(CURDIR)/$(MODULE) $(ECHO_SO)" \
+	@./util/nginx-build $(NGINX_VERSION)
+	@eval "$$(NGINX=$(NGINX) ECHO_SO=$(ECHO_SO) \
+	          ./util/nginx-build --env $(NGINX_VERSION))" && \
+	echo "test: $$($$TEST_NGINX_BINARY -v 2>&1)" && \
 	    ./util/redis-test prove -I t/lib -r t/
 
 # An nginx 1.22.1 from Debian's source package under ASan and UBSan with
@@ -130,6 +137,16 @@ fuzz:
 	        > $(BUILD)/fuzz/$$n.log 2>&1 \
 	    || { tail -40 $(BUILD)/fuzz/$$n.log; exit 1; }; \
 	done
+
+# The Debian package (debian/, debhelper and dh_nginx) for the packaged
+# nginx 1.22.1, into build/, with lintian's word on it; then the package
+# installed into a clean Debian 12's nginx, used, purged (docs/packaging.md).
+deb:
+	@./util/deps --deb
+	@./util/deb-build
+
+test-deb: deb
+	@./util/deb-test
 
 run: deps module
 	@./util/run start

@@ -268,6 +268,20 @@ typedef struct {
 
 
 /*
+ * What the admission found left of every limit of the request, by item,
+ * for the tenant's gauge (ai_guard_limit_remaining); from the request's
+ * pool, for a tier with limits only, so that the context of the others
+ * stays as small as it was.
+ */
+
+typedef struct {
+    uint64_t                       at;          /* ms, nginx's clock */
+    uint64_t                       remaining[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
+    uint64_t                       reset_ms[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
+} ngx_http_ai_guard_said_t;
+
+
+/*
  * A budget of the request's scope as its settlement left it, for the
  * budget's gauge: pico-USD used in the window (a UTC day, or a month).
  */
@@ -318,6 +332,7 @@ typedef struct {
     uint64_t                       tok_limit;
     uint64_t                       tok_remaining;
     uint64_t                       tok_reset_ms;
+    ngx_http_ai_guard_said_t      *said;        /* of every limit */
 
     /* the ledger row reserved before the upstream */
     ngx_str_t                      label;       /* its model label */
@@ -360,6 +375,7 @@ typedef struct {
     unsigned                       reserved:1;
     unsigned                       has_req_limit:1;
     unsigned                       has_tok_limit:1;
+    unsigned                       has_remaining:1;
     unsigned                       finished:1;
     unsigned                       in_flight:1;
     unsigned                       upstream:1;    /* reached the upstream:
@@ -372,6 +388,8 @@ typedef struct {
     unsigned                       redis_wait:1;     /* a reply is due */
     unsigned                       redis_done:1;     /* the reply is in */
     unsigned                       redis_reserved:1; /* taken in Redis */
+    unsigned                       jwt_verified:1;   /* signature checked */
+    unsigned                       jwt_cached:1;     /* from the cache */
 } ngx_http_ai_guard_ctx_t;
 
 

@@ -906,6 +906,7 @@ ngx_http_ai_guard_jwt_authenticate(ngx_http_request_t *r, ngx_str_t *token,
                        "ai_guard: token %*xs... from the cache",
                        (size_t) 4, digest);
 
+        ctx->jwt_cached = 1;
         id = &jn->ident;
         goto found;
     }
@@ -920,6 +921,8 @@ ngx_http_ai_guard_jwt_authenticate(ngx_http_request_t *r, ngx_str_t *token,
     if (scratch == NULL) {
         return NGX_ERROR;
     }
+
+    ctx->jwt_verified = 1;
 
     rc = ngx_http_ai_guard_jwt_verify(jlcf->jwks, &jlcf->conf, token->data,
                                       token->len, now, scratch, token->len,

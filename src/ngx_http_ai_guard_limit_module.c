@@ -251,6 +251,11 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
 
     ctx->nitems = n;
 
+    ctx->said = ngx_palloc(r->pool, sizeof(ngx_http_ai_guard_said_t));
+    if (ctx->said == NULL) {
+        return NGX_ERROR;
+    }
+
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
 
     if (amcf->redis && amcf->redis->sync == 0) {
@@ -1398,20 +1403,37 @@ ngx_http_ai_guard_scope_key(ngx_http_request_t *r,
 
 
 /*
- * OpenAI's x-ratelimit-* headers speak of requests and tokens: the
- * shortest window of each the tier limits is the one they describe.
+ * What remains of every limit, and when all of it is back: OpenAI's
+ * x-ratelimit-* headers speak of requests and tokens, the shortest window
+ * of each the tier limits; the tenant's gauge of every limit.
  */
 
 static void
 ngx_http_ai_guard_limit_headers(ngx_http_ai_guard_ctx_t *ctx, uint64_t now,
     ngx_http_ai_guard_redis_reply_t *res)
 {
-    uint64_t                        *remaining, *reset;
     ngx_uint_t                       i, unit;
+    ngx_http_ai_guard_said_t        *said;
     ngx_http_ai_guard_limit_item_t  *it;
+
+    /* sync=strict: Redis's counters answered; else the zone's */
+
+    said = ctx->said;
+    said->at = res ? ngx_http_ai_guard_now() : now;
+    ctx->has_remaining = 1;
 
     for (i = 0; i < ctx->nitems; i++) {
         it = &ctx->items[i];
+
+        if (res) {
+            said->remaining[i] = res->remaining[i];
+            said->reset_ms[i] = res->reset_ms[i];
+
+        } else {
+            said->remaining[i] = ngx_http_ai_guard_limit_remaining(it, now);
+            said->reset_ms[i] = ngx_http_ai_guard_limit_reset_ms(it, now);
+        }
+
         unit = ngx_http_ai_guard_limit_unit[it->kind];
 
         if (unit == 1 && !ctx->has_req_limit
@@ -1419,28 +1441,14 @@ ngx_http_ai_guard_limit_headers(ngx_http_ai_guard_ctx_t *ctx, uint64_t now,
         {
             ctx->has_req_limit = 1;
             ctx->req_limit = it->limit;
-            remaining = &ctx->req_remaining;
-            reset = &ctx->req_reset_ms;
+            ctx->req_remaining = said->remaining[i];
+            ctx->req_reset_ms = said->reset_ms[i];
 
         } else if (unit == 2 && !ctx->has_tok_limit) {
             ctx->has_tok_limit = 1;
             ctx->tok_limit = it->limit;
-            remaining = &ctx->tok_remaining;
-            reset = &ctx->tok_reset_ms;
-
-        } else {
-            continue;
-        }
-
-        /* sync=strict: Redis's counters answered; else the zone's */
-
-        if (res) {
-            *remaining = res->remaining[i];
-            *reset = res->reset_ms[i];
-
-        } else {
-            *remaining = ngx_http_ai_guard_limit_remaining(it, now);
-            *reset = ngx_http_ai_guard_limit_reset_ms(it, now);
+            ctx->tok_remaining = said->remaining[i];
+            ctx->tok_reset_ms = said->reset_ms[i];
         }
     }
 }

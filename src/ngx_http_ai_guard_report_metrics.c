@@ -20,6 +20,7 @@ typedef struct {
     ngx_http_ai_guard_zone_t         *zone;
     ngx_uint_t                        family;
     uint64_t                          window[2];  /* today, this month */
+    uint64_t                          now;
 } ngx_http_ai_guard_family_t;
 
 
@@ -34,7 +35,9 @@ typedef struct {
 #define NGX_HTTP_AI_GUARD_FAMILY_SPENT      6
 #define NGX_HTTP_AI_GUARD_FAMILY_BUDGET     7
 #define NGX_HTTP_AI_GUARD_FAMILY_ALERTS     8
-#define NGX_HTTP_AI_GUARD_FAMILIES          9
+#define NGX_HTTP_AI_GUARD_FAMILY_REMAINING  9
+#define NGX_HTTP_AI_GUARD_FAMILY_LIMIT      10
+#define NGX_HTTP_AI_GUARD_FAMILIES          11
 
 static char  *ngx_http_ai_guard_families[][3] = {
     { "ai_guard_requests_total", "counter",
@@ -61,7 +64,14 @@ static char  *ngx_http_ai_guard_families[][3] = {
     { "ai_guard_budget_alerts_total", "counter",
       "Budget thresholds (budget_alert=) crossed, each once a window: by "
       "the worker that crossed it, or with Redis the node Redis named "
-      "first." }
+      "first." },
+    { "ai_guard_limit_remaining", "gauge",
+      "What remained of a tenant's limit as its last request's admission "
+      "left it (the x-ratelimit-remaining-* headers), all of it once the "
+      "limit is full again: requests, tokens, or USD of a budget." },
+    { "ai_guard_limit_size", "gauge",
+      "A tenant's limit, of the tier of its last request, in the units "
+      "of ai_guard_limit_remaining." }
 };
 
 
@@ -93,6 +103,9 @@ static ngx_int_t ngx_http_ai_guard_series_sum(ngx_http_ai_guard_zone_t *zone,
     ngx_http_ai_guard_series_t *s, ngx_http_ai_guard_series_t *sum);
 static ngx_int_t ngx_http_ai_guard_metrics_budget(ngx_http_ai_guard_family_t *f,
     ngx_http_ai_guard_series_t *s, ngx_http_ai_guard_labels_t *l);
+static ngx_int_t ngx_http_ai_guard_metrics_remaining(
+    ngx_http_ai_guard_family_t *f, ngx_http_ai_guard_series_t *s,
+    ngx_http_ai_guard_labels_t *l);
 static ngx_int_t ngx_http_ai_guard_metrics_histo(
     ngx_http_ai_guard_node_t *node, void *data);
 static void ngx_http_ai_guard_metrics_family(ngx_http_ai_guard_out_t *o,
@@ -192,6 +205,7 @@ ngx_http_ai_guard_metrics_write(ngx_http_ai_guard_out_t *o,
 
     f.out = o;
     f.zone = zone;
+    f.now = now;
     f.window[0] = ngx_http_ai_guard_cal_window(NGX_HTTP_AI_GUARD_CAL_DAY, now);
     f.window[1] = ngx_http_ai_guard_cal_window(NGX_HTTP_AI_GUARD_CAL_MONTH,
                                                now);
@@ -357,6 +371,10 @@ ngx_http_ai_guard_metrics_series(ngx_http_ai_guard_node_t *node, void *data)
         || l.type == NGX_HTTP_AI_GUARD_SERIES_ALERTS)
     {
         return ngx_http_ai_guard_metrics_budget(f, s, &l);
+    }
+
+    if (l.type == NGX_HTTP_AI_GUARD_SERIES_LIMITS) {
+        return ngx_http_ai_guard_metrics_remaining(f, s, &l);
     }
 
     if (l.type == NGX_HTTP_AI_GUARD_SERIES_HISTO) {
@@ -587,6 +605,66 @@ ngx_http_ai_guard_metrics_budget(ngx_http_ai_guard_family_t *f,
     ngx_http_ai_guard_out_printf(o, NGX_HTTP_AI_GUARD_USD_LEN + 32,
                                  ",period=\"%s\"} %*s\n", period,
                                  (size_t) (p - buf), buf);
+
+    return NGX_OK;
+}
+
+
+/*
+ * What remains of a tenant's limits, one series a limit its tiers have:
+ * as the last admission left it, or the whole limit from the moment it
+ * was all back (a bucket refilled, a quota's window over); and the
+ * limits themselves.  Budgets in USD, exact.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_metrics_remaining(ngx_http_ai_guard_family_t *f,
+    ngx_http_ai_guard_series_t *s, ngx_http_ai_guard_labels_t *l)
+{
+    u_char                             *p, buf[NGX_HTTP_AI_GUARD_USD_LEN];
+    char                               *name;
+    uint64_t                            v;
+    ngx_uint_t                          k;
+    ngx_http_ai_guard_out_t            *o;
+    ngx_http_ai_guard_remaining_t      *g;
+    ngx_http_ai_guard_limits_series_t  *ls;
+
+    if (f->family < NGX_HTTP_AI_GUARD_FAMILY_REMAINING) {
+        return NGX_OK;
+    }
+
+    o = f->out;
+    name = ngx_http_ai_guard_families[f->family][0];
+    ls = (ngx_http_ai_guard_limits_series_t *) s;
+
+    for (k = 1; k < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; k++) {
+        g = &ls->kinds[k - 1];
+
+        if (g->limit == 0) {
+            continue;
+        }
+
+        v = (f->family == NGX_HTTP_AI_GUARD_FAMILY_LIMIT
+             || f->now >= g->full_at)
+            ? g->limit : g->remaining;
+
+        if (k == NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY
+            || k == NGX_HTTP_AI_GUARD_LIMIT_BUDGET_MONTH)
+        {
+            p = ngx_http_ai_guard_usd_format(buf, (int64_t) v);
+
+        } else {
+            p = ngx_sprintf(buf, "%uL", v);
+        }
+
+        ngx_http_ai_guard_out_text(o, name);
+        ngx_http_ai_guard_out_label(o, "{tenant", l->tenant.data,
+                                    l->tenant.len);
+        ngx_http_ai_guard_out_printf(o, NGX_HTTP_AI_GUARD_USD_LEN + 64,
+                                     ",limit=\"%s\"} %*s\n",
+                                     ngx_http_ai_guard_limit_name(k),
+                                     (size_t) (p - buf), buf);
+    }
 
     return NGX_OK;
 }

@@ -93,9 +93,15 @@ static void ngx_http_ai_guard_record_series(ngx_http_request_t *r,
 static void ngx_http_ai_guard_record_histo(ngx_http_request_t *r,
     ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_ctx_t *ctx,
     ngx_str_t *tenant, ngx_str_t *model, uint64_t now);
+static void *ngx_http_ai_guard_series_fold(ngx_http_ai_guard_zone_t *zone,
+    ngx_uint_t bound, ngx_http_ai_guard_labels_t *l, ngx_uint_t fold_model,
+    size_t size, uint64_t now);
 static void *ngx_http_ai_guard_series_get(ngx_http_ai_guard_zone_t *zone,
     ngx_uint_t bound, ngx_uint_t histo, u_char *key, size_t len,
     size_t size, uint64_t now);
+static void ngx_http_ai_guard_record_limits(ngx_http_request_t *r,
+    ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_str_t *tenant, uint64_t now);
 static void ngx_http_ai_guard_alerts_zero(ngx_http_ai_guard_zone_t *zone,
     ngx_http_ai_guard_main_conf_t *amcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_str_t *tenant, ngx_str_t *id, u_char period, uint64_t now);
@@ -180,6 +186,12 @@ ngx_http_ai_guard_record(ngx_http_request_t *r, ngx_http_ai_guard_ctx_t *ctx)
         }
 
         ngx_http_ai_guard_record_histo(r, series, ctx, &tenant, &label, now);
+    }
+
+    /* a tenant's own limits: a key's or a value's have no gauge */
+
+    if (ctx->has_remaining && ctx->scope.data[0] == 't') {
+        ngx_http_ai_guard_record_limits(r, series, ctx, &tenant, now);
     }
 
     ngx_shmtx_unlock(&series->shpool->mutex);
@@ -341,59 +353,39 @@ ngx_http_ai_guard_record_series(ngx_http_request_t *r,
     ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_ctx_t *ctx,
     u_char type, ngx_str_t *tenant, ngx_str_t *model, uint64_t now)
 {
-    u_char                          key[NGX_HTTP_AI_GUARD_SERIES_KEY];
-    size_t                          len;
-    ngx_str_t                       code, reason, none, t, m;
-    ngx_uint_t                      folded;
     ngx_http_ai_guard_series_t     *s;
+    ngx_http_ai_guard_labels_t      l;
     ngx_http_ai_guard_main_conf_t  *amcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
 
-    ngx_str_null(&none);
+    l.type = type;
+    l.decision = (type == NGX_HTTP_AI_GUARD_SERIES_UNPRICED)
+                 ? '-' : ngx_http_ai_guard_decisions[ctx->decision];
+    l.tenant = *tenant;
+    ngx_str_null(&l.model);
+    ngx_str_null(&l.code);
+    ngx_str_null(&l.reason);
 
-    t = *tenant;
-    m = model ? *model : none;
-    code = none;
-    reason = none;
+    if (model) {
+        l.model = *model;
+    }
 
     if (type == NGX_HTTP_AI_GUARD_SERIES_REQUESTS) {
-        reason = ctx->verdict.reason;
+        l.reason = ctx->verdict.reason;
 
         if (ctx->verdict.code) {
-            code.data = (u_char *) ctx->verdict.code;
-            code.len = ngx_strlen(ctx->verdict.code);
+            l.code.data = (u_char *) ctx->verdict.code;
+            l.code.len = ngx_strlen(ctx->verdict.code);
         }
     }
 
-    for (folded = 0; /* void */; folded = 1) {
-
-        len = ngx_http_ai_guard_series_key(key, type,
-                              (type == NGX_HTTP_AI_GUARD_SERIES_UNPRICED)
-                              ? '-'
-                              : ngx_http_ai_guard_decisions[ctx->decision],
-                              &t, &m, &code, &reason);
-
-        s = ngx_http_ai_guard_series_get(zone, folded ? 0 : amcf->max_series,
-                                         0, key, len,
-                                         sizeof(ngx_http_ai_guard_series_t),
-                                         now);
-        if (s) {
-            break;
-        }
-
-        if (folded || zone->sh->entries - zone->sh->histograms
-                      < amcf->max_series)
-        {
-            zone->sh->dropped++;
-            return;
-        }
-
-        ngx_str_set(&t, NGX_HTTP_AI_GUARD_OTHER);
-
-        if (model) {
-            ngx_str_set(&m, NGX_HTTP_AI_GUARD_OTHER);
-        }
+    s = ngx_http_ai_guard_series_fold(zone, amcf->max_series, &l,
+                                      model != NULL,
+                                      sizeof(ngx_http_ai_guard_series_t),
+                                      now);
+    if (s == NULL) {
+        return;
     }
 
     s->requests++;
@@ -407,6 +399,50 @@ ngx_http_ai_guard_record_series(ngx_http_request_t *r,
                                               ctx->usage.cached_tokens);
         s->estimated += ctx->estimated;
         s->cost = ngx_http_ai_guard_pico_add(s->cost, ctx->final_money);
+    }
+}
+
+
+/*
+ * The entry of a label set, under "bound" series of their kind, else
+ * folded into tenant "other" (and model "other" with "fold_model"), on
+ * top of the bound; NULL, counted as dropped, when even that finds no
+ * room.  The labels are changed as they are folded.  Under the zone's
+ * mutex.
+ */
+
+static void *
+ngx_http_ai_guard_series_fold(ngx_http_ai_guard_zone_t *zone,
+    ngx_uint_t bound, ngx_http_ai_guard_labels_t *l, ngx_uint_t fold_model,
+    size_t size, uint64_t now)
+{
+    u_char      key[NGX_HTTP_AI_GUARD_SERIES_KEY];
+    void       *s;
+    size_t      len;
+    ngx_uint_t  folded;
+
+    for (folded = 0; /* void */; folded = 1) {
+
+        len = ngx_http_ai_guard_series_key(key, l->type, l->decision,
+                                           &l->tenant, &l->model, &l->code,
+                                           &l->reason);
+
+        s = ngx_http_ai_guard_series_get(zone, folded ? 0 : bound, 0, key,
+                                         len, size, now);
+        if (s) {
+            return s;
+        }
+
+        if (folded || zone->sh->entries - zone->sh->histograms < bound) {
+            zone->sh->dropped++;
+            return NULL;
+        }
+
+        ngx_str_set(&l->tenant, NGX_HTTP_AI_GUARD_OTHER);
+
+        if (fold_model) {
+            ngx_str_set(&l->model, NGX_HTTP_AI_GUARD_OTHER);
+        }
     }
 }
 
@@ -554,6 +590,61 @@ ngx_http_ai_guard_record_histo(ngx_http_request_t *r,
 
 
 /*
+ * What the tenant's limits had left as this request's admission found
+ * them, the numbers of its x-ratelimit-remaining-* headers; past
+ * ai_guard_metrics_max_series under tenant "other".
+ */
+
+static void
+ngx_http_ai_guard_record_limits(ngx_http_request_t *r,
+    ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_str_t *tenant, uint64_t now)
+{
+    ngx_uint_t                          i;
+    ngx_http_ai_guard_said_t           *said;
+    ngx_http_ai_guard_labels_t          labels;
+    ngx_http_ai_guard_main_conf_t      *amcf;
+    ngx_http_ai_guard_remaining_t      *g;
+    ngx_http_ai_guard_limits_series_t  *l;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+
+    ngx_memzero(&labels, sizeof(ngx_http_ai_guard_labels_t));
+
+    labels.type = NGX_HTTP_AI_GUARD_SERIES_LIMITS;
+    labels.decision = '-';
+    labels.tenant = *tenant;
+
+    l = ngx_http_ai_guard_series_fold(zone, amcf->max_series, &labels, 0,
+                                     sizeof(ngx_http_ai_guard_limits_series_t),
+                                     now);
+    if (l == NULL) {
+        return;
+    }
+
+    said = ctx->said;
+
+    if (said->at < l->stamp) {
+        return;
+    }
+
+    l->stamp = said->at;
+
+    for (i = 0; i < ctx->nitems; i++) {
+        if (ctx->items[i].kind == NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY) {
+            continue;
+        }
+
+        g = &l->kinds[ctx->items[i].kind - 1];
+
+        g->limit = ctx->items[i].limit;
+        g->remaining = said->remaining[i];
+        g->full_at = ngx_http_ai_guard_sat_add(said->at, said->reset_ms[i]);
+    }
+}
+
+
+/*
  * A budget's gauge: the scope's (a tenant's, or a key's with
  * "ai_guard_limit_by key") pico-USD used in the window, as its last
  * settlement left it.  Bounded with the series; past the bound the gauge
@@ -689,14 +780,10 @@ void
 ngx_http_ai_guard_series_alert(ngx_http_ai_guard_main_conf_t *amcf,
     ngx_str_t *tenant, ngx_str_t *key, u_char period, ngx_uint_t percent)
 {
-    u_char                       buf[NGX_HTTP_AI_GUARD_SERIES_KEY];
     u_char                       pct[NGX_INT_T_LEN];
-    size_t                       len;
-    uint64_t                     now;
-    ngx_str_t                    none, t, k, threshold;
-    ngx_uint_t                   folded;
     ngx_http_ai_guard_zone_t    *zone;
     ngx_http_ai_guard_series_t  *s;
+    ngx_http_ai_guard_labels_t   l;
 
     zone = &amcf->zones[NGX_HTTP_AI_GUARD_PART_SERIES];
 
@@ -704,43 +791,22 @@ ngx_http_ai_guard_series_alert(ngx_http_ai_guard_main_conf_t *amcf,
         return;
     }
 
-    ngx_str_null(&none);
-
-    threshold.data = pct;
-    threshold.len = ngx_sprintf(pct, "%ui", percent) - pct;
-
-    t = *tenant;
-    k = *key;
-    now = ngx_http_ai_guard_now();
+    l.type = NGX_HTTP_AI_GUARD_SERIES_ALERTS;
+    l.decision = period;
+    l.tenant = *tenant;
+    l.model = *key;
+    ngx_str_null(&l.code);
+    l.reason.data = pct;
+    l.reason.len = ngx_sprintf(pct, "%ui", percent) - pct;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    for (folded = 0; /* void */; folded = 1) {
-
-        len = ngx_http_ai_guard_series_key(buf, NGX_HTTP_AI_GUARD_SERIES_ALERTS,
-                                           period, &t, &k, &none, &threshold);
-
-        s = ngx_http_ai_guard_series_get(zone, folded ? 0 : amcf->max_series,
-                                         0, buf, len,
-                                         sizeof(ngx_http_ai_guard_series_t),
-                                         now);
-        if (s) {
-            s->requests++;
-            break;
-        }
-
-        if (folded || zone->sh->entries - zone->sh->histograms
-                      < amcf->max_series)
-        {
-            zone->sh->dropped++;
-            break;
-        }
-
-        ngx_str_set(&t, NGX_HTTP_AI_GUARD_OTHER);
-
-        if (k.len) {
-            ngx_str_set(&k, NGX_HTTP_AI_GUARD_OTHER);
-        }
+    s = ngx_http_ai_guard_series_fold(zone, amcf->max_series, &l,
+                                      key->len != 0,
+                                      sizeof(ngx_http_ai_guard_series_t),
+                                      ngx_http_ai_guard_now());
+    if (s) {
+        s->requests++;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);

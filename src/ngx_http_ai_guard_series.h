@@ -30,6 +30,7 @@
  *        (in the model's part)
  *   'A'  budget alerts: period, tenant, key id (the model's part), the
  *        threshold (the reason's part)
+ *   'L'  what remains of a tenant's limits: tenant
  *
  * 'H' entries are bounded by ai_guard_metrics_max_histograms, the others
  * by ai_guard_metrics_max_series.
@@ -41,6 +42,7 @@
 #define NGX_HTTP_AI_GUARD_SERIES_HISTO     'H'
 #define NGX_HTTP_AI_GUARD_SERIES_BUDGET    'B'
 #define NGX_HTTP_AI_GUARD_SERIES_ALERTS    'A'
+#define NGX_HTTP_AI_GUARD_SERIES_LIMITS    'L'
 
 #define NGX_HTTP_AI_GUARD_LABEL_TENANT     128
 #define NGX_HTTP_AI_GUARD_LABEL_MODEL      128
@@ -122,7 +124,29 @@ typedef struct {
 } ngx_http_ai_guard_budget_series_t;
 
 
-/* a series key read back: the labels point into the key */
+/*
+ * What remained of a tenant's limits as the admission of its last request
+ * left them, by kind (its index less one; concurrency has none): the
+ * limit, what remained of it, and from when on all of it is back (a
+ * bucket refilled, a quota's window over).  "stamp": the admission's
+ * time, so that a long request that ends last does not write older news.
+ * With a key of the longest tenant, this fits a 512-byte series.
+ */
+
+typedef struct {
+    uint64_t                       limit;     /* 0: the tier has none */
+    uint64_t                       remaining;
+    uint64_t                       full_at;   /* ms */
+} ngx_http_ai_guard_remaining_t;
+
+
+typedef struct {
+    uint64_t                       stamp;
+    ngx_http_ai_guard_remaining_t  kinds[NGX_HTTP_AI_GUARD_LIMIT_NKINDS - 1];
+} ngx_http_ai_guard_limits_series_t;
+
+
+/* a series key read back (the labels point into the key), or to write */
 
 typedef struct {
     u_char                         type;

@@ -4,6 +4,10 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
 #include <openssl/evp.h>
 
 #include "ngx_http_ai_guard_common.h"

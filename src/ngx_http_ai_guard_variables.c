@@ -32,6 +32,8 @@ static ngx_int_t ngx_http_ai_guard_genai_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_ai_guard_tps_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_ai_guard_jwt_cache_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 #define NGX_HTTP_AI_GUARD_VAR_PROMPT      0
@@ -135,6 +137,9 @@ static ngx_http_variable_t  ngx_http_ai_guard_vars[] = {
     { ngx_string("ai_guard_stream"), NULL,
       ngx_http_ai_guard_genai_variable, NGX_HTTP_AI_GUARD_VAR_STREAM,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_jwt_cache"), NULL,
+      ngx_http_ai_guard_jwt_cache_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -564,4 +569,36 @@ ngx_http_ai_guard_variable_set(ngx_http_variable_value_t *v, u_char *data,
     v->no_cacheable = 0;
     v->not_found = 0;
     v->data = data;
+}
+
+
+/*
+ * A bearer token's identity: "hit" from the worker's cache of verified
+ * tokens, "miss" when its signature was checked by this request; what a
+ * debug log line alone used to say (nginx's are --with-debug builds only)
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_jwt_cache_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_ai_guard_ctx_t  *ctx;
+
+    ctx = ngx_http_ai_guard_get_ctx(r->main);
+
+    if (ctx == NULL || !(ctx->jwt_cached || ctx->jwt_verified)) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (ctx->jwt_cached) {
+        ngx_http_ai_guard_variable_set(v, (u_char *) "hit",
+                                       sizeof("hit") - 1);
+
+    } else {
+        ngx_http_ai_guard_variable_set(v, (u_char *) "miss",
+                                       sizeof("miss") - 1);
+    }
+
+    return NGX_OK;
 }

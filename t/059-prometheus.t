@@ -128,7 +128,7 @@ my $usage = '"usage":{"prompt_tokens":10,"completion_tokens":5}';
 $n->write_config(<<"_EOC_");
     ai_guard_zone   ai_guard 1m;
     ai_guard_tier   pro  budget=0.004/day budget_alert=10%,25%;
-    ai_guard_tier   tiny rpm=2;
+    ai_guard_tier   tiny rpm=2 rpd=1000;
     ai_guard_tier   broke budget=0.00001/day;
     ai_guard_price  gpt-*  input=1 output=2;
     ai_guard_keys   \$TEST_NGINX_HTML_DIR/keys.json;

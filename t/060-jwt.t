@@ -139,6 +139,11 @@ our $http_config = <<"_EOC_";
     ai_guard_jwt_claims      tenant=app_metadata.tenant
                              tier=app_metadata.tier
                              models=app_metadata.models;
+
+    # whether a token's identity came from the worker's cache, in the
+    # error log where --- grep_error_log sees it (the debug line that
+    # said so exists only in --with-debug builds)
+    log_format  jwt  'ai_guard_jwt cache=\$ai_guard_jwt_cache';
 _EOC_
 
 our $user_files = ">>> jwks.json\n" . slurp("$dir/jwks.json")
@@ -160,6 +165,7 @@ our $config = <<"_EOC_";
     location /v1/ {
         ai_guard on;
         ai_guard_jwt on;
+        access_log logs/error.log jwt;
 $headers
     }
 
@@ -233,9 +239,9 @@ X-Tenant: acme
 X-Tier: pro
 --- response_body
 auth=[] xkey=[]
---- grep_error_log: from the cache
+--- grep_error_log eval: qr/ai_guard_jwt cache=\S*/
 --- grep_error_log_out eval
-["", "from the cache\n"]
+["ai_guard_jwt cache=miss\n", "ai_guard_jwt cache=hit\n"]
 
 
 

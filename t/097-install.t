@@ -30,7 +30,7 @@ my $readme = do {
     <$fh>;
 };
 
-my ($section) = $readme =~ /^Into an existing nginx:(.*?)^## /ms
+my ($section) = $readme =~ /^Into an existing nginx\b(.*?)^## /ms
     or die "README.md has no \"Into an existing nginx\"\n";
 my ($sh) = $section =~ /^```sh\n(.*?)^```/ms or die "no shell steps\n";
 my ($conf) = $section =~ /^```nginx\n(.*?)^```/ms or die "no conf.d file\n";

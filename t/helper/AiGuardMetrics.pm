@@ -20,7 +20,7 @@ our @EXPORT = qw(documented_metrics documented_values check_documented
 
 # the labels whose values the Labels table lists in full; the others
 # (tenant, model, reason, key, threshold) are the configuration's names
-our @CLOSED = qw(decision code type dialect period status part);
+our @CLOSED = qw(decision code type dialect period status part limit);
 
 # { name => { type => ..., labels => [sorted names] } }
 sub documented_metrics {

@@ -280,6 +280,41 @@ sub parse_response {
     return ($status, \%h, $rest);
 }
 
+# A server of the tests that count a tenant's requests: /v1/ guarded by
+# tenant, /k/ by key, both proxied to /mock/, which answers every
+# request with 10 input and 5 output tokens of gpt-4o-mini, and
+# /metrics; "extra" goes in the server too (a mock of its own).  A
+# function, not a method: its text goes into write_config.
+sub tenant_server {
+    my ($extra) = @_;
+    $extra //= '';
+    return <<"_EOC_";
+    server {
+        listen 127.0.0.1:\$TEST_NGINX_SERVER_PORT;
+
+        location /v1/ {
+            ai_guard on;
+            proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/mock/;
+        }
+
+        location /k/ {
+            ai_guard on;
+            ai_guard_limit_by key;
+            proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/mock/;
+        }
+
+        location /mock/ {
+            default_type application/json;
+            echo '{"object":"chat.completion","model":"gpt-4o-mini",'
+                 '"usage":{"prompt_tokens":10,"completion_tokens":5}}';
+        }
+
+        location = /metrics { ai_guard_metrics; }
+$extra
+    }
+_EOC_
+}
+
 sub DESTROY {
     $_[0]->stop;
 }
