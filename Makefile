@@ -30,7 +30,7 @@ FUZZ_FLAGS := -g -O1 -Isrc -fsanitize=fuzzer,address,undefined
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps module unit test run stop fuzz bench soak clean \
-        asan test-asan test-valgrind deb test-deb
+        asan test-asan test-valgrind deb test-deb mutants
 
 all: module
 
@@ -68,6 +68,7 @@ NGINX_VERSION ?=
 
 test: deps unit $(if $(filter-out 1.22 1.22.1,$(NGINX_VERSION)),,module)
 	@./util/check-layout
+	@./util/mutants --check
 	@./util/nginx-build $(NGINX_VERSION)
 	@eval "$$(NGINX=$(NGINX) ECHO_SO=$(ECHO_SO) \
 	          ./util/nginx-build --env $(NGINX_VERSION))" && \
@@ -114,6 +115,13 @@ test-valgrind: deps module unit
 	    ./util/redis-test prove -I t/lib -r t/; rc=$$?; \
 	./util/sanitizer-scan valgrind $(VG_LOGS) || rc=1; \
 	exit $$rc
+
+# The mutation run of docs/testing.md: each mutation of t/mutants.list is
+# planted in a scratch copy under $TMPDIR (never in this tree), built, and
+# the tests it names run; every one must be caught.  On demand, not in
+# `make test` or CI: it takes a while (the time of a run is in the doc).
+mutants: deps
+	@./util/mutants
 
 $(BUILD)/fuzz/%: fuzz/%.c $(PURE_SRCS) $(wildcard src/*.h)
 	@mkdir -p $(dir $@)

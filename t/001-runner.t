@@ -1,16 +1,99 @@
 # Self-test of the Test::Nginx::Socket runner: stock nginx and Debian's echo
 # module only, no ai_guard directive.  Passes under t/lib's runner and under
 # CPAN's Test::Nginx (docs/testing.md).
+#
+# First, t/lib's runner itself (whichever runner runs this file): it
+# refuses, before any nginx starts, the checks that cannot fail; it
+# listens on the loopback address only; it draws random ports from
+# TEST_NGINX_PORT_RANGE.  Each case is a small test file run by a child
+# perl with t/lib first on @INC.
 
 use Test::Nginx::Socket;
+use FindBin;
+use File::Temp qw(tempdir);
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 
 repeat_each(2);
 
+# what a block of the child says, and what the refusal names
+our @refused = (
+    ["--- response_headers_like\n.*\n", qr/"\.\*" is not "Name: value"/],
+    ["--- response_headers_like\nX-Foo: .*\n",
+     qr/the X-Foo pattern "\.\*" matches any value, and an absent header/],
+    ["--- response_headers_like\n!X-Foo\n", qr/an absent header is said in/],
+    ["--- response_headers_like\nX-.*: 1\n", qr/"X-\.\*" is not a header name/],
+    ["--- response_headers\nX-Foo\n", qr/say "!Name" for an absent header/],
+    ["--- response_headers\nX-Foo: 1\nx-foo: 2\n", qr/the header x-foo twice/],
+    ["--- response_headers\nX-Foo: 1\n--- response_headers_like\nX-Foo: \\d\n",
+     qr/--- response_headers_like is ignored when --- response_headers is given/],
+    ["--- response_body\nok\n--- response_body_like\nok\n",
+     qr/--- response_body_like is ignored when --- response_body is given/],
+    ["--- error_code: 200\n--- error_code_like: 2..\n",
+     qr/--- error_code_like is ignored when --- error_code is given/],
+    ["--- response_body_like eval\n''\n", qr/"" matches any response/],
+    ["--- response_body_like eval\nqr/x*/\n", qr/matches any response/],
+    ["--- error_code eval\n[200, 200]\n",
+     qr/--- error_code has 2 values for 1 requests/],
+    ["--- error_log eval\nqr/(?:)/\n", qr/--- error_log: .* matches any line/],
+);
+
 # 3 a block (status, body, [error]) and 15 more; the body check below one
-# per response of TEST 16
-plan tests => repeat_each() * (3 * blocks() + 15 + 1);
+# per response of TEST 16; two checks a refused case, four of the ports
+plan tests => repeat_each() * (3 * blocks() + 15 + 1) + 2 * @refused + 4;
+
+my $tmp = tempdir(CLEANUP => 1);
+
+# runs a test file of one block under t/lib's runner; (exit status, output)
+sub child {
+    my ($block, %env) = @_;
+    my $file = "$tmp/child.t";
+
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh "use Test::Nginx::Socket;\nplan tests => 2;\n"
+              . "\$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();\n"
+              . "run_tests();\n__DATA__\n\n=== TEST 1: child\n"
+              . "--- config\n    location = /t {\n        echo ok;\n    }\n"
+              . "--- request\nGET /t\n$block";
+    close $fh;
+
+    local $ENV{TEST_NGINX_SERVROOT} = "$tmp/servroot";
+    local @ENV{keys %env} = values %env;
+
+    my $out = `$^X -I$FindBin::Bin/lib $file 2>&1`;
+    return ($? >> 8, $out);
+}
+
+for my $case (@refused) {
+    my ($block, $why) = @$case;
+    my ($rc, $out) = child($block);
+    (my $name = $block) =~ s/\n/ /g;
+    isnt($rc, 0, "the runner refuses $name");
+    like($out, qr/Bail out!.*$why/, "... saying why");
+}
+
+# the server on 127.0.0.1 only, and a random port from the range
+{
+    my $port = $ENV{TEST_NGINX_PORT} || $ENV{TEST_NGINX_SERVER_PORT} || 1984;
+    my $rand = $port + 500;
+    my ($rc, $out) = child("--- config\n    location = /t {\n"
+                           . "        echo \$TEST_NGINX_RAND_PORT_1;\n"
+                           . "    }\n--- response_body\n$rand\n",
+                           TEST_NGINX_PORT_RANGE => "$rand-$rand");
+    is($rc, 0, 'a block with a random port passes') or diag($out);
+    like($out, qr/ok 2 /, '... the port is the range\'s one');
+
+    open my $fh, '<', "$tmp/servroot/conf/nginx.conf" or die "conf: $!";
+    my ($listen) = grep { /^\s*listen\s/ } <$fh>;
+    close $fh;
+    like($listen, qr/^\s*listen\s+127\.0\.0\.1:$port;$/,
+         'the server listens on 127.0.0.1 only');
+
+    ($rc, $out) = child("--- response_body\nok\n",
+                        TEST_NGINX_PORT_RANGE => 'a lot');
+    like($out, qr/TEST_NGINX_PORT_RANGE "a lot": not "low-high"/,
+         'a range that is not one is refused');
+}
 
 # add_response_body_check: called with each response the runner checks,
 # its body after chunked decoding and the request's index

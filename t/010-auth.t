@@ -5,13 +5,15 @@ use Test::Nginx::Socket;
 use FindBin;
 use lib "$FindBin::Bin/helper";
 use AiGuardBlocks;
+use Digest::SHA qw(sha256_hex);
+use POSIX qw(strftime);
 
 repeat_each(2);
 
-# 23 requests, each its status; the four patterns of the default
-# --- no_error_log after each of 17 requests, 11 patterns of their own
-# in TEST 15 and 18-21; 17 body checks, 13 header lines, 10 error_log lines
-plan tests => repeat_each() * (23 + 4 * 17 + 11 + 17 + 13 + 10);
+# 33 requests, each its status; the four patterns of the default
+# --- no_error_log after each of 27 requests, 11 patterns of their own
+# in TEST 15 and 18-21; 27 body checks, 33 header lines, 12 error_log lines
+plan tests => repeat_each() * (33 + 4 * 27 + 11 + 27 + 33 + 12);
 
 no_shuffle();
 
@@ -51,6 +53,35 @@ our $no_key_in_log = [qr/^(?!.*http header: ).*sk-aig-test/,
 # nor when nginx core quotes a header line at info, see docs/security.md
 our $core_quotes = qr/http header: |client sent (?:duplicate|invalid) header line: /;
 our $no_key_but_core = [qr/^(?!.*(?:$core_quotes)).*sk-aig-test/, '[error]'];
+
+# the digest of a key with one byte changed: the table looks a key up by
+# its digest's first 8 bytes, so a digest that differs only after them
+# finds the entry and must still be refused
+sub near {
+    my ($secret, $byte) = @_;
+    my $d = sha256_hex($secret);
+    substr($d, 2 * $byte, 2) = sprintf('%02x', hex(substr($d, 2 * $byte, 2))
+                                                ^ 0x01);
+    return \$d;
+}
+
+# an RFC 3339 time, $at seconds from now, written in the zone $off minutes
+# east of UTC: the same instant in any zone
+sub at {
+    my ($at, $off) = @_;
+    return strftime('%Y-%m-%dT%H:%M:%S', gmtime(time + $at + 60 * $off))
+           . sprintf('%s%02d:%02d', $off < 0 ? '-' : '+', abs($off) / 60,
+                     abs($off) % 60);
+}
+
+# keys whose expiry is ten minutes away, in the past or the future, in
+# zones east and west of UTC and half an hour off
+our @expiring = (
+    ['plus2-past', -600, 120, 401], ['plus2-next', 600, 120, 200],
+    ['minus5-past', -600, -300, 401], ['minus5-next', 600, -300, 200],
+    ['plus530-past', -600, 330, 401], ['plus530-next', 600, 330, 200],
+    ['minus945-past', -600, -585, 401], ['minus945-next', 600, -585, 200],
+);
 
 # a block gets these unless it gives its own; each request of a block
 # without --- no_error_log is checked for a key and the three levels
@@ -375,3 +406,57 @@ ai_guard: rejected:
 --- no_error_log
 sk-aig-test
 [info]
+
+
+
+=== TEST 22: a digest equal to the key's in the 8 bytes the table matches, and not in the 9th, is refused
+--- user_files eval
+::keys_file(['acme-1', 'sk-aig-test-valid-0002', tenant => 'acme'],
+            ['near-8', ::near('sk-aig-test-valid-0001', 8), tenant => 'acme'])
+--- request
+GET /v1/models
+--- more_headers
+Authorization: Bearer sk-aig-test-valid-0001
+--- error_code: 401
+--- response_headers
+X-Reason: invalid_api_key
+!X-Key-Id
+--- response_body_like: "code":"invalid_api_key"
+--- error_log
+ai_guard: rejected: invalid_api_key, key digest
+
+
+
+=== TEST 23: a digest equal to the key's in all but its last byte is refused
+--- user_files eval
+::keys_file(['acme-1', 'sk-aig-test-valid-0002', tenant => 'acme'],
+            ['near-31', ::near('sk-aig-test-valid-0001', 31), tenant => 'acme'])
+--- request
+GET /v1/models
+--- more_headers
+Authorization: Bearer sk-aig-test-valid-0001
+--- error_code: 401
+--- response_headers
+X-Reason: invalid_api_key
+!X-Key-Id
+--- response_body_like: "code":"invalid_api_key"
+--- error_log
+ai_guard: rejected: invalid_api_key, key digest
+
+
+
+=== TEST 24: expiry with a UTC offset: ten minutes ago is expired, ten minutes ahead is not, in every zone
+--- user_files eval
+::keys_file(map { ["exp-$_->[0]", "sk-aig-test-exp-$_->[0]", tenant => 'acme',
+                   expires => ::at($_->[1], $_->[2])] } @::expiring)
+--- request eval
+[("GET /v1/models") x @::expiring]
+--- more_headers eval
+[map { "Authorization: Bearer sk-aig-test-exp-$_->[0]" } @::expiring]
+--- error_code eval
+[map { $_->[3] } @::expiring]
+--- response_headers eval
+[map { "X-Key-Id: exp-$_->[0]\nX-Reason: "
+       . ($_->[3] == 401 ? 'key_expired' : '') } @::expiring]
+--- response_body_like eval
+[map { $_->[3] == 401 ? '"code":"key_expired"' : '^auth=\[\] ' } @::expiring]

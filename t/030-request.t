@@ -9,9 +9,9 @@ use AiGuardBlocks;
 repeat_each(2);
 
 # each request: its status and the three patterns of the default
-# --- no_error_log (36 requests, TEST 23's exit counted as one); then 17
-# body checks, 16 header lines and 5 error_log lines
-plan tests => repeat_each() * (4 * 36 + 17 + 16 + 5);
+# --- no_error_log (40 requests, TEST 23's exit counted as one); then 21
+# body checks, 20 header lines and 5 error_log lines
+plan tests => repeat_each() * (4 * 40 + 21 + 20 + 5);
 
 no_shuffle();
 
@@ -390,3 +390,22 @@ _EOF_
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*rule "broken": pcre2_compile\(\) failed/
+
+
+
+=== TEST 24: a request that names no model passes no allowlist, of a tier or of a key
+--- request eval
+["POST /v1/chat/completions\n{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+ "POST /v1/chat/completions\n{\"model\":\"\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+ "POST /v1/chat/completions\n{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+ "POST /v1/chat/completions\n{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"]
+--- more_headers eval
+[$::free, $::free, $::gamma, $::pro]
+--- error_code eval
+[403, 403, 403, 200]
+--- response_headers eval
+[("X-Reason: model_not_allowed") x 3, "X-Decision: allow"]
+--- response_body eval
+[('{"error":{"message":"The request names no model, and this API key may use only some: name one of gpt-4o-mini*, text-embedding-3-small.","type":"invalid_request_error","param":"model","code":"model_not_allowed"}}' . "\n") x 2,
+ '{"error":{"message":"The request names no model, and this API key may use only some: name one of claude-*.","type":"invalid_request_error","param":"model","code":"model_not_allowed"}}' . "\n",
+ "upstream got 45 bytes\n"]

@@ -9,9 +9,9 @@ use AiGuardBlocks;
 repeat_each(1);
 
 # each request: its status and the three patterns of the default
-# --- no_error_log (39 requests); then 14 body checks and 26 header
+# --- no_error_log (39 requests); then 14 body checks and 40 header
 # checks (TEST 1: 7 of them on the raw headers)
-plan tests => repeat_each() * (4 * 39 + 14 + 26);
+plan tests => repeat_each() * (4 * 39 + 14 + 40);
 
 no_shuffle();
 
@@ -116,6 +116,11 @@ __DATA__
 [$::acme, $::acme2, $::acme, $::acme2, $::acme, $::acme2]
 --- error_code eval
 [200, 200, 200, 200, 200, 429]
+--- response_headers eval
+["x-ratelimit-remaining-requests: 4", "x-ratelimit-remaining-requests: 3",
+ "x-ratelimit-remaining-requests: 2", "x-ratelimit-remaining-requests: 1",
+ "x-ratelimit-remaining-requests: 0",
+ "x-ratelimit-remaining-requests: 0\nX-Reason: rpm"]
 
 
 
@@ -170,8 +175,10 @@ __DATA__
 [200, 200, 429]
 --- response_body_like eval
 ['"ok":1', '"ok":1', '"type":"insufficient_quota","param":null,"code":"insufficient_quota"']
---- response_headers_like eval
-["", "", "X-Reason: tpd"]
+--- response_headers eval
+["x-ratelimit-limit-tokens: 300\nx-ratelimit-remaining-tokens: 195\n!X-Reason",
+ "x-ratelimit-limit-tokens: 300\nx-ratelimit-remaining-tokens: 95\n!X-Reason",
+ "x-ratelimit-remaining-tokens: 100\nX-Reason: tpd"]
 
 
 

@@ -10,9 +10,9 @@ use AiGuardBlocks;
 repeat_each(1);
 
 # each request: its status and the three patterns of the default
-# --- no_error_log (21 requests); then 18 body checks and 58 error_log
-# patterns (TEST 1-6 three after each of three requests)
-plan tests => repeat_each() * (4 * 21 + 18 + 58);
+# --- no_error_log (24 requests); then 21 body checks and 67 error_log
+# patterns (TEST 1-6 and 10 three after each of three requests)
+plan tests => repeat_each() * (4 * 24 + 21 + 67);
 
 no_shuffle();
 
@@ -49,6 +49,20 @@ data:{"id":"c1","object":"chat.completion.chunk","model":"gpt-4o-mini","choices"
 data: [DONE]
 
 _EOF_
+    # events of several data lines, every line ended by CR LF: the CR
+    # ends the line, its LF must not end the event too
+    chat_sse_crlf => ['text/event-stream', join '', map { "$_\r\n" }
+        'data: {"id":"c1","object":"chat.completion.chunk",',
+        'data: "model":"gpt-4o-mini","choices":[{"index":0,',
+        'data: "delta":{"content":"Hi"}}],"usage":null}',
+        '',
+        'data: {"id":"c1","object":"chat.completion.chunk",',
+        'data: "model":"gpt-4o-mini","choices":[],',
+        'data: "usage":{"prompt_tokens":33,',
+        'data: "completion_tokens":7,"total_tokens":40}}',
+        '',
+        'data: [DONE]',
+        ''],
     responses_sse => ['text/event-stream', <<'_EOF_'],
 event: response.created
 data: {"type":"response.created","response":{"id":"resp_1","model":"gpt-4o-mini","usage":null}}
@@ -116,6 +130,7 @@ sub mock {
         for my $p (@pieces) {
             (my $q = $p) =~ s/([\\'])/\\$1/g;
             $q =~ s/\n/\\n/g;
+            $q =~ s/\r/\\r/g;
             $conf .= "        echo -n -- '$q';\n        echo_flush;\n";
             $conf .= "        echo_sleep 0.001;\n" if $mode ne 'whole';
         }
@@ -274,3 +289,13 @@ POST /v1/a
 --- error_log eval
 [qr/\[warn\].*ai_guard: the upstream answered with "Content-Encoding: gzip", which the meter cannot read/,
  qr/ai_guard_meter source=estimate in=\d+ out=8 /]
+
+
+
+=== TEST 10: OpenAI chat SSE, events of several data lines ended by CR LF
+--- config eval: ::mock('chat_sse_crlf')
+--- request eval: [@::three]
+--- more_headers eval: [($::key) x 3]
+--- response_body eval: [($::shape{chat_sse_crlf}[1]) x 3]
+--- error_log eval
+[("ai_guard_meter source=upstream in=33 out=7 cached=0 total=40 cost=0.000009") x 3]

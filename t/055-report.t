@@ -402,7 +402,7 @@ meter decision=reject tenant=acme key=acme-1 model=m in=- out=- cached=- source=
 [(400) x 7, 405]
 --- response_body_like eval
 [(map { '^\{"error":\{"message":"(?:[^"\\\\]|\\\\.)+","type":"invalid_request_error","param":"' . $_->[1] . '","code":"invalid_request"\}\}\n\z' } @::bad),
- '']
+ '<title>405 Not Allowed</title>']
 
 
 

@@ -187,6 +187,8 @@ __DATA__
 [undef, sub {
     my %m = ::samples($_[0]);
     my $l = 'tenant="acme",model="claude-3-5-haiku",dialect="anthropic"';
+    # the content 300 ms late: well past the 0.1 bound (a wait of 0.1 s
+    # can be measured as 100 ms, which is in the le="0.1" bucket)
     ::is $m{"gen_ai_server_time_to_first_token_seconds_bucket{$l,le=\"0.1\"}"},
         0, 'first token after 100 ms (the mock waits 300)';
     ::is $m{"gen_ai_server_time_to_first_token_seconds_count{$l}"}, 1,

@@ -12,10 +12,10 @@ use AiGuardBlocks;
 repeat_each(2);
 
 # each request: its status and the four patterns of the default
-# --- no_error_log, no token and the three levels (28 requests and 5
-# blocks that must die, their exit counted as a status); then 24 body
-# checks, 17 header lines, 13 error_log lines and one grep_error_log
-plan tests => repeat_each() * (5 * 33 + 24 + 17 + 13 + 1);
+# --- no_error_log, no token and the three levels (84 requests and 5
+# blocks that must die, their exit counted as a status); then 80 body
+# checks, 73 header lines, 13 error_log lines and one grep_error_log
+plan tests => repeat_each() * (5 * 89 + 80 + 73 + 13 + 1);
 
 no_shuffle();
 
@@ -61,6 +61,8 @@ our %tok = (
     rs256     => mint(claims(), '--key', "$dir/rsa1.pem", '--kid', 'rsa1'),
     rs_nokid  => mint(claims(), '--key', "$dir/rsa1.pem"),
     es256     => mint(claims(), '--key', "$dir/ec256.pem", '--kid', 'ec256'),
+    rs384     => mint(claims(), '--key', "$dir/rsa1.pem", '--kid', 'rsa1',
+                      '--alg', 'RS384'),
     hs256     => mint(claims(), '--key', "$dir/hs.secret", '--kid', 'hs1'),
     expired   => mint(claims(iat => $now - 7200, exp => $now - 3600),
                       '--key', "$dir/rsa1.pem", '--kid', 'rsa1'),
@@ -99,6 +101,32 @@ our %tok = (
 
 sub bearer { "Authorization: Bearer $tok{$_[0]}" }
 
+# every algorithm, and each token's signature cut to 3 bytes (an HS256
+# forgery in 2^24 tries if only the bytes sent were compared), 3 and 300
+# bytes too long (past any MAC's buffer), and empty: all invalid_token
+our %alg_key = (RS => ['rsa1.pem', 'rsa1'], PS => ['rsa1.pem', 'rsa1'],
+                ES256 => ['ec256.pem', 'ec256'],
+                ES384 => ['ec384.pem', 'ec384'],
+                HS => ['hs.secret', 'hs1']);
+our @algs = qw(RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 HS256 HS384
+               HS512);
+our (@sig_tokens, @sig_codes);
+
+for my $alg (@algs) {
+    my ($file, $kid) = @{ $alg_key{$alg} || $alg_key{substr $alg, 0, 2} };
+    my $t = mint(claims(), '--key', "$dir/$file", '--kid', $kid,
+                 '--alg', $alg);
+    my ($hp, $sig) = $t =~ /^(.*\.)([^.]*)$/;
+
+    push @sig_tokens, $t, $hp . substr($sig, 0, 4), "${t}AAAA",
+                      $t . ('A' x 400), $hp;
+    push @sig_codes, 200, (401) x 4;
+}
+
+# the JWKS of those: jwks.json with its oct key for every HS algorithm
+our $jwks_any_hs = slurp("$dir/jwks.json");
+$jwks_any_hs =~ s/"alg":"HS256",// or die "jwks.json: no HS256 oct key";
+
 our $http_config = <<"_EOC_";
     ai_guard_tier  pro;
     ai_guard_tier  free;
@@ -120,6 +148,7 @@ _EOC_
 
 our $user_files = ">>> jwks.json\n" . slurp("$dir/jwks.json")
     . ">>> rotation.json\n" . slurp("$dir/jwks-rotation.json")
+    . ">>> any-hs.json\n" . $jwks_any_hs
     . keys_file(['acme-1', 'sk-aig-test-valid-0001', tenant => 'acme',
                  tier => 'pro'],
                 ['beta-1', 'sk-aig-test-beta-00001', tenant => 'beta']);
@@ -160,6 +189,14 @@ $headers
         ai_guard_jwt on;
         ai_guard_jwt_keys \$TEST_NGINX_HTML_DIR/rotation.json;
         ai_guard_jwt_algorithms RS256;
+$headers
+    }
+
+    location /allalg/ {
+        ai_guard on;
+        ai_guard_jwt on;
+        ai_guard_jwt_keys \$TEST_NGINX_HTML_DIR/any-hs.json;
+        ai_guard_jwt_algorithms @algs;
 $headers
     }
 
@@ -504,3 +541,28 @@ ai_guard_jwt_algorithms allows HS* but
 --- error_log
 [emerg]
 ai_guard_jwt_keys
+
+
+
+=== TEST 28: every algorithm: a signature cut short, too long or empty is invalid_token
+--- request eval
+[("GET /allalg/models") x @::sig_tokens]
+--- more_headers eval
+[map { "Authorization: Bearer $_" } @::sig_tokens]
+--- error_code eval
+[@::sig_codes]
+--- response_headers eval
+[map { $_ == 200 ? "X-Tenant: acme" : "X-Reason: invalid_token" } @::sig_codes]
+--- response_body eval
+[map { $_ == 200 ? "auth=[] xkey=[]\n" : "$::invalid\n" } @::sig_codes]
+
+
+
+=== TEST 29: an algorithm ai_guard_jwt_algorithms does not name is invalid_token, though its key verifies it
+--- request
+GET /v1/models
+--- more_headers eval: main::bearer('rs384')
+--- error_code: 401
+--- response_headers
+X-Reason: invalid_token
+--- response_body eval: "$::invalid\n"

@@ -863,7 +863,7 @@ __DATA__
 --- error_code eval
 ["", 200]
 --- response_body_like eval
-['', $::next_body]
+['\A\z', $::next_body]
 --- timeout: 3
 --- abort
 

@@ -1,5 +1,6 @@
 # Redis: two nginx instances sharing one redis-server.  sync=strict
-# enforces one limit exactly across them; a frozen Redis answers by the
+# enforces the rpm bucket, the day quotas (rpd, tpd, budget) and the
+# concurrency slots exactly across them; a frozen Redis answers by the
 # failure policy (fail=open: locally, within the timeout; fail=closed:
 # 503 limiter_unavailable); the module reconnects by itself after SIGCONT
 # and after CLIENT KILL; the usage in Redis counts every admitted request
@@ -18,6 +19,7 @@ use warnings;
 
 use FindBin;
 use lib "$FindBin::Bin/helper";
+use Digest::SHA qw(sha256_hex);
 use IO::Socket::INET;
 use POSIX qw(strftime);
 use Test::More;
@@ -28,7 +30,7 @@ my $rport = $ENV{TEST_NGINX_REDIS_PORT};
 
 plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (make test sets it)'
     unless $rport;
-plan tests => 33;
+plan tests => 43;
 
 sub rcli { my $out = `redis-cli -p $rport @_ 2>&1`; chomp $out; $out }
 
@@ -255,8 +257,6 @@ is(settle_usage('big', $served), $served, 'every admitted request counted once')
 # (its concurrency slot) comes back through the outbox; before, the slot
 # stayed taken until its key expired an hour later
 
-use Digest::SHA qw(sha256_hex);
-
 my $c = AiGuardNginx->new(name => 'redis-c', port => $base + 2);
 $c->write_file('html/keys.json', '{"keys": [{"id": "one-1", "tenant": "one", '
                . '"tier": "one", "sha256": "'
@@ -307,6 +307,127 @@ $c->stop;
 
 unlike($c->log, qr/\[(alert|crit|emerg)\]|exited on signal/,
        'no alert, no crash in ' . $c->root);
+
+# sync=strict for the quotas and the concurrency slots, not the rpm
+# bucket alone: the admission script's other branch.  Two nodes, each
+# request on the other node than the one before; the mock reports more
+# tokens than were reserved, so nothing given back can race the checks.
+
+my %quota_key = map { $_ => "sk-aig-test-redis-$_-1" }
+                qw(rpd tpd budget conc);
+
+$keys = '{"keys": ['
+        . join(', ', map { "{\"id\": \"$_-1\", \"tenant\": \"q$_\", "
+                           . "\"tier\": \"$_\", \"sha256\": \""
+                           . sha256_hex($quota_key{$_}) . '"}' }
+               sort keys %quota_key)
+        . "]}\n";
+
+my $quota_conf = <<"_EOC_";
+    ai_guard_zone   ai_guard 1m;
+    ai_guard_tier   rpd     rpd=3;
+    ai_guard_tier   tpd     tpd=1000;
+    ai_guard_tier   budget  budget=0.001/day;
+    ai_guard_tier   conc    concurrency=1;
+    ai_guard_price  *  input=1 output=1;
+    ai_guard_keys   \$TEST_NGINX_HTML_DIR/keys.json;
+    ai_guard_redis  127.0.0.1:$rport timeout=3s sync=strict fail=closed
+                    prefix=t080q:;
+
+    server {
+        listen 127.0.0.1:\$TEST_NGINX_SERVER_PORT;
+
+        location /v1/ {
+            ai_guard on;
+            add_header X-Reason \$ai_guard_reason always;
+            proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/mock/;
+        }
+
+        location /mock/ {
+            default_type application/json;
+            echo_sleep \$arg_sleep;
+            echo '{"model":"gpt-4o-mini","usage":{"prompt_tokens":10,"completion_tokens":\$arg_out}}';
+        }
+    }
+_EOC_
+
+my @q = map {
+    my $n = AiGuardNginx->new(name => "redis-quota-$_", port => $base + 2 + $_);
+    $n->write_file('html/keys.json', $keys);
+    $n->write_config($quota_conf);
+    $n->start;
+    $n;
+} 1, 2;
+
+# a chat request of max_tokens, the mock answering $out output tokens
+sub quota_req {
+    my ($node, $kind, $max, $out, $sleep) = @_;
+    my ($st, $hd) = $node->request('POST',
+        '/v1/chat/completions?out=' . ($out // 0) . '&sleep=' . ($sleep // 0),
+        ["Authorization: Bearer $quota_key{$kind}"],
+        '{"model":"gpt-4o-mini","max_tokens":' . $max
+        . ',"messages":[{"role":"user","content":"hi"}]}');
+    return "$st " . ($hd->{'x-reason'} // '');
+}
+
+is(join(', ', map { quota_req($q[$_ % 2], 'rpd', 1, 1) } 0 .. 4),
+   '200 , 200 , 200 , 429 rpd, 429 rpd',
+   'rpd=3 on two nodes: three requests a day, then both refuse');
+
+is(join(', ', quota_req($q[0], 'tpd', 600, 600),
+              quota_req($q[1], 'tpd', 600, 600),
+              quota_req($q[1], 'tpd', 300, 300),
+              quota_req($q[0], 'tpd', 300, 300)),
+   '200 , 429 tpd, 200 , 429 tpd',
+   'tpd=1000 on two nodes: what one node took counts on the other');
+
+# 1e-6 USD a token: 0.001 USD is 1,000 tokens, as above
+is(join(', ', quota_req($q[0], 'budget', 600, 600),
+              quota_req($q[1], 'budget', 600, 600),
+              quota_req($q[1], 'budget', 300, 300),
+              quota_req($q[0], 'budget', 300, 300)),
+   '200 , 429 budget_day, 200 , 429 budget_day',
+   'budget=0.001/day on two nodes: what one node spent counts on the other');
+
+# concurrency=1: a slow request holds the slot on one node
+my $slow = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                 PeerPort => $q[0]->port, Timeout => 10)
+    or die "connect: $!";
+my $one_body = '{"model":"gpt-4o-mini","max_tokens":1,"messages":[]}';
+print $slow "POST /v1/chat/completions?out=1&sleep=1 HTTP/1.1\r\n"
+            . "Host: localhost\r\nConnection: close\r\n"
+            . "Authorization: Bearer $quota_key{conc}\r\n"
+            . "Content-Length: " . length($one_body) . "\r\n\r\n$one_body";
+
+my $held;
+for (1 .. 50) {
+    $held = rcli('GET t080q:l:t5:qconc:concurrency');
+    last if $held eq '1';
+    sleep 0.02;
+}
+is($held, '1', 'concurrency=1: a slow request holds the slot in Redis');
+
+is(quota_req($q[1], 'conc', 1, 1), '429 concurrency',
+   '... and the other node refuses the second request');
+
+my $resp = do { local $/; <$slow> } // '';
+like($resp, qr{^HTTP/1\.1 200}, '... while the first is served');
+close $slow;
+
+for (1 .. 60) {
+    $held = rcli('GET t080q:l:t5:qconc:concurrency');
+    last if $held eq '0';
+    sleep 0.05;
+}
+is($held, '0', '... whose slot comes back to Redis');
+is(quota_req($q[1], 'conc', 1, 1), '200 ',
+   '... and then the other node admits one');
+
+for my $n (@q) {
+    $n->stop;
+    unlike($n->log, qr/\[(alert|crit|emerg)\]|exited on signal/,
+           'no alert, no crash in ' . $n->root);
+}
 
 $a->stop;
 $b->stop;

@@ -6,8 +6,10 @@
 # access log names every upstream tried ($upstream_addr).
 #
 # The two "providers" are this test server itself, reached as
-# 127.0.0.1 and as 127.0.0.2 (it listens on every address), told apart
-# by $server_addr; a header of the client tells the first how to fail.
+# 127.0.0.1 and as 127.0.0.2 (a listen of its own: the bundled runner
+# listens on 127.0.0.1 only, the real one on every address, which the
+# second listen then shares), told apart by $server_addr; a header of
+# the client tells the first how to fail.
 
 use Test::Nginx::Socket;
 use FindBin;
@@ -70,6 +72,7 @@ our $http_config = <<'_EOC_';
 _EOC_
 
 our $config = <<'_EOC_';
+    listen      127.0.0.2:$TEST_NGINX_SERVER_PORT;
     access_log  $TEST_NGINX_SERVER_ROOT/html/routing.log  routing;
 
     location /v1/ {

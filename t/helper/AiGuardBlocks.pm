@@ -131,8 +131,8 @@ sub mentions {
 # keys_file([id, secret, field => value, ...], ...): a --- user_files
 # value, ">>> keys.json" and the file.  keys_json(...): the file alone.
 # Fields are written in the order given, between "id" and "sha256" (the
-# digest of the secret); a value is a string, [strings] or \1 / \0 for
-# true / false.
+# digest of the secret, or the hex digest itself when the secret is given
+# as \'hex'); a value is a string, [strings] or \1 / \0 for true / false.
 
 sub keys_file {
     return ">>> keys.json\n" . keys_json(@_);
@@ -143,7 +143,8 @@ sub keys_json {
 
     for my $e (@_) {
         my ($id, $secret, @f) = @$e;
-        my @pairs = (id => $id, @f, sha256 => sha256_hex($secret));
+        my $digest = ref $secret ? $$secret : sha256_hex($secret);
+        my @pairs = (id => $id, @f, sha256 => $digest);
         my @kv;
 
         while (my ($k, $v) = splice @pairs, 0, 2) {

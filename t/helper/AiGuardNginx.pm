@@ -83,6 +83,12 @@ sub write_config {
     $http =~ s/\$TEST_NGINX_HTML_DIR/$root\/html/g;
     $http =~ s/\$(TEST_NGINX_[A-Z0-9_]+)/$ENV{$1} \/\/ ''/ge;
 
+    # a test machine may share its network: loopback only (docs/testing.md)
+    for my $l ($http =~ /^\s*listen\s+([^;]*);/mg) {
+        die "AiGuardNginx: \"listen $l\": test servers listen on "
+            . "127.0.0.1 only\n" unless $l =~ /^127\.0\.0\.1:\d+(\s|$)/;
+    }
+
     $self->write_file('conf/nginx.conf', <<"_EOC_");
 $modules
 ${user}daemon off;

@@ -114,14 +114,15 @@ str_is(ngx_http_ai_guard_batch_str_t *s, const char *want)
 
 static ngx_http_ai_guard_batch_usage_t *
 find_usage(ngx_http_ai_guard_batch_t *b, uint32_t day, const char *tenant,
-    const char *key, const char *model)
+    const char *key, const char *model, const char *customer)
 {
     size_t  i;
 
     for (i = 0; i < b->nusage; i++) {
         if (b->usage[i].day == day && str_is(&b->usage[i].tenant, tenant)
             && str_is(&b->usage[i].key, key)
-            && str_is(&b->usage[i].model, model))
+            && str_is(&b->usage[i].model, model)
+            && str_is(&b->usage[i].customer, customer))
         {
             return &b->usage[i];
         }
@@ -157,6 +158,10 @@ static const rec_spec_t  specs[] = {
     { "acme", "k2", "gpt-4o", "cus_1", "t4:acme", 20000, 1, 1, 2, 3, 1,
       { { 1000, 7, 0, 4 } } },
     { "acme", "k1", "gpt-4o", "cus_1", "", 20001, 1, 50, 5, 60, 0, { { 0 } } },
+    { "acme", "k1", "gpt-4o-mini", "cus_1", "", 20000, 1, 70, 7, 90, 0,
+      { { 0 } } },
+    { "acme", "k1", "gpt-4o", "cus_2", "", 20000, 1, 11, 1, 13, 0,
+      { { 0 } } },
     { "", "", "", "", "t4:beta", 0, 0, 0, 0, 0, 2,
       { { 9000, 3, 20000, 6 }, { 9000, 4, 20001, 6 } } },
     { "", "", "", "", "t4:beta", 0, 0, 0, 0, 0, 1,
@@ -172,9 +177,10 @@ check_sums(ngx_http_ai_guard_batch_t *b, const char *order)
     ngx_http_ai_guard_batch_corr_t   *c;
     ngx_http_ai_guard_batch_usage_t  *u;
 
-    is_int(b->nusage, 3, "%s: one row a day, tenant, key, model", order);
+    is_int(b->nusage, 5, "%s: one row a day, tenant, key, model, customer",
+           order);
 
-    u = find_usage(b, 20000, "acme", "k1", "gpt-4o");
+    u = find_usage(b, 20000, "acme", "k1", "gpt-4o", "cus_1");
     ok(u != NULL, "%s: the row of k1 on day 20000", order);
 
     if (u) {
@@ -184,16 +190,25 @@ check_sums(ngx_http_ai_guard_batch_t *b, const char *order)
         is_int(u->cached, 150, "%s: cached adds up", order);
         is_int(u->estimated, 2, "%s: estimated adds up", order);
         is_int(u->cost, 1200, "%s: cost adds up", order);
-        ok(str_is(&u->customer, "cus_1"), "%s: the customer", order);
     }
 
-    u = find_usage(b, 20000, "acme", "k2", "gpt-4o");
+    u = find_usage(b, 20000, "acme", "k2", "gpt-4o", "cus_1");
     ok(u && u->requests == 1 && u->input == 1,
        "%s: another key is another row", order);
 
-    u = find_usage(b, 20001, "acme", "k1", "gpt-4o");
+    u = find_usage(b, 20001, "acme", "k1", "gpt-4o", "cus_1");
     ok(u && u->requests == 1 && u->cost == 60,
        "%s: another day is another row", order);
+
+    u = find_usage(b, 20000, "acme", "k1", "gpt-4o-mini", "cus_1");
+    ok(u && u->requests == 1 && u->input == 70 && u->cost == 90,
+       "%s: another model is another row", order);
+
+    /* a key whose customer changed (a reload) bills each to its own */
+
+    u = find_usage(b, 20000, "acme", "k1", "gpt-4o", "cus_2");
+    ok(u && u->requests == 1 && u->input == 11 && u->cost == 13,
+       "%s: another customer is another row", order);
 
     /* kind 4 of t4:acme: 40 - 15 + 7; kind 8: -1 - 1 */
 
@@ -237,9 +252,11 @@ test_sums(void)
 
     /* the first record of a row or counter decides where it goes */
 
-    ok(b.nusage == 3 && str_is(&b.usage[0].key, "k1")
+    ok(b.nusage == 5 && str_is(&b.usage[0].key, "k1")
        && b.usage[0].day == 20000 && str_is(&b.usage[1].key, "k2")
-       && b.usage[2].day == 20001, "rows in the order of their first record");
+       && b.usage[2].day == 20001 && str_is(&b.usage[3].model, "gpt-4o-mini")
+       && str_is(&b.usage[4].customer, "cus_2"),
+       "rows in the order of their first record");
 
     ok(b.ncorr == 4 && b.corr[0].kind == 4 && b.corr[1].kind == 8
        && b.corr[2].window == 20000 && b.corr[3].window == 20001,

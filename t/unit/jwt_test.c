@@ -125,10 +125,10 @@ b64url(char *out, const u_char *in, size_t len)
 }
 
 
-/* an HS256 token over exact header and payload text, with hs1's secret */
+/* an HMAC token over exact header and payload text, with hs1's secret */
 
 static const char *
-mint(const char *header, const char *payload)
+mint_md(const char *md, const char *header, const char *payload)
 {
     size_t  n, maclen;
     u_char  mac[64];
@@ -139,7 +139,7 @@ mint(const char *header, const char *payload)
     b64url(minted + n, (const u_char *) payload, strlen(payload));
     n = strlen(minted);
 
-    EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, fx_hs_secret,
+    EVP_Q_mac(NULL, "HMAC", NULL, md, NULL, fx_hs_secret,
               strlen(fx_hs_secret), (u_char *) minted, n, mac, sizeof(mac),
               &maclen);
 
@@ -147,6 +147,15 @@ mint(const char *header, const char *payload)
     b64url(minted + n, mac, maclen);
 
     return minted;
+}
+
+
+/* an HS256 token */
+
+static const char *
+mint(const char *header, const char *payload)
+{
+    return mint_md("SHA256", header, payload);
 }
 
 
@@ -237,7 +246,8 @@ test_valid(void)
     is_int(verify(all, fx_rs256_jwt), 0, "default algs: RS256 ok");
     is_int(verify(all, fx_es256_jwt), 0, "default algs: ES256 ok");
     is_int(verify(all, fx_rs384_jwt), INVALID, "default algs: RS384 refused");
-    ok(strstr(cl.reason, "not allowed") != NULL, "reason: %s", cl.reason);
+    ok(cl.reason != NULL && strstr(cl.reason, "not allowed") != NULL,
+       "reason: %s", cl.reason ? cl.reason : "(none)");
     is_int(verify(all, fx_hs256_jwt), INVALID, "default algs: HS256 refused");
     reset_conf();
 }
@@ -622,6 +632,97 @@ test_malformed(void)
 }
 
 
+/*
+ * Every algorithm: a valid token verifies, and the same token with its
+ * signature cut to 3 bytes (an HS256 forgery in 2^24 tries, were only
+ * the bytes sent compared), 3 or 303 bytes longer (past any MAC's
+ * buffer) or empty is invalid.
+ */
+
+static void
+test_signature_lengths(void)
+{
+    char                       t[4096], jwks[4096], err[256], *p;
+    size_t                     i, cut;
+    ngx_http_ai_guard_jwks_t  *anyhs;
+
+    static const char  payload[] =
+        "{\"iss\":\"" ISS "\",\"aud\":\"authenticated\",\"sub\":\"" SUB "\","
+        "\"iat\":1700000000,\"exp\":1700003600}";
+
+    struct {
+        const char  *name;
+        const char  *token;
+    } toks[] = {
+        { "RS256", fx_rs256_jwt }, { "RS384", fx_rs384_jwt },
+        { "RS512", fx_rs512_jwt }, { "PS256", fx_ps256_jwt },
+        { "PS384", fx_ps384_jwt }, { "PS512", fx_ps512_jwt },
+        { "ES256", fx_es256_jwt }, { "ES384", fx_es384_jwt },
+        { "HS256", NULL }, { "HS384", NULL }, { "HS512", NULL }
+    };
+
+    reset_conf();
+
+    /* jwks.json with its oct key for every HS algorithm, not HS256 alone */
+
+    strcpy(jwks, fx_jwks_json);
+    p = strstr(jwks, "\"alg\":\"HS256\",");
+    ok(p != NULL, "jwks.json pins its oct key to HS256");
+
+    if (p == NULL) {
+        return;
+    }
+
+    memmove(p, p + 14, strlen(p + 14) + 1);
+    anyhs = jwks_of(jwks, err);
+    ok(anyhs != NULL, "the oct key for any HS algorithm (%s)", err);
+
+    if (anyhs == NULL) {
+        return;
+    }
+
+    for (i = 0; i < sizeof(toks) / sizeof(toks[0]); i++) {
+
+        if (toks[i].token) {
+            strcpy(t, toks[i].token);
+
+        } else {
+            snprintf(err, sizeof(err), "{\"alg\":\"%s\",\"kid\":\"hs1\"}",
+                     toks[i].name);
+            strcpy(t, mint_md(toks[i].name[2] == '2' ? "SHA256"
+                              : toks[i].name[2] == '3' ? "SHA384" : "SHA512",
+                              err, payload));
+        }
+
+        is_int(verify(anyhs, t), 0, "%s verifies", toks[i].name);
+        is_int(cl.alg, ngx_http_ai_guard_jwt_alg((u_char *) toks[i].name, 5),
+               "%s: its alg", toks[i].name);
+
+        cut = strrchr(t, '.') - t + 1;
+
+        strcat(t, "AAAA");
+        is_int(verify(anyhs, t), INVALID, "%s: 3 bytes too long (%s)",
+               toks[i].name, cl.reason ? cl.reason : "");
+
+        p = t + strlen(t);
+        memset(p, 'A', 400);
+        p[400] = '\0';
+        is_int(verify(anyhs, t), INVALID, "%s: 303 bytes too long (%s)",
+               toks[i].name, cl.reason ? cl.reason : "");
+
+        t[cut + 4] = '\0';
+        is_int(verify(anyhs, t), INVALID, "%s: cut to 3 bytes (%s)",
+               toks[i].name, cl.reason ? cl.reason : "");
+
+        t[cut] = '\0';
+        is_int(verify(anyhs, t), INVALID, "%s: empty (%s)", toks[i].name,
+               cl.reason ? cl.reason : "");
+    }
+
+    ngx_http_ai_guard_jwks_free(anyhs);
+}
+
+
 int
 main(void)
 {
@@ -635,6 +736,7 @@ main(void)
         test_iss_aud();
         test_claims();
         test_malformed();
+        test_signature_lengths();
     }
 
     ngx_http_ai_guard_jwks_free(all);

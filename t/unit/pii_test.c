@@ -230,14 +230,18 @@ test_pii_linear(void)
     }
 
     hit = ngx_http_ai_guard_pii_scan(buf, n, NGX_HTTP_AI_GUARD_PII_ALL, &off);
-    ok(1, "1 MB of digits and separators scanned (hit %u)", hit);
+    /* single digits between separators: no number is long enough */
+    is_int(hit, 0, "1 MB of digits and separators scanned: no hit");
 
     for (i = 0; i < n; i++) {
         buf[i] = (i % 70 == 69) ? '@' : "abcdefghij."[i % 11];
     }
 
     hit = ngx_http_ai_guard_pii_scan(buf, n, NGX_HTTP_AI_GUARD_PII_ALL, &off);
-    ok(1, "1 MB of local parts and \"@\" scanned (hit %u)", hit);
+    /* the first "@" is at 69: a local part is at most 64 bytes long */
+    is_int(hit, NGX_HTTP_AI_GUARD_PII_EMAIL,
+           "1 MB of local parts and \"@\" scanned: an email");
+    is_int(off, 5, "... its 64-byte local part before the first \"@\"");
 
     memset(buf, 'A', n);
     hit = ngx_http_ai_guard_pii_scan(buf, n, NGX_HTTP_AI_GUARD_PII_ALL, &off);
@@ -248,7 +252,10 @@ test_pii_linear(void)
     }
 
     hit = ngx_http_ai_guard_pii_scan(buf, n, NGX_HTTP_AI_GUARD_PII_ALL, &off);
-    ok(1, "1 MB of JWT fragments scanned (hit %u)", hit);
+    /* byte 0 is a blank: the first "eyJ" is at 14 */
+    is_int(hit, NGX_HTTP_AI_GUARD_PII_SECRET,
+           "1 MB of JWT fragments scanned: a token");
+    is_int(off, 14, "... from the first \"eyJ\"");
 
     for (i = 0; i < n; i++) {
         buf[i] = "Lorem ipsum dolor sit amet, 12 consectetur. "[i % 45];

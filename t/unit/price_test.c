@@ -256,6 +256,8 @@ test_glob(void)
     GLOB("", "", 1);
     GLOB("", "a", 0);
     GLOB("a", "", 0);
+    GLOB("gpt-4o-mini*", "", 0);
+    GLOB("?*", "", 0);
     GLOB("claude-3-5-*", "claude-3-5-sonnet-20241022", 1);
     GLOB("claude-3-5-*", "claude-3-opus", 0);
     GLOB("gpt-?o", "gpt-4o", 1);

@@ -333,6 +333,65 @@ test_decoys(void)
 }
 
 
+/*
+ * One event of many data lines, with every line end SSE allows: the lines
+ * are one JSON text however they end, so a CR LF whose LF were read as a
+ * second line end (a blank line: the event's end) would cut the JSON and
+ * lose the usage.  Whole, split at every byte (so between a CR and its
+ * LF), one byte a feed and in random pieces.
+ */
+
+static void
+test_sse_multiline(void)
+{
+    char                        name[64];
+    size_t                      i, len;
+    u_char                      d[512], *q;
+    const char                 *eol;
+    ngx_http_ai_guard_usage_t   u;
+
+    static const char  *lines[] = {
+        "data: {\"id\":\"c1\",\"model\":\"gpt-4o-mini\",",
+        "data: \"usage\":",
+        "data: {\"prompt_tokens\":21,",
+        "data",
+        "data: \"completion_tokens\":9,\"prompt_tokens_details\":",
+        "data: {\"cached_tokens\":4}}}",
+        "",
+        "data: [DONE]",
+        "",
+        NULL
+    };
+
+    static const char  *eols[] = { "\r\n", "\r", "\n", NULL };
+
+    for (i = 0; eols[i]; i++) {
+        eol = eols[i];
+
+        q = d;
+
+        for (len = 0; lines[len]; len++) {
+            q = (u_char *) stpcpy((char *) q, lines[len]);
+            q = (u_char *) stpcpy((char *) q, eol);
+        }
+
+        len = q - d;
+
+        snprintf(name, sizeof(name), "sse: a multi-line event, %s",
+                 i == 0 ? "CR LF" : i == 1 ? "CR" : "LF");
+
+        parse_whole(d, len, 1, &u);
+        ok(u.found && u.input_tokens == 21 && u.output_tokens == 9
+           && u.cached_tokens == 4,
+           "%s: 21 in, 9 out, 4 cached (got %lld, %lld, %lld)", name,
+           (long long) u.input_tokens, (long long) u.output_tokens,
+           (long long) u.cached_tokens);
+        is_str(u.model, u.model_len, "gpt-4o-mini", "%s: its model", name);
+        check_splits(name, d, len, 1, &u);
+    }
+}
+
+
 static void
 test_sse_framing(void)
 {
@@ -393,6 +452,8 @@ test_sse_framing(void)
               "{\"cached_tokens\":3}}}\n\r\n", 1, &u);
     ok(u.input_tokens == 5 && u.output_tokens == 7 && u.cached_tokens == 3,
        "sse: mixed line ends");
+
+    test_sse_multiline();
 
     parse_str("data: {\"usage\": null, \"choices\": []}\n\n", 1, &u);
     ok(!u.found, "sse: usage null is not usage");

@@ -52,6 +52,7 @@ our $ServerName  = 'localhost';
 our $ServerPort  = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT}
                    || 1984;
 our $ClientPort  = $ENV{TEST_NGINX_CLIENT_PORT} || $ServerPort;
+our @PortRange   = _port_range($ENV{TEST_NGINX_PORT_RANGE}, $ServerPort);
 our $ServRoot    = $ENV{TEST_NGINX_SERVROOT}
                    || File::Spec->rel2abs('t/servroot');
 our $Timeout     = $ENV{TEST_NGINX_TIMEOUT} || 3;
@@ -109,6 +110,23 @@ sub import {
     Exporter::import($class, @EXPORT);
 }
 
+
+# The ports a suite may bind besides the server's: TEST_NGINX_PORT_RANGE
+# as "low-high", else the 999 ports above the server's, so that two
+# suites with server ports 1,000 apart never meet (docs/testing.md).
+
+sub _port_range {
+    my ($spec, $port) = @_;
+
+    return ($port + 1, $port + 999) if !defined $spec || $spec eq '';
+
+    my ($lo, $hi) = $spec =~ /^\s*(\d+)\s*-\s*(\d+)\s*$/
+        or die "TEST_NGINX_PORT_RANGE \"$spec\": not \"low-high\"\n";
+    die "TEST_NGINX_PORT_RANGE \"$spec\": not 1 <= low <= high <= 65535\n"
+        if $lo < 1 || $lo > $hi || $hi > 65535;
+
+    return ($lo, $hi);
+}
 
 sub _find_nginx {
     for my $dir (split(/:/, $ENV{PATH} || ''), '/usr/sbin', '/usr/local/sbin',
@@ -262,6 +280,8 @@ sub run_test ($) {
             if exists $block->{$sec};
     }
 
+    _refuse_unchecked($block);
+
     $RandPorts = {};
     local $LogLevel = $block->log_level || $LogLevel;
     my $config = _expand($block->config, $name);
@@ -294,6 +314,148 @@ sub run_test ($) {
         _write_user_files($block) if $i > 0;
         _run_requests($block, $i);
     }
+}
+
+# Checks that would pass whatever nginx answers are refused before nginx
+# starts, so that no such check is ever counted as a pass:
+#
+#   - two sections of which both runners check only one (the other one
+#     would be ignored in silence);
+#   - an eval array of expectations shorter or longer than the requests
+#     (a request past its end would be checked against nothing);
+#   - a header spec line that is not "Name: value" (or "!Name" in
+#     --- response_headers): "Name" alone, a name that is a pattern, the
+#     same name twice;
+#   - a pattern that matches both nothing and anything: ".*" for a header
+#     value, an empty body pattern, qr/(?:)/ in --- error_log.
+
+my %Exclusive = (
+    response_headers_like => 'response_headers',
+    response_body_like => 'response_body',
+    response_body_unlike => 'response_body',
+    error_code_like => 'error_code',
+);
+
+my @PerRequest = qw(error_code error_code_like response_body
+    response_body_like response_body_unlike response_headers
+    response_headers_like raw_response_headers_like
+    raw_response_headers_unlike);
+
+# a string no check can mean: matched together with the empty string, the
+# pattern matches anything
+my $Probe = "\x01 unlikely: \x7f value \x02";
+
+sub _refuse_unchecked {
+    my $block = shift;
+    my $name = $block->name;
+
+    my $refuse = sub { bail_out("$name - $_[0] (docs/testing.md)") };
+
+    while (my ($sec, $wins) = each %Exclusive) {
+        $refuse->("--- $sec is ignored when --- $wins is given, by both "
+                  . "runners")
+            if defined $block->$sec && defined $block->$wins;
+    }
+
+    $refuse->("--- response_body_unlike is ignored when "
+              . "--- response_body_like is given, by both runners")
+        if defined $block->response_body_like
+           && defined $block->response_body_unlike;
+
+    my $request = $block->raw_request // $block->request;
+    my $n = ref $request eq 'ARRAY' && !defined $block->raw_request
+            ? @$request : 1;
+
+    for my $sec (@PerRequest) {
+        my $v = $block->$sec;
+        next if !defined $v;
+
+        my @each = ref $v eq 'ARRAY' ? @$v : ($v);
+
+        $refuse->(sprintf("--- %s has %d values for %d requests", $sec,
+                          scalar @each, $n))
+            if ref $v eq 'ARRAY' && @each != $n;
+
+        for my $i (0 .. $#each) {
+            my $e = $each[$i];
+            my $what = "--- $sec" . (ref $v eq 'ARRAY' ? " (request $i)" : '');
+
+            if (!defined $e) {
+                # no header spec: no assertion; no pattern: one that
+                # passes (both runners match undef as the empty pattern)
+                next if $sec !~ /_like$/ || $sec =~ /^response_headers/;
+                $refuse->("$what: undef matches any response");
+            }
+
+            if ($sec =~ /^response_headers/) {
+                _refuse_header_spec($refuse, $what, $e, $sec =~ /_like$/);
+
+            } elsif ($sec =~ /_like$/) {
+                my $re = eval { ref $e ? $e : qr/$e/s };
+                $refuse->("$what: \"$e\" is not a pattern: $@") if !$re;
+                $refuse->("$what: \"$e\" matches any response")
+                    if _vacuous($re, $sec eq 'error_code_like' ? '' : "\n");
+            }
+        }
+    }
+
+    for my $sec (qw(error_log no_error_log)) {
+        my $v = $block->$sec;
+        next if !defined $v;
+        for my $pat (@{ _patterns($v) }) {
+            next if !ref $pat;
+            $refuse->("--- $sec: $pat matches any line") if _vacuous($pat);
+        }
+    }
+}
+
+# "Name: value" lines; "!Name" in --- response_headers only, where the
+# header must be absent (in --- response_headers_like the real runner
+# would match undef)
+
+sub _refuse_header_spec {
+    my ($refuse, $what, $spec, $like) = @_;
+    my %seen;
+
+    for my $line (split /\n/, $spec) {
+        (my $l = $line) =~ s/^\s+|\s+$//g;
+        next if $l eq '';
+
+        if ($l =~ /^!\s*(.*)$/) {
+            $refuse->("$what: \"$l\": an absent header is said in "
+                      . "--- response_headers or raw_response_headers_unlike")
+                if $like;
+            $refuse->("$what: \"$l\": not a header name")
+                if $1 !~ /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+            next;
+        }
+
+        my ($k, $v) = split /\s*:\s*/, $l, 2;
+
+        $refuse->("$what: \"$l\" is not \"Name: value\""
+                  . ($like ? '' : ' (say "!Name" for an absent header)'))
+            if !defined $v;
+        $refuse->("$what: \"$k\" is not a header name (a pattern? only "
+                  . "the value is one)")
+            if $k !~ /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+        $refuse->("$what: the header $k twice (one of them would be "
+                  . "ignored)")
+            if $seen{lc $k}++;
+
+        next if !$like;
+
+        my $re = eval { qr/^$v$/ };
+        $refuse->("$what: \"$v\" is not a pattern: $@") if !$re;
+        $refuse->("$what: the $k pattern \"$v\" matches any value, and "
+                  . "an absent header")
+            if _vacuous($re);
+    }
+}
+
+sub _vacuous {
+    my ($re, $sep) = @_;
+    $sep //= '';
+    return '' =~ $re && "$Probe$sep$Probe" =~ $re;
 }
 
 sub _run_must_die {
@@ -435,18 +597,22 @@ sub _expand {
     return $text;
 }
 
+# A free port of the range, on the loopback address nginx will listen on.
+
 sub _rand_port {
     my %used = ($ServerPort => 1, map { $_ => 1 } grep { defined }
                 values %$RandPorts);
+    my ($lo, $hi) = @PortRange;
+
     for (1 .. 1000) {
-        my $port = 10000 + int rand 50000;
+        my $port = $lo + int rand($hi - $lo + 1);
         next if $used{$port};
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+        my $s = IO::Socket::INET->new(LocalAddr => $ServerAddr,
                                       LocalPort => $port, Listen => 1,
                                       ReuseAddr => 1);
         return $port if $s;
     }
-    bail_out("cannot find a free port");
+    bail_out("cannot find a free port in $lo-$hi (TEST_NGINX_PORT_RANGE)");
 }
 
 my $NginxV;
@@ -506,7 +672,7 @@ http {
 
 $http_config
     server {
-        listen          $ServerPort;
+        listen          $ServerAddr:$ServerPort;
         server_name     '$qname';
         client_max_body_size 30M;
 

@@ -242,6 +242,30 @@ static const char  fx_ps256_jwt[] =
     "PULh5JBnVRuNbpqcTRxPWzrdYEVM4LjO5PgNYtTizxfwA"
     ;
 
+static const char  fx_ps384_jwt[] =
+    "eyJhbGciOiJQUzM4NCIsImtpZCI6InJzYTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJodHR"
+    "wczovL2FiY2RlZmdoaWprbG1ub3Auc3VwYWJhc2UuY28vYXV0aC92MSIsImF1ZCI6ImF1d"
+    "GhlbnRpY2F0ZWQiLCJzdWIiOiI2ZjFjMmE0ZS0yYjdkLTRmN2EtOWMxZS0wYTViM2MyZDF"
+    "lMGYiLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMzYwMH0.fEeswy3dXb6EcXrzK"
+    "lrNMtDtmYD5MCJAuYXeIcg0VFQTiOEMe4FV-f9QSfWfvoguX6zc5emvGPVjTtpN9YARtVN"
+    "rZZbOmx06wPZcxMbkWTKZ3TKASqyNwEYiNK1UWw6gDxGwwuV_yozD2cPi_miH5WrJq99fS"
+    "OWKwE6K-SFgoxhBkDg4fQijbc7QIT0U8JmEF6XZQymovMfadpH8NZ9CdHRrTtvUjH_QJd5"
+    "umHSXUydxby4ZWrpzHtxXzl08eWEt5KJaLXA94PN8oTW3pnwfOx-HmqgPzQ2UPvmUjJQZg"
+    "1pLl8NOV7BhzjWHYTq9D4fxkzL9Osh7u_qs29sdhlzE4g"
+    ;
+
+static const char  fx_ps512_jwt[] =
+    "eyJhbGciOiJQUzUxMiIsImtpZCI6InJzYTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJodHR"
+    "wczovL2FiY2RlZmdoaWprbG1ub3Auc3VwYWJhc2UuY28vYXV0aC92MSIsImF1ZCI6ImF1d"
+    "GhlbnRpY2F0ZWQiLCJzdWIiOiI2ZjFjMmE0ZS0yYjdkLTRmN2EtOWMxZS0wYTViM2MyZDF"
+    "lMGYiLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMzYwMH0.bIDNKAKiFjs6Zl8JF"
+    "qGkfIL64ZFYAI_GnjfqRQ567pVRCjcCos1evtG8q5aX20tihUeKZeBlPC2_zaP0OsxrUdc"
+    "3kSac5iaIv7z5_IOLtkHw7HlizJ5MFVpnQDghoE7YwZkrz-PaynDOTrReC3f0hpsNksw3Q"
+    "z-bTE6QQsXZGmKQCWmB0glMmMKUwYblWWWb3b7Oi5UFnZ3a8kp3_nt9kr72ZCMBlvZdJnR"
+    "txF4caN3ybjjFnwDLOBirrkckfHb-c_B5Oq4qAPOEJ4dUA79tmWSdNkLpNmrTUpFcg-h5q"
+    "osk-GTO69dugTbvZifofHAgXJeeVeLIGRNAgvaDZuWvMA"
+    ;
+
 static const char  fx_rs256_jwt[] =
     "eyJhbGciOiJSUzI1NiIsImtpZCI6InJzYTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJodHR"
     "wczovL2FiY2RlZmdoaWprbG1ub3Auc3VwYWJhc2UuY28vYXV0aC92MSIsImF1ZCI6ImF1d"
@@ -324,6 +348,18 @@ static const char  fx_rs384_jwt[] =
     "xJO6b4Kg0pyR6t_zJU1A_WevKVDbZkSTD4wX7i74V8LsIzpVNbOrn4qvEoNoqTd4B1F7zO"
     "FQ2qRsA2FfV7CHCzMkLyPRX5-cqIAAUgsBDhukUxFJyJYnbhvDmcoDI8Td8JSJ1XPqY-je"
     "MhNJJTyxcnXxjrtB1xa0pnr6yAaWFXqYZ2-rpIDKe8EOw"
+    ;
+
+static const char  fx_rs512_jwt[] =
+    "eyJhbGciOiJSUzUxMiIsImtpZCI6InJzYTEiLCJ0eXAiOiJKV1QifQ.eyJpc3MiOiJodHR"
+    "wczovL2FiY2RlZmdoaWprbG1ub3Auc3VwYWJhc2UuY28vYXV0aC92MSIsImF1ZCI6ImF1d"
+    "GhlbnRpY2F0ZWQiLCJzdWIiOiI2ZjFjMmE0ZS0yYjdkLTRmN2EtOWMxZS0wYTViM2MyZDF"
+    "lMGYiLCJpYXQiOjE3MDAwMDAwMDAsImV4cCI6MTcwMDAwMzYwMH0.TF1Pg7i9Z0XsYfAuN"
+    "ibwVSdkpe843h_tfWa49SbLPS2NR_6dRLU9hrJqGpoTdO1ZPbOR8LoVFQe-zKFFONey0J8"
+    "OeP_PW6VGXaDxNN2QhRc5W_fA2OkSiRj0UoPwGgz7Q3XqSX8-ndyLYKHJQgcRTgoJ6Jg3d"
+    "WlwYFx2tXBVcufLg3yk3rUN1TG7dtQUfMLifdGpkMPstjGstq8eDLLrsaYN0jc8hTdqNKW"
+    "gww9CYuTWB6KN2Sb-clWFJUH2dctzPZzZK0DltTJfDtoBY7y5cYj8qOAlOxn0kXUJUc3TU"
+    "E9RxnrnrkWTAnWipVlN4nQaVMuaLnAoq0zg-PYuhNmKLQ"
     ;
 
 static const char  fx_supabase_jwt[] =
