@@ -130,6 +130,23 @@ ngx_http_ai_guard_conf_list(ngx_conf_t *cf, void *names, ngx_uint_t n,
 }
 
 
+/* the declared tiers as a message lists them, or how to declare one */
+
+u_char *
+ngx_http_ai_guard_conf_tiers(ngx_conf_t *cf,
+    ngx_http_ai_guard_main_conf_t *amcf)
+{
+    if (amcf->tiers.nelts == 0) {
+        return (u_char *) "a tier declared with \"ai_guard_tier <name> ...;\"";
+    }
+
+    return ngx_http_ai_guard_conf_list(cf, amcf->tiers.elts,
+                                       amcf->tiers.nelts,
+                                       sizeof(ngx_http_ai_guard_tier_t),
+                                       "\"");
+}
+
+
 /* ngx_conf_set_enum_slot(), with a message that lists the values */
 
 char *

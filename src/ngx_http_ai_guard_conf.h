@@ -33,6 +33,8 @@ void ngx_cdecl ngx_http_ai_guard_conf_error(ngx_conf_t *cf,
     ngx_http_ai_guard_where_t *w, ngx_err_t err, const char *fmt, ...);
 u_char *ngx_http_ai_guard_conf_list(ngx_conf_t *cf, void *names,
     ngx_uint_t n, size_t size, char *quote);
+u_char *ngx_http_ai_guard_conf_tiers(ngx_conf_t *cf,
+    ngx_http_ai_guard_main_conf_t *amcf);
 
 char *ngx_http_ai_guard_set_enum(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -439,12 +439,7 @@ ngx_http_ai_guard_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent,
                                "ai_guard_jwt_default_tier: tier \"%V\" is "
                                "not declared by ai_guard_tier, it must be "
                                "%s", &conf->default_tier,
-                               amcf->tiers.nelts
-                               ? ngx_http_ai_guard_conf_list(cf,
-                                     amcf->tiers.elts, amcf->tiers.nelts,
-                                     sizeof(ngx_http_ai_guard_tier_t), "\"")
-                               : (u_char *) "a tier declared with "
-                                            "\"ai_guard_tier <name> ...;\"");
+                               ngx_http_ai_guard_conf_tiers(cf, amcf));
             return NGX_CONF_ERROR;
         }
     }

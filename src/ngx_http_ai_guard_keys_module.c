@@ -595,12 +595,7 @@ ngx_http_ai_guard_load_keys(ngx_conf_t *cf,
                           "ai_guard_tier, it must be %s",
                           &amcf->keys_file, k->line, k->index, k->id.len,
                           k->id.data, k->tier.len, k->tier.data,
-                          amcf->tiers.nelts
-                          ? ngx_http_ai_guard_conf_list(cf,
-                                amcf->tiers.elts, amcf->tiers.nelts,
-                                sizeof(ngx_http_ai_guard_tier_t), "\"")
-                          : (u_char *) "a tier declared with "
-                                       "\"ai_guard_tier <name> ...;\"");
+                          ngx_http_ai_guard_conf_tiers(cf, amcf));
             goto done;
         }
     }
