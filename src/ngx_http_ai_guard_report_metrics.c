@@ -108,6 +108,9 @@ static ngx_int_t ngx_http_ai_guard_metrics_remaining(
     ngx_http_ai_guard_labels_t *l);
 static ngx_int_t ngx_http_ai_guard_metrics_histo(
     ngx_http_ai_guard_node_t *node, void *data);
+static void ngx_http_ai_guard_metrics_histo_head(ngx_http_ai_guard_out_t *o,
+    const ngx_http_ai_guard_histo_family_t *hf, char *suffix,
+    ngx_http_ai_guard_labels_t *l, char *dialect);
 static void ngx_http_ai_guard_metrics_family(ngx_http_ai_guard_out_t *o,
     char *name, char *type, char *help);
 static u_char *ngx_http_ai_guard_decimal(u_char *p, uint64_t v,
@@ -740,48 +743,45 @@ ngx_http_ai_guard_metrics_histo(ngx_http_ai_guard_node_t *node, void *data)
                                               hf->decimals);
             }
 
-            ngx_http_ai_guard_out_printf(o, 2 * NGX_INT64_LEN + 64,
-                                         "%s_bucket", hf->name);
-            ngx_http_ai_guard_out_label(o, "{tenant", l.tenant.data,
-                                        l.tenant.len);
-            ngx_http_ai_guard_out_label(o, ",model", l.model.data,
-                                        l.model.len);
-            ngx_http_ai_guard_out_printf(o, 2 * NGX_INT64_LEN + 128,
-                                         ",dialect=\"%s\"%s%s%s,le=\"%*s\"} "
-                                         "%uL\n", dialect,
-                                         hf->label ? ",type=\"" : "",
-                                         hf->label ? hf->label : "",
-                                         hf->label ? "\"" : "",
+            ngx_http_ai_guard_metrics_histo_head(o, hf, "_bucket", &l,
+                                                 dialect);
+            ngx_http_ai_guard_out_printf(o, 2 * NGX_INT64_LEN + 32,
+                                         ",le=\"%*s\"} %uL\n",
                                          (size_t) (p - le), le, count);
         }
 
         p = ngx_http_ai_guard_decimal(le, w[hf->nbounds + 1], hf->decimals);
 
-        ngx_http_ai_guard_out_printf(o, 2 * NGX_INT64_LEN + 64, "%s_sum",
-                                     hf->name);
-        ngx_http_ai_guard_out_label(o, "{tenant", l.tenant.data,
-                                    l.tenant.len);
-        ngx_http_ai_guard_out_label(o, ",model", l.model.data, l.model.len);
-        ngx_http_ai_guard_out_printf(o, 2 * NGX_INT64_LEN + 128,
-                                     ",dialect=\"%s\"%s%s%s} %*s\n", dialect,
-                                     hf->label ? ",type=\"" : "",
-                                     hf->label ? hf->label : "",
-                                     hf->label ? "\"" : "",
+        ngx_http_ai_guard_metrics_histo_head(o, hf, "_sum", &l, dialect);
+        ngx_http_ai_guard_out_printf(o, NGX_INT64_LEN + 32, "} %*s\n",
                                      (size_t) (p - le), le);
 
-        ngx_http_ai_guard_out_printf(o, 2 * NGX_INT64_LEN + 64, "%s_count",
-                                     hf->name);
-        ngx_http_ai_guard_out_label(o, "{tenant", l.tenant.data,
-                                    l.tenant.len);
-        ngx_http_ai_guard_out_label(o, ",model", l.model.data, l.model.len);
-        ngx_http_ai_guard_out_printf(o, 2 * NGX_INT64_LEN + 128,
-                                     ",dialect=\"%s\"%s%s%s} %uL\n", dialect,
-                                     hf->label ? ",type=\"" : "",
-                                     hf->label ? hf->label : "",
-                                     hf->label ? "\"" : "", count);
+        ngx_http_ai_guard_metrics_histo_head(o, hf, "_count", &l, dialect);
+        ngx_http_ai_guard_out_printf(o, NGX_INT64_LEN + 8, "} %uL\n",
+                                     count);
     }
 
     return NGX_OK;
+}
+
+
+/* a histogram's sample up to its closing brace: its name and labels */
+
+static void
+ngx_http_ai_guard_metrics_histo_head(ngx_http_ai_guard_out_t *o,
+    const ngx_http_ai_guard_histo_family_t *hf, char *suffix,
+    ngx_http_ai_guard_labels_t *l, char *dialect)
+{
+    ngx_http_ai_guard_out_printf(o, 2 * NGX_INT64_LEN + 64, "%s%s",
+                                 hf->name, suffix);
+    ngx_http_ai_guard_out_label(o, "{tenant", l->tenant.data,
+                                l->tenant.len);
+    ngx_http_ai_guard_out_label(o, ",model", l->model.data, l->model.len);
+    ngx_http_ai_guard_out_printf(o, 2 * NGX_INT64_LEN + 128,
+                                 ",dialect=\"%s\"%s%s%s", dialect,
+                                 hf->label ? ",type=\"" : "",
+                                 hf->label ? hf->label : "",
+                                 hf->label ? "\"" : "");
 }
 
 
