@@ -278,7 +278,11 @@ _EOC_
 
     (my $doc = $said) =~ s{\Q$root\E/conf/}{/etc/nginx/}g;
 
-    ok(index($docs, "`$doc`") >= 0, "$what: in docs/errors.md")
+    # a line of nginx.conf it names depends on the load_module lines
+    # before it (none when the module is compiled in, as under ASan)
+    (my $re = quotemeta "`$doc`") =~ s/(nginx\\\.conf\\:)\d+/$1\\d+/g;
+
+    ok($docs =~ /$re/, "$what: in docs/errors.md")
         or diag("not in docs/errors.md: `$doc`");
 
     print STDERR "| `$directive` | $what | `$doc` |\n"
