@@ -49,6 +49,14 @@ static ngx_conf_enum_t  ngx_http_ai_guard_pii_actions[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_ai_guard_dialects[] = {
+    { ngx_string("openai"), NGX_HTTP_AI_GUARD_DIALECT_OPENAI },
+    { ngx_string("anthropic"), NGX_HTTP_AI_GUARD_DIALECT_ANTHROPIC },
+    { ngx_string("auto"), NGX_HTTP_AI_GUARD_DIALECT_AUTO },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_enum_t  ngx_http_ai_guard_cache_keys[] = {
     { ngx_string("off"), NGX_HTTP_AI_GUARD_CACHE_OFF },
     { ngx_string("on"), NGX_HTTP_AI_GUARD_CACHE_ON },
@@ -229,6 +237,13 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_guard_loc_conf_t, cache_key),
       &ngx_http_ai_guard_cache_keys },
+
+    { ngx_string("ai_guard_dialect"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_guard_set_enum,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_guard_loc_conf_t, dialect),
+      &ngx_http_ai_guard_dialects },
 
     { ngx_string("ai_guard_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
@@ -486,6 +501,7 @@ ngx_http_ai_guard_create_loc_conf(ngx_conf_t *cf)
     alcf->pii = NGX_CONF_UNSET_UINT;
     alcf->pii_action = NGX_CONF_UNSET_UINT;
     alcf->cache_key = NGX_CONF_UNSET_UINT;
+    alcf->dialect = NGX_CONF_UNSET_UINT;
     alcf->limit_by = NGX_CONF_UNSET_UINT;
     alcf->limit_by_max = NGX_CONF_UNSET_UINT;
 
@@ -515,6 +531,8 @@ ngx_http_ai_guard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_AI_GUARD_PII_BLOCK);
     ngx_conf_merge_uint_value(conf->cache_key, prev->cache_key,
                               NGX_HTTP_AI_GUARD_CACHE_OFF);
+    ngx_conf_merge_uint_value(conf->dialect, prev->dialect,
+                              NGX_HTTP_AI_GUARD_DIALECT_AUTO);
 
     if (conf->limit_by == NGX_CONF_UNSET_UINT) {
         conf->limit_by = (prev->limit_by == NGX_CONF_UNSET_UINT)

@@ -16,38 +16,12 @@
 #define NGX_HTTP_AI_GUARD_CACHE_PARTS  6
 
 /* "nocache-" and 128 bits in hex, as long as $request_id */
-#define NGX_HTTP_AI_GUARD_ID_LEN       32
 #define NGX_HTTP_AI_GUARD_NOCACHE_LEN                                        \
     (sizeof("nocache-") - 1 + NGX_HTTP_AI_GUARD_ID_LEN)
 
 
 static void ngx_http_ai_guard_nocache_random(ngx_http_request_t *r,
     u_char *p);
-
-
-static ngx_int_t  ngx_http_ai_guard_request_id_index = NGX_ERROR;
-
-
-/*
- * $request_id is the unique key of a main request ai_guard did not let be
- * cached: nginx keeps its value for the whole request, internal redirects
- * included, so the key in the cache and the key in a header or a log line
- * are the same one.
- */
-
-ngx_int_t
-ngx_http_ai_guard_cache_init(ngx_conf_t *cf)
-{
-    ngx_str_t  name = ngx_string("request_id");
-
-    ngx_http_ai_guard_request_id_index = ngx_http_get_variable_index(cf,
-                                                                     &name);
-    if (ngx_http_ai_guard_request_id_index == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
 
 
 /*
@@ -174,9 +148,8 @@ ngx_http_ai_guard_cacheable(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_ai_guard_cache_key_value(ngx_http_request_t *r, ngx_str_t *key)
 {
-    u_char                     *p;
-    ngx_http_ai_guard_ctx_t    *ctx;
-    ngx_http_variable_value_t  *id;
+    u_char                   *p, *id;
+    ngx_http_ai_guard_ctx_t  *ctx;
 
     ctx = ngx_http_ai_guard_cacheable(r);
 
@@ -196,16 +169,11 @@ ngx_http_ai_guard_cache_key_value(ngx_http_request_t *r, ngx_str_t *key)
 
     p = ngx_cpymem(p, "nocache-", sizeof("nocache-") - 1);
 
-    /* a subrequest shares the variables, and so $request_id, of its main */
+    id = ngx_http_ai_guard_request_id(r);
 
-    if (r == r->main) {
-        id = ngx_http_get_indexed_variable(r,
-                                          ngx_http_ai_guard_request_id_index);
-
-        if (id && !id->not_found && id->len == NGX_HTTP_AI_GUARD_ID_LEN) {
-            ngx_memcpy(p, id->data, id->len);
-            return NGX_OK;
-        }
+    if (id) {
+        ngx_memcpy(p, id, NGX_HTTP_AI_GUARD_ID_LEN);
+        return NGX_OK;
     }
 
     ngx_http_ai_guard_nocache_random(r, p);

@@ -16,7 +16,6 @@
 #include "ngx_http_ai_guard_common.h"
 
 
-ngx_int_t ngx_http_ai_guard_cache_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_guard_cache_key(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
 ngx_http_ai_guard_ctx_t *ngx_http_ai_guard_cacheable(ngx_http_request_t *r);

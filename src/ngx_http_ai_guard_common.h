@@ -145,6 +145,10 @@ typedef void (*ngx_http_ai_guard_redis_usage_pt)(ngx_http_request_t *r,
 #define NGX_HTTP_AI_GUARD_PII_BLOCK    0
 #define NGX_HTTP_AI_GUARD_PII_LOG      1
 
+#define NGX_HTTP_AI_GUARD_DIALECT_OPENAI     0
+#define NGX_HTTP_AI_GUARD_DIALECT_ANTHROPIC  1
+#define NGX_HTTP_AI_GUARD_DIALECT_AUTO       2
+
 #define NGX_HTTP_AI_GUARD_LIMIT_BY_KEY     0
 #define NGX_HTTP_AI_GUARD_LIMIT_BY_TENANT  1
 #define NGX_HTTP_AI_GUARD_LIMIT_BY_VALUE   2
@@ -247,6 +251,7 @@ typedef struct {
     ngx_uint_t                     pii;         /* detector bits */
     ngx_uint_t                     pii_action;
     ngx_uint_t                     cache_key;
+    ngx_uint_t                     dialect;     /* of our own answers */
     ngx_uint_t                     limit_by;
     ngx_http_complex_value_t      *limit_by_value;
     ngx_uint_t                     limit_by_max;
@@ -334,6 +339,9 @@ typedef struct {
     uint64_t                       tok_reset_ms;
     ngx_http_ai_guard_said_t      *said;        /* of every limit */
 
+    /* the JSON answer in place of nginx's page of a 502, 503 or 504 */
+    ngx_buf_t                     *page;
+
     /* the ledger row reserved before the upstream */
     ngx_str_t                      label;       /* its model label */
     void                          *row;
@@ -390,6 +398,7 @@ typedef struct {
     unsigned                       redis_reserved:1; /* taken in Redis */
     unsigned                       jwt_verified:1;   /* signature checked */
     unsigned                       jwt_cached:1;     /* from the cache */
+    unsigned                       page_sent:1;      /* ctx->page went */
 } ngx_http_ai_guard_ctx_t;
 
 

@@ -23,12 +23,15 @@
 #define NGX_HTTP_AI_GUARD_NAME_LEN     64
 
 
+ngx_uint_t ngx_http_ai_guard_dialect(ngx_http_request_t *r);
 void ngx_http_ai_guard_set_verdict(ngx_http_ai_guard_verdict_t *v,
     ngx_uint_t status, char *code, char *message);
 ngx_int_t ngx_cdecl ngx_http_ai_guard_verdict_message(ngx_http_request_t *r,
     ngx_http_ai_guard_verdict_t *v, const char *fmt, ...);
 ngx_int_t ngx_http_ai_guard_send_error(ngx_http_request_t *r,
     ngx_http_ai_guard_verdict_t *v);
+ngx_int_t ngx_http_ai_guard_gateway_page(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t **ctxp);
 ngx_int_t ngx_http_ai_guard_decide(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v);

@@ -6,6 +6,7 @@
 
 #include "ngx_http_ai_guard_common.h"
 #include "ngx_http_ai_guard_ctx.h"
+#include "ngx_http_ai_guard_error.h"
 #include "ngx_http_ai_guard_usage_module.h"
 #include "ngx_http_ai_guard_util.h"
 #include "ngx_http_ai_guard_filter.h"
@@ -14,16 +15,49 @@
 static ngx_int_t ngx_http_ai_guard_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_guard_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_int_t ngx_http_ai_guard_page_filter(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_chain_t *in);
+static ngx_int_t ngx_http_ai_guard_openai_limits(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_guard_anthropic_limits(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_guard_add_limit(ngx_http_request_t *r,
+    char **names, uint64_t limit, uint64_t remaining, uint64_t reset_ms);
 static ngx_int_t ngx_http_ai_guard_add_header(ngx_http_request_t *r,
     char *name, u_char *value, size_t len);
 static ngx_int_t ngx_http_ai_guard_add_number(ngx_http_request_t *r,
     char *name, uint64_t n);
 static ngx_int_t ngx_http_ai_guard_add_duration(ngx_http_request_t *r,
     char *name, uint64_t ms);
+static ngx_int_t ngx_http_ai_guard_add_rfc3339(ngx_http_request_t *r,
+    char *name, uint64_t ms);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+/*
+ * Anthropic's rate-limit headers, a limit each: requests, then tokens.
+ * Our token limits count input and output tokens together, so the one
+ * bucket is what each of -tokens-, -input-tokens- and -output-tokens-
+ * allows: a request may spend all of it on either side.
+ */
+
+static char  *ngx_http_ai_guard_anthropic_names[] = {
+    "anthropic-ratelimit-requests-limit",
+    "anthropic-ratelimit-requests-remaining",
+    "anthropic-ratelimit-requests-reset",
+    "anthropic-ratelimit-tokens-limit",
+    "anthropic-ratelimit-tokens-remaining",
+    "anthropic-ratelimit-tokens-reset",
+    "anthropic-ratelimit-input-tokens-limit",
+    "anthropic-ratelimit-input-tokens-remaining",
+    "anthropic-ratelimit-input-tokens-reset",
+    "anthropic-ratelimit-output-tokens-limit",
+    "anthropic-ratelimit-output-tokens-remaining",
+    "anthropic-ratelimit-output-tokens-reset"
+};
 
 
 ngx_int_t
@@ -40,14 +74,15 @@ ngx_http_ai_guard_filter_init(ngx_conf_t *cf)
 
 
 /*
- * Every guarded response, 200s, 429s and streams alike, carries OpenAI's
- * rate-limit headers, so the clients built on its SDKs back off by
- * themselves.
+ * Every guarded response, 200s, 429s and streams alike, carries the
+ * rate-limit headers of the client's dialect, OpenAI's or Anthropic's,
+ * so the clients built on their SDKs back off by themselves.
  */
 
 static ngx_int_t
 ngx_http_ai_guard_header_filter(ngx_http_request_t *r)
 {
+    ngx_int_t                 rc;
     ngx_http_ai_guard_ctx_t  *ctx;
 
     if (r != r->main) {
@@ -63,6 +98,10 @@ ngx_http_ai_guard_header_filter(ngx_http_request_t *r)
 
     ctx = ngx_http_ai_guard_get_ctx(r);
 
+    if (ngx_http_ai_guard_gateway_page(r, &ctx) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
     if (ctx == NULL) {
         return ngx_http_next_header_filter(r);
     }
@@ -75,6 +114,118 @@ ngx_http_ai_guard_header_filter(ngx_http_request_t *r)
         ngx_http_ai_guard_meter_start(r, ctx);
     }
 
+    if (ngx_http_ai_guard_dialect(r) == NGX_HTTP_AI_GUARD_DIALECT_ANTHROPIC) {
+        rc = ngx_http_ai_guard_anthropic_limits(r, ctx);
+
+    } else {
+        rc = ngx_http_ai_guard_openai_limits(r, ctx);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * Each buffer is read as it passes, in place: no copy, no buffering,
+ * constant memory whatever the size of the response.  The first token is
+ * timed on nginx's clock of the event that brought it: a stream's after
+ * the buffer that made the meter see content, any other body's at its
+ * first byte.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    off_t                     size;
+    uint64_t                  now;
+    ngx_chain_t              *cl;
+    ngx_http_ai_guard_ctx_t  *ctx;
+
+    if (r != r->main || in == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_guard_module);
+
+    if (ctx && ctx->page) {
+        return ngx_http_ai_guard_page_filter(r, ctx, in);
+    }
+
+    if (ctx == NULL || !ctx->upstream) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        size = ngx_buf_size(cl->buf);
+
+        if (size == 0) {
+            continue;
+        }
+
+        ctx->body_out += size;
+
+        if (ctx->meter && ngx_buf_in_memory(cl->buf)) {
+            ngx_http_ai_guard_usage_feed(ctx->meter, cl->buf->pos,
+                                         cl->buf->last - cl->buf->pos);
+        }
+
+        if (!ctx->first_token
+            && (!ctx->sse
+                || ngx_http_ai_guard_usage_content(ctx->meter) != 0))
+        {
+            now = ngx_http_ai_guard_now();
+
+            ctx->first_token = 1;
+            ctx->ttft_ms = (now > ctx->start_ms) ? now - ctx->start_ms : 0;
+        }
+    }
+
+    return ngx_http_next_body_filter(r, in);
+}
+
+
+/*
+ * nginx's HTML page of a 502, 503 or 504 goes nowhere: the JSON error
+ * the header filter made goes in its place, once, with the last buffer.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_page_filter(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_chain_t *in)
+{
+    ngx_chain_t  *cl, out;
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    if (ctx->page_sent) {
+        return NGX_OK;
+    }
+
+    ctx->page_sent = 1;
+
+    out.buf = ctx->page;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+/*
+ * OpenAI's: durations in Go's style, and retry-after-ms that its SDKs read
+ * before retry-after.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_openai_limits(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx)
+{
     if (ctx->has_req_limit
         && (ngx_http_ai_guard_add_number(r, "x-ratelimit-limit-requests",
                                          ctx->req_limit)
@@ -119,62 +270,65 @@ ngx_http_ai_guard_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    return ngx_http_next_header_filter(r);
+    return NGX_OK;
 }
 
 
 /*
- * Each buffer is read as it passes, in place: no copy, no buffering,
- * constant memory whatever the size of the response.  The first token is
- * timed on nginx's clock of the event that brought it: a stream's after
- * the buffer that made the meter see content, any other body's at its
- * first byte.
+ * Anthropic's: the time a limit is back whole as an RFC 3339 date, and
+ * retry-after alone, in seconds, as its API sends them.
  */
 
 static ngx_int_t
-ngx_http_ai_guard_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+ngx_http_ai_guard_anthropic_limits(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx)
 {
-    off_t                     size;
-    uint64_t                  now;
-    ngx_chain_t              *cl;
-    ngx_http_ai_guard_ctx_t  *ctx;
+    ngx_uint_t  i;
 
-    if (r != r->main || in == NULL) {
-        return ngx_http_next_body_filter(r, in);
+    if (ctx->has_req_limit
+        && ngx_http_ai_guard_add_limit(r, ngx_http_ai_guard_anthropic_names,
+                                       ctx->req_limit, ctx->req_remaining,
+                                       ctx->req_reset_ms)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_guard_module);
-
-    if (ctx == NULL || !ctx->upstream) {
-        return ngx_http_next_body_filter(r, in);
-    }
-
-    for (cl = in; cl; cl = cl->next) {
-        size = ngx_buf_size(cl->buf);
-
-        if (size == 0) {
-            continue;
-        }
-
-        ctx->body_out += size;
-
-        if (ctx->meter && ngx_buf_in_memory(cl->buf)) {
-            ngx_http_ai_guard_usage_feed(ctx->meter, cl->buf->pos,
-                                         cl->buf->last - cl->buf->pos);
-        }
-
-        if (!ctx->first_token
-            && (!ctx->sse
-                || ngx_http_ai_guard_usage_content(ctx->meter) != 0))
+    for (i = 3; ctx->has_tok_limit && i < 12; i += 3) {
+        if (ngx_http_ai_guard_add_limit(r,
+                                        &ngx_http_ai_guard_anthropic_names[i],
+                                        ctx->tok_limit, ctx->tok_remaining,
+                                        ctx->tok_reset_ms)
+            != NGX_OK)
         {
-            now = ngx_http_ai_guard_now();
-
-            ctx->first_token = 1;
-            ctx->ttft_ms = (now > ctx->start_ms) ? now - ctx->start_ms : 0;
+            return NGX_ERROR;
         }
     }
 
-    return ngx_http_next_body_filter(r, in);
+    if (ctx->verdict.retry
+        && (r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS
+            || r->headers_out.status == NGX_HTTP_SERVICE_UNAVAILABLE))
+    {
+        return ngx_http_ai_guard_add_number(r, "retry-after",
+                          ngx_http_ai_guard_retry_after(ctx->verdict.retry_ms));
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_add_limit(ngx_http_request_t *r, char **names,
+    uint64_t limit, uint64_t remaining, uint64_t reset_ms)
+{
+    if (ngx_http_ai_guard_add_number(r, names[0], limit) != NGX_OK
+        || ngx_http_ai_guard_add_number(r, names[1], remaining) != NGX_OK
+        || ngx_http_ai_guard_add_rfc3339(r, names[2], reset_ms) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -243,3 +397,30 @@ ngx_http_ai_guard_add_duration(ngx_http_request_t *r, char *name,
                                 ngx_http_ai_guard_duration_format(p, ms) - p);
 }
 
+
+/* now and ms later, rounded up to the second: 2025-01-31T23:59:59Z */
+
+static ngx_int_t
+ngx_http_ai_guard_add_rfc3339(ngx_http_request_t *r, char *name,
+    uint64_t ms)
+{
+    u_char      *p;
+    ngx_tm_t     tm;
+    ngx_time_t  *tp;
+
+    p = ngx_pnalloc(r->pool, sizeof("1970-01-01T00:00:00Z") - 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    tp = ngx_timeofday();
+
+    ngx_gmtime(tp->sec + (time_t) ((tp->msec + ms + 999) / 1000), &tm);
+
+    (void) ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02dZ",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+
+    return ngx_http_ai_guard_add_header(r, name, p,
+                                        sizeof("1970-01-01T00:00:00Z") - 1);
+}

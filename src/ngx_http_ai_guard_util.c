@@ -22,6 +22,8 @@
 static EVP_MD      *ngx_http_ai_guard_sha256;
 static EVP_MD_CTX  *ngx_http_ai_guard_md_ctx;
 
+static ngx_int_t    ngx_http_ai_guard_request_id_index = NGX_ERROR;
+
 
 uint64_t
 ngx_http_ai_guard_now(void)
@@ -112,4 +114,50 @@ ngx_http_ai_guard_tier_find(ngx_http_ai_guard_main_conf_t *amcf,
     }
 
     return NULL;
+}
+
+
+/*
+ * $request_id is the id of a main request the guard names: in the key of
+ * a request ai_guard did not let be cached, and in Anthropic's
+ * request-id.  nginx keeps its value for the whole request, internal
+ * redirects included, so the id in a header, a cache key and a log line
+ * is the same one.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_request_id_init(ngx_conf_t *cf)
+{
+    ngx_str_t  name = ngx_string("request_id");
+
+    ngx_http_ai_guard_request_id_index = ngx_http_get_variable_index(cf,
+                                                                     &name);
+
+    return (ngx_http_ai_guard_request_id_index == NGX_ERROR) ? NGX_ERROR
+                                                             : NGX_OK;
+}
+
+
+/*
+ * $request_id of a main request, NGX_HTTP_AI_GUARD_ID_LEN hex digits, or
+ * NULL: a subrequest shares the variables, and so $request_id, of its
+ * main, and has no id of its own.
+ */
+
+u_char *
+ngx_http_ai_guard_request_id(ngx_http_request_t *r)
+{
+    ngx_http_variable_value_t  *id;
+
+    if (r != r->main) {
+        return NULL;
+    }
+
+    id = ngx_http_get_indexed_variable(r, ngx_http_ai_guard_request_id_index);
+
+    if (id == NULL || id->not_found || id->len != NGX_HTTP_AI_GUARD_ID_LEN) {
+        return NULL;
+    }
+
+    return id->data;
 }

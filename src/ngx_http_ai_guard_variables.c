@@ -7,6 +7,7 @@
 #include "ngx_http_ai_guard_common.h"
 #include "ngx_http_ai_guard_cache.h"
 #include "ngx_http_ai_guard_ctx.h"
+#include "ngx_http_ai_guard_util.h"
 #include "ngx_http_ai_guard_variables.h"
 
 
@@ -160,7 +161,7 @@ ngx_http_ai_guard_add_variables(ngx_conf_t *cf)
         var->data = v->data;
     }
 
-    return ngx_http_ai_guard_cache_init(cf);
+    return ngx_http_ai_guard_request_id_init(cf);
 }
 
 
