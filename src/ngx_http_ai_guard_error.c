@@ -239,18 +239,13 @@ ngx_http_ai_guard_send_error(ngx_http_request_t *r,
  * guarded location answers it in the client's dialect, so the SDK raises
  * its usual class and retries as it would against the provider.  The
  * header filter calls this; the body filter sends ctx->page in place of
- * the page's bytes.  An error_page the operator set for the status in
- * the location wins, as nginx would have redirected to it: the page it
- * leads to is left as it is.
+ * the page's bytes.
  */
 
 ngx_int_t
 ngx_http_ai_guard_gateway_page(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t **ctxp)
 {
-    ngx_uint_t                     i;
-    ngx_http_err_page_t           *ep;
-    ngx_http_core_loc_conf_t      *clcf;
     ngx_http_ai_guard_ctx_t       *ctx;
     ngx_http_ai_guard_verdict_t    v;
     ngx_http_ai_guard_loc_conf_t  *alcf;
@@ -270,19 +265,23 @@ ngx_http_ai_guard_gateway_page(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    /*
+     * The page must be nginx's own, of the location that made it: an
+     * error_page leads elsewhere with an internal redirect, which clears
+     * the module's context (the guard's checks ran before it), or which
+     * counts in r->uri_changes (they did not run).  What that location
+     * answers, guarded or not, is the operator's.
+     */
 
-    if (clcf->error_pages) {
-        ep = clcf->error_pages->elts;
-
-        for (i = 0; i < clcf->error_pages->nelts; i++) {
-            if ((ngx_uint_t) ep[i].status == r->err_status) {
-                return NGX_DECLINED;
-            }
+    if (ctx) {
+        if (ngx_http_get_module_ctx(r, ngx_http_ai_guard_module) == NULL) {
+            return NGX_DECLINED;
         }
-    }
 
-    if (ctx == NULL) {
+    } else {
+        if (r->uri_changes != NGX_HTTP_MAX_URI_CHANGES + 1) {
+            return NGX_DECLINED;
+        }
 
         /*
          * limit_req and limit_conn refuse before the guard's checks made

@@ -163,6 +163,8 @@ my @mistakes = (
     ['a cache key mode that is not one', 'location',
      'ai_guard_cache_key yes;', 'ai_guard_cache_key', 'yes',
      '"off", "on" or "always"'],
+    ['a dialect that is not one', 'location', 'ai_guard_dialect claude;',
+     'ai_guard_dialect', 'claude', '"openai", "anthropic" or "auto"'],
     ['a log level that is not one', 'location', 'ai_guard_log_level debug;',
      'ai_guard_log_level', 'debug', '"info", "notice", "warn" or "error"'],
     ['a typo where a keyword goes', 'location', 'ai_guard_limit_by tenantt;',

@@ -23,6 +23,7 @@ my $dir = "$top/t/unit/data/jwt";
 my $n = AiGuardNginx->new(name => 'client-errors', workers => 1,
                           port => ($ENV{TEST_NGINX_PORT} || 1984) + 193);
 my $port = $n->port;
+my $closed = ($ENV{TEST_NGINX_PORT} || 1984) + 204;    # nothing listens
 
 # the rows of the client table: [status, [codes], [types], [templates]]
 
@@ -129,6 +130,7 @@ $n->write_config(<<"_EOC_");
     ai_guard_tier   pro;
     ai_guard_price  *      input=2.50 output=10;
     ai_guard_keys   $root/html/keys.json;
+    limit_req_zone  \$server_port zone=busy:1m rate=1r/m;
 
     server {
         listen 127.0.0.1:$port;
@@ -189,6 +191,8 @@ $n->write_config(<<"_EOC_");
             ai_guard on;
             proxy_pass http://127.0.0.1:$port/mock-slow/;
         }
+
+@{[ AiGuardNginx::failing_locations($closed) ]}
 
         location /mock/ {
             default_type application/json;
@@ -356,6 +360,12 @@ refused('a PII detector', '/rules/chat', [$b{pro}],
         chat(text => 'mail me at a@example.com'));
 refused('no allow rule matched', '/allow/chat', [$b{pro}],
         chat(text => 'tell me a joke'));
+
+# nginx's own 502, 503 and 504 of a guarded location
+refused('the upstream down', '/down/chat', [$b{pro}], chat());
+refused('the upstream too slow', '/late/chat', [$b{pro}], chat());
+passed('limit_req: the first', '/busy/chat', [$b{pro}], chat());
+refused('limit_req: the next', '/busy/chat', [$b{pro}], chat());
 
 # the limits part full: new global scopes until one is refused (last:
 # the zone stays full)

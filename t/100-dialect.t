@@ -20,7 +20,7 @@ use POSIX qw(strftime);
 use Test::More;
 use AiGuardNginx;
 
-plan tests => 150;
+plan tests => 155;
 
 my $n = AiGuardNginx->new(name => 'dialect',
                           port => ($ENV{TEST_NGINX_PORT} || 1984) + 200);
@@ -46,6 +46,7 @@ $n->write_config(<<"_EOC_");
     ai_guard_tier   free;
     ai_guard_keys   $root/html/keys.json;
     limit_req_zone  \$server_port zone=busy:1m rate=1r/m;
+    limit_req_zone  \$server_port zone=busy2:1m rate=1r/m;
 
     server {
         listen 127.0.0.1:$port;
@@ -67,22 +68,7 @@ $n->write_config(<<"_EOC_");
             proxy_pass http://127.0.0.1:$port/mock/;
         }
 
-        location /down/ {
-            ai_guard on;
-            proxy_pass http://127.0.0.1:$closed;
-        }
-
-        location /late/ {
-            ai_guard on;
-            proxy_read_timeout 100ms;
-            proxy_pass http://127.0.0.1:$port/mock-slow/;
-        }
-
-        location /busy/ {
-            ai_guard on;
-            limit_req zone=busy;
-            proxy_pass http://127.0.0.1:$port/mock/;
-        }
+@{[ AiGuardNginx::failing_locations($closed) ]}
 
         location /own/ {
             ai_guard on;
@@ -93,6 +79,25 @@ $n->write_config(<<"_EOC_");
         location = /own-page.json {
             default_type application/json;
             return 200 '{"operator":"page"}';
+        }
+
+        location /own-guarded/ {
+            ai_guard on;
+            error_page 502 /guarded-page/;
+            proxy_pass http://127.0.0.1:$closed;
+        }
+
+        location /own-busy/ {
+            ai_guard on;
+            limit_req zone=busy2;
+            error_page 503 /guarded-page/;
+            proxy_pass http://127.0.0.1:$port/mock/;
+        }
+
+        location /guarded-page/ {
+            ai_guard on;
+            default_type application/json;
+            return 200 '{"operator":"guarded page"}';
         }
 
         location /mock/ {
@@ -274,11 +279,22 @@ is($b, '', '... without a body');
 is($s, 502, 'an operator\'s error_page: its status');
 is($b, '{"operator":"page"}', '... and its page, left as it is');
 
-# billed: the two timeouts (the upstream had them) and limit_req's first;
+($s, $h, $b) = $n->request('POST', '/own-guarded/v1/messages', [$fail],
+                           $msg);
+is($s, 502, 'an error_page to a guarded location: its status');
+is($b, '{"operator":"guarded page"}', '... and its page, left as it is');
+
+($s) = $n->request('POST', '/own-busy/v1/messages', [$fail], $msg);
+is($s, 200, 'limit_req with an error_page: the first passes');
+($s, $h, $b) = $n->request('POST', '/own-busy/v1/messages', [$fail], $msg);
+is($s, 503, '... the next: its status');
+is($b, '{"operator":"guarded page"}', '... and the operator\'s page');
+
+# billed: the two timeouts (the upstream had them) and limit_req's firsts;
 # not the refused connections, nor limit_req's refusals
 
 ($s, $h, $b) = $n->request('GET', '/usage?tenant=fail');
-like($b, qr/"tenant":"fail","requests":3,/,
+like($b, qr/"tenant":"fail","requests":4,/,
      'the usage report: the requests that reached the upstream, only')
     or diag($b);
 

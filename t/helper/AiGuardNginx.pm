@@ -315,6 +315,34 @@ $extra
 _EOC_
 }
 
+# Guarded locations whose upstream fails, for nginx's own 502, 503 and
+# 504 pages: /down/ proxies to $closed, a port of the test's range where
+# nothing listens (502); /late/ to the server's /mock-slow/, which must
+# answer later than 100 ms (504); /busy/ to its /mock/ through
+# limit_req of zone "busy", which the test declares at 1r/m (the second
+# request of a minute is 503).  A function, as tenant_server.
+sub failing_locations {
+    my ($closed) = @_;
+    return <<"_EOC_";
+        location /down/ {
+            ai_guard on;
+            proxy_pass http://127.0.0.1:$closed;
+        }
+
+        location /late/ {
+            ai_guard on;
+            proxy_read_timeout 100ms;
+            proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/mock-slow/;
+        }
+
+        location /busy/ {
+            ai_guard on;
+            limit_req zone=busy;
+            proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/mock/;
+        }
+_EOC_
+}
+
 sub DESTROY {
     $_[0]->stop;
 }
