@@ -305,6 +305,25 @@ ngx_http_ai_guard_anthropic_limits(ngx_http_request_t *r,
         }
     }
 
+    /*
+     * Anthropic's SDK retries every 429 and waits whatever retry-after
+     * says: a quota back tomorrow, or a request over a limit by itself,
+     * would hold the client for hours or for nothing.  x-should-retry,
+     * which the SDK obeys, tells it not to.
+     */
+
+    if (ctx->verdict.status == NGX_HTTP_TOO_MANY_REQUESTS
+        && r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS
+        && (!ctx->verdict.retry
+            || ngx_strcmp(ctx->verdict.code, "insufficient_quota") == 0)
+        && ngx_http_ai_guard_add_header(r, "x-should-retry",
+                                        (u_char *) "false",
+                                        sizeof("false") - 1)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (ctx->verdict.retry
         && (r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS
             || r->headers_out.status == NGX_HTTP_SERVICE_UNAVAILABLE))

@@ -34,7 +34,7 @@ for my $pkg ([$sdk, '@anthropic-ai/sdk'], ['openai@4', 'openai']) {
 plan skip_all => 'node or the SDKs\' npm packages are not available'
     unless -d "$modules/\@anthropic-ai/sdk" && -d "$modules/openai"
            && `node --version 2>/dev/null`;
-plan tests => 98;
+plan tests => 101;
 
 my $rpm = 60;
 
@@ -164,6 +164,13 @@ my $limited = $r{'a rate limit spent (rpm)'} || {};
 is($limited->{retryAfter}, 1, "retry-after: 1 s, one refill of rpm=$rpm");
 like($limited->{reset} // '', qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/,
      'anthropic-ratelimit-requests-reset: an RFC 3339 date');
+
+ok(!defined $limited->{shouldRetry}, '... no x-should-retry: it may');
+is($r{'a quota spent (rpd)'}{shouldRetry}, 'false',
+   'a quota spent: x-should-retry: false');
+is($r{'quota, retries on'}{raised}, 'RateLimitError',
+   '... so the SDK with retries on raises at once, not waiting for the '
+   . 'reset');
 
 is($r{retried}{content}, 'ok', 'with retries on, the SDK succeeds');
 ok(($r{retried}{waitedMs} // 0) >= 900,

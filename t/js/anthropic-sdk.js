@@ -41,6 +41,7 @@ function said(what, e) {
              requestID: e.requestID,
              bodyRequestID: e.error && e.error.request_id,
              retryAfter: h ? h.get('retry-after') : null,
+             shouldRetry: h ? h.get('x-should-retry') : null,
              reset: h ? h.get('anthropic-ratelimit-requests-reset') : null };
 }
 
@@ -80,6 +81,17 @@ async function main() {
 
     await client(day).messages.create(message());
     await reject('a quota spent (rpd)', client(day), message());
+
+    // with retries on, a quota back tomorrow is not waited for: the SDK
+    // obeys x-should-retry (without it, it would sleep until the reset)
+    const t1 = Date.now();
+    const give = new Promise((resolve) => setTimeout(resolve, 10000,
+                                                     'still waiting'));
+    const spent = await Promise.race([
+        client(day, '', 2).messages.create(message())
+            .then(() => 'passed', (e) => e.constructor.name), give]);
+    console.log(JSON.stringify({ what: 'quota, retries on', raised: spent,
+                                 ms: Date.now() - t1 }));
 
     // the bucket refills while the requests run: send until the first
     // refusal, at most three bucketfuls
@@ -131,6 +143,9 @@ async function main() {
     }
 
     console.log(JSON.stringify({ what: 'done' }));
+
+    // a retry the SDK may still be waiting for must not hold the test
+    process.exit(0);
 }
 
 main().catch((e) => { console.log(JSON.stringify({ error: String(e) }));
