@@ -85,6 +85,8 @@ ngx_http_ai_guard_dialect_name(u_char c)
         return "openai";
     case 'a':
         return "anthropic";
+    case 'g':
+        return "gemini";
     default:
         return "unknown";
     }

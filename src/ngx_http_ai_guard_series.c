@@ -15,7 +15,7 @@
 static u_char  ngx_http_ai_guard_decisions[] = "-arm";
 
 /* the dialect of a histogram entry, by the meter's vendor */
-static u_char  ngx_http_ai_guard_dialects[] = "uoa";
+static u_char  ngx_http_ai_guard_dialects[] = "uoag";
 
 
 /*
