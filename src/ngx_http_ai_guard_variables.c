@@ -455,7 +455,10 @@ ngx_http_ai_guard_genai_variable(ngx_http_request_t *r,
         { ngx_string("/messages"), ngx_string("chat") },
         { ngx_string("/responses"), ngx_string("chat") },
         { ngx_string("/completions"), ngx_string("text_completion") },
-        { ngx_string("/embeddings"), ngx_string("embeddings") }
+        { ngx_string("/embeddings"), ngx_string("embeddings") },
+        { ngx_string(":generateContent"), ngx_string("generate_content") },
+        { ngx_string(":streamGenerateContent"),
+          ngx_string("generate_content") }
     };
 
     ctx = ngx_http_ai_guard_get_ctx(r->main);

@@ -31,6 +31,7 @@ our $http_config = <<'_EOC_';
 
     log_format  meter  'ai_guard_meter source=$ai_guard_usage_source '
                        'dialect=$ai_guard_dialect '
+                       'op=$ai_guard_operation stream=$ai_guard_stream '
                        'model=$ai_guard_response_model '
                        'in=$ai_guard_prompt_tokens '
                        'out=$ai_guard_completion_tokens '
@@ -74,11 +75,14 @@ _EOF_
 # and 14 + 466 out at 2.50 per million; 9 at 0.10 and 21 at 0.40; 8 at
 # 1.25 and 12 + 1035 at 10
 our %meter = (
-    json => 'source=upstream dialect=gemini model=gemini-2.5-flash in=1210 '
+    json => 'source=upstream dialect=gemini op=generate_content stream=0 '
+            . 'model=gemini-2.5-flash in=1210 '
             . 'out=480 cached=1024 reasoning=466 cost=0.0013326',
-    sse => 'source=upstream dialect=gemini model=gemini-2.0-flash in=9 '
+    sse => 'source=upstream dialect=gemini op=generate_content stream=1 '
+           . 'model=gemini-2.0-flash in=9 '
            . 'out=21 cached=0 reasoning=0 cost=0.0000093',
-    array => 'source=upstream dialect=gemini model=gemini-2.5-pro in=8 '
+    array => 'source=upstream dialect=gemini op=generate_content stream=1 '
+             . 'model=gemini-2.5-pro in=8 '
              . 'out=1047 cached=0 reasoning=1035 cost=0.01048',
 );
 
@@ -199,7 +203,7 @@ __DATA__
 --- more_headers eval: $::key
 --- response_body eval: $::shape{sse}[1]
 --- error_log eval
-qr/ai_guard_meter source=estimate dialect=- model=- in=\d+ out=\d+ cached=0 reasoning=0/
+qr/ai_guard_meter source=estimate dialect=- op=generate_content stream=1 model=- in=\d+ out=\d+ cached=0 reasoning=0/
 
 
 
