@@ -36,7 +36,37 @@ static int ngx_http_ai_guard_fuzz_plain(const u_char *p, size_t len,
     size_t split, ngx_http_ai_guard_request_t *req,
     ngx_http_ai_guard_fuzz_t *f);
 
+static void ngx_http_ai_guard_fuzz_path(const u_char *p, size_t len);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+
+/*
+ * The input as a path too: a model found in it lies inside it, right
+ * after a "/models/" and before a ':', within the bound, with no '/'.
+ */
+
+static void
+ngx_http_ai_guard_fuzz_path(const u_char *p, size_t len)
+{
+    int            rc;
+    size_t         mlen;
+    const u_char  *m;
+
+    rc = ngx_http_ai_guard_request_path_model(p, len, 16, &m, &mlen);
+
+    if (rc == 0) {
+        return;
+    }
+
+    if (rc > 2 || m < p + 8 || mlen == 0 || mlen > 16
+        || m + mlen >= p + len || m[mlen] != ':'
+        || memcmp(m - 8, "/models/", 8) != 0
+        || memchr(m, '/', mlen) != NULL)
+    {
+        abort();
+    }
+}
 
 
 static int
@@ -190,6 +220,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0) {
         return 0;
     }
+
+    ngx_http_ai_guard_fuzz_path(data, size);
 
     len = size - 1;
     split = len ? data[0] % (len + 1) : 0;

@@ -48,6 +48,7 @@ same(const ngx_http_ai_guard_usage_t *a, const ngx_http_ai_guard_usage_t *b)
            && a->output_tokens == b->output_tokens
            && a->cached_tokens == b->cached_tokens
            && a->cache_write_tokens == b->cache_write_tokens
+           && a->reasoning_tokens == b->reasoning_tokens
            && a->content_bytes == b->content_bytes
            && a->found == b->found
            && a->vendor == b->vendor
@@ -79,6 +80,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (whole.model_len > NGX_HTTP_AI_GUARD_USAGE_MODEL_LEN
         || whole.input_tokens < 0 || whole.output_tokens < 0
         || whole.cached_tokens < 0 || whole.cached_tokens > whole.input_tokens
+        || whole.reasoning_tokens < 0
+        || whole.reasoning_tokens > whole.output_tokens
         || whole.content_bytes > size)
     {
         abort();

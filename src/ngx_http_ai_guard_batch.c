@@ -123,6 +123,8 @@ ngx_http_ai_guard_batch_add_usage(ngx_http_ai_guard_batch_t *b,
         ut.cached = 0;
         ut.estimated = 0;
         ut.cost = 0;
+        ut.reasoning = 0;
+        ut.cache_write = 0;
 
         b->usage[b->nusage++] = ut;
         j = b->nusage;
@@ -136,6 +138,9 @@ ngx_http_ai_guard_batch_add_usage(ngx_http_ai_guard_batch_t *b,
     u->cached = ngx_http_ai_guard_sat_add(u->cached, rec->cached);
     u->estimated = ngx_http_ai_guard_sat_add(u->estimated, rec->estimated);
     u->cost = ngx_http_ai_guard_pico_add(u->cost, rec->cost);
+    u->reasoning = ngx_http_ai_guard_sat_add(u->reasoning, rec->reasoning);
+    u->cache_write = ngx_http_ai_guard_sat_add(u->cache_write,
+                                               rec->cache_write);
 }
 
 

@@ -57,6 +57,8 @@ typedef struct {
     uint64_t                            cached;
     uint64_t                            estimated;
     int64_t                             cost;    /* pico-USD */
+    uint64_t                            reasoning;
+    uint64_t                            cache_write;
 } ngx_http_ai_guard_batch_rec_t;
 
 
@@ -80,6 +82,8 @@ typedef struct {
     uint64_t                            cached;
     uint64_t                            estimated;
     int64_t                             cost;
+    uint64_t                            reasoning;
+    uint64_t                            cache_write;
 } ngx_http_ai_guard_batch_usage_t;
 
 

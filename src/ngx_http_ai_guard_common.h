@@ -101,6 +101,8 @@ typedef struct {
     uint64_t                       cached;
     uint64_t                       estimated;
     int64_t                        cost;        /* pico-USD */
+    uint64_t                       reasoning;   /* part of output */
+    uint64_t                       cache_write; /* part of input */
 } ngx_http_ai_guard_totals_t;
 
 

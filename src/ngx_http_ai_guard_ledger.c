@@ -340,6 +340,10 @@ found:
                                           ctx->usage.cached_tokens);
     u->estimated += ctx->estimated;
     u->cost = ngx_http_ai_guard_pico_add(u->cost, ctx->final_money);
+    u->reasoning = ngx_http_ai_guard_sat_add(u->reasoning,
+                                             ctx->usage.reasoning_tokens);
+    u->cache_write = ngx_http_ai_guard_sat_add(u->cache_write,
+                                           ctx->usage.cache_write_tokens);
 
     ngx_log_debug6(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai_guard record: key \"%V\" model \"%V\" in:%uL out:%uL "

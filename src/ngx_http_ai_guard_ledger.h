@@ -44,6 +44,8 @@ typedef struct {
     uint64_t                       cached;    /* part of input */
     uint64_t                       estimated; /* requests on the estimate */
     int64_t                        cost;      /* pico-USD */
+    uint64_t                       reasoning;   /* part of output */
+    uint64_t                       cache_write; /* part of input */
 } ngx_http_ai_guard_usage_entry_t;
 
 

@@ -94,7 +94,9 @@ static ngx_uint_t  ngx_http_ai_guard_redis_flush_script;
  * counted again.  ARGV: the key prefix, then the records: usage ('u') and
  * corrections of buckets ('b'), quotas ('q') and concurrency ('c').  A
  * usage hash's key is the day, then the tenant, key id, model and Stripe
- * customer, each as "<length>:<bytes>": no two rows share one.
+ * customer, each as "<length>:<bytes>": no two rows share one.  Its
+ * reasoning_tokens and cache_write_tokens came later: a row an older
+ * node wrote has neither, which the report reads as 0.
  */
 
 static const char  ngx_http_ai_guard_redis_flush_lua[] =
@@ -122,8 +124,10 @@ static const char  ngx_http_ai_guard_redis_flush_lua[] =
     "    redis.call('HINCRBY', k, 'cached_tokens', ARGV[i + 9])\n"
     "    redis.call('HINCRBY', k, 'estimated_requests', ARGV[i + 10])\n"
     "    redis.call('HINCRBY', k, 'cost_pico_usd', ARGV[i + 11])\n"
+    "    redis.call('HINCRBY', k, 'reasoning_tokens', ARGV[i + 12])\n"
+    "    redis.call('HINCRBY', k, 'cache_write_tokens', ARGV[i + 13])\n"
     "    redis.call('SADD', p .. 'days:' .. ARGV[i + 1], k)\n"
-    "    i = i + 12\n"
+    "    i = i + 14\n"
     "  elseif ty == 'b' then\n"
     "    local k = ARGV[i + 1]\n"
     "    local lim = tonumber(ARGV[i + 2])\n"
@@ -271,6 +275,8 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
         rec.cached = ctx->usage.cached_tokens;
         rec.estimated = ctx->estimated;
         rec.cost = ctx->final_money;
+        rec.reasoning = ctx->usage.reasoning_tokens;
+        rec.cache_write = ctx->usage.cache_write_tokens;
     }
 
     ngx_http_ai_guard_redis_outbox_put(rcf, r->connection->log, &rec, &strs,
@@ -708,13 +714,13 @@ ngx_http_ai_guard_redis_flush_encode(ngx_http_ai_guard_redis_flush_t *f,
 
     rcf = ngx_http_ai_guard_redis_flusher.rcf;
 
-    nargs = 5 + 12 * b->nusage + 5 * b->ncorr;
+    nargs = 5 + 14 * b->nusage + 5 * b->ncorr;
     size = rcf->prefix.len + sizeof("b::") - 1 + 16 + NGX_INT64_LEN;
 
     for (i = 0; i < b->nusage; i++) {
         u = &b->usage[i];
         size += NGX_HTTP_AI_GUARD_DATE_LEN + u->tenant.len + u->key.len
-                + u->model.len + u->customer.len + 6 * NGX_INT64_LEN;
+                + u->model.len + u->customer.len + 8 * NGX_INT64_LEN;
     }
 
     for (i = 0; i < b->ncorr; i++) {
@@ -776,6 +782,8 @@ ngx_http_ai_guard_redis_flush_encode(ngx_http_ai_guard_redis_flush_t *f,
         ngx_http_ai_guard_redis_arg("%uL", u->cached);
         ngx_http_ai_guard_redis_arg("%uL", u->estimated);
         ngx_http_ai_guard_redis_arg("%L", u->cost);
+        ngx_http_ai_guard_redis_arg("%uL", u->reasoning);
+        ngx_http_ai_guard_redis_arg("%uL", u->cache_write);
     }
 
     for (i = 0; i < b->ncorr; i++) {

@@ -10,7 +10,7 @@
 
 
 /* the fields of a usage hash a report reads, in HMGET's order */
-#define NGX_HTTP_AI_GUARD_REDIS_FIELDS       11
+#define NGX_HTTP_AI_GUARD_REDIS_FIELDS       13
 
 
 /*
@@ -47,7 +47,7 @@ static void ngx_http_ai_guard_redis_fetch_cleanup(void *data);
 static const char  *ngx_http_ai_guard_redis_fields[] = {
     "day", "tenant", "key_id", "model", "stripe_customer", "requests",
     "input_tokens", "output_tokens", "cached_tokens", "estimated_requests",
-    "cost_pico_usd"
+    "cost_pico_usd", "reasoning_tokens", "cache_write_tokens"
 };
 
 
@@ -398,6 +398,10 @@ ngx_http_ai_guard_redis_row(ngx_http_ai_guard_redis_fetch_t *fetch,
     row->totals.cached = (uint64_t) ngx_max(v[8], 0);
     row->totals.estimated = (uint64_t) ngx_max(v[9], 0);
     row->totals.cost = v[10];
+
+    /* absent (nil, 0) from a row only older nodes wrote */
+    row->totals.reasoning = (uint64_t) ngx_max(v[11], 0);
+    row->totals.cache_write = (uint64_t) ngx_max(v[12], 0);
 
     return NGX_OK;
 }

@@ -167,6 +167,11 @@ ngx_http_ai_guard_redis_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     rcf = shm_zone->data;
 
     if (orcf) {
+        if (orcf->sh->layout != NGX_HTTP_AI_GUARD_OUTBOX_LAYOUT) {
+            return ngx_http_ai_guard_zone_foreign(shm_zone, "redis outbox",
+                                                  "outbox=");
+        }
+
         rcf->sh = orcf->sh;
         rcf->shpool = orcf->shpool;
 
@@ -189,6 +194,7 @@ ngx_http_ai_guard_redis_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     rcf->shpool->data = rcf->sh;
 
+    rcf->sh->layout = NGX_HTTP_AI_GUARD_OUTBOX_LAYOUT;
     ngx_queue_init(&rcf->sh->outbox);
 
     /* batch ids must not repeat across restarts of this node */

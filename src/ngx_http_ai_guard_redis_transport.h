@@ -55,7 +55,16 @@ typedef void (*ngx_http_ai_guard_redis_quit_pt)(void);
  * transport's counters for the metrics.
  */
 
+/*
+ * The outbox's layout: its records are ngx_http_ai_guard_batch_rec_t.  The
+ * word comes first, where an older layout had a pointer, so that a
+ * reload of an upgraded module tells an older outbox apart.
+ */
+#define NGX_HTTP_AI_GUARD_OUTBOX_LAYOUT  0x6169677561726402ULL
+
+
 struct ngx_http_ai_guard_redis_sh_s {
+    uint64_t                         layout;
     ngx_queue_t                      outbox;
     ngx_uint_t                       pending;
     uint64_t                         seq;

@@ -45,7 +45,8 @@ static char  *ngx_http_ai_guard_families[][3] = {
       "error code and the reason ($ai_guard_reason)." },
     { "ai_guard_tokens_total", "counter",
       "Tokens of the requests that reached the upstream, by type; cached "
-      "tokens are a part of input tokens." },
+      "and cache_write tokens are parts of input tokens, reasoning tokens "
+      "a part of output tokens." },
     { "ai_guard_cost_usd_total", "counter",
       "Cost in USD of the requests that reached the upstream, at the "
       "configured prices." },
@@ -85,6 +86,8 @@ ngx_http_ai_guard_dialect_name(u_char c)
         return "openai";
     case 'a':
         return "anthropic";
+    case 'g':
+        return "gemini";
     default:
         return "unknown";
     }
@@ -358,7 +361,9 @@ ngx_http_ai_guard_metrics_series(ngx_http_ai_guard_node_t *node, void *data)
     ngx_http_ai_guard_series_t  *s, sum;
     ngx_http_ai_guard_labels_t   l;
 
-    static char  *types[] = { "input", "output", "cached" };
+    static char  *types[] = {
+        "input", "output", "cached", "reasoning", "cache_write"
+    };
 
     o = f->out;
     s = (ngx_http_ai_guard_series_t *) node->data;
@@ -441,7 +446,7 @@ ngx_http_ai_guard_metrics_series(ngx_http_ai_guard_node_t *node, void *data)
 
     case NGX_HTTP_AI_GUARD_FAMILY_TOKENS:
 
-        for (i = 0; i < 3; i++) {
+        for (i = 0; i < 5; i++) {
             ngx_http_ai_guard_out_text(o, name);
             ngx_http_ai_guard_out_label(o, "{tenant", l.tenant.data,
                                         l.tenant.len);
@@ -451,7 +456,9 @@ ngx_http_ai_guard_metrics_series(ngx_http_ai_guard_node_t *node, void *data)
                                          ",type=\"%s\"} %uL\n", types[i],
                                          (i == 0) ? sum.input
                                          : (i == 1) ? sum.output
-                                         : sum.cached);
+                                         : (i == 2) ? sum.cached
+                                         : (i == 3) ? sum.reasoning
+                                         : sum.cache_write);
         }
 
         break;
@@ -532,6 +539,8 @@ ngx_http_ai_guard_series_sum(ngx_http_ai_guard_zone_t *zone,
         sum->input += t->input;
         sum->output += t->output;
         sum->cached += t->cached;
+        sum->reasoning += t->reasoning;
+        sum->cache_write += t->cache_write;
         sum->estimated += t->estimated;
         sum->cost = ngx_http_ai_guard_pico_add(sum->cost, t->cost);
     }

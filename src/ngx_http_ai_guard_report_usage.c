@@ -540,6 +540,8 @@ ngx_http_ai_guard_usage_copy_row(ngx_http_ai_guard_node_t *node, void *data)
     row->totals.cached = u->cached;
     row->totals.estimated = u->estimated;
     row->totals.cost = u->cost;
+    row->totals.reasoning = u->reasoning;
+    row->totals.cache_write = u->cache_write;
 
     return NGX_OK;
 }
@@ -666,6 +668,8 @@ ngx_http_ai_guard_totals_add(ngx_http_ai_guard_totals_t *t,
     t->cached += add->cached;
     t->estimated += add->estimated;
     t->cost = ngx_http_ai_guard_pico_add(t->cost, add->cost);
+    t->reasoning += add->reasoning;
+    t->cache_write += add->cache_write;
 }
 
 
@@ -736,9 +740,12 @@ ngx_http_ai_guard_usage_write_csv(ngx_http_ai_guard_out_t *o, ngx_array_t *rows,
     ngx_http_ai_guard_row_t    **row;
     ngx_http_ai_guard_totals_t   t;
 
-    ngx_http_ai_guard_out_printf(o, 128, "tenant,%s%srequests,input_tokens,"
+    /* new columns go last: a reader by position keeps working */
+
+    ngx_http_ai_guard_out_printf(o, 160, "tenant,%s%srequests,input_tokens,"
                                  "output_tokens,cached_tokens,"
-                                 "estimated_requests,cost_usd\n",
+                                 "estimated_requests,cost_usd,"
+                                 "reasoning_tokens,cache_write_tokens\n",
                                  ngx_http_ai_guard_group_names[args->group],
                                  args->group ? "," : "");
 
@@ -882,24 +889,28 @@ ngx_http_ai_guard_out_totals(ngx_http_ai_guard_out_t *o,
     e = ngx_http_ai_guard_usd_format(cost, t->cost);
 
     if (csv) {
-        ngx_http_ai_guard_out_printf(o, 5 * (NGX_INT64_LEN + 1)
+        ngx_http_ai_guard_out_printf(o, 7 * (NGX_INT64_LEN + 1)
                                         + NGX_HTTP_AI_GUARD_USD_LEN + 1,
-                                     ",%uL,%uL,%uL,%uL,%uL,%*s",
+                                     ",%uL,%uL,%uL,%uL,%uL,%*s,%uL,%uL",
                                      t->requests, t->input, t->output,
                                      t->cached, t->estimated,
-                                     (size_t) (e - cost), cost);
+                                     (size_t) (e - cost), cost,
+                                     t->reasoning, t->cache_write);
         return;
     }
 
-    ngx_http_ai_guard_out_printf(o, 5 * NGX_INT64_LEN
-                                    + NGX_HTTP_AI_GUARD_USD_LEN + 128,
+    ngx_http_ai_guard_out_printf(o, 7 * NGX_INT64_LEN
+                                    + NGX_HTTP_AI_GUARD_USD_LEN + 192,
                                  ",\"requests\":%uL,\"input_tokens\":%uL,"
                                  "\"output_tokens\":%uL,"
                                  "\"cached_tokens\":%uL,"
                                  "\"estimated_requests\":%uL,"
-                                 "\"cost_usd\":\"%*s\"",
+                                 "\"cost_usd\":\"%*s\","
+                                 "\"reasoning_tokens\":%uL,"
+                                 "\"cache_write_tokens\":%uL",
                                  t->requests, t->input, t->output,
                                  t->cached, t->estimated,
-                                 (size_t) (e - cost), cost);
+                                 (size_t) (e - cost), cost,
+                                 t->reasoning, t->cache_write);
 }
 

@@ -1037,8 +1037,16 @@ ngx_http_ai_guard_request_number(ngx_http_ai_guard_request_parser_t *rp,
             return ngx_http_ai_guard_request_scalar(rp, role);
         }
 
+        /*
+         * the largest counts: Gemini's generationConfig is an object whose
+         * duplicate keys no check refuses, and a reservation must cover
+         * whichever one the upstream takes
+         */
+
         if (role == NGX_HTTP_AI_GUARD_ROLE_N) {
-            rp->req.n = (int64_t) rp->num.value;
+            if ((int64_t) rp->num.value > rp->req.n) {
+                rp->req.n = (int64_t) rp->num.value;
+            }
 
         } else if ((int64_t) rp->num.value > rp->req.max_tokens) {
             rp->req.max_tokens = (int64_t) rp->num.value;

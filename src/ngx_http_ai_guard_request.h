@@ -178,4 +178,18 @@ void ngx_http_ai_guard_request_free(ngx_http_ai_guard_request_parser_t *rp);
 uint64_t ngx_http_ai_guard_request_estimate(const u_char *p, size_t len);
 
 
+/*
+ * Gemini names the model in the path, not the body (the function is in
+ * ngx_http_ai_guard_request_fields.c, with the tables of its fields):
+ * ".../models/{model}:generateContent" and ":streamGenerateContent"
+ * (Google AI's /v1beta/models/..., Vertex AI's .../publishers/google/
+ * models/...).  The model is what follows the last "/models/" up to the
+ * ':' of the method, at most max bytes, no '/' and no control byte in it.
+ * Returns 0 when the path is not such a call, 1 for generateContent, 2
+ * for streamGenerateContent, with *model and *len set.
+ */
+int ngx_http_ai_guard_request_path_model(const u_char *path, size_t n,
+    size_t max, const u_char **model, size_t *len);
+
+
 #endif /* _NGX_HTTP_AI_GUARD_REQUEST_H_INCLUDED_ */

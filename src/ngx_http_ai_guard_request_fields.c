@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "ngx_http_ai_guard_request.h"
 #include "ngx_http_ai_guard_request_fields.h"
 
 
@@ -33,8 +34,8 @@ static unsigned ngx_http_ai_guard_field_find(
 /*
  * The top-level keys read; a duplicate of any of them is an error.  The
  * texts of OpenAI's chat, completions, embeddings, Responses and
- * Assistants APIs and of Anthropic's messages: the request header lists
- * them.
+ * Assistants APIs, of Anthropic's messages and of Gemini's
+ * generateContent: the request header lists them.
  */
 const ngx_http_ai_guard_key_t  ngx_http_ai_guard_request_keys[] = {
     ngx_http_ai_guard_key("model", MODEL, "\"model\" must be a string"),
@@ -64,6 +65,12 @@ const ngx_http_ai_guard_key_t  ngx_http_ai_guard_request_keys[] = {
     ngx_http_ai_guard_key("tool_choice", ALL, NULL),
     ngx_http_ai_guard_key("response_format", ALL, NULL),
     ngx_http_ai_guard_key("text", ALL, NULL),
+    ngx_http_ai_guard_key("contents", MESSAGES, NULL),
+    ngx_http_ai_guard_key("systemInstruction", MESSAGE, NULL),
+    ngx_http_ai_guard_key("generationConfig", GEN_CONFIG,
+                          "\"generationConfig.maxOutputTokens\" and "
+                          "\"generationConfig.candidateCount\" must be "
+                          "non-negative integers"),
     { 0, NULL, 0, NULL, NULL }
 };
 
@@ -75,7 +82,8 @@ const ngx_http_ai_guard_key_t  ngx_http_ai_guard_request_include_usage =
 
 /*
  * A message: OpenAI's chat message, a Responses input item (message,
- * function call and its output, reasoning), an Assistants message.
+ * function call and its output, reasoning), an Assistants message, a
+ * Gemini Content (its "parts").
  */
 static const ngx_http_ai_guard_field_t  ngx_http_ai_guard_message_fields[] = {
     ngx_http_ai_guard_field("content", CONTENT),
@@ -87,10 +95,14 @@ static const ngx_http_ai_guard_field_t  ngx_http_ai_guard_message_fields[] = {
     ngx_http_ai_guard_field("name", EXTRA),
     ngx_http_ai_guard_field("refusal", EXTRA),
     ngx_http_ai_guard_field("input", ALL),
+    ngx_http_ai_guard_field("parts", CONTENT),
     { 0, NULL, 0 }
 };
 
-/* a content part or block; an image's source is not a text */
+/*
+ * A content part or block; an image's source is not a text, nor is a
+ * Gemini part's inlineData or fileData.
+ */
 static const ngx_http_ai_guard_field_t  ngx_http_ai_guard_part_fields[] = {
     ngx_http_ai_guard_field("text", TEXT),
     ngx_http_ai_guard_field("content", CONTENT),
@@ -102,6 +114,8 @@ static const ngx_http_ai_guard_field_t  ngx_http_ai_guard_part_fields[] = {
     ngx_http_ai_guard_field("name", EXTRA),
     ngx_http_ai_guard_field("refusal", EXTRA),
     ngx_http_ai_guard_field("thinking", EXTRA),
+    ngx_http_ai_guard_field("functionCall", ALL),
+    ngx_http_ai_guard_field("functionResponse", ALL),
     { 0, NULL, 0 }
 };
 
@@ -148,6 +162,16 @@ static const ngx_http_ai_guard_field_t  ngx_http_ai_guard_tool_fields[] = {
     ngx_http_ai_guard_field("description", EXTRA),
     ngx_http_ai_guard_field("parameters", ALL),
     ngx_http_ai_guard_field("input_schema", ALL),
+    ngx_http_ai_guard_field("functionDeclarations", TOOLS),
+    { 0, NULL, 0 }
+};
+
+/* Gemini's generationConfig: the limits' maxOutputTokens and n */
+static const ngx_http_ai_guard_field_t  ngx_http_ai_guard_gen_config_fields[] =
+{
+    ngx_http_ai_guard_field("maxOutputTokens", MAX_TOKENS),
+    ngx_http_ai_guard_field("candidateCount", N),
+    ngx_http_ai_guard_field("temperature", TEMPERATURE),
     { 0, NULL, 0 }
 };
 
@@ -187,6 +211,7 @@ const uint8_t  ngx_http_ai_guard_request_maps[] = {
     NGX_HTTP_AI_GUARD_CTX_THREAD,           /* THREAD */
     NGX_HTTP_AI_GUARD_CTX_SOURCE,           /* SOURCE */
     NGX_HTTP_AI_GUARD_CTX_IGNORE_MAP,       /* TYPE */
+    NGX_HTTP_AI_GUARD_CTX_GEN_CONFIG,       /* GEN_CONFIG */
     NGX_HTTP_AI_GUARD_CTX_PART,             /* CONTENT */
     NGX_HTTP_AI_GUARD_CTX_IGNORE_MAP,       /* TEXT */
     NGX_HTTP_AI_GUARD_CTX_ALL_MAP,          /* PROMPT: Responses' template */
@@ -213,6 +238,7 @@ const uint8_t  ngx_http_ai_guard_request_arrays[] = {
     NGX_HTTP_AI_GUARD_CTX_IGNORE_ARRAY,     /* THREAD */
     NGX_HTTP_AI_GUARD_CTX_IGNORE_ARRAY,     /* SOURCE */
     NGX_HTTP_AI_GUARD_CTX_IGNORE_ARRAY,     /* TYPE */
+    NGX_HTTP_AI_GUARD_CTX_IGNORE_ARRAY,     /* GEN_CONFIG */
     NGX_HTTP_AI_GUARD_CTX_PARTS,            /* CONTENT */
     NGX_HTTP_AI_GUARD_CTX_IGNORE_ARRAY,     /* TEXT */
     NGX_HTTP_AI_GUARD_CTX_PROMPT,           /* PROMPT */
@@ -283,6 +309,10 @@ ngx_http_ai_guard_request_field(unsigned ctx, const u_char *s, size_t len,
         f = ngx_http_ai_guard_thread_fields;
         break;
 
+    case NGX_HTTP_AI_GUARD_CTX_GEN_CONFIG:
+        f = ngx_http_ai_guard_gen_config_fields;
+        break;
+
     case NGX_HTTP_AI_GUARD_CTX_STREAM_OPTIONS:
         k = &ngx_http_ai_guard_request_include_usage;
 
@@ -330,4 +360,64 @@ ngx_http_ai_guard_field_find(const ngx_http_ai_guard_field_t *f,
     }
 
     return NGX_HTTP_AI_GUARD_ROLE_NONE;
+}
+
+
+int
+ngx_http_ai_guard_request_path_model(const u_char *path, size_t n,
+    size_t max, const u_char **model, size_t *len)
+{
+    size_t         i, start, m;
+    const u_char  *colon;
+
+    static const char  gen[] = "generateContent";
+    static const char  stream[] = "streamGenerateContent";
+
+    /* the last "/models/": a project or location named "models" is before */
+
+    start = 0;
+
+    for (i = 0; i + 8 <= n; i++) {
+        if (path[i] == '/' && memcmp(path + i, "/models/", 8) == 0) {
+            start = i + 8;
+        }
+    }
+
+    if (start == 0) {
+        return 0;
+    }
+
+    colon = memchr(path + start, ':', n - start);
+
+    if (colon == NULL || colon == path + start) {
+        return 0;
+    }
+
+    m = colon - (path + start);
+
+    if (m > max) {
+        return 0;
+    }
+
+    for (i = start; i < start + m; i++) {
+        if (path[i] == '/' || path[i] < 0x20 || path[i] == 0x7f) {
+            return 0;
+        }
+    }
+
+    *model = path + start;
+    *len = m;
+
+    n -= start + m + 1;
+    colon++;
+
+    if (n == sizeof(gen) - 1 && memcmp(colon, gen, n) == 0) {
+        return 1;
+    }
+
+    if (n == sizeof(stream) - 1 && memcmp(colon, stream, n) == 0) {
+        return 2;
+    }
+
+    return 0;
 }

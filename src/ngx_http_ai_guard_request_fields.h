@@ -39,6 +39,7 @@
 #define NGX_HTTP_AI_GUARD_CTX_SOURCE_BINARY   10    /* "type": "base64" */
 #define NGX_HTTP_AI_GUARD_CTX_PART_IMAGE      11    /* "type": "image" */
 #define NGX_HTTP_AI_GUARD_CTX_ALL_MAP         12    /* every string a text */
+#define NGX_HTTP_AI_GUARD_CTX_GEN_CONFIG      13    /* Gemini's generationConfig */
 #define NGX_HTTP_AI_GUARD_CTX_ARRAY           16
 #define NGX_HTTP_AI_GUARD_CTX_IGNORE_ARRAY    16
 #define NGX_HTTP_AI_GUARD_CTX_MESSAGES        17
@@ -69,16 +70,17 @@
 #define NGX_HTTP_AI_GUARD_ROLE_THREAD         15
 #define NGX_HTTP_AI_GUARD_ROLE_SOURCE         16
 #define NGX_HTTP_AI_GUARD_ROLE_TYPE           17
+#define NGX_HTTP_AI_GUARD_ROLE_GEN_CONFIG     18
 /* the texts the estimate counts */
-#define NGX_HTTP_AI_GUARD_ROLE_CONTENT        18
-#define NGX_HTTP_AI_GUARD_ROLE_TEXT           19
-#define NGX_HTTP_AI_GUARD_ROLE_PROMPT         20
-#define NGX_HTTP_AI_GUARD_ROLE_INPUT          21
-#define NGX_HTTP_AI_GUARD_ROLE_INPUT_ITEM     22
+#define NGX_HTTP_AI_GUARD_ROLE_CONTENT        19
+#define NGX_HTTP_AI_GUARD_ROLE_TEXT           20
+#define NGX_HTTP_AI_GUARD_ROLE_PROMPT         21
+#define NGX_HTTP_AI_GUARD_ROLE_INPUT          22
+#define NGX_HTTP_AI_GUARD_ROLE_INPUT_ITEM     23
 /* texts the rules read and the estimate does not count */
-#define NGX_HTTP_AI_GUARD_ROLE_EXTRA          23
-#define NGX_HTTP_AI_GUARD_ROLE_ALL            24
-#define NGX_HTTP_AI_GUARD_ROLE_LAST           25
+#define NGX_HTTP_AI_GUARD_ROLE_EXTRA          24
+#define NGX_HTTP_AI_GUARD_ROLE_ALL            25
+#define NGX_HTTP_AI_GUARD_ROLE_LAST           26
 
 /* the scalar roles, whose value must not be a container */
 #define NGX_HTTP_AI_GUARD_ROLE_SCALAR         NGX_HTTP_AI_GUARD_ROLE_TEMPERATURE
@@ -128,6 +130,5 @@ unsigned ngx_http_ai_guard_request_field(unsigned ctx, const u_char *s,
  */
 unsigned ngx_http_ai_guard_request_type(unsigned ctx, const u_char *s,
     size_t len);
-
 
 #endif /* _NGX_HTTP_AI_GUARD_REQUEST_FIELDS_H_INCLUDED_ */

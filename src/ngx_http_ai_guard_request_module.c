@@ -20,6 +20,8 @@ static void ngx_http_ai_guard_feed(ngx_http_ai_guard_ctx_t *ctx, u_char *p,
     size_t len);
 static ngx_int_t ngx_http_ai_guard_feed_read_body(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx);
+static void ngx_http_ai_guard_path_model(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_guard_check_model(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v);
 static ngx_int_t ngx_http_ai_guard_too_large(ngx_http_request_t *r,
@@ -261,6 +263,8 @@ ngx_http_ai_guard_check(ngx_http_request_t *r,
         return ngx_http_ai_guard_decide(r, alcf, ctx, &v);
     }
 
+    ngx_http_ai_guard_path_model(r, ctx);
+
     rc = ngx_http_ai_guard_check_model(r, ctx, &v);
 
     if (rc == NGX_ERROR) {
@@ -301,6 +305,37 @@ ngx_http_ai_guard_check(ngx_http_request_t *r,
     }
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * A Gemini call names its model in the path, and the path's is the model
+ * the upstream runs: it is the one checked, limited and priced, whatever
+ * a "model" in the body says.
+ */
+
+static void
+ngx_http_ai_guard_path_model(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx)
+{
+    int            rc;
+    size_t         len;
+    const u_char  *model;
+
+    rc = ngx_http_ai_guard_request_path_model(r->uri.data, r->uri.len,
+                                              NGX_HTTP_AI_GUARD_REQ_MODEL_LEN,
+                                              &model, &len);
+    if (rc == 0) {
+        return;
+    }
+
+    ngx_memcpy(ctx->req.model, model, len);
+    ctx->req.model[len] = '\0';
+    ctx->req.model_len = len;
+
+    if (rc == 2) {
+        ctx->req.stream = 1;
+    }
 }
 
 

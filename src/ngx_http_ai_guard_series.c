@@ -15,7 +15,7 @@
 static u_char  ngx_http_ai_guard_decisions[] = "-arm";
 
 /* the dialect of a histogram entry, by the meter's vendor */
-static u_char  ngx_http_ai_guard_dialects[] = "uoa";
+static u_char  ngx_http_ai_guard_dialects[] = "uoag";
 
 
 /*
@@ -399,6 +399,10 @@ ngx_http_ai_guard_record_series(ngx_http_request_t *r,
                                               ctx->usage.cached_tokens);
         s->estimated += ctx->estimated;
         s->cost = ngx_http_ai_guard_pico_add(s->cost, ctx->final_money);
+        s->reasoning = ngx_http_ai_guard_sat_add(s->reasoning,
+                                               ctx->usage.reasoning_tokens);
+        s->cache_write = ngx_http_ai_guard_sat_add(s->cache_write,
+                                             ctx->usage.cache_write_tokens);
     }
 }
 

@@ -30,7 +30,13 @@
 #define NGX_HTTP_AI_GUARD_IN_OUTPUT_PART    16
 #define NGX_HTTP_AI_GUARD_IN_CONTENT        17
 #define NGX_HTTP_AI_GUARD_IN_CONTENT_BLOCK  18
-#define NGX_HTTP_AI_GUARD_IN_N              19
+#define NGX_HTTP_AI_GUARD_IN_OUT_DETAILS    19
+#define NGX_HTTP_AI_GUARD_IN_ROOTS          20
+#define NGX_HTTP_AI_GUARD_IN_GEM_USAGE      21
+#define NGX_HTTP_AI_GUARD_IN_CANDIDATES     22
+#define NGX_HTTP_AI_GUARD_IN_CANDIDATE      23
+#define NGX_HTTP_AI_GUARD_IN_GEM_CONTENT    24
+#define NGX_HTTP_AI_GUARD_IN_N              25
 
 /* what the value about to be read means: the "at" of a member */
 #define NGX_HTTP_AI_GUARD_AT_NONE           0
@@ -63,7 +69,19 @@
 #define NGX_HTTP_AI_GUARD_AT_CACHED         27
 #define NGX_HTTP_AI_GUARD_AT_CACHE_READ     28
 #define NGX_HTTP_AI_GUARD_AT_CACHE_WRITE    29
-#define NGX_HTTP_AI_GUARD_AT_N              30
+#define NGX_HTTP_AI_GUARD_AT_OUT_DETAILS    30
+#define NGX_HTTP_AI_GUARD_AT_REASONING      31
+#define NGX_HTTP_AI_GUARD_AT_GEM_USAGE      32
+#define NGX_HTTP_AI_GUARD_AT_CANDIDATES     33
+#define NGX_HTTP_AI_GUARD_AT_CANDIDATE      34
+#define NGX_HTTP_AI_GUARD_AT_GEM_CONTENT    35
+#define NGX_HTTP_AI_GUARD_AT_G_PROMPT       36
+#define NGX_HTTP_AI_GUARD_AT_G_CANDIDATES   37
+#define NGX_HTTP_AI_GUARD_AT_G_CACHED       38
+#define NGX_HTTP_AI_GUARD_AT_G_THOUGHTS     39
+#define NGX_HTTP_AI_GUARD_AT_G_TOOL_PROMPT  40
+#define NGX_HTTP_AI_GUARD_AT_CHUNK          41
+#define NGX_HTTP_AI_GUARD_AT_N              42
 
 /* where the bytes of a string go */
 #define NGX_HTTP_AI_GUARD_TO_NONE       0
@@ -82,9 +100,16 @@
 #define NGX_HTTP_AI_GUARD_F_CACHED      5
 #define NGX_HTTP_AI_GUARD_F_CACHE_READ  6
 #define NGX_HTTP_AI_GUARD_F_CACHE_WRITE 7
+#define NGX_HTTP_AI_GUARD_F_REASONING   8
+#define NGX_HTTP_AI_GUARD_F_G_PROMPT    9
+#define NGX_HTTP_AI_GUARD_F_G_CANDIDATES 10
+#define NGX_HTTP_AI_GUARD_F_G_CACHED    11
+#define NGX_HTTP_AI_GUARD_F_G_THOUGHTS  12
+#define NGX_HTTP_AI_GUARD_F_G_TOOL_PROMPT 13
 
 #define NGX_HTTP_AI_GUARD_HINT_OPENAI     1
 #define NGX_HTTP_AI_GUARD_HINT_ANTHROPIC  2
+#define NGX_HTTP_AI_GUARD_HINT_GEMINI     4
 
 /* a count that is negative or has an exponent is ignored */
 #define NGX_HTTP_AI_GUARD_NOT_COUNT                                          \
@@ -151,7 +176,8 @@ static const u_char  ngx_http_ai_guard_usage_stop[256] = {
 /* indexed by NGX_HTTP_AI_GUARD_AT_* */
 static const ngx_http_ai_guard_usage_at_t  ngx_http_ai_guard_usage_at[] = {
     { 0, 0, 0, 0 },                                            /* NONE */
-    { NGX_HTTP_AI_GUARD_IN_ROOT, 0, 0, 0 },                    /* ROOT */
+    { NGX_HTTP_AI_GUARD_IN_ROOT, NGX_HTTP_AI_GUARD_IN_ROOTS, 0, 0 },
+                                                               /* ROOT */
     { 0, 0, NGX_HTTP_AI_GUARD_TO_MODEL, 0 },                   /* MODEL */
     { 0, 0, NGX_HTTP_AI_GUARD_TO_TYPE, 0 },                    /* TYPE */
     { 0, 0, NGX_HTTP_AI_GUARD_TO_OBJECT, 0 },                  /* OBJECT */
@@ -180,7 +206,19 @@ static const ngx_http_ai_guard_usage_at_t  ngx_http_ai_guard_usage_at[] = {
     { 0, 0, 0, NGX_HTTP_AI_GUARD_F_OUTPUT },
     { 0, 0, 0, NGX_HTTP_AI_GUARD_F_CACHED },
     { 0, 0, 0, NGX_HTTP_AI_GUARD_F_CACHE_READ },
-    { 0, 0, 0, NGX_HTTP_AI_GUARD_F_CACHE_WRITE }
+    { 0, 0, 0, NGX_HTTP_AI_GUARD_F_CACHE_WRITE },
+    { NGX_HTTP_AI_GUARD_IN_OUT_DETAILS, 0, 0, 0 },             /* OUT_DETAILS */
+    { 0, 0, 0, NGX_HTTP_AI_GUARD_F_REASONING },
+    { NGX_HTTP_AI_GUARD_IN_GEM_USAGE, 0, 0, 0 },               /* GEM_USAGE */
+    { 0, NGX_HTTP_AI_GUARD_IN_CANDIDATES, 0, 0 },              /* CANDIDATES */
+    { NGX_HTTP_AI_GUARD_IN_CANDIDATE, 0, 0, 0 },               /* CANDIDATE */
+    { NGX_HTTP_AI_GUARD_IN_GEM_CONTENT, 0, 0, 0 },             /* GEM_CONTENT */
+    { 0, 0, 0, NGX_HTTP_AI_GUARD_F_G_PROMPT },
+    { 0, 0, 0, NGX_HTTP_AI_GUARD_F_G_CANDIDATES },
+    { 0, 0, 0, NGX_HTTP_AI_GUARD_F_G_CACHED },
+    { 0, 0, 0, NGX_HTTP_AI_GUARD_F_G_THOUGHTS },
+    { 0, 0, 0, NGX_HTTP_AI_GUARD_F_G_TOOL_PROMPT },
+    { NGX_HTTP_AI_GUARD_IN_ROOT, 0, 0, 0 }                     /* CHUNK */
 };
 
 
@@ -204,7 +242,13 @@ static const u_char  ngx_http_ai_guard_usage_elem[] = {
     NGX_HTTP_AI_GUARD_AT_OUTPUT_PART,       /* OUTPUT_PARTS */
     NGX_HTTP_AI_GUARD_AT_NONE,              /* OUTPUT_PART */
     NGX_HTTP_AI_GUARD_AT_CONTENT_BLOCK,     /* CONTENT */
-    NGX_HTTP_AI_GUARD_AT_NONE               /* CONTENT_BLOCK */
+    NGX_HTTP_AI_GUARD_AT_NONE,              /* CONTENT_BLOCK */
+    NGX_HTTP_AI_GUARD_AT_NONE,              /* OUT_DETAILS */
+    NGX_HTTP_AI_GUARD_AT_CHUNK,             /* ROOTS: Gemini's array stream */
+    NGX_HTTP_AI_GUARD_AT_NONE,              /* GEM_USAGE */
+    NGX_HTTP_AI_GUARD_AT_CANDIDATE,         /* CANDIDATES */
+    NGX_HTTP_AI_GUARD_AT_NONE,              /* CANDIDATE */
+    NGX_HTTP_AI_GUARD_AT_NONE               /* GEM_CONTENT */
 };
 
 
@@ -224,6 +268,10 @@ static const ngx_http_ai_guard_usage_key_t  ngx_http_ai_guard_usage_in_root[] =
     ngx_http_ai_guard_usage_key("delta", NGX_HTTP_AI_GUARD_AT_DELTA),
     ngx_http_ai_guard_usage_key("output", NGX_HTTP_AI_GUARD_AT_OUTPUT),
     ngx_http_ai_guard_usage_key("content", NGX_HTTP_AI_GUARD_AT_CONTENT),
+    ngx_http_ai_guard_usage_key("usageMetadata",
+                                NGX_HTTP_AI_GUARD_AT_GEM_USAGE),
+    ngx_http_ai_guard_usage_key("modelVersion", NGX_HTTP_AI_GUARD_AT_MODEL),
+    ngx_http_ai_guard_usage_key("candidates", NGX_HTTP_AI_GUARD_AT_CANDIDATES),
     ngx_http_ai_guard_usage_key_end
 };
 
@@ -246,6 +294,10 @@ static const ngx_http_ai_guard_usage_key_t  ngx_http_ai_guard_usage_in_usage[] =
                                 NGX_HTTP_AI_GUARD_AT_DETAILS),
     ngx_http_ai_guard_usage_key("input_tokens_details",
                                 NGX_HTTP_AI_GUARD_AT_DETAILS),
+    ngx_http_ai_guard_usage_key("completion_tokens_details",
+                                NGX_HTTP_AI_GUARD_AT_OUT_DETAILS),
+    ngx_http_ai_guard_usage_key("output_tokens_details",
+                                NGX_HTTP_AI_GUARD_AT_OUT_DETAILS),
     ngx_http_ai_guard_usage_key_end
 };
 
@@ -254,6 +306,51 @@ static const ngx_http_ai_guard_usage_key_t
     ngx_http_ai_guard_usage_in_details[] =
 {
     ngx_http_ai_guard_usage_key("cached_tokens", NGX_HTTP_AI_GUARD_AT_CACHED),
+    ngx_http_ai_guard_usage_key_end
+};
+
+
+/* completion_tokens_details (chat), output_tokens_details (Responses) */
+static const ngx_http_ai_guard_usage_key_t
+    ngx_http_ai_guard_usage_in_out_details[] =
+{
+    ngx_http_ai_guard_usage_key("reasoning_tokens",
+                                NGX_HTTP_AI_GUARD_AT_REASONING),
+    ngx_http_ai_guard_usage_key_end
+};
+
+
+/* Gemini's usageMetadata; totalTokenCount is their sum, not read */
+static const ngx_http_ai_guard_usage_key_t
+    ngx_http_ai_guard_usage_in_gem_usage[] =
+{
+    ngx_http_ai_guard_usage_key("promptTokenCount",
+                                NGX_HTTP_AI_GUARD_AT_G_PROMPT),
+    ngx_http_ai_guard_usage_key("candidatesTokenCount",
+                                NGX_HTTP_AI_GUARD_AT_G_CANDIDATES),
+    ngx_http_ai_guard_usage_key("cachedContentTokenCount",
+                                NGX_HTTP_AI_GUARD_AT_G_CACHED),
+    ngx_http_ai_guard_usage_key("thoughtsTokenCount",
+                                NGX_HTTP_AI_GUARD_AT_G_THOUGHTS),
+    ngx_http_ai_guard_usage_key("toolUsePromptTokenCount",
+                                NGX_HTTP_AI_GUARD_AT_G_TOOL_PROMPT),
+    ngx_http_ai_guard_usage_key_end
+};
+
+
+/* a Gemini candidate, and its content: parts[].text is generated text */
+static const ngx_http_ai_guard_usage_key_t
+    ngx_http_ai_guard_usage_in_candidate[] =
+{
+    ngx_http_ai_guard_usage_key("content", NGX_HTTP_AI_GUARD_AT_GEM_CONTENT),
+    ngx_http_ai_guard_usage_key_end
+};
+
+
+static const ngx_http_ai_guard_usage_key_t
+    ngx_http_ai_guard_usage_in_gem_content[] =
+{
+    ngx_http_ai_guard_usage_key("parts", NGX_HTTP_AI_GUARD_AT_OUTPUT_PARTS),
     ngx_http_ai_guard_usage_key_end
 };
 
@@ -359,7 +456,13 @@ static const ngx_http_ai_guard_usage_key_t
     NULL,                                           /* OUTPUT_PARTS */
     ngx_http_ai_guard_usage_in_output_part,         /* OUTPUT_PART */
     NULL,                                           /* CONTENT */
-    ngx_http_ai_guard_usage_in_delta                /* CONTENT_BLOCK */
+    ngx_http_ai_guard_usage_in_delta,               /* CONTENT_BLOCK */
+    ngx_http_ai_guard_usage_in_out_details,         /* OUT_DETAILS */
+    NULL,                                           /* ROOTS */
+    ngx_http_ai_guard_usage_in_gem_usage,           /* GEM_USAGE */
+    NULL,                                           /* CANDIDATES */
+    ngx_http_ai_guard_usage_in_candidate,           /* CANDIDATE */
+    ngx_http_ai_guard_usage_in_gem_content          /* GEM_CONTENT */
 };
 
 
@@ -372,7 +475,13 @@ static const u_char  ngx_http_ai_guard_usage_field_hint[] = {
     0,                                      /* output_tokens */
     NGX_HTTP_AI_GUARD_HINT_OPENAI,          /* cached_tokens */
     NGX_HTTP_AI_GUARD_HINT_ANTHROPIC,       /* cache_read_input_tokens */
-    NGX_HTTP_AI_GUARD_HINT_ANTHROPIC        /* cache_creation_input_tokens */
+    NGX_HTTP_AI_GUARD_HINT_ANTHROPIC,       /* cache_creation_input_tokens */
+    NGX_HTTP_AI_GUARD_HINT_OPENAI,          /* reasoning_tokens */
+    NGX_HTTP_AI_GUARD_HINT_GEMINI,          /* promptTokenCount */
+    NGX_HTTP_AI_GUARD_HINT_GEMINI,          /* candidatesTokenCount */
+    NGX_HTTP_AI_GUARD_HINT_GEMINI,          /* cachedContentTokenCount */
+    NGX_HTTP_AI_GUARD_HINT_GEMINI,          /* thoughtsTokenCount */
+    NGX_HTTP_AI_GUARD_HINT_GEMINI           /* toolUsePromptTokenCount */
 };
 
 
@@ -621,6 +730,20 @@ ngx_http_ai_guard_usage_finish(const ngx_http_ai_guard_usage_parser_t *p,
         u->cached_tokens = n[NGX_HTTP_AI_GUARD_F_CACHE_READ];
         u->cache_write_tokens = n[NGX_HTTP_AI_GUARD_F_CACHE_WRITE];
 
+    } else if (p->hints & NGX_HTTP_AI_GUARD_HINT_GEMINI) {
+        u->vendor = NGX_HTTP_AI_GUARD_USAGE_GEMINI;
+
+        /*
+         * promptTokenCount includes the cached content; thoughts are
+         * counted apart from the candidates and billed as output
+         */
+        u->input_tokens = n[NGX_HTTP_AI_GUARD_F_G_PROMPT]
+                          + n[NGX_HTTP_AI_GUARD_F_G_TOOL_PROMPT];
+        u->output_tokens = n[NGX_HTTP_AI_GUARD_F_G_CANDIDATES]
+                           + n[NGX_HTTP_AI_GUARD_F_G_THOUGHTS];
+        u->cached_tokens = n[NGX_HTTP_AI_GUARD_F_G_CACHED];
+        u->reasoning_tokens = n[NGX_HTTP_AI_GUARD_F_G_THOUGHTS];
+
     } else {
         if (p->hints & NGX_HTTP_AI_GUARD_HINT_OPENAI) {
             u->vendor = NGX_HTTP_AI_GUARD_USAGE_OPENAI;
@@ -634,10 +757,17 @@ ngx_http_ai_guard_usage_finish(const ngx_http_ai_guard_usage_parser_t *p,
                           ? n[NGX_HTTP_AI_GUARD_F_COMPLETION]
                           : n[NGX_HTTP_AI_GUARD_F_OUTPUT];
         u->cached_tokens = n[NGX_HTTP_AI_GUARD_F_CACHED];
+
+        /* OpenAI's reasoning tokens are a part of its output tokens */
+        u->reasoning_tokens = n[NGX_HTTP_AI_GUARD_F_REASONING];
     }
 
     if (u->cached_tokens > u->input_tokens) {
         u->cached_tokens = u->input_tokens;
+    }
+
+    if (u->reasoning_tokens > u->output_tokens) {
+        u->reasoning_tokens = u->output_tokens;
     }
 
     u->found = p->found ? 1 : 0;

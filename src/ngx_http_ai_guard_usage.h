@@ -26,9 +26,18 @@
  *   usage.input_tokens_details.cached_tokens     OpenAI Responses
  *   usage.cache_read_input_tokens,
  *   usage.cache_creation_input_tokens            Anthropic
+ *   usage.completion_tokens_details.reasoning_tokens,
+ *   usage.output_tokens_details.reasoning_tokens OpenAI reasoning
  *   response.usage.*                             Responses stream events
  *   message.usage.*                              Anthropic message_start
- *   model, response.model, message.model         the model
+ *   usageMetadata.promptTokenCount, .candidatesTokenCount,
+ *   .cachedContentTokenCount, .thoughtsTokenCount,
+ *   .toolUsePromptTokenCount                     Google Gemini
+ *   model, response.model, message.model,
+ *   modelVersion                                 the model
+ *
+ * A body whose root is an array is read as a sequence of roots: Gemini's
+ * streamGenerateContent without alt=sse answers a JSON array of chunks.
  *
  * Each count keeps the last value seen, so Anthropic's cumulative
  * message_delta output_tokens is taken, never added.  A count is stored
@@ -43,7 +52,8 @@
  * string of Responses stream events, output[].content[].text and
  * output[].arguments (Responses JSON), content[].text and
  * content[].thinking (Anthropic JSON), delta.text, delta.partial_json and
- * delta.thinking (Anthropic stream).  It feeds the estimate when a
+ * delta.thinking (Anthropic stream), candidates[].content.parts[].text
+ * (Gemini).  It feeds the estimate when a
  * response carries no usage.
  *
  * Syntax errors stop the JSON scanning: for a JSON body until the end, for
@@ -68,10 +78,11 @@
 #define NGX_HTTP_AI_GUARD_USAGE_UNKNOWN     0
 #define NGX_HTTP_AI_GUARD_USAGE_OPENAI      1
 #define NGX_HTTP_AI_GUARD_USAGE_ANTHROPIC   2
+#define NGX_HTTP_AI_GUARD_USAGE_GEMINI      3
 
 #define NGX_HTTP_AI_GUARD_USAGE_MODEL_LEN   128
 #define NGX_HTTP_AI_GUARD_USAGE_DEPTH       32
-#define NGX_HTTP_AI_GUARD_USAGE_FIELDS      8
+#define NGX_HTTP_AI_GUARD_USAGE_FIELDS      14
 
 /* 10^15: three counts added still fit an int64_t with room to spare */
 #define NGX_HTTP_AI_GUARD_USAGE_MAX_TOKENS  1000000000000000LL
@@ -82,7 +93,11 @@
  * input_tokens counts every prompt token, cached and cache writes
  * included; cached_tokens is the part of it read from the prompt cache
  * (never more than input_tokens); cache_write_tokens the part written to
- * it (Anthropic's cache_creation_input_tokens, 0 for OpenAI).
+ * it (Anthropic's cache_creation_input_tokens, 0 for OpenAI and Gemini).
+ * output_tokens counts every generated token, reasoning included;
+ * reasoning_tokens is the part of it the model spent thinking (OpenAI's
+ * reasoning_tokens, Gemini's thoughtsTokenCount, which Gemini counts
+ * apart from candidatesTokenCount; never more than output_tokens).
  */
 
 typedef struct {
@@ -90,6 +105,7 @@ typedef struct {
     int64_t     output_tokens;
     int64_t     cached_tokens;
     int64_t     cache_write_tokens;
+    int64_t     reasoning_tokens;
     uint64_t    content_bytes;
     size_t      model_len;
     u_char      model[NGX_HTTP_AI_GUARD_USAGE_MODEL_LEN];
@@ -97,7 +113,7 @@ typedef struct {
     /* a usage object with at least one count was seen */
     unsigned    found:1;
 
-    /* NGX_HTTP_AI_GUARD_USAGE_UNKNOWN, _OPENAI or _ANTHROPIC */
+    /* NGX_HTTP_AI_GUARD_USAGE_UNKNOWN, _OPENAI, _ANTHROPIC or _GEMINI */
     unsigned    vendor:2;
 } ngx_http_ai_guard_usage_t;
 

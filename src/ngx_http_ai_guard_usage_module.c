@@ -269,6 +269,7 @@ ngx_http_ai_guard_meter_final(ngx_http_request_t *r,
                                              NGX_HTTP_AI_GUARD_MAX_COUNT);
         u->cached_tokens = 0;
         u->cache_write_tokens = 0;
+        u->reasoning_tokens = 0;
     }
 
     ctx->response_model = (u->model_len != 0);

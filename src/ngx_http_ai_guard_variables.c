@@ -44,6 +44,8 @@ static ngx_int_t ngx_http_ai_guard_jwt_cache_variable(ngx_http_request_t *r,
 #define NGX_HTTP_AI_GUARD_VAR_TTFT        4
 #define NGX_HTTP_AI_GUARD_VAR_ESTIMATED   5
 #define NGX_HTTP_AI_GUARD_VAR_MAX_TOKENS  6
+#define NGX_HTTP_AI_GUARD_VAR_REASONING   7
+#define NGX_HTTP_AI_GUARD_VAR_CACHE_WRITE 8
 
 /* the GenAI attributes of ngx_http_ai_guard_genai_variable() */
 #define NGX_HTTP_AI_GUARD_VAR_RESPONSE_MODEL  0
@@ -100,6 +102,14 @@ static ngx_http_variable_t  ngx_http_ai_guard_vars[] = {
 
     { ngx_string("ai_guard_cached_tokens"), NULL,
       ngx_http_ai_guard_number_variable, NGX_HTTP_AI_GUARD_VAR_CACHED,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_reasoning_tokens"), NULL,
+      ngx_http_ai_guard_number_variable, NGX_HTTP_AI_GUARD_VAR_REASONING,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_guard_cache_write_tokens"), NULL,
+      ngx_http_ai_guard_number_variable, NGX_HTTP_AI_GUARD_VAR_CACHE_WRITE,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("ai_guard_ttft_ms"), NULL,
@@ -332,6 +342,14 @@ ngx_http_ai_guard_number_variable(ngx_http_request_t *r,
         n = ctx->usage.cached_tokens;
         break;
 
+    case NGX_HTTP_AI_GUARD_VAR_REASONING:
+        n = ctx->usage.reasoning_tokens;
+        break;
+
+    case NGX_HTTP_AI_GUARD_VAR_CACHE_WRITE:
+        n = ctx->usage.cache_write_tokens;
+        break;
+
     case NGX_HTTP_AI_GUARD_VAR_TTFT:
         n = ctx->ttft_ms;
         break;
@@ -427,7 +445,8 @@ ngx_http_ai_guard_genai_variable(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t  *ctx;
 
     static ngx_str_t  dialects[] = {
-        ngx_null_string, ngx_string("openai"), ngx_string("anthropic")
+        ngx_null_string, ngx_string("openai"), ngx_string("anthropic"),
+        ngx_string("gemini")
     };
 
     /* the path's ending, and the operation it is */
@@ -437,7 +456,10 @@ ngx_http_ai_guard_genai_variable(ngx_http_request_t *r,
         { ngx_string("/messages"), ngx_string("chat") },
         { ngx_string("/responses"), ngx_string("chat") },
         { ngx_string("/completions"), ngx_string("text_completion") },
-        { ngx_string("/embeddings"), ngx_string("embeddings") }
+        { ngx_string("/embeddings"), ngx_string("embeddings") },
+        { ngx_string(":generateContent"), ngx_string("generate_content") },
+        { ngx_string(":streamGenerateContent"),
+          ngx_string("generate_content") }
     };
 
     ctx = ngx_http_ai_guard_get_ctx(r->main);

@@ -47,6 +47,24 @@ static void ngx_http_ai_guard_zone_delete(ngx_http_ai_guard_zone_t *zone,
 #define ngx_http_ai_guard_zone_hash(key, len)  ngx_murmur_hash2(key, len)
 
 
+/*
+ * A zone an older or newer module made, met on a reload: its layout is
+ * not ours, and reading it would misread every entry.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_zone_foreign(ngx_shm_zone_t *shm_zone, char *what,
+    char *change)
+{
+    ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                  "ai_guard %s \"%V\" was made by another version of the "
+                  "module: change %s to start it afresh, or restart nginx",
+                  what, &shm_zone->shm.name, change);
+
+    return NGX_ERROR;
+}
+
+
 ngx_int_t
 ngx_http_ai_guard_zone_add(ngx_conf_t *cf, ngx_http_ai_guard_zone_t *zone,
     ngx_str_t *name, size_t size)
@@ -86,12 +104,8 @@ ngx_http_ai_guard_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     if (ozone) {
         if (ozone->sh->version != NGX_HTTP_AI_GUARD_ZONE_VERSION) {
-            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                          "ai_guard zone \"%V\" was made by another version "
-                          "of the module: change the zone's size or name to "
-                          "start it afresh, or restart nginx",
-                          &shm_zone->shm.name);
-            return NGX_ERROR;
+            return ngx_http_ai_guard_zone_foreign(shm_zone, "zone",
+                                                  "the zone's size or name");
         }
 
         zone->sh = ozone->sh;

@@ -47,7 +47,7 @@ typedef struct {
  * The layout of the zones and their keys: a zone of another version (an
  * upgraded module's reload) is not adopted nor copied.
  */
-#define NGX_HTTP_AI_GUARD_ZONE_VERSION  3
+#define NGX_HTTP_AI_GUARD_ZONE_VERSION  4
 
 
 typedef struct {
@@ -96,6 +96,8 @@ struct ngx_http_ai_guard_zone_s {
 };
 
 
+ngx_int_t ngx_http_ai_guard_zone_foreign(ngx_shm_zone_t *shm_zone,
+    char *what, char *change);
 ngx_int_t ngx_http_ai_guard_zone_add(ngx_conf_t *cf,
     ngx_http_ai_guard_zone_t *zone, ngx_str_t *name, size_t size);
 

@@ -163,7 +163,8 @@ sub obj {
         . qq("input_tokens":$t->{input_tokens},)
         . qq("output_tokens":$t->{output_tokens},)
         . qq("cached_tokens":$t->{cached_tokens},"estimated_requests":0,)
-        . qq("cost_usd":"$t->{cost_usd}"});
+        . qq("cost_usd":"$t->{cost_usd}",)
+        . qq("reasoning_tokens":0,"cache_write_tokens":0});
 }
 
 sub tenant { obj({ %{ $total{$_[0]} }, tenant => $_[0] }, 'tenant') }
@@ -380,14 +381,14 @@ meter decision=reject tenant=acme key=acme-1 model=m in=- out=- cached=- source=
                 . ']}' } qw(acme beta)),
  # CSV: a header row, a row a tenant
  "tenant,requests,input_tokens,output_tokens,cached_tokens,"
- . "estimated_requests,cost_usd\n"
- . "acme,7,3962,292,610,0,0.0029241\n"
- . "beta,2,1264,98,205,0,0.0009102\n",
+ . "estimated_requests,cost_usd,reasoning_tokens,cache_write_tokens\n"
+ . "acme,7,3962,292,610,0,0.0029241,0,0\n"
+ . "beta,2,1264,98,205,0,0.0009102,0,0\n",
  # CSV: a row a tenant and model
  "tenant,model,requests,input_tokens,output_tokens,cached_tokens,"
- . "estimated_requests,cost_usd\n"
- . "beta,claude-3-5-haiku,1,30,42,5,0,0.0007065\n"
- . "beta,gpt-4o-mini,1,1234,56,200,0,0.0002037\n",
+ . "estimated_requests,cost_usd,reasoning_tokens,cache_write_tokens\n"
+ . "beta,claude-3-5-haiku,1,30,42,5,0,0.0007065,0,0\n"
+ . "beta,gpt-4o-mini,1,1234,56,200,0,0.0002037,0,0\n",
  # Stripe ($::stripe): the same identifiers in both exports
  ($::stripe) x 2,
  # an empty month has no events
@@ -442,4 +443,4 @@ meter decision=allow tenant=acme key=acme-2 model=gpt-4o-mini in=5 out=4 cached=
 --- abort
 --- response_body eval
 [$::began,
- qr/\{"key":"acme-2","requests":1,"input_tokens":5,"output_tokens":4,"cached_tokens":0,"estimated_requests":1,"cost_usd":"0.00000315"\}/]
+ qr/\{"key":"acme-2","requests":1,"input_tokens":5,"output_tokens":4,"cached_tokens":0,"estimated_requests":1,"cost_usd":"0.00000315","reasoning_tokens":0,"cache_write_tokens":0\}/]

@@ -385,11 +385,12 @@ the refused ones left nothing behind.
 --- response_body_like eval
 ['"usage"', '"usage"', '"usage"', '"usage"',
  '\A' . quotemeta("tenant,model,requests,input_tokens,output_tokens,"
-                   . "cached_tokens,estimated_requests,cost_usd\n"
-                   . "acme,\"'+1\",1,11,1,0,0,0.000000\n"
-                   . "acme,\"'-2\",1,11,1,0,0,0.000000\n"
-                   . "acme,\"'=HYPERLINK(\"\"http://x\"\")\",1,11,1,0,0,0.000000\n"
-                   . "acme,\"'\@SUM(A1)\",1,11,1,0,0,0.000000\n") . '\z',
+                   . "cached_tokens,estimated_requests,cost_usd,"
+                   . "reasoning_tokens,cache_write_tokens\n"
+                   . "acme,\"'+1\",1,11,1,0,0,0.000000,0,0\n"
+                   . "acme,\"'-2\",1,11,1,0,0,0.000000,0,0\n"
+                   . "acme,\"'=HYPERLINK(\"\"http://x\"\")\",1,11,1,0,0,0.000000,0,0\n"
+                   . "acme,\"'\@SUM(A1)\",1,11,1,0,0,0.000000,0,0\n") . '\z',
  '"groups":\[\{"model":"\+1",.*\{"model":"-2",.*'
  . '\{"model":"=HYPERLINK\(\\\\"http://x\\\\"\)",.*\{"model":"\@SUM\(A1\)",']
 
@@ -408,9 +409,9 @@ the refused ones left nothing behind.
 [200, 200, 200, 200]
 --- response_body_like eval
 ['"usage"', '"usage"',
- '"cost_usd":"0.008000","groups":\['
- . '\{"model":"gpt-4o","requests":1,"input_tokens":1000,"output_tokens":100,"cached_tokens":0,"estimated_requests":0,"cost_usd":"0.003500"\},'
- . '\{"model":"mystery-1","requests":1,"input_tokens":1000,"output_tokens":100,"cached_tokens":0,"estimated_requests":0,"cost_usd":"0.004500"\}\]',
+ '"cost_usd":"0.008000","reasoning_tokens":0,"cache_write_tokens":0,"groups":\['
+ . '\{"model":"gpt-4o","requests":1,"input_tokens":1000,"output_tokens":100,"cached_tokens":0,"estimated_requests":0,"cost_usd":"0.003500","reasoning_tokens":0,"cache_write_tokens":0\},'
+ . '\{"model":"mystery-1","requests":1,"input_tokens":1000,"output_tokens":100,"cached_tokens":0,"estimated_requests":0,"cost_usd":"0.004500","reasoning_tokens":0,"cache_write_tokens":0\}\]',
  '(?ms)\A'
  . ::sample('ai_guard_unpriced_requests_total{tenant="acme"}', 1)
  . ::sample('ai_guard_cost_usd_total{tenant="acme",model="mystery-1"}', '0\.0045(?:0*)')]
@@ -447,7 +448,7 @@ the refused ones left nothing behind.
 [200, 200, 200]
 --- response_body_like eval
 ['"usage"',
- '"groups":\[\{"model":"mystery-1","requests":1,"input_tokens":1000,"output_tokens":100,"cached_tokens":0,"estimated_requests":0,"cost_usd":"0.001200"\}\]',
+ '"groups":\[\{"model":"mystery-1","requests":1,"input_tokens":1000,"output_tokens":100,"cached_tokens":0,"estimated_requests":0,"cost_usd":"0.001200","reasoning_tokens":0,"cache_write_tokens":0\}\]',
  '(?ms)\A(?!.*^ai_guard_unpriced_requests_total\{[^}]*\} [1-9])'
  . ::sample('ai_guard_cost_usd_total{tenant="acme",model="mystery-1"}', '0\.0012(?:0*)')]
 

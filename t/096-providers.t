@@ -89,7 +89,7 @@ __DATA__
  . 'host=\[api\.openai\.com\]',
  '"groups":\[\{"model":"gpt-4o-mini","requests":1,"input_tokens":11,'
  . '"output_tokens":4,',
- '(?m)^acme,1,11,4,0,0,0\.00000405$']
+ '(?m)^acme,1,11,4,0,0,0\.00000405,0,0$']
 
 
 
@@ -109,4 +109,4 @@ __DATA__
  . 'host=\[api\.anthropic\.com\]',
  '"groups":\[\{"model":"claude-3-5-haiku-20241022","requests":1,'
  . '"input_tokens":12,"output_tokens":6,',
- '(?m)^acme,1,12,6,0,0,0\.000126$']
+ '(?m)^acme,1,12,6,0,0,0\.000126,0,0$']

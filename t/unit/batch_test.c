@@ -51,6 +51,8 @@ rec(const rec_spec_t *s)
     r.cached = s->input / 2;
     r.estimated = 1;
     r.cost = s->cost;
+    r.reasoning = s->output / 2;
+    r.cache_write = s->input / 4;
 
     size = ngx_http_ai_guard_batch_rec_size(&r);
 
@@ -190,6 +192,8 @@ check_sums(ngx_http_ai_guard_batch_t *b, const char *order)
         is_int(u->cached, 150, "%s: cached adds up", order);
         is_int(u->estimated, 2, "%s: estimated adds up", order);
         is_int(u->cost, 1200, "%s: cost adds up", order);
+        is_int(u->reasoning, 15, "%s: reasoning adds up", order);
+        is_int(u->cache_write, 75, "%s: cache writes add up", order);
     }
 
     u = find_usage(b, 20000, "acme", "k2", "gpt-4o", "cus_1");

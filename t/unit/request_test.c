@@ -1104,11 +1104,98 @@ t_lexer(void)
 }
 
 
+/*
+ * Gemini's generateContent (https://ai.google.dev/api/generate-content):
+ * the texts of contents[].parts[] and systemInstruction, the functions'
+ * declarations, generationConfig's maxOutputTokens and candidateCount as
+ * max_tokens and n.  The model is in the path, not the body.
+ */
+
+static void t_path(const char *path, int want, const char *model);
+
+
+static void
+t_gemini(void)
+{
+    t_result_t  *r;
+
+    r = t_run("{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":"
+              "\"Write a story\"},{\"inlineData\":{\"mimeType\":"
+              "\"image/png\",\"data\":\"QUJD\"}},{\"text\":\" about a "
+              "robot\"}]},{\"role\":\"model\",\"parts\":[{"
+              "\"functionCall\":{\"name\":\"f\",\"args\":{\"q\":\"v\"}}}]},"
+              "{\"role\":\"user\",\"parts\":[{\"functionResponse\":{"
+              "\"name\":\"f\",\"response\":{\"r\":\"42\"}}}]}],"
+              "\"systemInstruction\":{\"parts\":[{\"text\":\"Be terse.\"}]},"
+              "\"tools\":[{\"functionDeclarations\":[{\"name\":\"f\","
+              "\"description\":\"d\",\"parameters\":{\"type\":"
+              "\"object\"}}]}],\"safetySettings\":[{\"category\":"
+              "\"HARM_CATEGORY_HARASSMENT\",\"threshold\":\"BLOCK_NONE\"}],"
+              "\"generationConfig\":{\"temperature\":0,\"maxOutputTokens\":"
+              "800,\"candidateCount\":2,\"stopSequences\":[\"x\"]}}", 0);
+    is_int(r->rc, 0, "gemini: ok");
+    is_int(r->req.max_tokens, 800, "gemini: maxOutputTokens is max_tokens");
+    is_int(r->req.n, 2, "gemini: candidateCount is n");
+    is_int(r->req.model_len, 0, "gemini: no model in the body");
+    is_str(r->texts, r->texts_len,
+           "Write a story| about a robot|~name|~f|~args|~q|~v|~name|~f|"
+           "~response|~r|~42|Be terse.|~f|~d|~type|~object|",
+           "gemini: parts, function calls and responses, the system "
+           "instruction, declarations; not inline data, safety settings");
+
+    /* a duplicate inside generationConfig: the larger count holds */
+    r = t_run("{\"generationConfig\":{\"maxOutputTokens\":100000,"
+              "\"maxOutputTokens\":1,\"candidateCount\":8,"
+              "\"candidateCount\":1}}", 0);
+    is_int(r->req.max_tokens, 100000, "gemini: duplicate maxOutputTokens");
+    is_int(r->req.n, 8, "gemini: duplicate candidateCount");
+
+    t_invalid("{\"generationConfig\":{\"maxOutputTokens\":\"9\"}}",
+              "gemini: maxOutputTokens string", "generationConfig");
+    t_invalid("{\"generationConfig\":{\"candidateCount\":-1}}",
+              "gemini: candidateCount negative", "generationConfig");
+
+    t_path("/v1beta/models/gemini-2.5-flash:generateContent", 1,
+           "gemini-2.5-flash");
+    t_path("/v1beta/models/gemini-2.0-flash:streamGenerateContent", 2,
+           "gemini-2.0-flash");
+    t_path("/v1/projects/models/locations/us/publishers/google/models/"
+           "gemini-pro:generateContent", 1, "gemini-pro");
+    t_path("/v1beta/models/gemini-pro:countTokens", 0, NULL);
+    t_path("/v1beta/models/:generateContent", 0, NULL);
+    t_path("/v1beta/models/a/b:generateContent", 0, NULL);
+    t_path("/v1beta/models/a\x01b:generateContent", 0, NULL);
+    t_path("/v1beta/models/gemini-pro:generateContentX", 0, NULL);
+    t_path("/v1/chat/completions", 0, NULL);
+    t_path("/models/x:generateContent", 1, "x");
+}
+
+
+static void
+t_path(const char *path, int want, const char *model)
+{
+    int            rc;
+    size_t         len;
+    const u_char  *m;
+
+    len = 0;
+    m = NULL;
+    rc = ngx_http_ai_guard_request_path_model((const u_char *) path,
+                                              strlen(path), 255, &m, &len);
+    is_int(rc, want, "path model: %s", path);
+
+    if (model) {
+        is_str(m, len, model, "path model: %s is %s", path, model);
+    }
+}
+
+
 int
 main(void)
 {
     t_api_shapes();
     t_fields();
+    t_gemini();
     t_decoding();
     t_errors();
     t_splits();

@@ -25,27 +25,48 @@ typedef struct {
     uint64_t     content;
     int          found;
     int          vendor;
+    int64_t      reasoning;
 } fixture_t;
 
 
 /* expected values computed from the fixtures' decoded JSON */
 static const fixture_t  fixtures[] = {
     { "openai_chat.json", 0, 1234, 56, 1024, 0, "gpt-4o-2024-08-06",
-      199, 1, 1 },
+      199, 1, 1, 0 },
     { "openai_chat.sse", 1, 19, 42, 0, 0, "gpt-4o-mini-2024-07-18",
-      246, 1, 1 },
+      246, 1, 1, 0 },
     { "openai_responses.sse", 1, 37, 11, 0, 0, "gpt-4.1-2025-04-14",
-      64, 1, 1 },
+      64, 1, 1, 0 },
     { "openai_embeddings.json", 0, 8, 0, 0, 0, "text-embedding-3-small",
-      0, 1, 1 },
+      0, 1, 1, 0 },
     { "anthropic.json", 0, 13595, 503, 10000, 1500,
-      "claude-sonnet-4-20250514", 173, 1, 2 },
+      "claude-sonnet-4-20250514", 173, 1, 2, 0 },
     { "anthropic.sse", 1, 2520, 89, 2048, 0, "claude-3-5-sonnet-20241022",
-      105, 1, 2 },
+      105, 1, 2, 0 },
     { "openai_responses.json", 0, 328, 52, 256, 0, "gpt-4o-2024-08-06",
-      69, 1, 1 },
+      69, 1, 1, 0 },
     { "openai_completions.json", 0, 5, 7, 0, 0, "gpt-3.5-turbo-instruct",
-      25, 1, 1 },
+      25, 1, 1, 0 },
+
+    /*
+     * Gemini: the shapes of Google's API reference, GenerateContentResponse
+     * (https://ai.google.dev/api/generate-content) and its UsageMetadata as
+     * the Google Gen AI SDK documents it (https://googleapis.github.io/
+     * js-genai/, types.GenerateContentResponseUsageMetadata:
+     * totalTokenCount "is the sum of prompt_token_count,
+     * candidates_token_count, tool_use_prompt_token_count, and
+     * thoughts_token_count"; promptTokenCount includes the cached
+     * content).  gemini.json: a thinking model with a cached prompt;
+     * gemini.sse: streamGenerateContent?alt=sse, usage in every chunk, the
+     * last one whole; gemini_array.json: streamGenerateContent without
+     * alt=sse, a JSON array of the same chunks.
+     */
+    { "gemini.json", 0, 1210, 480, 1024, 0, "gemini-2.5-flash",
+      161, 1, 3, 466 },
+    { "gemini.sse", 1, 9, 21, 0, 0, "gemini-2.0-flash",
+      98, 1, 3, 0 },
+    { "gemini_array.json", 0, 8, 1047, 0, 0, "gemini-2.5-pro",
+      47, 1, 3, 1035 },
 };
 
 
@@ -133,6 +154,7 @@ same(const ngx_http_ai_guard_usage_t *a, const ngx_http_ai_guard_usage_t *b)
            && a->output_tokens == b->output_tokens
            && a->cached_tokens == b->cached_tokens
            && a->cache_write_tokens == b->cache_write_tokens
+           && a->reasoning_tokens == b->reasoning_tokens
            && a->content_bytes == b->content_bytes
            && a->found == b->found
            && a->vendor == b->vendor
@@ -207,6 +229,7 @@ check_expected(const char *name, const ngx_http_ai_guard_usage_t *u,
     is_int(u->content_bytes, f->content, "%s: content_bytes", name);
     is_int(u->found, f->found, "%s: found", name);
     is_int(u->vendor, f->vendor, "%s: vendor", name);
+    is_int(u->reasoning_tokens, f->reasoning, "%s: reasoning", name);
 }
 
 
@@ -627,8 +650,12 @@ test_structure(void)
     parse_str("", 0, &u);
     ok(!u.found && u.model_len == 0 && u.content_bytes == 0, "empty body");
 
+    /* a root array is a sequence of roots (Gemini's array stream) */
     parse_str("[1,2,{\"usage\":{\"prompt_tokens\":3}}]", 0, &u);
-    ok(!u.found, "root array has no usage");
+    is_int(u.input_tokens, 3, "root array: its objects are roots");
+
+    parse_str("[[{\"usage\":{\"prompt_tokens\":3}}]]", 0, &u);
+    ok(!u.found, "root array: one level only");
 
     parse_str("{\"content\":\"a\\u0000\",\"x\":\"\x01\","
               "\"usage\":{\"prompt_tokens\":3}}", 0, &u);
@@ -820,6 +847,58 @@ test_first_content(void)
 }
 
 
+/*
+ * Reasoning tokens: OpenAI's are a part of completion_tokens (chat) or
+ * output_tokens (Responses), Gemini's thoughts come on top of its
+ * candidates; a count that claims more reasoning than output is held to
+ * the output.
+ */
+
+static void
+test_reasoning(void)
+{
+    ngx_http_ai_guard_usage_t  u;
+
+    parse_str("{\"object\":\"chat.completion\",\"usage\":{"
+              "\"prompt_tokens\":10,\"completion_tokens\":300,"
+              "\"completion_tokens_details\":{\"reasoning_tokens\":256}}}",
+              0, &u);
+    is_int(u.output_tokens, 300, "reasoning: chat output keeps its total");
+    is_int(u.reasoning_tokens, 256, "reasoning: chat reasoning_tokens");
+
+    parse_str("{\"usage\":{\"input_tokens\":5,\"output_tokens\":40,"
+              "\"output_tokens_details\":{\"reasoning_tokens\":32}}}",
+              0, &u);
+    is_int(u.reasoning_tokens, 32, "reasoning: Responses reasoning_tokens");
+
+    parse_str("{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":7,"
+              "\"completion_tokens_details\":{\"reasoning_tokens\":9}}}",
+              0, &u);
+    is_int(u.reasoning_tokens, 7, "reasoning: never more than the output");
+
+    /* a reasoning_tokens outside its details object is no count */
+    parse_str("{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":7,"
+              "\"reasoning_tokens\":5}}", 0, &u);
+    is_int(u.reasoning_tokens, 0, "reasoning: only in the details object");
+
+    parse_str("{\"usageMetadata\":{\"promptTokenCount\":4,"
+              "\"candidatesTokenCount\":6,\"thoughtsTokenCount\":10,"
+              "\"toolUsePromptTokenCount\":3,\"totalTokenCount\":23}}",
+              0, &u);
+    is_int(u.input_tokens, 7, "gemini: tool-use prompt tokens are input");
+    is_int(u.output_tokens, 16, "gemini: thoughts are output");
+    is_int(u.reasoning_tokens, 10, "gemini: thoughts are reasoning");
+    is_int(u.vendor, NGX_HTTP_AI_GUARD_USAGE_GEMINI, "gemini: the vendor");
+
+    /* a count of Gemini's name outside usageMetadata is content */
+    parse_str("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":"
+              "\"x\",\"promptTokenCount\":99}]}}],\"promptTokenCount\":98}",
+              0, &u);
+    is_int(u.found, 0, "gemini: counts only inside usageMetadata");
+    is_int(u.content_bytes, 1, "gemini: parts[].text is content");
+}
+
+
 int
 main(void)
 {
@@ -832,6 +911,7 @@ main(void)
     test_structure();
     test_strings();
     test_anthropic_cumulative();
+    test_reasoning();
     test_garbage();
 
     return done_testing();
