@@ -109,6 +109,18 @@ $http
 _EOC_
 }
 
+# a node of a cluster: made, its keys file and http{} written, started
+sub started {
+    my ($class, %args) = @_;
+    my $self = $class->new(%args);
+
+    $self->write_file('html/keys.json', $args{keys});
+    $self->write_config($args{http});
+    $self->start;
+
+    return $self;
+}
+
 # `nginx -t`: its exit status and what it printed
 sub test_config {
     my ($self) = @_;
