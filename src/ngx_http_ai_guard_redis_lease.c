@@ -615,7 +615,7 @@ ngx_http_ai_guard_lease_call(ngx_http_ai_guard_redis_conf_t *rcf,
 
         if (need[i] != -1
             || (s->limit && s->denied <= now
-                && held < (int64_t) (s->want / 2 + 1)))
+                && held < (int64_t) (s->want / 4 + 1)))
         {
             due = 1;
         }

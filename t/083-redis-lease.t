@@ -27,19 +27,13 @@ plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (make test sets it)'
     unless $rport;
 plan tests => 14;
 
-sub rcli { my $out = `redis-cli -p $rport @_ 2>&1`; chomp $out; $out }
+sub rcli { AiGuardNginx::redis(@_) }
 
 # a prefix of this run's own: no counter of an earlier run is in the way
 my $prefix = "t083-$$:";
 
-my $keys = <<'_EOF_';
-{"keys": [
-  {"id": "ten-1", "tenant": "ten", "tier": "day",
-   "sha256": "86a3768b9684d21492c98446c2302ade49ddfe4b328d99475ed0c959fb07a23e"},
-  {"id": "tok-1", "tenant": "tok", "tier": "tok",
-   "sha256": "500f79339c566a52b161f0ebd52cbdca577cd0921c2034a897565e3f03a7fcea"}
-]}
-_EOF_
+my $keys = AiGuardNginx::keys_json(['ten-1', 'ten', 'day', 1],
+                                   ['tok-1', 'tok', 'tok', 2]);
 
 my $limit = 400;
 

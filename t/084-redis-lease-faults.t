@@ -34,20 +34,13 @@ plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (make test sets it)'
     unless $rport;
 plan tests => 17;
 
-sub rcli { my $out = `redis-cli -p $rport @_ 2>&1`; chomp $out; $out }
+sub rcli { AiGuardNginx::redis(@_) }
 
 my $prefix = "t084-$$:";
 
-my $keys = <<'_EOF_';
-{"keys": [
-  {"id": "ten-1", "tenant": "ten", "tier": "day",
-   "sha256": "86a3768b9684d21492c98446c2302ade49ddfe4b328d99475ed0c959fb07a23e"},
-  {"id": "two-1", "tenant": "two", "tier": "day",
-   "sha256": "500f79339c566a52b161f0ebd52cbdca577cd0921c2034a897565e3f03a7fcea"},
-  {"id": "three-1", "tenant": "three", "tier": "day",
-   "sha256": "2784997d796a3111c87e04d74069f61bde4b8e10257b7e1d55f195a157eca23d"}
-]}
-_EOF_
+my $keys = AiGuardNginx::keys_json(['ten-1', 'ten', 'day', 1],
+                                   ['two-1', 'two', 'day', 2],
+                                   ['three-1', 'three', 'day', 3]);
 
 my $limit = 400;
 
