@@ -26,13 +26,14 @@ use lib "$FindBin::Bin/helper";
 use Test::More;
 use Time::HiRes qw(sleep);
 use POSIX qw(floor);
+use IO::Socket::INET;
 use AiGuardNginx;
 
 my $rport = $ENV{TEST_NGINX_REDIS_PORT};
 
 plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (make test sets it)'
     unless $rport;
-plan tests => 17;
+plan tests => 19;
 
 sub rcli { AiGuardNginx::redis(@_) }
 
@@ -40,7 +41,8 @@ my $prefix = "t084-$$:";
 
 my $keys = AiGuardNginx::keys_json(['ten-1', 'ten', 'day', 1],
                                    ['two-1', 'two', 'day', 2],
-                                   ['three-1', 'three', 'day', 3]);
+                                   ['three-1', 'three', 'day', 3],
+                                   ['four-1', 'four', 'day', 4]);
 
 my $limit = 400;
 
@@ -205,6 +207,46 @@ is($count, $n3, "the lease Redis forgot is counted once: $n3");
 
 # the node takes new slices from the restarted Redis
 is(one($b), 200, 'a new slice after the restart');
+
+# 4. clients that leave while their request waits for a slice (Redis
+# frozen): the calls end without them, and the node serves on
+
+tenant('four', 4);
+
+my $outages = () = $b->log =~ /redis .* unavailable/g;
+
+kill 'STOP', $rpid;
+
+my @gone = map {
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $b->port) or die "connect: $!";
+    print $s "GET /v1/models HTTP/1.1\r\nHost: localhost\r\n"
+             . "$ten->[0]\r\n\r\n";
+    $s;
+} 1 .. 3;
+
+sleep 0.05;
+close $_ for @gone;
+
+# the calls time out without their requests: a new outage is logged
+my $now;
+for (1 .. 100) {
+    $now = () = $b->log =~ /redis .* unavailable/g;
+    last if $now > $outages;
+    sleep 0.05;
+}
+
+kill 'CONT', $rpid;
+
+ok($now > $outages, 'the calls of the requests gone timed out');
+
+my $back;
+for (1 .. 100) {
+    $back = one($b);
+    last if $back == 200;
+    sleep 0.05;
+}
+is($back, 200, 'Redis back: the node serves the tenant from a new slice');
 
 $b->stop;
 
