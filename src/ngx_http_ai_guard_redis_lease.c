@@ -419,8 +419,8 @@ ngx_http_ai_guard_redis_lease_reserve(ngx_http_request_t *r,
 
     /*
      * The slices do not cover the request: it waits for a call of its
-     * own, even when another is out (they report the same lease and use,
-     * and the node keeps the larger grant); once is enough.
+     * own, even when another is out (a lease a crossed call opens is
+     * left to expire, see the reply); once is enough.
      */
 
     if (asked || !ngx_http_ai_guard_redis_up()) {
@@ -945,30 +945,33 @@ ngx_http_ai_guard_lease_apply(ngx_http_ai_guard_lease_call_t *call,
         tot = (int64_t) e[1]->integer;
         g = (uint64_t) e[2]->integer;
 
-        if (id == 0) {
-            /* no lease: what was reported is in the counter */
-            if (s->id == it->id && it->id) {
-                s->used -= it->used;
-            }
-
-            s->id = 0;
-            s->granted = 0;
-
-        } else if (s->id == id) {
+        if (s->id == id && id) {
             s->granted = ngx_max(s->granted, tot);
 
-        } else {
+        } else if (s->id == it->id) {
+
             /*
-             * A new lease: the old one's use, as reported, is in the
-             * counter; what was used since goes with the new one.
+             * The lease the call reported ended (or there was none): its
+             * use, as reported, is in the counter; what was used since
+             * goes with the new lease, if any.
              */
 
-            if (s->id == it->id && it->id) {
+            if (it->id) {
                 s->used -= it->used;
             }
 
             s->id = id;
-            s->granted = tot;
+            s->granted = id ? tot : 0;
+
+        } else {
+
+            /*
+             * Calls that crossed: the slice keeps its lease, and the one
+             * this call opened is left to expire, so that no use is
+             * reported under two leases.
+             */
+
+            continue;
         }
 
         if (id) {

@@ -25,7 +25,7 @@ my $rport = $ENV{TEST_NGINX_REDIS_PORT};
 
 plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (make test sets it)'
     unless $rport;
-plan tests => 14;
+plan tests => 17;
 
 sub rcli { AiGuardNginx::redis(@_) }
 
@@ -33,7 +33,8 @@ sub rcli { AiGuardNginx::redis(@_) }
 my $prefix = "t083-$$:";
 
 my $keys = AiGuardNginx::keys_json(['ten-1', 'ten', 'day', 1],
-                                   ['tok-1', 'tok', 'tok', 2]);
+                                   ['tok-1', 'tok', 'tok', 2],
+                                   ['bur-1', 'bur', 'burst', 3]);
 
 my $limit = 400;
 
@@ -42,6 +43,7 @@ my $http = <<"_EOC_" . AiGuardNginx::tenant_server();
     ai_guard_zone   ai_guard 1m;
     ai_guard_tier   day  rpd=$limit;
     ai_guard_tier   tok  tpd=100000;
+    ai_guard_tier   burst  rpd=40;
     ai_guard_keys   \$TEST_NGINX_HTML_DIR/keys.json;
     ai_guard_redis  127.0.0.1:$rport timeout=500ms sync=lease lease=2s
                     prefix=$prefix;
@@ -134,6 +136,34 @@ for (1 .. 60) {
     sleep 0.1;
 }
 is($back, 45, 'node b\'s slice went back too: 45 tokens used, 45 counted');
+
+# bursts: 30 requests at once on each node (two workers on a), every
+# one of them short of a slice at first, so calls cross: never more than
+# the quota, during the bursts nor after them, and all of it once the
+# slices that lost a race have expired (both nodes polled, 4 s)
+
+my $bur = ['Authorization: Bearer sk-aig-test-valid-0003'];
+my $burst = 0;
+
+for my $n ($a, $b) {
+    for my $r ($n->parallel(map { ['GET', '/v1/models', $bur] } 1 .. 30)) {
+        $burst++ if $r->[0] == 200;
+    }
+}
+
+ok($burst <= 40, "bursts of 30 on each node: $burst admitted, at most the "
+                 . 'quota of 40');
+
+my $total = $burst;
+for my $i (1 .. 80) {
+    ($s) = ($i % 2 ? $a : $b)->request('GET', '/v1/models', $bur);
+    $total++ if $s == 200;
+    sleep 0.05 if $s != 200;
+}
+is($total, 40, 'then exactly the quota, no unit stranded by the crossed '
+              . 'calls');
+($s) = $a->request('GET', '/v1/models', $bur);
+is($s, 429, 'and a refusal at the end');
 
 $a->stop;
 $b->stop;
