@@ -44,6 +44,7 @@ typedef struct {
     ngx_int_t                      db;
     ngx_msec_t                     timeout;
     ngx_msec_t                     sync;        /* 0: sync=strict */
+    ngx_msec_t                     lease;       /* sync=lease: lifetime */
     ngx_uint_t                     fail_closed;
     ngx_str_t                      prefix;
     size_t                         outbox;
@@ -54,6 +55,8 @@ typedef struct {
     ngx_shm_zone_t                *shm_zone;
     ngx_slab_pool_t               *shpool;
     ngx_http_ai_guard_redis_sh_t  *sh;
+
+    void                          *lease_zone;  /* sync=lease: the slices */
 } ngx_http_ai_guard_redis_conf_t;
 
 
@@ -331,6 +334,7 @@ typedef struct {
 
     /* sync=strict: the admission waits for Redis's reply */
     ngx_http_ai_guard_redis_reply_t  redis;
+    void                          *lease;       /* sync=lease: its call */
 
     /* what the x-ratelimit-* headers say */
     uint64_t                       req_limit;
@@ -398,6 +402,9 @@ typedef struct {
     unsigned                       redis_wait:1;     /* a reply is due */
     unsigned                       redis_done:1;     /* the reply is in */
     unsigned                       redis_reserved:1; /* taken in Redis */
+    unsigned                       lease_wait:1;     /* for a slice */
+    unsigned                       lease_asked:1;    /* asked once */
+    unsigned                       leased:1;  /* taken from a slice */
     unsigned                       jwt_verified:1;   /* signature checked */
     unsigned                       jwt_cached:1;     /* from the cache */
     unsigned                       page_sent:1;      /* ctx->page went */

@@ -9,6 +9,7 @@
 #include "ngx_http_ai_guard_error.h"
 #include "ngx_http_ai_guard_price_module.h"
 #include "ngx_http_ai_guard_redis_admit.h"
+#include "ngx_http_ai_guard_redis_lease.h"
 #include "ngx_http_ai_guard_redis_outbox.h"
 #include "ngx_http_ai_guard_util.h"
 #include "ngx_http_ai_guard_zone.h"
@@ -84,6 +85,9 @@ static ngx_int_t ngx_http_ai_guard_limiter_refuse(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v, ngx_uint_t why);
 static ngx_int_t ngx_http_ai_guard_limiter_redis(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v);
+static ngx_int_t ngx_http_ai_guard_limiter_lease(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v);
 static ngx_int_t ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
@@ -191,6 +195,10 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
 
         ctx->redis_wait = 0;
 
+        if (ctx->lease_wait) {
+            return ngx_http_ai_guard_limiter_lease(r, alcf, ctx, v);
+        }
+
         return ngx_http_ai_guard_limiter_redis(r, alcf, ctx, v);
     }
 
@@ -257,6 +265,10 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
     }
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+
+    if (amcf->redis && amcf->redis->lease) {
+        return ngx_http_ai_guard_limiter_lease(r, alcf, ctx, v);
+    }
 
     if (amcf->redis && amcf->redis->sync == 0) {
 
@@ -518,8 +530,9 @@ ngx_http_ai_guard_limiter_redis(ngx_http_request_t *r,
         return ngx_http_ai_guard_limiter_unavailable(r, alcf, ctx, v);
     }
 
-    if (res->rc == NGX_HTTP_AI_GUARD_LIMIT_OK
-        || alcf->mode == NGX_HTTP_AI_GUARD_MODE_MONITOR)
+    if ((res->rc == NGX_HTTP_AI_GUARD_LIMIT_OK
+         || alcf->mode == NGX_HTTP_AI_GUARD_MODE_MONITOR)
+        && !ctx->leased)
     {
         /* taken in Redis: settled through the outbox */
         ctx->redis_reserved = 1;
@@ -529,6 +542,29 @@ ngx_http_ai_guard_limiter_redis(ngx_http_request_t *r,
 
     return ngx_http_ai_guard_limiter_verdict(r, ctx, v, (int) res->rc,
                                              res->index, res->retry_ms);
+}
+
+
+/* sync=lease: the node's slices decide, or one round trip */
+
+static ngx_int_t
+ngx_http_ai_guard_limiter_lease(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_ai_guard_redis_lease_reserve(r, alcf, ctx);
+
+    if (rc == NGX_OK && !ctx->redis_wait) {
+        return ngx_http_ai_guard_limiter_redis(r, alcf, ctx, v);
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_ai_guard_limiter_unavailable(r, alcf, ctx, v);
+    }
+
+    return rc;
 }
 
 
@@ -725,6 +761,7 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
     strict = ctx->redis_reserved;
 
     if (amcf->redis) {
+        ngx_http_ai_guard_redis_lease_settle(r, ctx);
         ngx_http_ai_guard_redis_settle(r, ctx);
     }
 

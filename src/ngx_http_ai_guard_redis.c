@@ -7,15 +7,22 @@
 #include "ngx_http_ai_guard_common.h"
 #include "ngx_http_ai_guard_budget.h"
 #include "ngx_http_ai_guard_redis_admit.h"
+#include "ngx_http_ai_guard_redis_lease.h"
 #include "ngx_http_ai_guard_redis_outbox.h"
 #include "ngx_http_ai_guard_redis_sync.h"
 #include "ngx_http_ai_guard_redis_transport.h"
 #include "ngx_http_ai_guard_redis.h"
 
 
+static ngx_int_t ngx_http_ai_guard_redis_sync_param(
+    ngx_http_ai_guard_redis_conf_t *rcf, ngx_str_t *name, ngx_str_t *s,
+    ngx_uint_t *lease, ngx_msec_t *ttl, char **must);
+
+
 /*
  * ai_guard_redis <host:port | unix:/path> [password=] [db=] [timeout=]
- *     [sync=strict | <interval>] [fail=open | closed] [prefix=] [outbox=]
+ *     [sync=strict | lease | <interval>] [lease=] [fail=open | closed]
+ *     [prefix=] [outbox=]
  */
 
 char *
@@ -28,6 +35,9 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ssize_t                          size;
     ngx_int_t                        n;
     ngx_str_t                       *value, s, name;
+    ngx_int_t                        rc;
+    ngx_uint_t                       lease;
+    ngx_msec_t                       ttl;
     ngx_url_t                        u;
     ngx_uint_t                       i;
     ngx_http_ai_guard_redis_conf_t  *rcf;
@@ -48,6 +58,9 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rcf->db = 0;
     ngx_str_set(&rcf->prefix, "aiguard:");
     rcf->outbox = 1024 * 1024;
+
+    lease = 0;
+    ttl = NGX_HTTP_AI_GUARD_LEASE_TTL;
 
     if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
         rcf->host = ngx_pnalloc(cf->pool, value[1].len - 5 + 1);
@@ -92,7 +105,8 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        must = "password=, db=, timeout=, sync=, fail=, prefix= or outbox=";
+        must = "password=, db=, timeout=, sync=, lease=, fail=, prefix= "
+               "or outbox=";
 
         p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
         if (p == NULL) {
@@ -130,22 +144,14 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (name.len == 4 && ngx_strncmp(name.data, "sync", 4) == 0) {
-            must = "\"strict\" or an interval of at least 10ms, such as "
-                   "200ms";
-
-            if (s.len == 6 && ngx_strncmp(s.data, "strict", 6) == 0) {
-                rcf->sync = 0;
-                continue;
-            }
-
-            n = ngx_parse_time(&s, 0);
-            if (n == NGX_ERROR || n < 10) {
-                goto invalid;
-            }
-
-            rcf->sync = n;
+        rc = ngx_http_ai_guard_redis_sync_param(rcf, &name, &s, &lease,
+                                                &ttl, &must);
+        if (rc == NGX_OK) {
             continue;
+        }
+
+        if (rc == NGX_ERROR) {
+            goto invalid;
         }
 
         if (name.len == 4 && ngx_strncmp(name.data, "fail", 4) == 0) {
@@ -185,6 +191,8 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     amcf->redis = rcf;
 
+    rcf->lease = lease ? ttl : 0;
+
     if (ngx_http_ai_guard_redis_zone(cf, rcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
@@ -194,6 +202,7 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (ngx_http_ai_guard_redis_admit_init(cf) != NGX_OK
         || ngx_http_ai_guard_redis_outbox_init(cf) != NGX_OK
         || ngx_http_ai_guard_redis_sync_init(cf) != NGX_OK
+        || ngx_http_ai_guard_redis_lease_init(cf, rcf) != NGX_OK
         || ngx_http_ai_guard_budget_redis_init(cf) != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -219,6 +228,60 @@ invalid:
 }
 
 
+/*
+ * sync= and lease=: NGX_DECLINED, another parameter; NGX_ERROR, an
+ * invalid value, "must" says what it must be.  sync=lease takes lease=
+ * wherever it is on the line.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_redis_sync_param(ngx_http_ai_guard_redis_conf_t *rcf,
+    ngx_str_t *name, ngx_str_t *s, ngx_uint_t *lease, ngx_msec_t *ttl,
+    char **must)
+{
+    ngx_int_t  n;
+
+    if (name->len == 5 && ngx_strncmp(name->data, "lease", 5) == 0) {
+        *must = "a time of at least 1s, such as 20s";
+        n = ngx_parse_time(s, 0);
+        if (n == NGX_ERROR || n < 1000) {
+            return NGX_ERROR;
+        }
+
+        *ttl = n;
+        return NGX_OK;
+    }
+
+    if (name->len != 4 || ngx_strncmp(name->data, "sync", 4) != 0) {
+        return NGX_DECLINED;
+    }
+
+    *must = "\"strict\", \"lease\" or an interval of at least 10ms, such "
+            "as 200ms";
+
+    rcf->sync = 0;
+    *lease = 0;
+
+    if (s->len == 6 && ngx_strncmp(s->data, "strict", 6) == 0) {
+        return NGX_OK;
+    }
+
+    if (s->len == 5 && ngx_strncmp(s->data, "lease", 5) == 0) {
+        *lease = 1;
+        return NGX_OK;
+    }
+
+    n = ngx_parse_time(s, 0);
+    if (n == NGX_ERROR || n < 10) {
+        return NGX_ERROR;
+    }
+
+    rcf->sync = n;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_ai_guard_redis_init_process(ngx_cycle_t *cycle)
 {
@@ -239,7 +302,8 @@ ngx_http_ai_guard_redis_init_process(ngx_cycle_t *cycle)
 
     if (ngx_http_ai_guard_redis_start(cycle, amcf->redis) != NGX_OK
         || ngx_http_ai_guard_redis_outbox_init_process(cycle) != NGX_OK
-        || ngx_http_ai_guard_redis_sync_init_process(cycle) != NGX_OK)
+        || ngx_http_ai_guard_redis_sync_init_process(cycle) != NGX_OK
+        || ngx_http_ai_guard_redis_lease_init_process(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }

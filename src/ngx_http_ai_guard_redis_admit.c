@@ -258,6 +258,16 @@ ngx_http_ai_guard_redis_reserve(ngx_http_request_t *r,
         return rc;
     }
 
+    return ngx_http_ai_guard_redis_wait(r, ctx);
+}
+
+
+/* the request waits for a reply of Redis; NGX_AGAIN */
+
+ngx_int_t
+ngx_http_ai_guard_redis_wait(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx)
+{
     ctx->redis_wait = 1;
     ctx->redis_done = 0;
 
@@ -269,31 +279,40 @@ ngx_http_ai_guard_redis_reserve(ngx_http_request_t *r,
 }
 
 
-static void
-ngx_http_ai_guard_redis_reserve_done(void *data, redisReply *reply)
-{
-    ngx_http_ai_guard_ctx_t  *ctx = data;
+/* the reply is in: the request goes on through its phases */
 
+void
+ngx_http_ai_guard_redis_resume(ngx_http_ai_guard_ctx_t *ctx)
+{
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     r = ctx->request;
     c = r->connection;
 
-    if (ngx_http_ai_guard_redis_reserve_reply(reply, ctx->nitems, &ctx->redis)
-        != NGX_OK
-        && reply && reply->type == REDIS_REPLY_ERROR)
-    {
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "ai_guard: redis admission script failed: %s",
-                      reply->str);
-    }
-
     ctx->redis_done = 1;
 
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);
     ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_ai_guard_redis_reserve_done(void *data, redisReply *reply)
+{
+    ngx_http_ai_guard_ctx_t  *ctx = data;
+
+    if (ngx_http_ai_guard_redis_reserve_reply(reply, ctx->nitems, &ctx->redis)
+        != NGX_OK
+        && reply && reply->type == REDIS_REPLY_ERROR)
+    {
+        ngx_log_error(NGX_LOG_ERR, ctx->request->connection->log, 0,
+                      "ai_guard: redis admission script failed: %s",
+                      reply->str);
+    }
+
+    ngx_http_ai_guard_redis_resume(ctx);
 }
 
 

@@ -21,6 +21,9 @@
 ngx_int_t ngx_http_ai_guard_redis_admit_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_guard_redis_reserve(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
+ngx_int_t ngx_http_ai_guard_redis_wait(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
+void ngx_http_ai_guard_redis_resume(ngx_http_ai_guard_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_AI_GUARD_REDIS_ADMIT_H_INCLUDED_ */

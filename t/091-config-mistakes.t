@@ -118,7 +118,10 @@ my @mistakes = (
     # Redis
     ['a sync that is not one', 'http',
      'ai_guard_redis 127.0.0.1 sync=eventually;', 'ai_guard_redis',
-     'eventually', '"strict" or an interval'],
+     'eventually', '"strict", "lease" or an interval'],
+    ['a slice lifetime under a second', 'http',
+     'ai_guard_redis 127.0.0.1 sync=lease lease=500ms;', 'ai_guard_redis',
+     '500ms', 'at least 1s'],
     ['a fail mode that is not one', 'http',
      'ai_guard_redis 127.0.0.1 fail=maybe;', 'ai_guard_redis', 'maybe',
      '"open" or "closed"'],

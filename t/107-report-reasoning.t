@@ -152,7 +152,7 @@ sub groups {
     return \%g;
 }
 
-my $base = ($ENV{TEST_NGINX_PORT} || 1984) + 241;
+my $base = ($ENV{TEST_NGINX_PORT} || 1984) + 260;
 
 # --- the ledger: one node, no Redis
 

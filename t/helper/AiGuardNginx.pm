@@ -109,6 +109,37 @@ $http
 _EOC_
 }
 
+# redis-cli on the suite's Redis ($TEST_NGINX_REDIS_PORT): what it printed
+sub redis {
+    my $out = `redis-cli -p $ENV{TEST_NGINX_REDIS_PORT} @_ 2>&1`;
+    chomp $out;
+    return $out;
+}
+
+# a keys file of the test keys sk-aig-test-valid-000N, each
+# [id, tenant, tier, N]
+sub keys_json {
+    require Digest::SHA;
+
+    return '{"keys": [' . join(",\n", map {
+        sprintf '{"id": "%s", "tenant": "%s", "tier": "%s", "sha256": "%s"}',
+            @$_[0 .. 2],
+            Digest::SHA::sha256_hex("sk-aig-test-valid-000$_->[3]")
+    } @_) . "]}\n";
+}
+
+# a node of a cluster: made, its keys file and http{} written, started
+sub started {
+    my ($class, %args) = @_;
+    my $self = $class->new(%args);
+
+    $self->write_file('html/keys.json', $args{keys});
+    $self->write_config($args{http});
+    $self->start;
+
+    return $self;
+}
+
 # `nginx -t`: its exit status and what it printed
 sub test_config {
     my ($self) = @_;
