@@ -10,6 +10,7 @@
 
 #include "src/ngx_http_ai_guard_common.h"
 #include "src/ngx_http_ai_guard_access.h"
+#include "src/ngx_http_ai_guard_admin.h"
 #include "src/ngx_http_ai_guard_conf.h"
 #include "src/ngx_http_ai_guard_ctx.h"
 #include "src/ngx_http_ai_guard_directive.h"
@@ -21,6 +22,7 @@
 #include "src/ngx_http_ai_guard_report_usage.h"
 #include "src/ngx_http_ai_guard_request_module.h"
 #include "src/ngx_http_ai_guard_rules_module.h"
+#include "src/ngx_http_ai_guard_store.h"
 #include "src/ngx_http_ai_guard_util.h"
 #include "src/ngx_http_ai_guard_variables.h"
 
@@ -244,6 +246,20 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
       0,
       NULL },
 
+    { ngx_string("ai_guard_key_store"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_ai_guard_key_store,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_guard_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ai_guard_admin_cmd,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ai_guard_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_ai_guard_metrics_cmd,
@@ -445,6 +461,14 @@ ngx_http_ai_guard_init_main_conf(ngx_conf_t *cf, void *conf)
                                &tier[i].name);
             return NGX_CONF_ERROR;
         }
+    }
+
+    if (amcf->admin_where.line && amcf->store == NULL) {
+        ngx_http_ai_guard_conf_error(cf, &amcf->admin_where, 0,
+                           "\"ai_guard_admin\" needs "
+                           "\"ai_guard_key_store <size>\" in the http "
+                           "block, where the keys it makes are kept");
+        return NGX_CONF_ERROR;
     }
 
     if (amcf->keys_file.len == 0) {
