@@ -23,6 +23,7 @@
 #include "src/ngx_http_ai_guard_request_module.h"
 #include "src/ngx_http_ai_guard_rules_module.h"
 #include "src/ngx_http_ai_guard_store.h"
+#include "src/ngx_http_ai_guard_store_file.h"
 #include "src/ngx_http_ai_guard_util.h"
 #include "src/ngx_http_ai_guard_variables.h"
 
@@ -253,6 +254,13 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
       0,
       NULL },
 
+    { ngx_string("ai_guard_state_dir"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_guard_state_dir,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ai_guard_admin"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_ai_guard_admin_cmd,
@@ -292,7 +300,7 @@ ngx_module_t  ngx_http_ai_guard_module = {
     ngx_http_ai_guard_commands,            /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_ai_guard_store_load,          /* init module */
     ngx_http_ai_guard_init_process,        /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */

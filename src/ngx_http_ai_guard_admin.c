@@ -17,6 +17,7 @@
 #include "ngx_http_ai_guard_util.h"
 #include "ngx_http_ai_guard_admin_body.h"
 #include "ngx_http_ai_guard_store.h"
+#include "ngx_http_ai_guard_store_file.h"
 #include "ngx_http_ai_guard_admin.h"
 
 
@@ -73,6 +74,8 @@ static void ngx_http_ai_guard_admin_time(ngx_http_ai_guard_out_t *o,
     char *name, int64_t t);
 static ngx_int_t ngx_http_ai_guard_admin_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_http_ai_guard_key_info_t *info, u_char *secret);
+static ngx_int_t ngx_http_ai_guard_admin_unsaved(ngx_http_request_t *r,
+    ngx_http_ai_guard_verdict_t *v);
 static ngx_int_t ngx_http_ai_guard_admin_invalid(
     ngx_http_ai_guard_verdict_t *v, char *param, char *message);
 static ngx_int_t ngx_http_ai_guard_admin_refuse(ngx_http_request_t *r,
@@ -542,6 +545,10 @@ ngx_http_ai_guard_admin_create(ngx_http_request_t *r,
 
     ngx_http_ai_guard_admin_audit(r, "created", &info);
 
+    if (ngx_http_ai_guard_store_journal(r, &info, 0) != NGX_OK) {
+        return ngx_http_ai_guard_admin_unsaved(r, v);
+    }
+
     return ngx_http_ai_guard_admin_send(r, NGX_HTTP_CREATED, &info,
                                         actx->secret);
 
@@ -649,6 +656,13 @@ done:
     }
 
     ngx_http_ai_guard_admin_audit(r, what, &info);
+
+    if (ngx_http_ai_guard_store_journal(r, &info,
+                                        actx->op == NGX_HTTP_AI_GUARD_OP_DELETE)
+        != NGX_OK)
+    {
+        return ngx_http_ai_guard_admin_unsaved(r, v);
+    }
 
     if (actx->op == NGX_HTTP_AI_GUARD_OP_DELETE) {
         info.key.disabled = 1;
@@ -1056,4 +1070,20 @@ ngx_http_ai_guard_admin_invalid(ngx_http_ai_guard_verdict_t *v, char *param,
     v->param.len = ngx_strlen(param);
 
     return NGX_DECLINED;
+}
+
+
+/* the change is in force, but its journal line could not be written */
+
+static ngx_int_t
+ngx_http_ai_guard_admin_unsaved(ngx_http_request_t *r,
+    ngx_http_ai_guard_verdict_t *v)
+{
+    return ngx_http_ai_guard_admin_refuse(r, v,
+                                          NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                          "key_not_saved", NULL,
+                                          "The change is in force, but it "
+                                          "could not be saved to "
+                                          "ai_guard_state_dir: see the "
+                                          "error log.");
 }

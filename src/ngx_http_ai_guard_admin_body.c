@@ -28,6 +28,10 @@ static int ngx_http_ai_guard_admin_string(yajl_val v, const char *name,
 static int ngx_http_ai_guard_admin_fail(ngx_http_ai_guard_admin_body_t *b,
     const char *param, const char *fmt, const char *arg);
 static int ngx_http_ai_guard_admin_nul(const u_char *p, size_t len);
+static int ngx_http_ai_guard_admin_number(yajl_val v, const char *name,
+    int64_t max, int64_t *n, ngx_http_ai_guard_admin_body_t *b);
+static int ngx_http_ai_guard_admin_hex(yajl_val v, const char *name,
+    u_char *digest, ngx_http_ai_guard_admin_body_t *b);
 
 
 static ngx_http_ai_guard_admin_field_t  ngx_http_ai_guard_admin_fields[] = {
@@ -39,6 +43,12 @@ static ngx_http_ai_guard_admin_field_t  ngx_http_ai_guard_admin_fields[] = {
     { "disabled", NGX_HTTP_AI_GUARD_ADMIN_DISABLED },
     { "stripe_customer", NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER },
     { "grace_seconds", NGX_HTTP_AI_GUARD_ADMIN_GRACE },
+    { "seq", NGX_HTTP_AI_GUARD_ADMIN_SEQ },
+    { "created", NGX_HTTP_AI_GUARD_ADMIN_CREATED },
+    { "sha256", NGX_HTTP_AI_GUARD_ADMIN_SHA256 },
+    { "old_sha256", NGX_HTTP_AI_GUARD_ADMIN_OLD_SHA256 },
+    { "old_until", NGX_HTTP_AI_GUARD_ADMIN_OLD_UNTIL },
+    { "deleted", NGX_HTTP_AI_GUARD_ADMIN_DELETED },
     { NULL, 0 }
 };
 
@@ -233,21 +243,45 @@ ngx_http_ai_guard_admin_field(yajl_val v, unsigned bit, const char *name,
         return 0;
 
     case NGX_HTTP_AI_GUARD_ADMIN_DISABLED:
+    case NGX_HTTP_AI_GUARD_ADMIN_DELETED:
         if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v)) {
             return ngx_http_ai_guard_admin_fail(b, name, "\"%s\" must be "
                                                 "true or false", name);
         }
 
-        b->disabled = YAJL_IS_TRUE(v);
+        if (bit == NGX_HTTP_AI_GUARD_ADMIN_DISABLED) {
+            b->disabled = YAJL_IS_TRUE(v);
+
+        } else {
+            b->deleted = YAJL_IS_TRUE(v);
+        }
 
         return 0;
 
+    case NGX_HTTP_AI_GUARD_ADMIN_SEQ:
+        return ngx_http_ai_guard_admin_number(v, name, INT64_MAX,
+                                              (int64_t *) &b->seq, b);
+
+    case NGX_HTTP_AI_GUARD_ADMIN_CREATED:
+        return ngx_http_ai_guard_admin_number(v, name, INT64_MAX,
+                                              &b->created, b);
+
+    case NGX_HTTP_AI_GUARD_ADMIN_OLD_UNTIL:
+        return ngx_http_ai_guard_admin_number(v, name, INT64_MAX,
+                                              &b->old_until, b);
+
+    case NGX_HTTP_AI_GUARD_ADMIN_SHA256:
+        return ngx_http_ai_guard_admin_hex(v, name, b->digest, b);
+
+    case NGX_HTTP_AI_GUARD_ADMIN_OLD_SHA256:
+        return ngx_http_ai_guard_admin_hex(v, name, b->old_digest, b);
+
     default: /* NGX_HTTP_AI_GUARD_ADMIN_GRACE */
 
-        if (!YAJL_IS_INTEGER(v)
-            || !(v->u.number.flags & YAJL_NUMBER_INT_VALID)
-            || YAJL_GET_INTEGER(v) < 0
-            || YAJL_GET_INTEGER(v) > NGX_HTTP_AI_GUARD_ADMIN_MAX_GRACE)
+        if (ngx_http_ai_guard_admin_number(v, name,
+                                           NGX_HTTP_AI_GUARD_ADMIN_MAX_GRACE,
+                                           &b->grace, b)
+            != 0)
         {
             return ngx_http_ai_guard_admin_fail(b, name, "\"%s\" must be a "
                                                 "whole number of seconds "
@@ -255,10 +289,77 @@ ngx_http_ai_guard_admin_field(yajl_val v, unsigned bit, const char *name,
                                                 name);
         }
 
-        b->grace = YAJL_GET_INTEGER(v);
-
         return 0;
     }
+}
+
+
+/* a whole number from 0 to max */
+
+static int
+ngx_http_ai_guard_admin_number(yajl_val v, const char *name, int64_t max,
+    int64_t *n, ngx_http_ai_guard_admin_body_t *b)
+{
+    if (!YAJL_IS_INTEGER(v)
+        || !(v->u.number.flags & YAJL_NUMBER_INT_VALID)
+        || YAJL_GET_INTEGER(v) < 0
+        || YAJL_GET_INTEGER(v) > max)
+    {
+        return ngx_http_ai_guard_admin_fail(b, name, "\"%s\" must be a "
+                                            "whole number, 0 or more", name);
+    }
+
+    *n = YAJL_GET_INTEGER(v);
+
+    return 0;
+}
+
+
+/* 64 hex digits: a SHA-256 digest */
+
+static int
+ngx_http_ai_guard_admin_hex(yajl_val v, const char *name, u_char *digest,
+    ngx_http_ai_guard_admin_body_t *b)
+{
+    size_t         i;
+    u_char         c, d;
+    const u_char  *p;
+
+    p = YAJL_IS_STRING(v) ? (const u_char *) v->u.string : NULL;
+
+    if (p == NULL
+        || strlen((const char *) p) != 2 * NGX_HTTP_AI_GUARD_ADMIN_DIGEST_LEN)
+    {
+        goto invalid;
+    }
+
+    for (i = 0; i < 2 * NGX_HTTP_AI_GUARD_ADMIN_DIGEST_LEN; i++) {
+        c = p[i];
+
+        if (c >= '0' && c <= '9') {
+            d = c - '0';
+
+        } else if (c >= 'a' && c <= 'f') {
+            d = c - 'a' + 10;
+
+        } else {
+            goto invalid;
+        }
+
+        if (i % 2 == 0) {
+            digest[i / 2] = (u_char) (d << 4);
+
+        } else {
+            digest[i / 2] |= d;
+        }
+    }
+
+    return 0;
+
+invalid:
+
+    return ngx_http_ai_guard_admin_fail(b, name, "\"%s\" must be 64 "
+                                        "lowercase hex digits", name);
 }
 
 

@@ -35,6 +35,16 @@
 #define NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER    0x40
 #define NGX_HTTP_AI_GUARD_ADMIN_GRACE       0x80
 
+/* the fields of the store's own files only (docs/admin.md, durable) */
+#define NGX_HTTP_AI_GUARD_ADMIN_SEQ         0x100
+#define NGX_HTTP_AI_GUARD_ADMIN_CREATED     0x200
+#define NGX_HTTP_AI_GUARD_ADMIN_SHA256      0x400
+#define NGX_HTTP_AI_GUARD_ADMIN_OLD_SHA256  0x800
+#define NGX_HTTP_AI_GUARD_ADMIN_OLD_UNTIL   0x1000
+#define NGX_HTTP_AI_GUARD_ADMIN_DELETED     0x2000
+
+#define NGX_HTTP_AI_GUARD_ADMIN_DIGEST_LEN  32
+
 
 typedef struct {
     size_t      len;
@@ -53,6 +63,15 @@ typedef struct {
     int64_t                         expires;      /* 0: never */
     int64_t                         grace;        /* seconds */
     int                             disabled;
+
+    /* the store's files: a key's state, or its deletion, in order */
+    uint64_t                        seq;
+    int64_t                         created;
+    int64_t                         old_until;
+    u_char                          digest[NGX_HTTP_AI_GUARD_ADMIN_DIGEST_LEN];
+    u_char                          old_digest[
+                                        NGX_HTTP_AI_GUARD_ADMIN_DIGEST_LEN];
+    int                             deleted;
 
     /* what was wrong, and the field it was in ("" : the body) */
     char                            error[256];

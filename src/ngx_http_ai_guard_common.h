@@ -237,6 +237,7 @@ typedef struct {
     ngx_http_ai_guard_zone_t      *store;     /* NULL: none */
     ngx_uint_t                     store_max;
     ngx_http_ai_guard_where_t      admin_where; /* an ai_guard_admin */
+    ngx_path_t                    *state_dir;   /* ai_guard_state_dir */
 } ngx_http_ai_guard_main_conf_t;
 
 

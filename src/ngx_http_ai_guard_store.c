@@ -23,6 +23,7 @@
 #define NGX_HTTP_AI_GUARD_STORE_KEY  'i'
 #define NGX_HTTP_AI_GUARD_STORE_DIG  'd'
 #define NGX_HTTP_AI_GUARD_STORE_META '#'
+#define NGX_HTTP_AI_GUARD_STORE_TOMB 'x'
 
 
 /*
@@ -37,6 +38,7 @@ typedef struct {
     int64_t                        expires;
     int64_t                        last_used;
     int64_t                        grace_until;
+    uint64_t                       seq;
     uint32_t                       len;
     uint16_t                       nmodels;
     u_char                         disabled;
@@ -55,14 +57,28 @@ typedef struct {
 
 typedef struct {
     uint64_t                       changes;
+    uint64_t                       seq;       /* the last change's */
     ngx_uint_t                     keys;
+    ngx_uint_t                     loaded;    /* from the state files */
 } ngx_http_ai_guard_store_meta_t;
 
 
+/* while the files are read: a key deleted, at which change */
+
 typedef struct {
-    ngx_http_request_t            *r;
-    ngx_str_t                     *tenant;
-    ngx_array_t                   *keys;
+    uint64_t                       seq;
+} ngx_http_ai_guard_store_tomb_t;
+
+
+/* a walk: the keys of a tenant into an array, or each key to "each" */
+
+typedef struct {
+    ngx_pool_t                      *pool;
+    ngx_str_t                       *tenant;
+    ngx_array_t                     *keys;
+    ngx_http_ai_guard_zone_t        *zone;
+    ngx_http_ai_guard_store_each_pt  each;
+    void                            *data;
 } ngx_http_ai_guard_store_walk_t;
 
 
@@ -311,6 +327,7 @@ ngx_http_ai_guard_store_create(ngx_http_request_t *r,
 
     meta->keys++;
     meta->changes++;
+    info->seq = ++meta->seq;
 
 done:
 
@@ -349,6 +366,8 @@ ngx_http_ai_guard_store_replace(ngx_http_request_t *r,
     }
 
     /* the new secrets' entries first: without room, nothing changed */
+
+    info->seq = meta->seq + 1;
 
     if (ngx_http_ai_guard_store_digest(zone, info->key.digest, id, 1)
         != NGX_OK
@@ -397,6 +416,7 @@ ngx_http_ai_guard_store_replace(ngx_http_request_t *r,
     }
 
     meta->changes++;
+    meta->seq++;
 
 done:
 
@@ -445,6 +465,7 @@ ngx_http_ai_guard_store_delete(ngx_http_request_t *r,
 
     meta->keys--;
     meta->changes++;
+    info->seq = ++meta->seq;
 
 done:
 
@@ -467,7 +488,9 @@ ngx_http_ai_guard_store_list(ngx_http_request_t *r, ngx_str_t *tenant)
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
     zone = amcf->store;
 
-    w.r = r;
+    ngx_memzero(&w, sizeof(ngx_http_ai_guard_store_walk_t));
+
+    w.pool = r->pool;
     w.tenant = tenant;
     w.keys = ngx_array_create(r->pool, 16,
                               sizeof(ngx_http_ai_guard_key_info_t));
@@ -492,11 +515,26 @@ ngx_http_ai_guard_store_visit(ngx_http_ai_guard_node_t *node, void *data)
 
     u_char                         *key;
     size_t                          len;
-    ngx_http_ai_guard_key_info_t   *info;
+    ngx_http_ai_guard_key_info_t   *info, one;
     ngx_http_ai_guard_store_rec_t  *rec;
 
     rec = (ngx_http_ai_guard_store_rec_t *) node->data;
     key = ngx_http_ai_guard_zone_key(rec, &len);
+
+    if (w->each) {
+        if (key[0] == NGX_HTTP_AI_GUARD_STORE_TOMB) {
+            ngx_http_ai_guard_zone_free(w->zone, rec);
+            return NGX_OK;
+        }
+
+        if (key[0] != NGX_HTTP_AI_GUARD_STORE_KEY
+            || ngx_http_ai_guard_store_copy(w->pool, rec, &one) != NGX_OK)
+        {
+            return key[0] == NGX_HTTP_AI_GUARD_STORE_KEY ? NGX_ERROR : NGX_OK;
+        }
+
+        return w->each(&one, w->data);
+    }
 
     if (len == 0 || key[0] != NGX_HTTP_AI_GUARD_STORE_KEY) {
         return NGX_OK;
@@ -518,7 +556,7 @@ ngx_http_ai_guard_store_visit(ngx_http_ai_guard_node_t *node, void *data)
         return NGX_ERROR;
     }
 
-    return ngx_http_ai_guard_store_copy(w->r->pool, rec, info);
+    return ngx_http_ai_guard_store_copy(w->pool, rec, info);
 }
 
 
@@ -550,6 +588,132 @@ ngx_http_ai_guard_store_changes(ngx_http_ai_guard_main_conf_t *amcf,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return changes;
+}
+
+
+/*
+ * Called once a cycle, in the master: NGX_OK when the zone was filled from
+ * the state files already (a reload adopted it), else NGX_DECLINED, and
+ * it is marked filled.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_store_loaded(ngx_http_ai_guard_zone_t *zone)
+{
+    ngx_http_ai_guard_store_meta_t  *meta;
+
+    meta = ngx_http_ai_guard_store_meta(zone);
+
+    if (meta == NULL || meta->loaded) {
+        return NGX_OK;
+    }
+
+    meta->loaded = 1;
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * A line of the state files into the zone, in the master before any
+ * worker: a key's state, or its deletion ("deleted").  The line of the
+ * later change wins, whatever the order of the lines (two workers write
+ * in the order they finish); a deleted key leaves a mark until the end of
+ * the load, so that an older line does not bring it back.  NGX_BUSY: no
+ * room.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_store_restore(ngx_http_ai_guard_zone_t *zone,
+    ngx_pool_t *pool, ngx_http_ai_guard_key_info_t *info,
+    ngx_uint_t deleted)
+{
+    u_char                           k[1 + NGX_HTTP_AI_GUARD_ID_MAX];
+    ngx_str_t                       *id;
+    ngx_http_ai_guard_store_rec_t   *rec;
+    ngx_http_ai_guard_store_meta_t  *meta;
+    ngx_http_ai_guard_store_tomb_t  *tomb;
+
+    id = (ngx_str_t *) &info->key.id;
+    meta = ngx_http_ai_guard_store_meta(zone);
+
+    if (meta == NULL || id->len > NGX_HTTP_AI_GUARD_ID_MAX) {
+        return NGX_BUSY;
+    }
+
+    meta->seq = ngx_max(meta->seq, info->seq);
+
+    k[0] = NGX_HTTP_AI_GUARD_STORE_TOMB;
+    ngx_memcpy(k + 1, id->data, id->len);
+
+    tomb = ngx_http_ai_guard_zone_find(zone, k, 1 + id->len);
+    rec = ngx_http_ai_guard_store_find(zone, id->data, id->len);
+
+    if ((tomb && tomb->seq >= info->seq) || (rec && rec->seq >= info->seq)) {
+        return NGX_OK;
+    }
+
+    if (rec) {
+        (void) ngx_http_ai_guard_store_digest(zone, rec->digest, id, 0);
+
+        if (rec->has_old) {
+            (void) ngx_http_ai_guard_store_digest(zone, rec->old_digest, id,
+                                                  0);
+        }
+
+        ngx_http_ai_guard_zone_free(zone, rec);
+        meta->keys--;
+    }
+
+    if (deleted) {
+        tomb = ngx_http_ai_guard_zone_get(zone, k, 1 + id->len,
+                                      sizeof(ngx_http_ai_guard_store_tomb_t),
+                                      0, NULL);
+        if (tomb == NULL) {
+            return NGX_BUSY;
+        }
+
+        tomb->seq = info->seq;
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_ai_guard_store_put(zone, info) != NGX_OK
+        || ngx_http_ai_guard_store_digest(zone, info->key.digest, id, 1)
+           != NGX_OK
+        || (info->has_old
+            && ngx_http_ai_guard_store_digest(zone, info->old_digest, id, 1)
+               != NGX_OK))
+    {
+        return NGX_BUSY;
+    }
+
+    meta->keys++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Every key of the zone, copied into the pool, to "each"; the marks of
+ * deleted keys the load left are freed on the way.  In the master.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_store_each(ngx_http_ai_guard_zone_t *zone,
+    ngx_pool_t *pool, ngx_http_ai_guard_store_each_pt each, void *data)
+{
+    ngx_http_ai_guard_store_walk_t  w;
+
+    ngx_memzero(&w, sizeof(ngx_http_ai_guard_store_walk_t));
+
+    w.zone = zone;
+    w.pool = pool;
+    w.each = each;
+    w.data = data;
+
+    return ngx_http_ai_guard_zone_walk(zone, ngx_http_ai_guard_store_visit,
+                                       &w);
 }
 
 
@@ -644,6 +808,7 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
     rec->expires = key->expires;
     rec->last_used = info->last_used;
     rec->grace_until = info->grace_until;
+    rec->seq = info->seq;
     rec->len = (uint32_t) len;
     rec->nmodels = (uint16_t) key->nmodels;
     rec->disabled = key->disabled;
@@ -727,6 +892,7 @@ ngx_http_ai_guard_store_copy(ngx_pool_t *pool,
     info->created = rec->created;
     info->last_used = rec->last_used;
     info->grace_until = rec->grace_until;
+    info->seq = rec->seq;
     info->has_old = rec->has_old;
     key->expires = rec->expires;
     key->disabled = rec->disabled;

@@ -141,6 +141,43 @@ test_refused(void)
 }
 
 
+/* the store's own lines: fields no admin request may set */
+
+static void
+test_records(void)
+{
+    is_int(parse("{\"seq\":7,\"id\":\"a\",\"tenant\":\"t\","
+                 "\"created\":1700000000,\"sha256\":\""
+                 "000102030405060708090a0b0c0d0e0f"
+                 "101112131415161718191a1b1c1d1e1f\","
+                 "\"old_sha256\":\""
+                 "ffffffffffffffffffffffffffffffff"
+                 "ffffffffffffffffffffffffffffffff\","
+                 "\"old_until\":1700000100}", ~0u), 0, "a key's line");
+    is_int(b.seq, 7, "seq");
+    is_int(b.created, 1700000000, "created");
+    is_int(b.old_until, 1700000100, "old_until");
+    is_int(b.digest[0], 0, "digest, first byte");
+    is_int(b.digest[31], 0x1f, "digest, last byte");
+    is_int(b.old_digest[17], 0xff, "old digest");
+
+    is_int(parse("{\"seq\":8,\"id\":\"a\",\"deleted\":true}", ~0u), 0,
+           "a deletion");
+    is_int(b.deleted, 1, "deleted");
+
+    is_int(parse("{\"sha256\":\"00\"}", ~0u), -1, "a short digest");
+    is_int(parse("{\"sha256\":\"000102030405060708090A0B0C0D0E0F"
+                 "101112131415161718191a1b1c1d1e1f\"}", ~0u), -1,
+           "upper case hex");
+    is_int(parse("{\"seq\":-1}", ~0u), -1, "a negative seq");
+
+    is_int(parse("{\"sha256\":\"000102030405060708090a0b0c0d0e0f"
+                 "101112131415161718191a1b1c1d1e1f\"}", ALL), -1,
+           "no admin request sets a digest");
+    is_int(parse("{\"seq\":1}", ALL), -1, "nor a seq");
+}
+
+
 static void
 test_base62(void)
 {
@@ -170,6 +207,7 @@ main(void)
 {
     test_fields();
     test_refused();
+    test_records();
     test_base62();
 
     return done_testing();
