@@ -2,7 +2,8 @@
 # master and workers, while the admin API is making and revoking keys,
 # in a loop; after each restart every key whose create was answered 201
 # works and shows what it was made with, every revocation answered 200
-# holds, and the files hold no secret.  Then a restart after a clean
+# holds (one whose answer died with nginx may have been done or not),
+# and the files hold no secret.  Then a restart after a clean
 # stop, and the files' owner.
 #
 # Plain Perl: nginx is killed and started again within the test.
@@ -64,7 +65,7 @@ sub kill_all {
 }
 
 my $answers = $n->root . '/answers';
-my (%made, %revoked);
+my (%made, %revoked, %revoking);
 
 for my $round (1 .. 4) {
     $n->start;
@@ -89,6 +90,10 @@ for my $round (1 .. 4) {
             print $out "made $id $1\n" if $st == 201 && $b =~ /"key":"([^"]+)"/;
 
             next unless $i % 3 == 0;
+
+            # a revocation nginx died in the middle of may or may not be
+            # in force: noted before it is sent
+            print $out "revoking $id\n";
             ($st) = eval { $n->request('DELETE', "/admin/keys/$id", []) };
             last unless $st;
             print $out "revoked $id\n" if $st == 200;
@@ -111,6 +116,7 @@ for my $round (1 .. 4) {
     while (<$in>) {
         $made{$1} = $2 if /^made (\S+) (\S+)$/;
         $revoked{$1} = 1 if /^revoked (\S+)$/;
+        $revoking{$1} = 1 if /^revoking (\S+)$/;
     }
     close $in;
 }
@@ -124,6 +130,10 @@ my @bad;
 for my $id (sort keys %made) {
     my ($st) = $n->request('GET', '/v1/x', ["Authorization: Bearer $made{$id}"]);
     my $want = $revoked{$id} ? 401 : 200;
+
+    # its answer lost with nginx: either is right
+    next if $revoking{$id} && !$revoked{$id} && ($st == 200 || $st == 401);
+
     push @bad, "$id: $st, not $want" unless $st == $want;
 }
 
