@@ -10,6 +10,7 @@
 
 #include "src/ngx_http_ai_guard_common.h"
 #include "src/ngx_http_ai_guard_access.h"
+#include "src/ngx_http_ai_guard_admin.h"
 #include "src/ngx_http_ai_guard_conf.h"
 #include "src/ngx_http_ai_guard_ctx.h"
 #include "src/ngx_http_ai_guard_directive.h"
@@ -21,6 +22,8 @@
 #include "src/ngx_http_ai_guard_report_usage.h"
 #include "src/ngx_http_ai_guard_request_module.h"
 #include "src/ngx_http_ai_guard_rules_module.h"
+#include "src/ngx_http_ai_guard_store.h"
+#include "src/ngx_http_ai_guard_store_file.h"
 #include "src/ngx_http_ai_guard_util.h"
 #include "src/ngx_http_ai_guard_variables.h"
 
@@ -259,6 +262,27 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
       0,
       NULL },
 
+    { ngx_string("ai_guard_key_store"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_ai_guard_key_store,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_guard_state_dir"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_guard_state_dir,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_guard_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ai_guard_admin_cmd,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ai_guard_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_ai_guard_metrics_cmd,
@@ -291,7 +315,7 @@ ngx_module_t  ngx_http_ai_guard_module = {
     ngx_http_ai_guard_commands,            /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_ai_guard_store_load,          /* init module */
     ngx_http_ai_guard_init_process,        /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -460,6 +484,14 @@ ngx_http_ai_guard_init_main_conf(ngx_conf_t *cf, void *conf)
                                &tier[i].name);
             return NGX_CONF_ERROR;
         }
+    }
+
+    if (amcf->admin_where.line && amcf->store == NULL) {
+        ngx_http_ai_guard_conf_error(cf, &amcf->admin_where, 0,
+                           "\"ai_guard_admin\" needs "
+                           "\"ai_guard_key_store <size>\" in the http "
+                           "block, where the keys it makes are kept");
+        return NGX_CONF_ERROR;
     }
 
     if (amcf->keys_file.len == 0) {

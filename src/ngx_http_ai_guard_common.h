@@ -241,6 +241,12 @@ typedef struct {
     ngx_str_t                      event_name;
     ngx_uint_t                     enabled;   /* "ai_guard on" was seen */
     ngx_http_ai_guard_redis_conf_t  *redis;   /* NULL: no ai_guard_redis */
+
+    /* ai_guard_key_store: the keys the admin API made (store.c) */
+    ngx_http_ai_guard_zone_t      *store;     /* NULL: none */
+    ngx_uint_t                     store_max;
+    ngx_http_ai_guard_where_t      admin_where; /* an ai_guard_admin */
+    ngx_path_t                    *state_dir;   /* ai_guard_state_dir */
 } ngx_http_ai_guard_main_conf_t;
 
 

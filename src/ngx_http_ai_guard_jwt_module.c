@@ -387,11 +387,15 @@ ngx_http_ai_guard_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent,
     alcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_ai_guard_module);
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_guard_module);
 
-    if (alcf->enable && amcf->keys == NULL && !conf->enable) {
+    if (alcf->enable && amcf->keys == NULL && amcf->store == NULL
+        && !conf->enable)
+    {
         ngx_http_ai_guard_conf_error(cf, &alcf->enable_where, 0,
                            "\"ai_guard on\" needs a credential to check: "
-                           "\"ai_guard_keys <file>\" in the http block, or "
-                           "\"ai_guard_jwt on\" with \"ai_guard_jwt_keys\"");
+                           "\"ai_guard_keys <file>\" or "
+                           "\"ai_guard_key_store <size>\" in the http "
+                           "block, or \"ai_guard_jwt on\" with "
+                           "\"ai_guard_jwt_keys\"");
         return NGX_CONF_ERROR;
     }
 

@@ -15,6 +15,7 @@
 #include "ngx_http_ai_guard_error.h"
 #include "ngx_http_ai_guard_jwt_module.h"
 #include "ngx_http_ai_guard_util.h"
+#include "ngx_http_ai_guard_store.h"
 #include "ngx_http_ai_guard_keys_module.h"
 
 
@@ -144,6 +145,22 @@ ngx_http_ai_guard_identify(ngx_http_request_t *r,
 
     key = amcf->keys ? ngx_http_ai_guard_keys_lookup(amcf->keys, digest)
                      : NULL;
+
+    /* the keys file first, then the keys the admin API made */
+
+    if (key == NULL && amcf->store) {
+        switch (ngx_http_ai_guard_store_lookup(r, digest, &key)) {
+
+        case NGX_OK:
+            break;
+
+        case NGX_ERROR:
+            return NGX_ERROR;
+
+        default: /* NGX_DECLINED */
+            key = NULL;
+        }
+    }
 
     if (key == NULL
         || CRYPTO_memcmp(key->digest, digest, NGX_HTTP_AI_GUARD_DIGEST_LEN)

@@ -8,6 +8,7 @@
 #include "ngx_http_ai_guard_redis_transport.h"
 #include "ngx_http_ai_guard_report_out.h"
 #include "ngx_http_ai_guard_series.h"
+#include "ngx_http_ai_guard_store.h"
 #include "ngx_http_ai_guard_util.h"
 #include "ngx_http_ai_guard_zone.h"
 #include "ngx_http_ai_guard_report_metrics.h"
@@ -286,7 +287,8 @@ static void
 ngx_http_ai_guard_metrics_zones(ngx_http_ai_guard_out_t *o,
     ngx_http_ai_guard_main_conf_t *amcf)
 {
-    ngx_uint_t                 i, k;
+    uint64_t                   changes;
+    ngx_uint_t                 i, k, keys;
     ngx_http_ai_guard_zone_t  *zone;
 
     static char  *parts[] = { "limits", "ledger", "series" };
@@ -343,6 +345,25 @@ ngx_http_ai_guard_metrics_zones(ngx_http_ai_guard_out_t *o,
     ngx_http_ai_guard_out_printf(o, NGX_INT64_LEN + 64,
                   "ai_guard_series_dropped_total %uL\n",
                   amcf->zones[NGX_HTTP_AI_GUARD_PART_SERIES].sh->dropped);
+
+    if (amcf->store == NULL) {
+        return;
+    }
+
+    changes = ngx_http_ai_guard_store_changes(amcf, &keys);
+
+    ngx_http_ai_guard_metrics_family(o, "ai_guard_admin_changes_total",
+                                     "counter",
+                                     "Keys created, updated, rotated or "
+                                     "revoked through the admin API.");
+    ngx_http_ai_guard_out_printf(o, NGX_INT64_LEN + 64,
+                                 "ai_guard_admin_changes_total %uL\n",
+                                 changes);
+
+    ngx_http_ai_guard_metrics_family(o, "ai_guard_key_store_keys", "gauge",
+                                     "Keys in the key store.");
+    ngx_http_ai_guard_out_printf(o, NGX_INT64_LEN + 64,
+                                 "ai_guard_key_store_keys %ui\n", keys);
 }
 
 

@@ -225,7 +225,10 @@ ngx_http_ai_guard_out_send(ngx_http_request_t *r, ngx_http_ai_guard_out_t *o,
         len += cl->buf->last - cl->buf->pos;
     }
 
-    r->headers_out.status = NGX_HTTP_OK;
+    if (r->headers_out.status == 0) {
+        r->headers_out.status = NGX_HTTP_OK;
+    }
+
     r->headers_out.content_length_n = len;
 
     r->headers_out.content_type.data = (u_char *) type;

@@ -518,13 +518,16 @@ ngx_http_ai_guard_zone_walk(ngx_http_ai_guard_zone_t *zone,
     ngx_http_ai_guard_zone_walk_pt visit, void *data)
 {
     ngx_int_t                  rc;
-    ngx_queue_t               *q;
+    ngx_queue_t               *q, *next;
     ngx_http_ai_guard_node_t  *node;
+
+    /* the next one first: a visitor may free the entry it is given */
 
     for (q = ngx_queue_head(&zone->sh->queue);
          q != ngx_queue_sentinel(&zone->sh->queue);
-         q = ngx_queue_next(q))
+         q = next)
     {
+        next = ngx_queue_next(q);
         node = ngx_queue_data(q, ngx_http_ai_guard_node_t, queue);
 
         rc = visit(node, data);

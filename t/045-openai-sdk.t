@@ -16,15 +16,10 @@ use Test::More;
 use AiGuardNginx;
 
 my $top = abs_path("$FindBin::Bin/..");
-my $modules = "$top/build/node/node_modules";
-
-if (!-d "$modules/openai") {
-    system("npm install --prefix $top/build/node openai\@4 --no-audit "
-           . "--no-fund --silent >/dev/null 2>&1");
-}
+my $modules = AiGuardNginx::openai_sdk($top);
 
 plan skip_all => 'node or the openai npm package is not available'
-    unless -d "$modules/openai" && `node --version 2>/dev/null`;
+    unless $modules;
 plan tests => 8;
 
 my $rpm = 120;

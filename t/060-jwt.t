@@ -488,7 +488,7 @@ GET /nojwt/models
 --- must_die
 --- error_log
 [emerg]
-"ai_guard on" needs a credential to check: "ai_guard_keys <file>" in the http block, or "ai_guard_jwt on"
+"ai_guard on" needs a credential to check: "ai_guard_keys <file>" or "ai_guard_key_store <size>" in the http block, or "ai_guard_jwt on"
 
 
 

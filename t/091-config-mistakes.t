@@ -115,6 +115,15 @@ my @mistakes = (
      { 'broken.json' => qq({"keys": [\n  {"id": "a" "sha256": "x"}\n]}\n) },
      'nokeys'],
 
+    # the key store and its admin API
+    ['a key store too small', 'http', 'ai_guard_key_store 8k;',
+     'ai_guard_key_store', '"8k"', 'at least 32k'],
+    ['a key store parameter that does not exist', 'http',
+     'ai_guard_key_store 1m keys=5;', 'ai_guard_key_store', 'keys=5',
+     'max=<number of keys>'],
+    ['the admin API without a key store', 'location', 'ai_guard_admin;',
+     'ai_guard_admin', 'ai_guard_key_store <size>', 'where the keys'],
+
     # Redis
     ['a sync that is not one', 'http',
      'ai_guard_redis 127.0.0.1 sync=eventually;', 'ai_guard_redis',

@@ -372,6 +372,19 @@ sub failing_locations {
             proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/mock/;
         }
 _EOC_
+# OpenAI's Node SDK, installed under build/node once (the npm registry):
+# its node_modules directory, or undef when node or the SDK is not there.
+sub openai_sdk {
+    my ($top) = @_;
+    my $modules = "$top/build/node/node_modules";
+
+    if (!-d "$modules/openai") {
+        system("npm install --prefix $top/build/node openai\@4 --no-audit "
+               . "--no-fund --silent >/dev/null 2>&1");
+    }
+
+    return undef unless -d "$modules/openai" && `node --version 2>/dev/null`;
+    return $modules;
 }
 
 sub DESTROY {
