@@ -22,18 +22,12 @@ use Test::More;
 use AiGuardNginx;
 
 my $top = abs_path("$FindBin::Bin/..");
-my $modules = "$top/build/node/node_modules";
 my $sdk = '@anthropic-ai/sdk@1.14.0';
-
-for my $pkg ([$sdk, '@anthropic-ai/sdk'], ['openai@4', 'openai']) {
-    next if -d "$modules/$pkg->[1]";
-    system("npm install --prefix $top/build/node $pkg->[0] --no-audit "
-           . "--no-fund --silent >/dev/null 2>&1");
-}
+my $modules = AiGuardNginx::node_packages($top, [$sdk, '@anthropic-ai/sdk'],
+                                          ['openai@4', 'openai']);
 
 plan skip_all => 'node or the SDKs\' npm packages are not available'
-    unless -d "$modules/\@anthropic-ai/sdk" && -d "$modules/openai"
-           && `node --version 2>/dev/null`;
+    unless $modules;
 plan tests => 101;
 
 my $rpm = 60;

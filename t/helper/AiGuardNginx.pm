@@ -372,19 +372,31 @@ sub failing_locations {
             proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/mock/;
         }
 _EOC_
-# OpenAI's Node SDK, installed under build/node once (the npm registry):
-# its node_modules directory, or undef when node or the SDK is not there.
-sub openai_sdk {
-    my ($top) = @_;
+}
+
+# Node packages, each [npm spec, directory], installed under build/node
+# once (the npm registry): their node_modules directory, or undef when
+# node or one of them is not there.
+sub node_packages {
+    my ($top, @pkgs) = @_;
     my $modules = "$top/build/node/node_modules";
 
-    if (!-d "$modules/openai") {
-        system("npm install --prefix $top/build/node openai\@4 --no-audit "
+    for my $pkg (@pkgs) {
+        next if -d "$modules/$pkg->[1]";
+        system("npm install --prefix $top/build/node $pkg->[0] --no-audit "
                . "--no-fund --silent >/dev/null 2>&1");
     }
 
-    return undef unless -d "$modules/openai" && `node --version 2>/dev/null`;
+    return undef if grep { !-d "$modules/$_->[1]" } @pkgs;
+    return undef unless `node --version 2>/dev/null`;
     return $modules;
+}
+
+# OpenAI's Node SDK: node_packages' answer for it alone.
+sub openai_sdk {
+    my ($top) = @_;
+
+    return node_packages($top, ['openai@4', 'openai']);
 }
 
 sub DESTROY {
