@@ -16,6 +16,7 @@
 #include "src/ngx_http_ai_guard_filter.h"
 #include "src/ngx_http_ai_guard_keys_module.h"
 #include "src/ngx_http_ai_guard_price_module.h"
+#include "src/ngx_http_ai_guard_redact.h"
 #include "src/ngx_http_ai_guard_redis.h"
 #include "src/ngx_http_ai_guard_report_metrics.h"
 #include "src/ngx_http_ai_guard_report_usage.h"
@@ -45,6 +46,7 @@ static ngx_conf_enum_t  ngx_http_ai_guard_modes[] = {
 static ngx_conf_enum_t  ngx_http_ai_guard_pii_actions[] = {
     { ngx_string("block"), NGX_HTTP_AI_GUARD_PII_BLOCK },
     { ngx_string("log"), NGX_HTTP_AI_GUARD_PII_LOG },
+    { ngx_string("redact"), NGX_HTTP_AI_GUARD_PII_REDACT },
     { ngx_null_string, 0 }
 };
 
@@ -222,6 +224,13 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_guard_loc_conf_t, pii_action),
       &ngx_http_ai_guard_pii_actions },
+
+    { ngx_string("ai_guard_pii_placeholder"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_guard_pii_placeholder,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_guard_loc_conf_t, pii_placeholder),
+      NULL },
 
     { ngx_string("ai_guard_cache_key"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -513,6 +522,8 @@ ngx_http_ai_guard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->pii, prev->pii, 0);
     ngx_conf_merge_uint_value(conf->pii_action, prev->pii_action,
                               NGX_HTTP_AI_GUARD_PII_BLOCK);
+    ngx_conf_merge_str_value(conf->pii_placeholder, prev->pii_placeholder,
+                             NGX_HTTP_AI_GUARD_PII_PLACEHOLDER);
     ngx_conf_merge_uint_value(conf->cache_key, prev->cache_key,
                               NGX_HTTP_AI_GUARD_CACHE_OFF);
 

@@ -144,6 +144,7 @@ typedef void (*ngx_http_ai_guard_redis_usage_pt)(ngx_http_request_t *r,
 
 #define NGX_HTTP_AI_GUARD_PII_BLOCK    0
 #define NGX_HTTP_AI_GUARD_PII_LOG      1
+#define NGX_HTTP_AI_GUARD_PII_REDACT   2
 
 #define NGX_HTTP_AI_GUARD_LIMIT_BY_KEY     0
 #define NGX_HTTP_AI_GUARD_LIMIT_BY_TENANT  1
@@ -198,6 +199,19 @@ typedef struct {
 
 
 /*
+ * A kept text, in the normal form the rules read; group: the parts of
+ * one content array share it, or 0; start, end: the JSON string it was
+ * decoded from, in the body (what "ai_guard_pii_action redact" edits).
+ */
+typedef struct {
+    ngx_str_t                      text;
+    uint32_t                       group;
+    size_t                         start;
+    size_t                         end;
+} ngx_http_ai_guard_prompt_text_t;
+
+
+/*
  * The rules of one level of the configuration, with one Aho-Corasick
  * automaton over the word sets their matches must contain (each set one
  * of several alternative literals): a rule runs on a text only when every
@@ -246,6 +260,7 @@ typedef struct {
     ngx_http_ai_guard_ruleset_t   *allow;
     ngx_uint_t                     pii;         /* detector bits */
     ngx_uint_t                     pii_action;
+    ngx_str_t                      pii_placeholder;
     ngx_uint_t                     cache_key;
     ngx_uint_t                     limit_by;
     ngx_http_complex_value_t      *limit_by_value;
@@ -305,7 +320,7 @@ typedef struct {
     off_t                                body_bytes;
     size_t                               max_body;
 
-    ngx_array_t                   *texts;       /* ngx_str_t, for rules */
+    ngx_array_t                   *texts;       /* _prompt_text_t */
     ngx_http_ai_guard_prompt_rule_t  *deny_hit; /* the first deny hit */
     const char                    *pii_hit;     /* the first detector hit */
     u_char                        *found;       /* prefilter scratch */
