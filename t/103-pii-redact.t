@@ -12,11 +12,11 @@ use AiGuardBlocks;
 
 repeat_each(2);
 
-# 13 requests, each its status; the default --- no_error_log's three
-# patterns after 9 of them, 4 of their own after 4 (TEST 1, 3, 4, 5 add
-# values that must not be logged); 13 bodies, 4 header lines, 4 error_log
+# 15 requests, each its status; the default --- no_error_log's three
+# patterns after 11 of them, 4 of their own after 4 (TEST 1, 3, 4, 5 add
+# values that must not be logged); 15 bodies, 4 header lines, 4 error_log
 # lines
-plan tests => repeat_each() * (13 + 3 * 9 + 4 * 4 + 13 + 4 + 4);
+plan tests => repeat_each() * (15 + 3 * 11 + 4 * 4 + 15 + 4 + 4);
 
 no_shuffle();
 
@@ -277,3 +277,28 @@ every round starts the same) is stored, the second is a hit.
 ["X-Cache: BYPASS", "X-Cache: HIT"]
 --- response_body eval
 [::got(::chat_body("mail [EMAIL_1]")), ::got(::chat_body("mail [EMAIL_1]"))]
+
+
+
+=== TEST 12: 2,000 distinct addresses in one text: each its own number
+A client chooses how many findings a body has: they are numbered in one
+pass (a tree of the values seen, not a scan of a list), and the body
+stays within ai_guard_max_body.
+--- request eval
+::chat(join(' ', map { "u$_\@example.com" } 1 .. 2000) . ' u1@example.com')
+--- more_headers eval: $::key
+--- error_code: 200
+--- response_body eval
+::got(::chat_body(join(' ', map { "[EMAIL_$_]" } 1 .. 2000) . ' [EMAIL_1]'))
+
+
+
+=== TEST 13: a GET with a chunked body is masked as a POST is
+--- raw_request eval
+AiGuardBlocks::chunked_request("GET /v1/chat/completions",
+    "Authorization: Bearer sk-aig-test-valid-0001",
+    '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"',
+    'to kim@example.com"}]}')
+--- error_code: 200
+--- response_body eval
+::got(::chat_body("to [EMAIL_1]"))
