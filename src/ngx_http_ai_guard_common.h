@@ -29,6 +29,7 @@
 #include "ngx_http_ai_guard_zone.h"
 #include "ngx_http_ai_guard_usage.h"
 #include "ngx_http_ai_guard_rules.h"
+#include "ngx_http_ai_guard_rewrite.h"
 
 
 /* Redis: its configuration and the types that cross its files */
@@ -146,6 +147,9 @@ typedef void (*ngx_http_ai_guard_redis_usage_pt)(ngx_http_request_t *r,
 #define NGX_HTTP_AI_GUARD_PII_LOG      1
 #define NGX_HTTP_AI_GUARD_PII_REDACT   2
 
+#define NGX_HTTP_AI_GUARD_STREAM_USAGE_OFF     0
+#define NGX_HTTP_AI_GUARD_STREAM_USAGE_INJECT  1
+
 #define NGX_HTTP_AI_GUARD_LIMIT_BY_KEY     0
 #define NGX_HTTP_AI_GUARD_LIMIT_BY_TENANT  1
 #define NGX_HTTP_AI_GUARD_LIMIT_BY_VALUE   2
@@ -261,6 +265,7 @@ typedef struct {
     ngx_uint_t                     pii;         /* detector bits */
     ngx_uint_t                     pii_action;
     ngx_str_t                      pii_placeholder;
+    ngx_uint_t                     stream_usage;
     ngx_uint_t                     cache_key;
     ngx_uint_t                     limit_by;
     ngx_http_complex_value_t      *limit_by_value;
@@ -405,6 +410,16 @@ typedef struct {
     unsigned                       redis_reserved:1; /* taken in Redis */
     unsigned                       jwt_verified:1;   /* signature checked */
     unsigned                       jwt_cached:1;     /* from the cache */
+    unsigned                       strip_usage:1; /* the client did not ask
+                                                     for the usage chunk */
+    unsigned                       strip_pass:1;  /* an event too long to
+                                                     hold goes as it is */
+
+    /* ai_guard_stream_usage inject: an event being held, its bounds */
+    ngx_http_ai_guard_sse_cut_t    cut;
+    u_char                        *hold;
+    size_t                         hold_len;
+    ngx_chain_t                   *held;       /* sent copies, to reuse */
 } ngx_http_ai_guard_ctx_t;
 
 

@@ -14,6 +14,8 @@
 #define NGX_HTTP_AI_GUARD_REWRITE_NAME  64
 
 
+static const u_char *ngx_http_ai_guard_sse_data(const u_char *p,
+    const u_char *end, const u_char **last);
 static const u_char *ngx_http_ai_guard_rewrite_ws(const u_char *p,
     const u_char *end);
 static const u_char *ngx_http_ai_guard_rewrite_skip_string(const u_char *p,
@@ -266,6 +268,171 @@ ngx_http_ai_guard_rewrite_member(const u_char *body, size_t len,
     e->len = b - buf;
 
     return 0;
+}
+
+
+void
+ngx_http_ai_guard_sse_cut_init(ngx_http_ai_guard_sse_cut_t *c)
+{
+    c->bol = 1;
+    c->cr = 0;
+    c->pending = 0;
+}
+
+
+size_t
+ngx_http_ai_guard_sse_cut(ngx_http_ai_guard_sse_cut_t *c, const u_char *p,
+    size_t len, int *ended)
+{
+    u_char  ch;
+    size_t  i;
+
+    *ended = 0;
+
+    if (c->pending && len) {
+        c->pending = 0;
+        *ended = 1;
+
+        if (p[0] == '\n') {
+            c->cr = 0;
+            return 1;
+        }
+
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        ch = p[i];
+
+        if (ch == '\n' && c->cr) {
+            /* the LF of a CRLF: the line ended at the CR */
+            c->cr = 0;
+            continue;
+        }
+
+        if (ch != '\n' && ch != '\r') {
+            c->cr = 0;
+            c->bol = 0;
+            continue;
+        }
+
+        c->cr = (ch == '\r');
+
+        if (!c->bol) {
+            c->bol = 1;
+            continue;
+        }
+
+        /* a blank line: the event ends */
+
+        if (ch == '\r') {
+            if (i + 1 == len) {
+                c->pending = 1;
+                return len;
+            }
+
+            if (p[i + 1] == '\n') {
+                i++;
+            }
+        }
+
+        c->cr = 0;
+        *ended = 1;
+
+        return i + 1;
+    }
+
+    return len;
+}
+
+
+int
+ngx_http_ai_guard_sse_usage_event(const u_char *p, size_t len)
+{
+    const u_char  *end, *v, *last, *data, *vend;
+
+    end = p + len;
+    data = NULL;
+    last = NULL;
+    vend = NULL;
+
+    while (p < end) {
+        v = ngx_http_ai_guard_sse_data(p, end, &last);
+
+        if (v) {
+            if (data) {
+                /* more than one data line */
+                return 0;
+            }
+
+            data = v;
+            vend = last;
+        }
+
+        p = last;
+
+        while (p < end && (*p == '\r' || *p == '\n')) {
+            p++;
+        }
+    }
+
+    if (data == NULL) {
+        return 0;
+    }
+
+    data = ngx_http_ai_guard_rewrite_ws(data, vend);
+
+    if (data == vend || *data != '{') {
+        return 0;
+    }
+
+    if (ngx_http_ai_guard_rewrite_find(data, vend, "choices", &v) == NULL
+        || v == NULL || *v != '[')
+    {
+        return 0;
+    }
+
+    v = ngx_http_ai_guard_rewrite_ws(v + 1, vend);
+
+    if (v == vend || *v != ']') {
+        return 0;
+    }
+
+    if (ngx_http_ai_guard_rewrite_find(data, vend, "usage", &v) == NULL
+        || v == NULL || *v != '{')
+    {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/* a line: the value of a "data:" field, or NULL; *last: the line's end */
+
+static const u_char *
+ngx_http_ai_guard_sse_data(const u_char *p, const u_char *end,
+    const u_char **last)
+{
+    const u_char  *q;
+
+    for (q = p; q < end && *q != '\r' && *q != '\n'; q++) {
+        /* void */
+    }
+
+    *last = q;
+
+    if (q - p < 5 || memcmp(p, "data:", 5) != 0) {
+        return NULL;
+    }
+
+    p += 5;
+
+    if (p < q && *p == ' ') {
+        p++;
+    }
+
+    return p;
 }
 
 

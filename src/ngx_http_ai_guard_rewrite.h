@@ -84,4 +84,32 @@ int ngx_http_ai_guard_rewrite_member(const u_char *body, size_t len,
     ngx_http_ai_guard_rewrite_edit_t *e);
 
 
+/*
+ * Server-sent events' boundaries (a blank line ends an event; lines end
+ * in LF, CR or CRLF), across buffers: the state a stream keeps.
+ */
+typedef struct {
+    unsigned                    bol:1;      /* at a line's start */
+    unsigned                    cr:1;       /* the last byte was CR */
+    unsigned                    pending:1;  /* an event ended at a CR */
+} ngx_http_ai_guard_sse_cut_t;
+
+void ngx_http_ai_guard_sse_cut_init(ngx_http_ai_guard_sse_cut_t *c);
+
+/*
+ * The bytes of p that belong to the current event: up to its end (the
+ * LF of a CRLF blank line included), with *ended set, or all of them,
+ * with *ended clear.  An event that ended at a CR is reported at the next
+ * byte (0 bytes, *ended set, when it is not an LF).
+ */
+size_t ngx_http_ai_guard_sse_cut(ngx_http_ai_guard_sse_cut_t *c,
+    const u_char *p, size_t len, int *ended);
+
+/*
+ * 1 when the event (whole) is OpenAI's usage chunk: one "data:" line
+ * whose JSON object has "choices": [] and a "usage" object.
+ */
+int ngx_http_ai_guard_sse_usage_event(const u_char *p, size_t len);
+
+
 #endif /* _NGX_HTTP_AI_GUARD_REWRITE_H_INCLUDED_ */

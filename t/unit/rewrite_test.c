@@ -265,6 +265,74 @@ test_pii_end(void)
 }
 
 
+/* the events of a stream, fed split at every byte: the same cuts */
+
+static void
+test_sse_cut(void)
+{
+    int                           ended;
+    size_t                        i, k, n, pos, nev;
+    size_t                        ends[8], got[8];
+    const char                   *s;
+    ngx_http_ai_guard_sse_cut_t   c;
+
+    s = "data: {\"a\":1}\n\n: c\r\ndata: x\r\n\r\ndata: y\r\rdata: z\n\n";
+
+    ends[0] = 15;
+    ends[1] = 31;
+    ends[2] = 40;
+    ends[3] = 49;
+    nev = 4;
+
+    for (k = 0; k <= strlen(s); k++) {
+        ngx_http_ai_guard_sse_cut_init(&c);
+        n = 0;
+
+        for (pos = 0, i = 0; i < 2; i++) {
+            size_t  from = i ? k : 0, to = i ? strlen(s) : k;
+
+            pos = from;
+
+            while (pos < to) {
+                pos += ngx_http_ai_guard_sse_cut(&c, (const u_char *) s + pos,
+                                                 to - pos, &ended);
+                if (ended && n < 8) {
+                    got[n++] = pos;
+                }
+            }
+        }
+
+        ok(n == nev && memcmp(got, ends, sizeof(size_t) * nev) == 0,
+           "events end where they end, split at %zu (%zu events)", k, n);
+    }
+}
+
+
+static void
+test_usage_event(void)
+{
+    is_int(ngx_http_ai_guard_sse_usage_event(S("data: {\"id\":\"c\","
+               "\"choices\":[ ],\"usage\":{\"prompt_tokens\":3}}\n\n")),
+           1, "OpenAI's usage chunk");
+    is_int(ngx_http_ai_guard_sse_usage_event(S("data:{\"choices\":[],"
+               "\"usage\":{}}\r\n\r\n")), 1, "no space, CRLF");
+    is_int(ngx_http_ai_guard_sse_usage_event(S("data: {\"choices\":[{\"index\""
+               ":0}],\"usage\":{\"p\":1}}\n\n")), 0,
+           "a content chunk with usage: kept");
+    is_int(ngx_http_ai_guard_sse_usage_event(S("data: {\"choices\":[],"
+               "\"usage\":null}\n\n")), 0, "usage null: kept");
+    is_int(ngx_http_ai_guard_sse_usage_event(S("data: [DONE]\n\n")), 0,
+           "[DONE]: kept");
+    is_int(ngx_http_ai_guard_sse_usage_event(S("data: {\"choices\":[],\n"
+               "data: \"usage\":{}}\n\n")), 0, "two data lines: kept");
+    is_int(ngx_http_ai_guard_sse_usage_event(S("data: {\"x\":\"\\\"choices"
+               "\\\":[]\",\"usage\":{}}\n\n")), 0,
+           "the names inside a string do not count");
+    is_int(ngx_http_ai_guard_sse_usage_event(S("data: {\"choices\":[\n\n")),
+           0, "truncated: kept");
+}
+
+
 int
 main(void)
 {
@@ -273,6 +341,8 @@ main(void)
     test_member();
     test_spans();
     test_pii_end();
+    test_sse_cut();
+    test_usage_event();
 
     return done_testing();
 }
