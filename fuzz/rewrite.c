@@ -16,6 +16,9 @@
  *    escaping (quotes, backslashes, controls, a "[EMAIL_1]"); the request
  *    parser reads the result and hands over the transformed texts, in
  *    order, and yajl reads it too.
+ * 3. Events: a stream cut into events whole and split at a point the
+ *    first byte picks gives the same event ends; each event is judged a
+ *    usage chunk or not without reading past it.
  */
 
 #include <stdlib.h>
@@ -53,6 +56,9 @@ static int ngx_http_ai_guard_fuzz_collect(void *data,
 static int ngx_http_ai_guard_fuzz_check(void *data,
     const ngx_http_ai_guard_text_t *t);
 static void ngx_http_ai_guard_fuzz_spans(const u_char *p, size_t len);
+static size_t ngx_http_ai_guard_fuzz_cuts(const u_char *p, size_t len,
+    size_t k, size_t *ends, size_t max);
+static void ngx_http_ai_guard_fuzz_events(const u_char *p, size_t len);
 
 
 static int
@@ -478,11 +484,62 @@ done:
 }
 
 
+/* the ends of the events of p, fed in two pieces split at k */
+
+static size_t
+ngx_http_ai_guard_fuzz_cuts(const u_char *p, size_t len, size_t k,
+    size_t *ends, size_t max)
+{
+    int                           ended;
+    size_t                        pos, to, n;
+    ngx_http_ai_guard_sse_cut_t   c;
+
+    ngx_http_ai_guard_sse_cut_init(&c);
+    n = 0;
+
+    for (pos = 0, to = k; pos < len; to = len) {
+        while (pos < to) {
+            pos += ngx_http_ai_guard_sse_cut(&c, p + pos, to - pos, &ended);
+
+            if (ended && n < max) {
+                ends[n++] = pos;
+            }
+        }
+    }
+
+    return n;
+}
+
+
+static void
+ngx_http_ai_guard_fuzz_events(const u_char *p, size_t len)
+{
+    size_t  i, n, m, from, whole[64], split[64];
+
+    if (len < 2) {
+        return;
+    }
+
+    n = ngx_http_ai_guard_fuzz_cuts(p + 1, len - 1, len - 1, whole, 64);
+    m = ngx_http_ai_guard_fuzz_cuts(p + 1, len - 1, p[0] % len, split, 64);
+
+    if (n != m || memcmp(whole, split, n * sizeof(size_t)) != 0) {
+        abort();
+    }
+
+    for (i = 0, from = 0; i < n; from = whole[i++]) {
+        (void) ngx_http_ai_guard_sse_usage_event(p + 1 + from,
+                                                 whole[i] - from);
+    }
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ngx_http_ai_guard_fuzz_member(data, size);
     ngx_http_ai_guard_fuzz_spans(data, size);
+    ngx_http_ai_guard_fuzz_events(data, size);
 
     return 0;
 }
