@@ -17,6 +17,7 @@
 #include "src/ngx_http_ai_guard_filter.h"
 #include "src/ngx_http_ai_guard_keys_module.h"
 #include "src/ngx_http_ai_guard_price_module.h"
+#include "src/ngx_http_ai_guard_redact.h"
 #include "src/ngx_http_ai_guard_redis.h"
 #include "src/ngx_http_ai_guard_report_metrics.h"
 #include "src/ngx_http_ai_guard_report_usage.h"
@@ -48,6 +49,14 @@ static ngx_conf_enum_t  ngx_http_ai_guard_modes[] = {
 static ngx_conf_enum_t  ngx_http_ai_guard_pii_actions[] = {
     { ngx_string("block"), NGX_HTTP_AI_GUARD_PII_BLOCK },
     { ngx_string("log"), NGX_HTTP_AI_GUARD_PII_LOG },
+    { ngx_string("redact"), NGX_HTTP_AI_GUARD_PII_REDACT },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_ai_guard_stream_usages[] = {
+    { ngx_string("off"), NGX_HTTP_AI_GUARD_STREAM_USAGE_OFF },
+    { ngx_string("inject"), NGX_HTTP_AI_GUARD_STREAM_USAGE_INJECT },
     { ngx_null_string, 0 }
 };
 
@@ -233,6 +242,20 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ai_guard_loc_conf_t, pii_action),
       &ngx_http_ai_guard_pii_actions },
+
+    { ngx_string("ai_guard_stream_usage"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_guard_set_enum,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_guard_loc_conf_t, stream_usage),
+      &ngx_http_ai_guard_stream_usages },
+
+    { ngx_string("ai_guard_pii_placeholder"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_guard_pii_placeholder,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_guard_loc_conf_t, pii_placeholder),
+      NULL },
 
     { ngx_string("ai_guard_cache_key"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -532,6 +555,7 @@ ngx_http_ai_guard_create_loc_conf(ngx_conf_t *cf)
     alcf->max_body = NGX_CONF_UNSET_SIZE;
     alcf->pii = NGX_CONF_UNSET_UINT;
     alcf->pii_action = NGX_CONF_UNSET_UINT;
+    alcf->stream_usage = NGX_CONF_UNSET_UINT;
     alcf->cache_key = NGX_CONF_UNSET_UINT;
     alcf->dialect = NGX_CONF_UNSET_UINT;
     alcf->limit_by = NGX_CONF_UNSET_UINT;
@@ -561,6 +585,10 @@ ngx_http_ai_guard_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->pii, prev->pii, 0);
     ngx_conf_merge_uint_value(conf->pii_action, prev->pii_action,
                               NGX_HTTP_AI_GUARD_PII_BLOCK);
+    ngx_conf_merge_str_value(conf->pii_placeholder, prev->pii_placeholder,
+                             NGX_HTTP_AI_GUARD_PII_PLACEHOLDER);
+    ngx_conf_merge_uint_value(conf->stream_usage, prev->stream_usage,
+                              NGX_HTTP_AI_GUARD_STREAM_USAGE_INJECT);
     ngx_conf_merge_uint_value(conf->cache_key, prev->cache_key,
                               NGX_HTTP_AI_GUARD_CACHE_OFF);
     ngx_conf_merge_uint_value(conf->dialect, prev->dialect,

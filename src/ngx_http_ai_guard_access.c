@@ -13,6 +13,7 @@
 #include "ngx_http_ai_guard_limit_module.h"
 #include "ngx_http_ai_guard_request_module.h"
 #include "ngx_http_ai_guard_rules_module.h"
+#include "ngx_http_ai_guard_stream_usage.h"
 #include "ngx_http_ai_guard_series.h"
 #include "ngx_http_ai_guard_access.h"
 
@@ -148,6 +149,14 @@ ngx_http_ai_guard_access_handler(ngx_http_request_t *r)
             if (rc != NGX_DECLINED) {
                 return rc;
             }
+        }
+
+        /* after redaction: the edits compose */
+
+        if (ctx->parser
+            && ngx_http_ai_guard_stream_usage_inject(r, alcf, ctx) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 

@@ -315,7 +315,6 @@ ngx_http_ai_guard_rbuf_escape(ngx_http_ai_guard_rbuf_t *b, const u_char *p,
     u_char         c, *d;
     size_t         n;
     const u_char  *q, *end;
-    static u_char  hex[] = "0123456789abcdef";
 
     end = p + len;
 
@@ -360,36 +359,7 @@ ngx_http_ai_guard_rbuf_escape(ngx_http_ai_guard_rbuf_t *b, const u_char *p,
             break;
         }
 
-        c = *q;
-        *d++ = '\\';
-
-        switch (c) {
-        case '"':
-        case '\\':
-            *d++ = c;
-            break;
-        case '\b':
-            *d++ = 'b';
-            break;
-        case '\f':
-            *d++ = 'f';
-            break;
-        case '\n':
-            *d++ = 'n';
-            break;
-        case '\r':
-            *d++ = 'r';
-            break;
-        case '\t':
-            *d++ = 't';
-            break;
-        default:
-            *d++ = 'u';
-            *d++ = '0';
-            *d++ = '0';
-            *d++ = hex[c >> 4];
-            *d++ = hex[c & 0xf];
-        }
+        d = ngx_http_ai_guard_json_escape_byte(d, *q);
 
         b->len = d - b->data;
         p = q + 1;

@@ -29,6 +29,7 @@
 #include "ngx_http_ai_guard_zone.h"
 #include "ngx_http_ai_guard_usage.h"
 #include "ngx_http_ai_guard_rules.h"
+#include "ngx_http_ai_guard_rewrite.h"
 
 
 /* Redis: its configuration and the types that cross its files */
@@ -149,6 +150,10 @@ typedef void (*ngx_http_ai_guard_redis_usage_pt)(ngx_http_request_t *r,
 
 #define NGX_HTTP_AI_GUARD_PII_BLOCK    0
 #define NGX_HTTP_AI_GUARD_PII_LOG      1
+#define NGX_HTTP_AI_GUARD_PII_REDACT   2
+
+#define NGX_HTTP_AI_GUARD_STREAM_USAGE_OFF     0
+#define NGX_HTTP_AI_GUARD_STREAM_USAGE_INJECT  1
 
 #define NGX_HTTP_AI_GUARD_DIALECT_OPENAI     0
 #define NGX_HTTP_AI_GUARD_DIALECT_ANTHROPIC  1
@@ -207,6 +212,19 @@ typedef struct {
 
 
 /*
+ * A kept text, in the normal form the rules read; group: the parts of
+ * one content array share it, or 0; start, end: the JSON string it was
+ * decoded from, in the body (what "ai_guard_pii_action redact" edits).
+ */
+typedef struct {
+    ngx_str_t                      text;
+    uint32_t                       group;
+    size_t                         start;
+    size_t                         end;
+} ngx_http_ai_guard_prompt_text_t;
+
+
+/*
  * The rules of one level of the configuration, with one Aho-Corasick
  * automaton over the word sets their matches must contain (each set one
  * of several alternative literals): a rule runs on a text only when every
@@ -261,6 +279,8 @@ typedef struct {
     ngx_http_ai_guard_ruleset_t   *allow;
     ngx_uint_t                     pii;         /* detector bits */
     ngx_uint_t                     pii_action;
+    ngx_str_t                      pii_placeholder;
+    ngx_uint_t                     stream_usage;
     ngx_uint_t                     cache_key;
     ngx_uint_t                     dialect;     /* of our own answers */
     ngx_uint_t                     limit_by;
@@ -321,7 +341,7 @@ typedef struct {
     off_t                                body_bytes;
     size_t                               max_body;
 
-    ngx_array_t                   *texts;       /* ngx_str_t, for rules */
+    ngx_array_t                   *texts;       /* _prompt_text_t */
     ngx_http_ai_guard_prompt_rule_t  *deny_hit; /* the first deny hit */
     const char                    *pii_hit;     /* the first detector hit */
     u_char                        *found;       /* prefilter scratch */
@@ -414,6 +434,16 @@ typedef struct {
     unsigned                       jwt_verified:1;   /* signature checked */
     unsigned                       jwt_cached:1;     /* from the cache */
     unsigned                       page_sent:1;      /* ctx->page went */
+    unsigned                       strip_usage:1; /* the client did not ask
+                                                     for the usage chunk */
+    unsigned                       strip_pass:1;  /* an event too long to
+                                                     hold goes as it is */
+
+    /* ai_guard_stream_usage inject: an event being held, its bounds */
+    ngx_http_ai_guard_sse_cut_t    cut;
+    u_char                        *hold;
+    size_t                         hold_len;
+    ngx_chain_t                   *held;       /* sent copies, to reuse */
 } ngx_http_ai_guard_ctx_t;
 
 

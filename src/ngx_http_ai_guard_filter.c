@@ -7,6 +7,7 @@
 #include "ngx_http_ai_guard_common.h"
 #include "ngx_http_ai_guard_ctx.h"
 #include "ngx_http_ai_guard_error.h"
+#include "ngx_http_ai_guard_stream_usage.h"
 #include "ngx_http_ai_guard_usage_module.h"
 #include "ngx_http_ai_guard_util.h"
 #include "ngx_http_ai_guard_filter.h"
@@ -114,6 +115,18 @@ ngx_http_ai_guard_header_filter(ngx_http_request_t *r)
         ngx_http_ai_guard_meter_start(r, ctx);
     }
 
+    /* the usage chunk goes only out of a stream, which changes length */
+
+    if (ctx->strip_usage) {
+        if (ctx->sse) {
+            ngx_http_clear_content_length(r);
+            ngx_http_clear_accept_ranges(r);
+
+        } else {
+            ctx->strip_usage = 0;
+        }
+    }
+
     if (ngx_http_ai_guard_dialect(r) == NGX_HTTP_AI_GUARD_DIALECT_ANTHROPIC) {
         rc = ngx_http_ai_guard_anthropic_limits(r, ctx);
 
@@ -142,7 +155,7 @@ ngx_http_ai_guard_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
     off_t                     size;
     uint64_t                  now;
-    ngx_chain_t              *cl;
+    ngx_chain_t              *cl, *out;
     ngx_http_ai_guard_ctx_t  *ctx;
 
     if (r != r->main || in == NULL) {
@@ -182,6 +195,17 @@ ngx_http_ai_guard_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             ctx->first_token = 1;
             ctx->ttft_ms = (now > ctx->start_ms) ? now - ctx->start_ms : 0;
         }
+    }
+
+    /* metered above as the upstream sent it, stripped for the client */
+
+    if (ctx->strip_usage) {
+        if (ngx_http_ai_guard_stream_usage_strip(r, ctx, in, &out) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_next_body_filter(r, out);
     }
 
     return ngx_http_next_body_filter(r, in);

@@ -411,6 +411,52 @@ ngx_http_ai_guard_json_number_whole(const ngx_http_ai_guard_json_number_t *n)
 }
 
 
+u_char *
+ngx_http_ai_guard_json_escape_byte(u_char *p, u_char c)
+{
+    static const u_char  hex[] = "0123456789abcdef";
+
+    *p++ = '\\';
+
+    switch (c) {
+
+    case '"':
+    case '\\':
+        *p++ = c;
+        break;
+
+    case '\b':
+        *p++ = 'b';
+        break;
+
+    case '\f':
+        *p++ = 'f';
+        break;
+
+    case '\n':
+        *p++ = 'n';
+        break;
+
+    case '\r':
+        *p++ = 'r';
+        break;
+
+    case '\t':
+        *p++ = 't';
+        break;
+
+    default:
+        *p++ = 'u';
+        *p++ = '0';
+        *p++ = '0';
+        *p++ = hex[c >> 4];
+        *p++ = hex[c & 0xf];
+    }
+
+    return p;
+}
+
+
 size_t
 ngx_http_ai_guard_json_utf8_encode(u_char *p, uint32_t cp)
 {

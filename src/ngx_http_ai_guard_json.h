@@ -93,6 +93,13 @@ const u_char *ngx_http_ai_guard_json_number(
 int ngx_http_ai_guard_json_number_whole(
     const ngx_http_ai_guard_json_number_t *n);
 
+/*
+ * The escape of c, a quote, a backslash or a control character, at p (6
+ * bytes of room): the short form where JSON has one, else \u00xx in
+ * lower case; returns the end of what it wrote.
+ */
+u_char *ngx_http_ai_guard_json_escape_byte(u_char *p, u_char c);
+
 /* cp as UTF-8 at p (4 bytes of room); returns the bytes written */
 size_t ngx_http_ai_guard_json_utf8_encode(u_char *p, uint32_t cp);
 

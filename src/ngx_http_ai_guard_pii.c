@@ -25,14 +25,14 @@
 static int ngx_http_ai_guard_in_set(u_char c, unsigned set);
 static size_t ngx_http_ai_guard_span(const u_char *p, const u_char *end,
     unsigned set, unsigned *digits, unsigned *letters);
-static int ngx_http_ai_guard_email(const u_char *p, size_t len, size_t at,
+static size_t ngx_http_ai_guard_email(const u_char *p, size_t len, size_t at,
     size_t *start);
-static int ngx_http_ai_guard_card(const u_char *p, size_t len, size_t i);
-static int ngx_http_ai_guard_ssn(const u_char *p, size_t len, size_t i);
-static int ngx_http_ai_guard_ipv4(const u_char *p, size_t len, size_t i);
-static int ngx_http_ai_guard_e164(const u_char *p, size_t len, size_t i);
-static int ngx_http_ai_guard_nanp(const u_char *p, size_t len, size_t i);
-static int ngx_http_ai_guard_secret(const u_char *p, size_t len, size_t i);
+static size_t ngx_http_ai_guard_card(const u_char *p, size_t len, size_t i);
+static size_t ngx_http_ai_guard_ssn(const u_char *p, size_t len, size_t i);
+static size_t ngx_http_ai_guard_ipv4(const u_char *p, size_t len, size_t i);
+static size_t ngx_http_ai_guard_e164(const u_char *p, size_t len, size_t i);
+static size_t ngx_http_ai_guard_nanp(const u_char *p, size_t len, size_t i);
+static size_t ngx_http_ai_guard_secret(const u_char *p, size_t len, size_t i);
 static int ngx_http_ai_guard_prefix(const u_char *p, const u_char *end,
     const char *s);
 
@@ -78,6 +78,21 @@ ngx_http_ai_guard_pii_name(unsigned bit)
 }
 
 
+unsigned
+ngx_http_ai_guard_pii_index(unsigned bit)
+{
+    unsigned  i;
+
+    for (i = 0; i < NGX_HTTP_AI_GUARD_PII_DETECTORS - 1; i++) {
+        if (bit & (1u << i)) {
+            break;
+        }
+    }
+
+    return i;
+}
+
+
 /*
  * One pass over the text; each detector starts only where its shape can
  * start (a digit after a non-digit, an "@", a token boundary) and looks
@@ -85,11 +100,11 @@ ngx_http_ai_guard_pii_name(unsigned bit)
  */
 
 unsigned
-ngx_http_ai_guard_pii_scan(const u_char *p, size_t len, unsigned mask,
-    size_t *off)
+ngx_http_ai_guard_pii_find(const u_char *p, size_t len, unsigned mask,
+    size_t *off, size_t *end)
 {
     u_char  c;
-    size_t  i, start;
+    size_t  i, e, start;
 
     for (i = 0; i < len; i++) {
         c = p[i];
@@ -100,30 +115,34 @@ ngx_http_ai_guard_pii_scan(const u_char *p, size_t len, unsigned mask,
             }
 
             if ((mask & NGX_HTTP_AI_GUARD_PII_SSN)
-                && ngx_http_ai_guard_ssn(p, len, i))
+                && (e = ngx_http_ai_guard_ssn(p, len, i)))
             {
                 *off = i;
+                *end = e;
                 return NGX_HTTP_AI_GUARD_PII_SSN;
             }
 
             if ((mask & NGX_HTTP_AI_GUARD_PII_CARD)
-                && ngx_http_ai_guard_card(p, len, i))
+                && (e = ngx_http_ai_guard_card(p, len, i)))
             {
                 *off = i;
+                *end = e;
                 return NGX_HTTP_AI_GUARD_PII_CARD;
             }
 
             if ((mask & NGX_HTTP_AI_GUARD_PII_PHONE)
-                && ngx_http_ai_guard_nanp(p, len, i))
+                && (e = ngx_http_ai_guard_nanp(p, len, i)))
             {
                 *off = i;
+                *end = e;
                 return NGX_HTTP_AI_GUARD_PII_PHONE;
             }
 
             if ((mask & NGX_HTTP_AI_GUARD_PII_IPV4)
-                && ngx_http_ai_guard_ipv4(p, len, i))
+                && (e = ngx_http_ai_guard_ipv4(p, len, i)))
             {
                 *off = i;
+                *end = e;
                 return NGX_HTTP_AI_GUARD_PII_IPV4;
             }
 
@@ -132,9 +151,10 @@ ngx_http_ai_guard_pii_scan(const u_char *p, size_t len, unsigned mask,
 
         if (c == '@') {
             if ((mask & NGX_HTTP_AI_GUARD_PII_EMAIL)
-                && ngx_http_ai_guard_email(p, len, i, &start))
+                && (e = ngx_http_ai_guard_email(p, len, i, &start)))
             {
                 *off = start;
+                *end = e;
                 return NGX_HTTP_AI_GUARD_PII_EMAIL;
             }
 
@@ -143,10 +163,11 @@ ngx_http_ai_guard_pii_scan(const u_char *p, size_t len, unsigned mask,
 
         if (c == '+' || c == '(') {
             if ((mask & NGX_HTTP_AI_GUARD_PII_PHONE)
-                && (c == '+' ? ngx_http_ai_guard_e164(p, len, i)
-                             : ngx_http_ai_guard_nanp(p, len, i)))
+                && (e = (c == '+' ? ngx_http_ai_guard_e164(p, len, i)
+                                  : ngx_http_ai_guard_nanp(p, len, i))))
             {
                 *off = i;
+                *end = e;
                 return NGX_HTTP_AI_GUARD_PII_PHONE;
             }
 
@@ -159,14 +180,25 @@ ngx_http_ai_guard_pii_scan(const u_char *p, size_t len, unsigned mask,
             && (i == 0
                 || !ngx_http_ai_guard_in_set(p[i - 1],
                                              NGX_HTTP_AI_GUARD_SET_TOKEN))
-            && ngx_http_ai_guard_secret(p, len, i))
+            && (e = ngx_http_ai_guard_secret(p, len, i)))
         {
             *off = i;
+            *end = e;
             return NGX_HTTP_AI_GUARD_PII_SECRET;
         }
     }
 
     return 0;
+}
+
+
+unsigned
+ngx_http_ai_guard_pii_scan(const u_char *p, size_t len, unsigned mask,
+    size_t *off)
+{
+    size_t  end;
+
+    return ngx_http_ai_guard_pii_find(p, len, mask, off, &end);
 }
 
 
@@ -231,7 +263,7 @@ ngx_http_ai_guard_prefix(const u_char *p, const u_char *end, const char *s)
  * punctuation of the sentence, not of the address.
  */
 
-static int
+static size_t
 ngx_http_ai_guard_email(const u_char *p, size_t len, size_t at,
     size_t *start)
 {
@@ -301,7 +333,7 @@ ngx_http_ai_guard_email(const u_char *p, size_t len, size_t at,
 
     *start = i;
 
-    return 1;
+    return end;
 }
 
 
@@ -312,7 +344,7 @@ ngx_http_ai_guard_email(const u_char *p, size_t len, size_t at,
  * but a chain of more than 19 digits from its start is not a card.
  */
 
-static int
+static size_t
 ngx_http_ai_guard_card(const u_char *p, size_t len, size_t i)
 {
     u_char    d[19];
@@ -365,13 +397,13 @@ ngx_http_ai_guard_card(const u_char *p, size_t len, size_t i)
         sum += v;
     }
 
-    return sum % 10 == 0;
+    return (sum % 10 == 0) ? j : 0;
 }
 
 
 /* NNN-NN-NNNN without the ranges the SSA never issues */
 
-static int
+static size_t
 ngx_http_ai_guard_ssn(const u_char *p, size_t len, size_t i)
 {
     size_t         k;
@@ -416,8 +448,8 @@ ngx_http_ai_guard_ssn(const u_char *p, size_t len, size_t i)
     serial = (s[7] - '0') * 1000 + (s[8] - '0') * 100 + (s[9] - '0') * 10
              + (s[10] - '0');
 
-    return area != 0 && area != 666 && area < 900 && group != 0
-           && serial != 0;
+    return (area != 0 && area != 666 && area < 900 && group != 0
+            && serial != 0) ? i + 11 : 0;
 }
 
 
@@ -427,7 +459,7 @@ ngx_http_ai_guard_ssn(const u_char *p, size_t len, size_t i)
  * "1.2.3.4.5" is a version string, not an address.
  */
 
-static int
+static size_t
 ngx_http_ai_guard_ipv4(const u_char *p, size_t len, size_t i)
 {
     size_t    j, nd;
@@ -469,7 +501,7 @@ ngx_http_ai_guard_ipv4(const u_char *p, size_t len, size_t i)
         return 0;
     }
 
-    return 1;
+    return j;
 }
 
 
@@ -478,7 +510,7 @@ ngx_http_ai_guard_ipv4(const u_char *p, size_t len, size_t i)
  * dashes allowed between digit groups ("+44 20 7946 0958").
  */
 
-static int
+static size_t
 ngx_http_ai_guard_e164(const u_char *p, size_t len, size_t i)
 {
     size_t  j, n;
@@ -515,7 +547,7 @@ ngx_http_ai_guard_e164(const u_char *p, size_t len, size_t i)
         break;
     }
 
-    return n >= 8 && !(j < len && ngx_http_ai_guard_alpha(p[j]));
+    return (n >= 8 && !(j < len && ngx_http_ai_guard_alpha(p[j]))) ? j : 0;
 }
 
 
@@ -525,7 +557,7 @@ ngx_http_ai_guard_e164(const u_char *p, size_t len, size_t i)
  * fictional 555-123-4567 of examples is caught too.
  */
 
-static int
+static size_t
 ngx_http_ai_guard_nanp(const u_char *p, size_t len, size_t i)
 {
     u_char         sep;
@@ -608,13 +640,13 @@ ngx_http_ai_guard_nanp(const u_char *p, size_t len, size_t i)
         return 0;
     }
 
-    return 1;
+    return j;
 }
 
 
 /* credential shapes at a token boundary */
 
-static int
+static size_t
 ngx_http_ai_guard_secret(const u_char *p, size_t len, size_t i)
 {
     size_t         n;
@@ -632,7 +664,7 @@ ngx_http_ai_guard_secret(const u_char *p, size_t len, size_t i)
             n = ngx_http_ai_guard_span(s + 3, end,
                                        NGX_HTTP_AI_GUARD_SET_TOKEN,
                                        &digits, &letters);
-            return n >= 20 && digits > 0 && letters > 0;
+            return (n >= 20 && digits > 0 && letters > 0) ? i + 3 + n : 0;
         }
 
         /* fall through */
@@ -643,7 +675,7 @@ ngx_http_ai_guard_secret(const u_char *p, size_t len, size_t i)
             n = ngx_http_ai_guard_span(s + 8, end,
                                        NGX_HTTP_AI_GUARD_SET_ALNUM,
                                        &digits, &letters);
-            return n >= 20;
+            return (n >= 20) ? i + 8 + n : 0;
         }
 
         return 0;
@@ -664,14 +696,14 @@ ngx_http_ai_guard_secret(const u_char *p, size_t len, size_t i)
                 }
             }
 
-            return t == end || !ngx_http_ai_guard_alnum(*t);
+            return (t == end || !ngx_http_ai_guard_alnum(*t)) ? i + 20 : 0;
         }
 
         if (ngx_http_ai_guard_prefix(s, end, "AIza")) {
             n = ngx_http_ai_guard_span(s + 4, end,
                                        NGX_HTTP_AI_GUARD_SET_TOKEN,
                                        &digits, &letters);
-            return n == 35;
+            return (n == 35) ? i + 4 + n : 0;
         }
 
         return 0;
@@ -684,7 +716,7 @@ ngx_http_ai_guard_secret(const u_char *p, size_t len, size_t i)
             n = ngx_http_ai_guard_span(s + 4, end,
                                        NGX_HTTP_AI_GUARD_SET_ALNUM,
                                        &digits, &letters);
-            return n >= 36;
+            return (n >= 36) ? i + 4 + n : 0;
         }
 
         if (ngx_http_ai_guard_prefix(s, end, "github_pat_")) {
@@ -692,7 +724,7 @@ ngx_http_ai_guard_secret(const u_char *p, size_t len, size_t i)
                                        NGX_HTTP_AI_GUARD_SET_ALNUM
                                        |NGX_HTTP_AI_GUARD_SET_UNDER,
                                        &digits, &letters);
-            return n >= 40;
+            return (n >= 40) ? i + 11 + n : 0;
         }
 
         return 0;
@@ -706,7 +738,7 @@ ngx_http_ai_guard_secret(const u_char *p, size_t len, size_t i)
                                        NGX_HTTP_AI_GUARD_SET_ALNUM
                                        |NGX_HTTP_AI_GUARD_SET_DASH,
                                        &digits, &letters);
-            return n >= 10 && digits > 0;
+            return (n >= 10 && digits > 0) ? i + 5 + n : 0;
         }
 
         return 0;
@@ -731,7 +763,17 @@ ngx_http_ai_guard_secret(const u_char *p, size_t len, size_t i)
                                    &digits, &letters);
         t += 1 + n;
 
-        return n >= 13 && t < end && *t == '.';
+        if (n < 13 || t == end || *t != '.') {
+            return 0;
+        }
+
+        /* the signature is part of the token */
+
+        t++;
+        t += ngx_http_ai_guard_span(t, end, NGX_HTTP_AI_GUARD_SET_TOKEN,
+                                    &digits, &letters);
+
+        return t - p;
 
     case '-':
         if (!ngx_http_ai_guard_prefix(s, end, "-----BEGIN ")) {
@@ -746,9 +788,28 @@ ngx_http_ai_guard_secret(const u_char *p, size_t len, size_t i)
             }
         }
 
-        return t - s >= 11 + 11
-               && memcmp(t - 11, "PRIVATE KEY", 11) == 0
-               && ngx_http_ai_guard_prefix(t, end, "-----");
+        if (!(t - s >= 11 + 11
+              && memcmp(t - 11, "PRIVATE KEY", 11) == 0
+              && ngx_http_ai_guard_prefix(t, end, "-----")))
+        {
+            return 0;
+        }
+
+        /* the key runs to its END line, or to the end of the text */
+
+        for (t += 5; t < end; t++) {
+            if (*t == '-' && ngx_http_ai_guard_prefix(t, end, "-----END ")) {
+                for (t += 9; t < end; t++) {
+                    if (ngx_http_ai_guard_prefix(t, end, "-----")) {
+                        return t + 5 - p;
+                    }
+                }
+
+                break;
+            }
+        }
+
+        return len;
     }
 
     return 0;

@@ -199,7 +199,7 @@ ngx_http_ai_guard_metrics_write(ngx_http_ai_guard_out_t *o,
     ngx_http_ai_guard_main_conf_t *amcf)
 {
     uint64_t                                 now;
-    ngx_uint_t                               h;
+    ngx_uint_t                               h, i;
     ngx_http_ai_guard_zone_t                *zone;
     ngx_http_ai_guard_shctx_t               *sh;
     ngx_http_ai_guard_family_t               f;
@@ -273,6 +273,20 @@ ngx_http_ai_guard_metrics_write(ngx_http_ai_guard_out_t *o,
     ngx_http_ai_guard_out_printf(o, NGX_INT_T_LEN + 64,
                                  "ai_guard_requests_in_flight %uA\n",
                                  sh->in_flight);
+
+    ngx_http_ai_guard_metrics_family(o, "ai_guard_pii_redacted_total",
+                                     "counter",
+                                     "Spans of personal data or secrets "
+                                     "ai_guard_pii_action redact replaced "
+                                     "in forwarded prompts, by detector.");
+
+    for (i = 0; i < NGX_HTTP_AI_GUARD_PII_DETECTORS; i++) {
+        ngx_http_ai_guard_out_printf(o, NGX_INT_T_LEN + 64,
+                                 "ai_guard_pii_redacted_total"
+                                 "{detector=\"%s\"} %uA\n",
+                                 ngx_http_ai_guard_pii_name(1u << i),
+                                 sh->redacted[i]);
+    }
 
     ngx_http_ai_guard_metrics_zones(o, amcf);
 }

@@ -76,6 +76,8 @@ struct ngx_http_ai_guard_request_parser_s {
     const char                       *param;
     ngx_http_ai_guard_count_t         count;
     size_t                            bytes;
+    size_t                            sstart; /* the string token's span */
+    size_t                            send;   /* in the body */
     uint32_t                          seen;
     int                               rc;
     unsigned                          state;
@@ -275,6 +277,8 @@ ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
             }
 
             if (c == '"') {
+                rp->send = rp->bytes - (end - p) + 1;
+
                 if (ngx_http_ai_guard_request_token(rp, s, p, &t, &n) != 0) {
                     goto nomem;
                 }
@@ -410,6 +414,7 @@ ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
                 }
 
                 ngx_http_ai_guard_request_begin(rp, n);
+                rp->sstart = rp->bytes - (end - p);
 
                 /* a counted text's length counts, kept or not */
                 rp->track |= ngx_http_ai_guard_is_counted(rp->vrole);
@@ -514,6 +519,7 @@ ngx_http_ai_guard_request_feed(ngx_http_ai_guard_request_parser_t *rp,
             }
 
             ngx_http_ai_guard_request_begin(rp, n);
+            rp->sstart = rp->bytes - (end - p);
 
             s = ++p;
             state = sw_string;
@@ -1181,6 +1187,8 @@ ngx_http_ai_guard_request_text(ngx_http_ai_guard_request_parser_t *rp,
     t.data = p;
     t.len = len;
     t.group = counted ? rp->group[rp->depth] : 0;
+    t.start = rp->sstart;
+    t.end = rp->send;
     t.ascii = (rp->wide == 0);
     t.counted = counted;
 

@@ -103,6 +103,9 @@ typedef struct {
     const u_char               *data;
     size_t                      len;
     uint32_t                    group;
+    size_t                      start;      /* the string in the body: */
+    size_t                      end;        /* its quotes' offsets, the
+                                               end one past the last */
     unsigned                    ascii:1;    /* no byte past 0x7f */
     unsigned                    counted:1;  /* in texts and the estimate */
 } ngx_http_ai_guard_text_t;

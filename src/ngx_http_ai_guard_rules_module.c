@@ -7,6 +7,7 @@
 #include "ngx_http_ai_guard_common.h"
 #include "ngx_http_ai_guard_conf.h"
 #include "ngx_http_ai_guard_error.h"
+#include "ngx_http_ai_guard_redact.h"
 #include "ngx_http_ai_guard_rules_module.h"
 
 
@@ -137,6 +138,8 @@ ngx_http_ai_guard_prompt_text(void *data, const ngx_http_ai_guard_text_t *t)
     }
 
     text->group = t->group;
+    text->start = t->start;
+    text->end = t->end;
 
     return 0;
 }
@@ -156,6 +159,7 @@ ngx_http_ai_guard_prompt_check(ngx_http_request_t *r,
 {
     u_char                           *p;
     size_t                            len;
+    ngx_int_t                         rc;
     ngx_str_t                         reason, joined;
     ngx_uint_t                        i, j, n;
     ngx_http_ai_guard_prompt_rule_t  *rule;
@@ -224,6 +228,16 @@ ngx_http_ai_guard_prompt_check(ngx_http_request_t *r,
         return ngx_http_ai_guard_prompt_blocked(r, v, &reason);
     }
 
+    if (alcf->pii && alcf->pii_action == NGX_HTTP_AI_GUARD_PII_REDACT) {
+        rc = ngx_http_ai_guard_redact(r, alcf, ctx);
+
+        if (rc != NGX_DECLINED) {
+            return (rc == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
+        }
+
+        /* a finding only the normal form shows: refused as with block */
+    }
+
     if (ctx->pii_hit == NULL) {
         return NGX_DECLINED;
     }
@@ -269,7 +283,11 @@ ngx_http_ai_guard_prompt_one(ngx_http_ai_guard_loc_conf_t *alcf,
         ctx->allow_hit = 1;
     }
 
-    if (alcf->pii && ctx->pii_hit == NULL) {
+    /* redact scans each text as it places the placeholders */
+
+    if (alcf->pii && ctx->pii_hit == NULL
+        && alcf->pii_action != NGX_HTTP_AI_GUARD_PII_REDACT)
+    {
         bit = ngx_http_ai_guard_pii_scan(text->data, text->len, alcf->pii,
                                          &off);
 

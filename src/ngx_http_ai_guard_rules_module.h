@@ -16,13 +16,6 @@
 #include "ngx_http_ai_guard_common.h"
 
 
-/* a kept text; group: the parts of one content array share it, or 0 */
-typedef struct {
-    ngx_str_t                       text;
-    uint32_t                        group;
-} ngx_http_ai_guard_prompt_text_t;
-
-
 ngx_int_t ngx_http_ai_guard_prompt_init(ngx_cycle_t *cycle);
 int ngx_http_ai_guard_prompt_text(void *data,
     const ngx_http_ai_guard_text_t *t);

@@ -10,6 +10,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include "ngx_http_ai_guard_pii.h"
 
 
 /*
@@ -63,6 +64,8 @@ typedef struct {
     /* the series zone's: its histogram entries, the in-flight gauge */
     ngx_uint_t                     histograms;
     ngx_atomic_t                   in_flight;
+    /* spans "ai_guard_pii_action redact" replaced, by detector */
+    ngx_atomic_t                   redacted[NGX_HTTP_AI_GUARD_PII_DETECTORS];
 } ngx_http_ai_guard_shctx_t;
 
 

@@ -28,7 +28,7 @@ use Digest::SHA qw(sha256_hex);
 use Exporter qw(import);
 
 our @EXPORT = qw(defaults keys_file keys_json echo_location guarded_location
-                 $MOCK_USAGE);
+                 chunked_request $MOCK_USAGE);
 
 # The levels no block may log unless it says otherwise.
 our @CLEAN = ('[error]', '[alert]', '[crit]');
@@ -136,6 +136,20 @@ sub mentions {
 
 sub keys_file {
     return ">>> keys.json\n" . keys_json(@_);
+}
+
+
+# chunked_request("METHOD /uri", header_line, chunk, ...): a --- raw_request
+# whose body is sent chunked, one chunk a piece, then the last chunk.
+# From a block's eval: AiGuardBlocks::chunked_request(...).
+
+sub chunked_request {
+    my ($line, $header, @chunks) = @_;
+
+    return "$line HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+           . "$header\r\nTransfer-Encoding: chunked\r\n\r\n"
+           . join('', map { sprintf("%x\r\n%s\r\n", length $_, $_) } @chunks)
+           . "0\r\n\r\n";
 }
 
 sub keys_json {
