@@ -130,7 +130,12 @@ static ngx_event_t  ngx_http_ai_guard_lease_timer;
  * expired: a dead node's) the counter drops what was granted and not
  * used, and a use reported later is added: so the counter is the units
  * used plus the slices outstanding, whatever order things happen in, and
- * a call repeated after a lost reply counts nothing twice.  KEYS: the
+ * a call repeated after a lost reply counts nothing twice.  A quota's
+ * (or budget's) lease that expires is kept whole ("dead" 2): its node
+ * may have used all of it, and a quota must not end over; the node's
+ * next call for the limit proves it alive and reports its use, so the
+ * rest goes back then; a node restarted has a new id, so a dead one's
+ * slice stays used until the window ends.  KEYS: the
  * counter and the lease hash a limit, then the lease ids' sequence.
  * ARGV: node, lifetime, then type, limit, period, id, used, close, want
  * a limit.  Returns the lease id, its total granted, this call's grant,
@@ -179,19 +184,35 @@ static const char  ngx_http_ai_guard_lease_lua[] =
     "  local me = node .. ':'\n"
     "  for j = 1, #f, 2 do\n"
     "    local r = rd(f[j + 1])\n"
+    "    local ch = false\n"
     "    if r[5] == 0 and r[4] <= now then\n"
-    "      lv = lv - (r[2] - r[3]) * m\n"
-    "      r[5] = 1\n"
-    "      redis.call('HSET', L, f[j], wr(r))\n"
+    "      if ty == 'q' then r[5] = 2\n"
+    "      else\n"
+    "        lv = lv - (r[2] - r[3]) * m\n"
+    "        r[5] = 1\n"
+    "      end\n"
+    "      ch = true\n"
     "    end\n"
     "    if f[j] == me .. id then\n"
     "      mine = r\n"
-    "    elseif r[5] == 1 and r[4] + 10 * ttl <= now then\n"
+    "    elseif r[5] == 2 and string.sub(f[j], 1, #me) == me then\n"
+    "      lv = lv - (r[2] - r[3]) * m\n"
+    "      r[5] = 1\n"
+    "      ch = true\n"
+    "    end\n"
+    "    if f[j] ~= me .. id and r[5] ~= 0 and r[4] + 10 * ttl <= now then\n"
     "      redis.call('HDEL', L, f[j])\n"
+    "    elseif ch then\n"
+    "      redis.call('HSET', L, f[j], wr(r))\n"
     "    end\n"
     "  end\n"
     "  if mine then\n"
-    "    if mine[5] == 1 then lv = lv + (used - mine[3]) * m end\n"
+    "    if mine[5] == 2 then\n"
+    "      lv = lv + (used - mine[2]) * m\n"
+    "      mine[5] = 1\n"
+    "    elseif mine[5] == 1 then\n"
+    "      lv = lv + (used - mine[3]) * m\n"
+    "    end\n"
     "    mine[3] = used\n"
     "    if close and mine[5] == 0 then\n"
     "      lv = lv - (mine[2] - used) * m\n"
