@@ -201,12 +201,14 @@ typedef struct {
  * The rules of one level of the configuration, with one Aho-Corasick
  * automaton over the word sets their matches must contain (each set one
  * of several alternative literals): a rule runs on a text only when every
- * one of its sets has a word in it.
+ * one of its sets has a word in it.  The vector scan of the same
+ * literals, when the CPU has one, gives the same answer faster.
  */
 
 typedef struct {
     ngx_array_t                    rules;  /* ngx_http_ai_guard_prompt_rule_t */
     ngx_http_ai_guard_ac_t        *ac;
+    ngx_http_ai_guard_vscan_t     *vscan;
     ngx_uint_t                     nlits;       /* word sets of all rules */
 } ngx_http_ai_guard_ruleset_t;
 
