@@ -318,6 +318,7 @@ typedef struct {
     ngx_http_ai_guard_limit_item_t items[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
     ngx_uint_t                     nitems;
     ngx_str_t                      scope;
+    void                          *scope_entry; /* held: never freed */
     uint64_t                       est_input;
     uint64_t                       est_tokens;
     int64_t                        est_money;
