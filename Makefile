@@ -15,7 +15,8 @@ PURE_SRCS  := $(wildcard $(addprefix src/ngx_http_ai_guard_, \
                 keys.c request.c request_fields.c usage.c limit.c price.c \
                 str.c date.c \
                 batch.c jwt.c jwks.c jwt_json.c json.c canon.c pii.c \
-                rules_file.c literals.c ac.c norm.c admin_body.c rewrite.c))
+                rules_file.c literals.c ac.c vscan.c norm.c admin_body.c \
+                rewrite.c))
 PURE_LIBS  := -lyajl -lcrypto -lpcre2-8
 
 UNIT_SRCS  := $(wildcard t/unit/*_test.c)

@@ -349,7 +349,13 @@ ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
     }
 
     if (ctx->reserved) {
+        /*
+         * Held, the entry is not freed until the settlement (the zone
+         * frees only entries that are fresh and held by none): the
+         * settlement finds it here, without a second lookup.
+         */
         scope->held++;
+        ctx->scope_entry = scope;
         ngx_http_ai_guard_scope_fresh(scope, ctx->items, n, now);
 
         for (i = 0; i < n; i++) {
@@ -742,7 +748,8 @@ ngx_http_ai_guard_dollars(u_char *buf, int64_t pico)
  * Correct the reservation to what the request really used; runs once, at
  * the log phase or, on any path that skips it, from the pool cleanup.
  * With Redis, the usage and a reservation taken there go to the outbox.
- * A reserved scope is held, so its entry is still there.
+ * A reserved scope is held, so its entry is still there, where the
+ * reservation left its address.
  */
 
 void
@@ -783,8 +790,8 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    scope = ngx_http_ai_guard_zone_find(zone, ctx->scope.data,
-                                        ctx->scope.len);
+    scope = ctx->scope_entry;
+    ctx->scope_entry = NULL;
 
     if (scope) {
         for (i = 0; i < ctx->nitems; i++) {

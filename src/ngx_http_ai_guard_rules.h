@@ -14,16 +14,18 @@
  *   ngx_http_ai_guard_rules_file.h   the rules file parser
  *   ngx_http_ai_guard_literals.h     required literals of a regex
  *   ngx_http_ai_guard_ac.h           the multi-literal (Aho-Corasick) scan
+ *   ngx_http_ai_guard_vscan.h        the same scan, SIMD (SSSE3/AVX2)
  *   ngx_http_ai_guard_pii.h          the PII detectors
  *   ngx_http_ai_guard_norm.h         the normal form they all read
  *
- * All five are pure: no nginx runtime, no allocation; buffers come from
+ * All six are pure: no nginx runtime, no allocation; buffers come from
  * the caller.
  */
 
 #include "ngx_http_ai_guard_rules_file.h"
 #include "ngx_http_ai_guard_literals.h"
 #include "ngx_http_ai_guard_ac.h"
+#include "ngx_http_ai_guard_vscan.h"
 #include "ngx_http_ai_guard_pii.h"
 #include "ngx_http_ai_guard_norm.h"
 

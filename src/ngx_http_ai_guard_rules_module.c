@@ -350,7 +350,12 @@ ngx_http_ai_guard_prompt_run(ngx_http_ai_guard_ctx_t *ctx,
             ctx->found_size = set->nlits;
         }
 
-        ngx_http_ai_guard_ac_scan(set->ac, p, len, ctx->found);
+        if (set->vscan) {
+            ngx_http_ai_guard_vscan_scan(set->vscan, p, len, ctx->found);
+
+        } else {
+            ngx_http_ai_guard_ac_scan(set->ac, p, len, ctx->found);
+        }
     }
 
     rule = set->rules.elts;
@@ -732,6 +737,7 @@ static ngx_int_t
 ngx_http_ai_guard_prompt_prefilter(ngx_conf_t *cf,
     ngx_http_ai_guard_ruleset_t *set)
 {
+    int                               impl;
     u_char                           *p;
     size_t                            size, nsets, k;
     ngx_uint_t                        i, j, group;
@@ -813,6 +819,30 @@ ngx_http_ai_guard_prompt_prefilter(ngx_conf_t *cf,
 
     set->ac = ngx_http_ai_guard_ac_build(p, size, lits.elts, lits.nelts);
     if (set->ac == NULL) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * The vector scan where the CPU has AVX2 and every literal is three
+     * bytes or more, ASCII in its first four (the prefilter's are); the
+     * DFA stays for the rest.
+     */
+
+    impl = ngx_http_ai_guard_vscan_cpu();
+    size = ngx_http_ai_guard_vscan_size(lits.elts, lits.nelts);
+
+    if (impl == NGX_HTTP_AI_GUARD_VSCAN_NONE || size == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_palloc(cf->pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    set->vscan = ngx_http_ai_guard_vscan_build(p, size, lits.elts,
+                                               lits.nelts, impl);
+    if (set->vscan == NULL) {
         return NGX_ERROR;
     }
 

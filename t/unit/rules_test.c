@@ -119,14 +119,17 @@ test_shipped(void)
     char                              desc[2048];
     char                              seen_nm[64][64];
     FILE                             *f;
-    u_char                           *buf, *acbuf;
+    u_char                           *buf, *acbuf, *vsbuf;
     u_char                            found[RT_RULES_MAX
-                                            * NGX_HTTP_AI_GUARD_LIT_SETS];
+                                            * NGX_HTTP_AI_GUARD_LIT_SETS],
+                                      vfound[RT_RULES_MAX
+                                             * NGX_HTTP_AI_GUARD_LIT_SETS];
     size_t                            len, i, j, k, nfam_tp, nfam_nm, nlits;
-    size_t                            group;
+    size_t                            group, ngot, vdiff;
     size_t                            erroff, size, base[RT_RULES_MAX];
     rt_rule_t                        *r;
     ngx_http_ai_guard_ac_t           *ac;
+    ngx_http_ai_guard_vscan_t        *vs;
     static ngx_http_ai_guard_lit_t    all[RT_RULES_MAX
                                           * NGX_HTTP_AI_GUARD_LIT_SETS
                                           * NGX_HTTP_AI_GUARD_LIT_ALTS];
@@ -206,6 +209,18 @@ test_shipped(void)
     ac = ngx_http_ai_guard_ac_build(acbuf, size, all, nlits);
     ok(ac != NULL, "prefilter of %zu literals in %zu bytes", nlits, size);
 
+    /* the vector scan the glue picks on this CPU, compared on every case */
+
+    size = ngx_http_ai_guard_vscan_size(all, nlits);
+    vsbuf = malloc(size ? size : 1);
+    vs = ngx_http_ai_guard_vscan_build(vsbuf, size, all, nlits,
+                                       ngx_http_ai_guard_vscan_cpu());
+    if (ngx_http_ai_guard_vscan_cpu() != NGX_HTTP_AI_GUARD_VSCAN_NONE) {
+        ok(vs != NULL, "vector prefilter of the same literals in %zu bytes",
+           size);
+    }
+    vdiff = 0;
+
     f = fopen(rt_path("data/rules/cases.txt", path, sizeof(path)), "r");
     ok(f != NULL, "read %s", path);
     if (f == NULL || ac == NULL) {
@@ -231,7 +246,18 @@ test_shipped(void)
         snprintf(desc, sizeof(desc), "%s", sp + 1);
         text = rt_unescape(sp + 1);
 
-        ngx_http_ai_guard_ac_scan(ac, (u_char *) text, strlen(text), found);
+        ngot = ngx_http_ai_guard_ac_scan(ac, (u_char *) text, strlen(text),
+                                         found);
+
+        if (vs != NULL
+            && (ngx_http_ai_guard_vscan_scan(vs, (u_char *) text,
+                                             strlen(text), vfound)
+                != ngot
+                || memcmp(found, vfound, group) != 0))
+        {
+            vdiff++;
+            printf("# vector prefilter differs on: %s\n", text);
+        }
 
         /* the prefilter never hides a match */
 
@@ -333,6 +359,10 @@ test_shipped(void)
         fclose(f);
     }
 
+    is_int(vdiff, 0, "the vector prefilter finds what the DFA finds on "
+           "every case");
+
+    free(vsbuf);
     free(acbuf);
     free(buf);
 }
