@@ -47,6 +47,9 @@ typedef struct {
     ngx_uint_t                     fail_closed;
     ngx_str_t                      prefix;
     size_t                         outbox;
+    ngx_str_t                      journal;     /* "": none */
+    ngx_uint_t                     journal_fsync;
+    ngx_fd_t                       jfd[2];
 
     /* the scripts' Lua, as their owners registered them (ngx_str_t) */
     ngx_array_t                   *scripts;

@@ -6,6 +6,7 @@
 
 #include "ngx_http_ai_guard_common.h"
 #include "ngx_http_ai_guard_budget.h"
+#include "ngx_http_ai_guard_journal.h"
 #include "ngx_http_ai_guard_redis_admit.h"
 #include "ngx_http_ai_guard_redis_outbox.h"
 #include "ngx_http_ai_guard_redis_sync.h"
@@ -13,9 +14,15 @@
 #include "ngx_http_ai_guard_redis.h"
 
 
+static ngx_int_t ngx_http_ai_guard_redis_str_param(
+    ngx_http_ai_guard_redis_conf_t *rcf, ngx_str_t *name, ngx_str_t *s,
+    char **must);
+
+
 /*
  * ai_guard_redis <host:port | unix:/path> [password=] [db=] [timeout=]
  *     [sync=strict | <interval>] [fail=open | closed] [prefix=] [outbox=]
+ *     [journal=<path>] [journal_fsync=off | batch | always]
  */
 
 char *
@@ -26,7 +33,7 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     char                            *must;
     u_char                          *p;
     ssize_t                          size;
-    ngx_int_t                        n;
+    ngx_int_t                        n, rc;
     ngx_str_t                       *value, s, name;
     ngx_url_t                        u;
     ngx_uint_t                       i;
@@ -92,7 +99,8 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        must = "password=, db=, timeout=, sync=, fail=, prefix= or outbox=";
+        must = "password=, db=, timeout=, sync=, fail=, prefix=, outbox=, "
+               "journal= or journal_fsync=";
 
         p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
         if (p == NULL) {
@@ -103,11 +111,6 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         name.len = p - value[i].data;
         s.data = p + 1;
         s.len = value[i].data + value[i].len - s.data;
-
-        if (name.len == 8 && ngx_strncmp(name.data, "password", 8) == 0) {
-            rcf->password = s;
-            continue;
-        }
 
         if (name.len == 2 && ngx_strncmp(name.data, "db", 2) == 0) {
             must = "a database number, 0 or more";
@@ -164,11 +167,6 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (name.len == 6 && ngx_strncmp(name.data, "prefix", 6) == 0) {
-            rcf->prefix = s;
-            continue;
-        }
-
         if (name.len == 6 && ngx_strncmp(name.data, "outbox", 6) == 0) {
             must = "a size of at least 8 memory pages (32k), such as 1m";
             size = ngx_parse_size(&s);
@@ -178,6 +176,16 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             rcf->outbox = size;
             continue;
+        }
+
+        rc = ngx_http_ai_guard_redis_str_param(rcf, &name, &s, &must);
+
+        if (rc == NGX_OK) {
+            continue;
+        }
+
+        if (rc == NGX_ERROR) {
+            goto invalid;
         }
 
         goto unknown;
@@ -192,7 +200,7 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     /* each owner registers its script; every connection loads them all */
 
     if (ngx_http_ai_guard_redis_admit_init(cf) != NGX_OK
-        || ngx_http_ai_guard_redis_outbox_init(cf) != NGX_OK
+        || ngx_http_ai_guard_redis_outbox_init(cf, rcf) != NGX_OK
         || ngx_http_ai_guard_redis_sync_init(cf) != NGX_OK
         || ngx_http_ai_guard_budget_redis_init(cf) != NGX_OK)
     {
@@ -241,6 +249,60 @@ ngx_http_ai_guard_redis_init_process(ngx_cycle_t *cycle)
         || ngx_http_ai_guard_redis_outbox_init_process(cycle) != NGX_OK
         || ngx_http_ai_guard_redis_sync_init_process(cycle) != NGX_OK)
     {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * password=, prefix=, journal= and journal_fsync=; NGX_DECLINED: another
+ * parameter, NGX_ERROR: an invalid value
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_redis_str_param(ngx_http_ai_guard_redis_conf_t *rcf,
+    ngx_str_t *name, ngx_str_t *s, char **must)
+{
+    if (name->len == 8 && ngx_strncmp(name->data, "password", 8) == 0) {
+        rcf->password = *s;
+        return NGX_OK;
+    }
+
+    if (name->len == 6 && ngx_strncmp(name->data, "prefix", 6) == 0) {
+        rcf->prefix = *s;
+        return NGX_OK;
+    }
+
+    if (name->len == 7 && ngx_strncmp(name->data, "journal", 7) == 0) {
+        *must = "a file path";
+        if (s->len == 0) {
+            return NGX_ERROR;
+        }
+
+        rcf->journal = *s;
+        return NGX_OK;
+    }
+
+    if (name->len != 13
+        || ngx_strncmp(name->data, "journal_fsync", 13) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    *must = "\"off\", \"batch\" or \"always\"";
+
+    if (s->len == 3 && ngx_strncmp(s->data, "off", 3) == 0) {
+        rcf->journal_fsync = NGX_HTTP_AI_GUARD_JOURNAL_OFF;
+
+    } else if (s->len == 5 && ngx_strncmp(s->data, "batch", 5) == 0) {
+        rcf->journal_fsync = NGX_HTTP_AI_GUARD_JOURNAL_BATCH;
+
+    } else if (s->len == 6 && ngx_strncmp(s->data, "always", 6) == 0) {
+        rcf->journal_fsync = NGX_HTTP_AI_GUARD_JOURNAL_ALWAYS;
+
+    } else {
         return NGX_ERROR;
     }
 

@@ -8,6 +8,8 @@
 #include "ngx_http_ai_guard_redis_transport.h"
 #include "ngx_http_ai_guard_util.h"
 #include "ngx_http_ai_guard_batch.h"
+#include "ngx_http_ai_guard_jlog.h"
+#include "ngx_http_ai_guard_journal.h"
 #include "ngx_http_ai_guard_redis_outbox.h"
 
 
@@ -80,12 +82,21 @@ static ngx_int_t ngx_http_ai_guard_redis_flush_encode(
     ngx_http_ai_guard_redis_flush_t *f, ngx_http_ai_guard_batch_t *b);
 static void ngx_http_ai_guard_redis_flush_done(void *data,
     redisReply *reply);
+static ngx_int_t ngx_http_ai_guard_redis_outbox_zone(ngx_shm_zone_t *zone,
+    void *data);
+static void ngx_http_ai_guard_redis_outbox_restore(
+    ngx_http_ai_guard_redis_conf_t *rcf, ngx_log_t *log);
+static void ngx_http_ai_guard_redis_outbox_snapshot(
+    ngx_http_ai_guard_redis_conf_t *rcf, ngx_log_t *log);
 
 
 static ngx_http_ai_guard_redis_flusher_t  ngx_http_ai_guard_redis_flusher;
 
 /* the index of the outbox script in the transport's registry */
 static ngx_uint_t  ngx_http_ai_guard_redis_flush_script;
+
+/* the transport's init of the zone, which the journal's wraps */
+static ngx_shm_zone_init_pt  ngx_http_ai_guard_redis_zone_init;
 
 
 /*
@@ -163,7 +174,8 @@ static const char  ngx_http_ai_guard_redis_flush_lua[] =
 
 
 ngx_int_t
-ngx_http_ai_guard_redis_outbox_init(ngx_conf_t *cf)
+ngx_http_ai_guard_redis_outbox_init(ngx_conf_t *cf,
+    ngx_http_ai_guard_redis_conf_t *rcf)
 {
     ngx_int_t  n;
 
@@ -174,7 +186,200 @@ ngx_http_ai_guard_redis_outbox_init(ngx_conf_t *cf)
 
     ngx_http_ai_guard_redis_flush_script = n;
 
+    if (rcf->journal.len) {
+        if (ngx_http_ai_guard_journal_open(cf, rcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_ai_guard_redis_zone_init = rcf->shm_zone->init;
+        rcf->shm_zone->init = ngx_http_ai_guard_redis_outbox_zone;
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * The zone is made (a start) or adopted (a reload); with a journal, a
+ * start first takes back what the journal holds, and either way the
+ * journal is rewritten from the outbox, so that its files and the zone
+ * agree from here on.  By the master, before any worker runs.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_redis_outbox_zone(ngx_shm_zone_t *zone, void *data)
+{
+    ngx_int_t                        rc;
+    ngx_uint_t                       fresh;
+    ngx_http_ai_guard_redis_conf_t  *rcf;
+
+    rcf = zone->data;
+    fresh = (data == NULL && !zone->shm.exists);
+
+    rc = ngx_http_ai_guard_redis_zone_init(zone, data);
+
+    if (rc != NGX_OK || ngx_test_config) {
+        return rc;
+    }
+
+    ngx_shmtx_lock(&rcf->shpool->mutex);
+
+    if (fresh) {
+        ngx_http_ai_guard_redis_outbox_restore(rcf, zone->shm.log);
+    }
+
+    ngx_http_ai_guard_redis_outbox_snapshot(rcf, zone->shm.log);
+
+    ngx_shmtx_unlock(&rcf->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The records Redis had not acknowledged go back into the outbox under
+ * their node id and sequence numbers, and the batch that was leased
+ * with its size: it goes out again as it went before, under the same
+ * batch id, so Redis counts it once whether or not it had applied it.
+ */
+
+static void
+ngx_http_ai_guard_redis_outbox_restore(ngx_http_ai_guard_redis_conf_t *rcf,
+    ngx_log_t *log)
+{
+    u_char                           *buf;
+    size_t                            size;
+    ngx_uint_t                        i, lost, level;
+    ngx_http_ai_guard_redis_sh_t     *sh;
+    ngx_http_ai_guard_redis_rec_t    *node;
+    ngx_http_ai_guard_jlog_replay_t   rp;
+
+    sh = rcf->sh;
+
+    buf = ngx_http_ai_guard_journal_load(rcf, log, &rp);
+    if (buf == NULL) {
+        return;
+    }
+
+    sh->node = rp.head.node;
+    sh->seq = rp.head.seq;
+    lost = 0;
+
+    for (i = 0; i < rp.nrecs; i++) {
+        size = sizeof(ngx_http_ai_guard_redis_rec_t)
+               - sizeof(ngx_http_ai_guard_batch_rec_t)
+               + ngx_http_ai_guard_batch_rec_size(rp.recs[i]);
+
+        node = ngx_slab_alloc_locked(rcf->shpool, size);
+        if (node == NULL) {
+            lost++;
+            continue;
+        }
+
+        ngx_memcpy(&node->rec, rp.recs[i], size
+                   - offsetof(ngx_http_ai_guard_redis_rec_t, rec));
+
+        ngx_queue_insert_tail(&sh->outbox, &node->queue);
+        sh->pending++;
+    }
+
+    if (rp.lease.n && lost == 0) {
+        sh->batch = rp.lease.n;
+        sh->batch_first = rp.lease.first;
+    }
+
+    level = lost ? NGX_LOG_ALERT : NGX_LOG_NOTICE;
+
+    ngx_log_error(level, log, 0,
+                  "ai_guard: redis journal \"%V\": %ui settled requests "
+                  "not yet in Redis taken back into the outbox, %ui that "
+                  "did not fit in it lost", &rcf->journal, rp.nrecs - lost,
+                  lost);
+
+    ngx_free(rp.recs);
+    ngx_free(buf);
+}
+
+
+/*
+ * Under the zone's mutex: the outbox as it is becomes the journal, a
+ * snapshot of it (head, records, the leased batch, end).  Done after a
+ * batch when the outbox is empty (a few bytes) or the journal has grown
+ * to twice the outbox's size, so a journal stays under about three
+ * times outbox= on disk.
+ */
+
+static void
+ngx_http_ai_guard_redis_outbox_snapshot(ngx_http_ai_guard_redis_conf_t *rcf,
+    ngx_log_t *log)
+{
+    u_char                          *buf, *p;
+    size_t                           size;
+    ngx_queue_t                     *q;
+    ngx_http_ai_guard_redis_sh_t    *sh;
+    ngx_http_ai_guard_redis_rec_t   *node;
+    ngx_http_ai_guard_jlog_head_t    head;
+    ngx_http_ai_guard_jlog_batch_t   lease;
+
+    sh = rcf->sh;
+
+    size = ngx_http_ai_guard_jlog_size(sizeof(ngx_http_ai_guard_jlog_head_t))
+           + ngx_http_ai_guard_jlog_size(sizeof(ngx_http_ai_guard_jlog_batch_t))
+           + ngx_http_ai_guard_jlog_size(0);
+
+    for (q = ngx_queue_head(&sh->outbox);
+         q != ngx_queue_sentinel(&sh->outbox);
+         q = ngx_queue_next(q))
+    {
+        node = ngx_queue_data(q, ngx_http_ai_guard_redis_rec_t, queue);
+        size += ngx_http_ai_guard_jlog_size(
+                    ngx_http_ai_guard_batch_rec_size(&node->rec));
+    }
+
+    buf = ngx_alloc(size, log);
+    if (buf == NULL) {
+        return;
+    }
+
+    /* the records that follow count up from their first */
+
+    head.gen = sh->jgen + 1;
+    head.node = sh->node;
+    head.seq = sh->seq;
+
+    if (!ngx_queue_empty(&sh->outbox)) {
+        node = ngx_queue_data(ngx_queue_head(&sh->outbox),
+                              ngx_http_ai_guard_redis_rec_t, queue);
+        head.seq = node->rec.seq;
+    }
+
+    p = buf;
+    p += ngx_http_ai_guard_jlog_frame(p, NGX_HTTP_AI_GUARD_JLOG_HEAD, &head,
+                                      sizeof(ngx_http_ai_guard_jlog_head_t));
+
+    for (q = ngx_queue_head(&sh->outbox);
+         q != ngx_queue_sentinel(&sh->outbox);
+         q = ngx_queue_next(q))
+    {
+        node = ngx_queue_data(q, ngx_http_ai_guard_redis_rec_t, queue);
+        p += ngx_http_ai_guard_jlog_frame(p, NGX_HTTP_AI_GUARD_JLOG_REC,
+                                   &node->rec,
+                                   ngx_http_ai_guard_batch_rec_size(&node->rec));
+    }
+
+    if (sh->batch) {
+        lease.first = sh->batch_first;
+        lease.n = sh->batch;
+        p += ngx_http_ai_guard_jlog_frame(p, NGX_HTTP_AI_GUARD_JLOG_LEASE,
+                                          &lease, sizeof(lease));
+    }
+
+    p += ngx_http_ai_guard_jlog_frame(p, NGX_HTTP_AI_GUARD_JLOG_SNAP, "", 0);
+
+    (void) ngx_http_ai_guard_journal_rewrite(rcf, log, head.gen, buf,
+                                             p - buf);
+
+    ngx_free(buf);
 }
 
 
@@ -402,6 +607,12 @@ ngx_http_ai_guard_redis_outbox_put(ngx_http_ai_guard_redis_conf_t *rcf,
     ngx_queue_insert_tail(&sh->outbox, &node->queue);
     sh->pending++;
 
+    /* the journal's order is the outbox's: written under its mutex */
+    ngx_http_ai_guard_journal_append(rcf, log, NGX_HTTP_AI_GUARD_JLOG_REC,
+                                     &node->rec, size
+                                     - offsetof(ngx_http_ai_guard_redis_rec_t,
+                                                rec));
+
     ngx_shmtx_unlock(&rcf->shpool->mutex);
 }
 
@@ -470,6 +681,10 @@ ngx_http_ai_guard_redis_corrections(ngx_http_ai_guard_ctx_t *ctx,
 static void
 ngx_http_ai_guard_redis_flush_handler(ngx_event_t *ev)
 {
+    /* fsync=batch: what the workers appended in the last interval */
+    ngx_http_ai_guard_journal_sync(ngx_http_ai_guard_redis_flusher.rcf,
+                                   ev->log);
+
     if (ngx_http_ai_guard_redis_up()
         && !ngx_http_ai_guard_redis_flusher.flushing)
     {
@@ -613,6 +828,7 @@ ngx_http_ai_guard_redis_flush_copy(ngx_http_ai_guard_redis_flush_t *f)
     ngx_http_ai_guard_redis_sh_t         *sh;
     ngx_http_ai_guard_redis_rec_t        *node;
     ngx_http_ai_guard_redis_conf_t       *rcf;
+    ngx_http_ai_guard_jlog_batch_t        lease;
     const ngx_http_ai_guard_batch_rec_t **recs;
 
     rcf = ngx_http_ai_guard_redis_flusher.rcf;
@@ -636,6 +852,13 @@ ngx_http_ai_guard_redis_flush_copy(ngx_http_ai_guard_redis_flush_t *f)
 
         sh->batch = ngx_min(sh->pending, NGX_HTTP_AI_GUARD_REDIS_BATCH);
         sh->batch_first = node->rec.seq;
+
+        /* a replay must send this very batch again, before it is sent */
+        lease.first = sh->batch_first;
+        lease.n = sh->batch;
+        ngx_http_ai_guard_journal_append(rcf, ngx_cycle->log,
+                                         NGX_HTTP_AI_GUARD_JLOG_LEASE, &lease,
+                                         sizeof(lease));
     }
 
     sh->batch_until = now + 2 * ngx_max(rcf->timeout,
@@ -833,6 +1056,7 @@ ngx_http_ai_guard_redis_flush_done(void *data, redisReply *reply)
     ngx_http_ai_guard_redis_sh_t       *sh;
     ngx_http_ai_guard_redis_rec_t      *rec;
     ngx_http_ai_guard_redis_conf_t     *rcf;
+    ngx_http_ai_guard_jlog_batch_t      ack;
     ngx_http_ai_guard_redis_flusher_t  *fl;
 
     fl = &ngx_http_ai_guard_redis_flusher;
@@ -859,10 +1083,25 @@ ngx_http_ai_guard_redis_flush_done(void *data, redisReply *reply)
             ngx_slab_free_locked(rcf->shpool, rec);
         }
 
+        ack.first = sh->batch_first;
+        ack.n = sh->batch;
+        ngx_http_ai_guard_journal_append(rcf, fl->log,
+                                         NGX_HTTP_AI_GUARD_JLOG_ACK, &ack,
+                                         sizeof(ack));
+
         sh->pending -= sh->batch;
         sh->flushed += sh->batch;
         sh->batch = 0;
         sh->batch_until = 0;
+
+        if (rcf->journal.len
+            && (sh->jbroken
+                || (sh->jsize > sh->jsnap
+                    && (sh->pending == 0
+                        || sh->jsize > (off_t) (2 * rcf->outbox)))))
+        {
+            ngx_http_ai_guard_redis_outbox_snapshot(rcf, fl->log);
+        }
 
         /*
          * a full batch goes at once (an outbox draining after an outage);

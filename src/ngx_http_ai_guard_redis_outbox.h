@@ -19,7 +19,8 @@
 #include "ngx_http_ai_guard_batch.h"
 
 
-ngx_int_t ngx_http_ai_guard_redis_outbox_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_guard_redis_outbox_init(ngx_conf_t *cf,
+    ngx_http_ai_guard_redis_conf_t *rcf);
 ngx_int_t ngx_http_ai_guard_redis_outbox_init_process(ngx_cycle_t *cycle);
 void ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx);
