@@ -128,6 +128,13 @@ my @mistakes = (
     ['a Redis parameter that does not exist', 'http',
      'ai_guard_redis 127.0.0.1 pool=5;', 'ai_guard_redis', 'pool=5',
      'password=, db='],
+    ['a journal fsync policy that is not one', 'http',
+     'ai_guard_redis 127.0.0.1 journal_fsync=sometimes;', 'ai_guard_redis',
+     'sometimes', '"off", "batch" or "always"'],
+    ['a journal in a directory that is not there', 'http',
+     'ai_guard_redis 127.0.0.1 journal=/nonexistent-ai-guard/usage;',
+     'ai_guard_redis', '/nonexistent-ai-guard/usage.0',
+     'directory must exist'],
 
     # JWT
     ['alg none', 'http', 'ai_guard_jwt_algorithms RS256 none;',
