@@ -36,8 +36,17 @@
 typedef struct ngx_http_ai_guard_redis_sh_s   ngx_http_ai_guard_redis_sh_t;
 
 
+/* an address of Redis or of a sentinel: an IP or a unix path, NUL */
+
 typedef struct {
-    ngx_str_t                      addr;        /* as configured */
+    u_char                        *host;
+    int                            port;        /* 0: a unix socket */
+} ngx_http_ai_guard_redis_addr_t;
+
+
+typedef struct {
+    ngx_str_t                      addr;        /* or the master's name */
+    ngx_array_t                   *sentinels;   /* redis_addr_t; or NULL */
     u_char                        *host;        /* IP or unix path, NUL */
     int                            port;        /* 0: a unix socket */
     ngx_str_t                      password;
