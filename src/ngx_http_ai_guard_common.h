@@ -56,6 +56,7 @@ typedef struct {
     ngx_uint_t                     fail_closed;
     ngx_str_t                      prefix;
     size_t                         outbox;
+    ngx_uint_t                     replicas;    /* WAIT for, a batch */
     ngx_str_t                      journal;     /* "": none */
     ngx_uint_t                     journal_fsync;
     ngx_fd_t                       jfd[2];

@@ -27,7 +27,7 @@ static ngx_int_t ngx_http_ai_guard_redis_addr(ngx_conf_t *cf, ngx_str_t *s,
  * ai_guard_redis <host:port | unix:/path | master name> [sentinels=]
  *     [password=] [db=] [timeout=]
  *     [sync=strict | <interval>] [fail=open | closed] [prefix=] [outbox=]
- *     [journal=<path>] [journal_fsync=off | batch | always]
+ *     [replicas=] [journal=<path>] [journal_fsync=off | batch | always]
  */
 
 char *
@@ -63,7 +63,7 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     for (i = 2; i < cf->args->nelts; i++) {
 
         must = "password=, db=, timeout=, sync=, fail=, prefix=, outbox=, "
-               "journal= or journal_fsync=";
+               "sentinels=, replicas=, journal= or journal_fsync=";
 
         p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
         if (p == NULL) {
@@ -127,6 +127,17 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 goto invalid;
             }
 
+            continue;
+        }
+
+        if (name.len == 8 && ngx_strncmp(name.data, "replicas", 8) == 0) {
+            must = "a number of replicas from 0 to 16";
+            n = ngx_atoi(s.data, s.len);
+            if (n == NGX_ERROR || n > 16) {
+                goto invalid;
+            }
+
+            rcf->replicas = n;
             continue;
         }
 

@@ -42,6 +42,9 @@ typedef struct {
     int                                    argc;
     const char                           **argv;
     size_t                                *argvlen;
+    ngx_uint_t                             replies;   /* still due */
+    unsigned                               applied:1;
+    unsigned                               replicated:1;
 } ngx_http_ai_guard_redis_flush_t;
 
 
@@ -82,6 +85,10 @@ static ngx_int_t ngx_http_ai_guard_redis_flush_encode(
     ngx_http_ai_guard_redis_flush_t *f, ngx_http_ai_guard_batch_t *b);
 static void ngx_http_ai_guard_redis_flush_done(void *data,
     redisReply *reply);
+static void ngx_http_ai_guard_redis_flush_waited(void *data,
+    redisReply *reply);
+static void ngx_http_ai_guard_redis_flush_end(
+    ngx_http_ai_guard_redis_flush_t *f);
 static ngx_int_t ngx_http_ai_guard_redis_outbox_zone(ngx_shm_zone_t *zone,
     void *data);
 static void ngx_http_ai_guard_redis_outbox_restore(
@@ -718,7 +725,9 @@ ngx_http_ai_guard_redis_flush_quit(void)
 static void
 ngx_http_ai_guard_redis_flush_batch(void)
 {
-    size_t                              nu, nc;
+    u_char                              wait[2 * NGX_INT_T_LEN];
+    size_t                              nu, nc, len[3];
+    const char                         *argv[3];
     ngx_pool_t                         *pool;
     ngx_http_ai_guard_batch_t           b;
     ngx_http_ai_guard_redis_sh_t       *sh;
@@ -789,6 +798,33 @@ ngx_http_ai_guard_redis_flush_batch(void)
     }
 
     fl->flushing = 1;
+    f->replies = 1;
+
+    /*
+     * replicas=: the batch is delivered once that many replicas have it
+     * too, so that a failover to one of them loses none of it.  WAIT
+     * follows the script on the same connection, so it waits for the
+     * script's writes.  Not sent: the batch is kept, and sent again.
+     */
+
+    if (rcf->replicas) {
+        argv[0] = "WAIT";
+        len[0] = 4;
+        argv[1] = (char *) wait;
+        len[1] = ngx_sprintf(wait, "%ui", rcf->replicas) - wait;
+        argv[2] = (char *) wait + NGX_INT_T_LEN;
+        len[2] = ngx_sprintf(wait + NGX_INT_T_LEN, "%M", rcf->timeout)
+                 - (wait + NGX_INT_T_LEN);
+
+        if (ngx_http_ai_guard_redis_send(ngx_http_ai_guard_redis_flush_waited,
+                                         f, NULL, 3, argv, len,
+                                         rcf->timeout
+                                         + NGX_HTTP_AI_GUARD_REDIS_HANDSHAKE)
+            == NGX_OK)
+        {
+            f->replies++;
+        }
+    }
 
     return;
 
@@ -1051,6 +1087,42 @@ ngx_http_ai_guard_redis_flush_done(void *data, redisReply *reply)
 {
     ngx_http_ai_guard_redis_flush_t  *f = data;
 
+    f->applied = (reply && reply->type == REDIS_REPLY_INTEGER);
+
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_http_ai_guard_redis_flusher.log, 0,
+                      "ai_guard: redis outbox flush failed: %s", reply->str);
+    }
+
+    ngx_http_ai_guard_redis_flush_end(f);
+}
+
+
+/* WAIT's answer: how many replicas have the batch */
+
+static void
+ngx_http_ai_guard_redis_flush_waited(void *data, redisReply *reply)
+{
+    ngx_http_ai_guard_redis_flush_t  *f = data;
+
+    f->replicated = (reply && reply->type == REDIS_REPLY_INTEGER
+                     && reply->integer >= 0
+                     && (ngx_uint_t) reply->integer
+                        >= ngx_http_ai_guard_redis_flusher.rcf->replicas);
+
+    ngx_http_ai_guard_redis_flush_end(f);
+}
+
+
+/*
+ * Both replies in (the script's, and WAIT's with replicas=): the batch
+ * leaves the outbox when it is applied (now, or by an earlier try) and,
+ * with replicas=, replicated.
+ */
+
+static void
+ngx_http_ai_guard_redis_flush_end(ngx_http_ai_guard_redis_flush_t *f)
+{
     ngx_uint_t                          i, more;
     ngx_queue_t                        *q;
     ngx_http_ai_guard_redis_sh_t       *sh;
@@ -1063,6 +1135,10 @@ ngx_http_ai_guard_redis_flush_done(void *data, redisReply *reply)
     rcf = fl->rcf;
     sh = rcf->sh;
 
+    if (--f->replies) {
+        return;
+    }
+
     fl->flushing = 0;
     more = 0;
 
@@ -1071,7 +1147,7 @@ ngx_http_ai_guard_redis_flush_done(void *data, redisReply *reply)
     if (sh->batch == 0 || sh->batch_first != f->first) {
         /* another flusher took the batch over and is done with it */
 
-    } else if (reply && reply->type == REDIS_REPLY_INTEGER) {
+    } else if (f->applied && (rcf->replicas == 0 || f->replicated)) {
 
         /* applied now, or by an earlier try: either way it is done */
 
@@ -1112,12 +1188,6 @@ ngx_http_ai_guard_redis_flush_done(void *data, redisReply *reply)
 
     } else {
         sh->batch_until = 0;
-
-        if (reply && reply->type == REDIS_REPLY_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, fl->log, 0,
-                          "ai_guard: redis outbox flush failed: %s",
-                          reply->str);
-        }
     }
 
     ngx_shmtx_unlock(&rcf->shpool->mutex);

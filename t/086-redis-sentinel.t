@@ -27,7 +27,7 @@ use Time::HiRes qw(sleep time);
 use AiGuardNginx;
 
 plan skip_all => 'no redis-server' unless `redis-server --version 2>&1` =~ /v=/;
-plan tests => 14;
+plan tests => 17;
 
 my $base = ($ENV{TEST_NGINX_PORT} || 1984) + 400;
 my ($mport, $rport) = ($base + 1, $base + 2);
@@ -129,8 +129,8 @@ $n->write_config(<<"_EOC_");
     ai_guard_zone   ai_guard 1m;
     ai_guard_tier   pro  rpm=100000;
     ai_guard_keys   \$TEST_NGINX_HTML_DIR/keys.json;
-    ai_guard_redis  $name sentinels=$sentinels timeout=100ms sync=strict
-                    fail=open prefix=$prefix;
+    ai_guard_redis  $name sentinels=$sentinels replicas=1 timeout=100ms
+                    sync=strict fail=open prefix=$prefix;
 
     log_format  served  '\$uri';
 
@@ -201,6 +201,23 @@ is($want, $sent, 'the upstream served each of them');
 ok(wait_for('the report after the failover', sub { reported() == $want }),
    "the report from the new master counts all $want");
 is(reported(), $want, '... and not one twice');
+
+# replicas=1: the new master has no replica yet, so its batches stay in
+# the outbox (applied, and sent again under their ids) until one has them
+
+sub pending {
+    my (undef, undef, $m) = $n->request('GET', '/metrics');
+    return $m =~ /^ai_guard_redis_outbox_pending (\d+)/m ? $1 : -1;
+}
+
+ok(pending() > 0, 'batches no replica has yet stay in the outbox');
+
+# the old master comes back; the sentinels make it the new one's replica
+redis('old-master', '--port', $mport, @plain);
+
+ok(wait_for('the outbox to drain', sub { pending() == 0 }),
+   'once the old master replicates the new one, the outbox drains');
+is(reported(), $want, 'and the report still counts each request once');
 
 like($n->log, qr/redis t086 unavailable/, 'the outage was logged');
 like($n->log, qr/redis t086 is available again/, '... and its end');
