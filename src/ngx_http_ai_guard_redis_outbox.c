@@ -321,7 +321,7 @@ ngx_http_ai_guard_redis_outbox_snapshot(ngx_http_ai_guard_redis_conf_t *rcf,
     ngx_log_t *log)
 {
     u_char                          *buf, *p;
-    size_t                           size;
+    size_t                           size, len;
     ngx_queue_t                     *q;
     ngx_http_ai_guard_redis_sh_t    *sh;
     ngx_http_ai_guard_redis_rec_t   *node;
@@ -369,9 +369,9 @@ ngx_http_ai_guard_redis_outbox_snapshot(ngx_http_ai_guard_redis_conf_t *rcf,
          q = ngx_queue_next(q))
     {
         node = ngx_queue_data(q, ngx_http_ai_guard_redis_rec_t, queue);
+        len = ngx_http_ai_guard_batch_rec_size(&node->rec);
         p += ngx_http_ai_guard_jlog_frame(p, NGX_HTTP_AI_GUARD_JLOG_REC,
-                                   &node->rec,
-                                   ngx_http_ai_guard_batch_rec_size(&node->rec));
+                                          &node->rec, len);
     }
 
     if (sh->batch) {
