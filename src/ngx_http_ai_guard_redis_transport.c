@@ -916,6 +916,9 @@ ngx_http_ai_guard_redis_ask(redisAsyncContext *ac)
 static void
 ngx_http_ai_guard_redis_asked(void *data, redisReply *reply)
 {
+#if (NGX_HAVE_INET6)
+    u_char                             ip6[16];
+#endif
     ngx_int_t                          port;
     redisReply                        *h, *p;
     redisAsyncContext                 *ac;
@@ -945,8 +948,20 @@ ngx_http_ai_guard_redis_asked(void *data, redisReply *reply)
     p = reply->element[1];
 
     port = ngx_atoi((u_char *) p->str, p->len);
-    if (port < 1 || port > 65535) {
-        ngx_http_ai_guard_redis_drop("no sentinel names its master");
+
+    /*
+     * an IP only: hiredis would resolve a name (sentinels announce names
+     * with "resolve-hostnames yes") with a blocking getaddrinfo()
+     */
+
+    if (port < 1 || port > 65535
+        || (ngx_inet_addr((u_char *) h->str, h->len) == INADDR_NONE
+#if (NGX_HAVE_INET6)
+            && ngx_inet6_addr((u_char *) h->str, h->len, ip6) != NGX_OK
+#endif
+           ))
+    {
+        ngx_http_ai_guard_redis_drop("no sentinel names its master by IP");
         return;
     }
 
