@@ -351,6 +351,7 @@ typedef struct {
     ngx_str_t                      label;       /* its model label */
     void                          *row;
     uint32_t                       row_day;
+    void                          *begun;       /* its journaled estimate */
 
     /* the meter: the upstream's own usage, or the estimate */
     ngx_http_ai_guard_usage_parser_t  *meter;

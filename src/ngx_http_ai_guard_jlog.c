@@ -19,6 +19,10 @@ static uint32_t ngx_http_ai_guard_jlog_sum(u_char type, const u_char *p,
     size_t len);
 static const u_char *ngx_http_ai_guard_jlog_next(const u_char *buf,
     size_t len, size_t *off, u_char *type, size_t *plen);
+static const ngx_http_ai_guard_batch_rec_t *ngx_http_ai_guard_jlog_rec(
+    const u_char *p, size_t plen);
+static void ngx_http_ai_guard_jlog_end(ngx_http_ai_guard_jlog_replay_t *rp,
+    uint64_t id);
 
 
 size_t
@@ -73,7 +77,9 @@ ngx_http_ai_guard_jlog_count(const u_char *buf, size_t len)
     n = 0;
 
     while (ngx_http_ai_guard_jlog_next(buf, len, &off, &type, &plen)) {
-        n += (type == NGX_HTTP_AI_GUARD_JLOG_REC);
+        n += (type == NGX_HTTP_AI_GUARD_JLOG_REC
+              || type == NGX_HTTP_AI_GUARD_JLOG_FINISH
+              || type == NGX_HTTP_AI_GUARD_JLOG_BEGUN);
     }
 
     return n;
@@ -94,11 +100,13 @@ ngx_http_ai_guard_jlog_replay(const u_char *buf, size_t len,
     size_t                                off, plen, h, n;
     const u_char                         *p;
     ngx_http_ai_guard_jlog_batch_t        b;
+    uint64_t                              id;
     const ngx_http_ai_guard_batch_rec_t  *rec;
 
     memset(&rp->head, 0, sizeof(ngx_http_ai_guard_jlog_head_t));
     memset(&rp->lease, 0, sizeof(ngx_http_ai_guard_jlog_batch_t));
     rp->nrecs = 0;
+    rp->nbegun = 0;
     rp->end = 0;
     rp->valid = 0;
 
@@ -121,18 +129,46 @@ ngx_http_ai_guard_jlog_replay(const u_char *buf, size_t len,
 
         switch (type) {
 
-        case NGX_HTTP_AI_GUARD_JLOG_REC:
-            rec = (const ngx_http_ai_guard_batch_rec_t *) p;
-
-            if (plen < sizeof(ngx_http_ai_guard_batch_rec_t)
-                || ngx_http_ai_guard_batch_rec_size(rec) != plen
-                || rec->seq < rp->head.seq)
+        case NGX_HTTP_AI_GUARD_JLOG_FINISH:
+        case NGX_HTTP_AI_GUARD_JLOG_END:
+            if (plen < sizeof(uint64_t)
+                || (type == NGX_HTTP_AI_GUARD_JLOG_END
+                    && plen != sizeof(uint64_t)))
             {
+                goto done;
+            }
+
+            memcpy(&id, p, sizeof(uint64_t));
+            ngx_http_ai_guard_jlog_end(rp, id);
+
+            if (type == NGX_HTTP_AI_GUARD_JLOG_END) {
+                break;
+            }
+
+            p += sizeof(uint64_t);
+            plen -= sizeof(uint64_t);
+
+            /* fall through */
+
+        case NGX_HTTP_AI_GUARD_JLOG_REC:
+            rec = ngx_http_ai_guard_jlog_rec(p, plen);
+
+            if (rec == NULL || rec->seq < rp->head.seq) {
                 goto done;
             }
 
             rp->recs[n++] = rec;
             rp->head.seq = rec->seq + 1;
+            break;
+
+        case NGX_HTTP_AI_GUARD_JLOG_BEGUN:
+            rec = ngx_http_ai_guard_jlog_rec(p, plen);
+
+            if (rec == NULL) {
+                goto done;
+            }
+
+            rp->begun[rp->nbegun++] = rec;
             break;
 
         case NGX_HTTP_AI_GUARD_JLOG_LEASE:
@@ -179,6 +215,7 @@ done:
 
     if (!rp->valid) {
         rp->end = 0;
+        rp->nbegun = 0;
         return;
     }
 
@@ -190,6 +227,48 @@ done:
                         || rp->recs[0]->seq != rp->lease.first))
     {
         rp->lease.n = 0;
+    }
+}
+
+
+/* a record that is as long as it says, or NULL */
+
+static const ngx_http_ai_guard_batch_rec_t *
+ngx_http_ai_guard_jlog_rec(const u_char *p, size_t plen)
+{
+    const ngx_http_ai_guard_batch_rec_t  *rec;
+
+    rec = (const ngx_http_ai_guard_batch_rec_t *) p;
+
+    if (plen < sizeof(ngx_http_ai_guard_batch_rec_t)
+        || ngx_http_ai_guard_batch_rec_size(rec) != plen)
+    {
+        return NULL;
+    }
+
+    return rec;
+}
+
+
+/*
+ * A begun request settled: its estimate no longer counts.  Searched
+ * from the newest, since requests in flight are few and most end soon;
+ * an id no B frame began (the request began with no room in the zone
+ * for its estimate, or while the journal was broken) ends nothing.
+ */
+
+static void
+ngx_http_ai_guard_jlog_end(ngx_http_ai_guard_jlog_replay_t *rp, uint64_t id)
+{
+    size_t  i;
+
+    for (i = rp->nbegun; i > 0; i--) {
+        if (rp->begun[i - 1]->seq == id) {
+            memmove(&rp->begun[i - 1], &rp->begun[i],
+                    (rp->nbegun - i) * sizeof(void *));
+            rp->nbegun--;
+            return;
+        }
     }
 }
 

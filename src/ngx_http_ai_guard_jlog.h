@@ -21,8 +21,17 @@
  *   H  head: generation, node id, the least sequence number to come
  *   R  an outbox record, laid out as src/ngx_http_ai_guard_batch.h says
  *   L  a batch leased: its first record's sequence number and size
+ *   B  a request admitted, not yet settled: a record of its estimate
+ *      (marked estimated) whose "seq" is the request's begun id
  *   S  the snapshot is complete (a file without it is ignored)
- *   R, L, and A (a batch Redis acknowledged: it leaves the head) follow.
+ *   R, L, B, A (a batch Redis acknowledged: it leaves the head), and
+ *   F (a begun request settled: its id, then its record, as R) and E
+ *   (a begun request ended with nothing to record: its id) follow.
+ *
+ * A begun request that no F or E ends is one a crash took between its
+ * admission and its settlement: replay counts it on its estimate.  Its
+ * F is one frame, so a request is counted on its estimate or on its
+ * real usage, never both.
  *
  * Replay stops at the first frame that is short, forged or out of
  * order: a crash tears at most the last frame, and what came before it
@@ -43,6 +52,9 @@
 #define NGX_HTTP_AI_GUARD_JLOG_LEASE    'L'
 #define NGX_HTTP_AI_GUARD_JLOG_ACK      'A'
 #define NGX_HTTP_AI_GUARD_JLOG_SNAP     'S'
+#define NGX_HTTP_AI_GUARD_JLOG_BEGUN    'B'
+#define NGX_HTTP_AI_GUARD_JLOG_FINISH   'F'
+#define NGX_HTTP_AI_GUARD_JLOG_END      'E'
 
 
 typedef struct {
@@ -59,16 +71,19 @@ typedef struct {
 
 
 /*
- * What a file replays to.  The caller gives "recs" room for as many
- * records as ngx_http_ai_guard_jlog_count() says; replay leaves there
- * the records Redis has not acknowledged, oldest first, pointing into
- * the file's bytes.
+ * What a file replays to.  The caller gives "recs" and "begun" room for
+ * as many records as ngx_http_ai_guard_jlog_count() says each; replay
+ * leaves in "recs" the records Redis has not acknowledged, oldest
+ * first, and in "begun" the estimates of the requests begun and never
+ * settled, pointing into the file's bytes.
  */
 
 typedef struct {
     ngx_http_ai_guard_jlog_head_t          head;
     const ngx_http_ai_guard_batch_rec_t  **recs;
     size_t                                 nrecs;
+    const ngx_http_ai_guard_batch_rec_t  **begun;
+    size_t                                 nbegun;
     ngx_http_ai_guard_jlog_batch_t         lease;   /* n 0: none */
     size_t                                 end;     /* bytes that stand */
     unsigned                               valid:1; /* a whole snapshot */
@@ -86,7 +101,7 @@ void ngx_http_ai_guard_jlog_header(u_char *dst, u_char type,
 size_t ngx_http_ai_guard_jlog_frame(u_char *dst, u_char type,
     const void *payload, size_t len);
 
-/* the most records a file can hold */
+/* the most records (settled or begun) a file can hold */
 size_t ngx_http_ai_guard_jlog_count(const u_char *buf, size_t len);
 
 /* "buf" must be 8-aligned (malloc()ed) */

@@ -227,6 +227,11 @@ ngx_http_ai_guard_journal_load(ngx_http_ai_guard_redis_conf_t *rcf,
             continue;
         }
 
+        r[i].begun = ngx_alloc((n + 1) * sizeof(void *), log);
+        if (r[i].begun == NULL) {
+            continue;
+        }
+
         ngx_http_ai_guard_jlog_replay(buf[i], len[i], &r[i]);
 
         if (r[i].valid
@@ -243,6 +248,10 @@ ngx_http_ai_guard_journal_load(ngx_http_ai_guard_redis_conf_t *rcf,
 
         if (r[i].recs) {
             ngx_free(r[i].recs);
+        }
+
+        if (r[i].begun) {
+            ngx_free(r[i].begun);
         }
 
         if (buf[i]) {

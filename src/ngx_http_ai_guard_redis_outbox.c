@@ -20,10 +20,13 @@
 /*
  * An outbox record: one settled request in the queue, laid out as
  * src/ngx_http_ai_guard_batch.h says (its items and strings follow it).
+ * A begun request's estimate is one too, in the begun queue; "id" is
+ * where its journal's F frame takes the id from, just before the record.
  */
 
 typedef struct {
     ngx_queue_t                      queue;
+    uint64_t                         id;
     ngx_http_ai_guard_batch_rec_t    rec;
 } ngx_http_ai_guard_redis_rec_t;
 
@@ -75,7 +78,16 @@ static ngx_uint_t ngx_http_ai_guard_redis_corrections(
 static void ngx_http_ai_guard_redis_outbox_put(
     ngx_http_ai_guard_redis_conf_t *rcf, ngx_log_t *log,
     ngx_http_ai_guard_batch_rec_t *rec, ngx_http_ai_guard_redis_strs_t *strs,
+    ngx_http_ai_guard_batch_item_t *items, ngx_uint_t n, uint64_t now,
+    ngx_http_ai_guard_redis_rec_t *begun);
+static ngx_http_ai_guard_redis_rec_t *ngx_http_ai_guard_redis_rec_alloc(
+    ngx_http_ai_guard_redis_conf_t *rcf, ngx_http_ai_guard_batch_rec_t *rec,
+    ngx_http_ai_guard_redis_strs_t *strs,
     ngx_http_ai_guard_batch_item_t *items, ngx_uint_t n, uint64_t now);
+static void ngx_http_ai_guard_redis_usage_strs(ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_redis_strs_t *strs);
+static void ngx_http_ai_guard_redis_unbegin(
+    ngx_http_ai_guard_redis_conf_t *rcf, ngx_http_ai_guard_redis_rec_t *b);
 static void ngx_http_ai_guard_redis_flush_handler(ngx_event_t *ev);
 static void ngx_http_ai_guard_redis_flush_quit(void);
 static void ngx_http_ai_guard_redis_flush_batch(void);
@@ -95,6 +107,12 @@ static void ngx_http_ai_guard_redis_outbox_restore(
     ngx_http_ai_guard_redis_conf_t *rcf, ngx_log_t *log);
 static void ngx_http_ai_guard_redis_outbox_snapshot(
     ngx_http_ai_guard_redis_conf_t *rcf, ngx_log_t *log);
+static size_t ngx_http_ai_guard_redis_outbox_frames(ngx_queue_t *queue,
+    u_char *p, u_char type);
+static ngx_uint_t ngx_http_ai_guard_redis_outbox_take(
+    ngx_http_ai_guard_redis_conf_t *rcf,
+    const ngx_http_ai_guard_batch_rec_t **recs, size_t n,
+    ngx_uint_t renumber);
 
 
 static ngx_http_ai_guard_redis_flusher_t  ngx_http_ai_guard_redis_flusher;
@@ -255,10 +273,8 @@ ngx_http_ai_guard_redis_outbox_restore(ngx_http_ai_guard_redis_conf_t *rcf,
     ngx_log_t *log)
 {
     u_char                           *buf;
-    size_t                            size;
-    ngx_uint_t                        i, lost, level;
+    ngx_uint_t                        lost, blost, level;
     ngx_http_ai_guard_redis_sh_t     *sh;
-    ngx_http_ai_guard_redis_rec_t    *node;
     ngx_http_ai_guard_jlog_replay_t   rp;
 
     sh = rcf->sh;
@@ -270,29 +286,31 @@ ngx_http_ai_guard_redis_outbox_restore(ngx_http_ai_guard_redis_conf_t *rcf,
 
     sh->node = rp.head.node;
     sh->seq = rp.head.seq;
-    lost = 0;
 
-    for (i = 0; i < rp.nrecs; i++) {
-        size = sizeof(ngx_http_ai_guard_redis_rec_t)
-               - sizeof(ngx_http_ai_guard_batch_rec_t)
-               + ngx_http_ai_guard_batch_rec_size(rp.recs[i]);
-
-        node = ngx_slab_alloc_locked(rcf->shpool, size);
-        if (node == NULL) {
-            lost++;
-            continue;
-        }
-
-        ngx_memcpy(&node->rec, rp.recs[i], size
-                   - offsetof(ngx_http_ai_guard_redis_rec_t, rec));
-
-        ngx_queue_insert_tail(&sh->outbox, &node->queue);
-        sh->pending++;
-    }
+    lost = ngx_http_ai_guard_redis_outbox_take(rcf, rp.recs, rp.nrecs, 0);
 
     if (rp.lease.n && lost == 0) {
         sh->batch = rp.lease.n;
         sh->batch_first = rp.lease.first;
+    }
+
+    /*
+     * Requests admitted and never settled: the crash took them after
+     * their journal's B frame, so they may have reached the upstream;
+     * they are counted on their estimate, as estimated, after the
+     * settled ones.
+     */
+
+    blost = ngx_http_ai_guard_redis_outbox_take(rcf, rp.begun, rp.nbegun, 1);
+
+    if (rp.nbegun) {
+        level = blost ? NGX_LOG_ALERT : NGX_LOG_NOTICE;
+
+        ngx_log_error(level, log, 0,
+                      "ai_guard: redis journal \"%V\": %ui requests "
+                      "admitted but never settled are counted on their "
+                      "estimate, %ui that did not fit in the outbox lost",
+                      &rcf->journal, rp.nbegun - blost, blost);
     }
 
     level = lost ? NGX_LOG_ALERT : NGX_LOG_NOTICE;
@@ -304,7 +322,52 @@ ngx_http_ai_guard_redis_outbox_restore(ngx_http_ai_guard_redis_conf_t *rcf,
                   lost);
 
     ngx_free(rp.recs);
+    ngx_free(rp.begun);
     ngx_free(buf);
+}
+
+
+/*
+ * Replayed records into the outbox, as they were or ("renumber") under
+ * the next sequence numbers; the number that did not fit is returned.
+ */
+
+static ngx_uint_t
+ngx_http_ai_guard_redis_outbox_take(ngx_http_ai_guard_redis_conf_t *rcf,
+    const ngx_http_ai_guard_batch_rec_t **recs, size_t n,
+    ngx_uint_t renumber)
+{
+    size_t                          i, size;
+    ngx_uint_t                      lost;
+    ngx_http_ai_guard_redis_sh_t   *sh;
+    ngx_http_ai_guard_redis_rec_t  *node;
+
+    sh = rcf->sh;
+    lost = 0;
+
+    for (i = 0; i < n; i++) {
+        size = sizeof(ngx_http_ai_guard_redis_rec_t)
+               - sizeof(ngx_http_ai_guard_batch_rec_t)
+               + ngx_http_ai_guard_batch_rec_size(recs[i]);
+
+        node = ngx_slab_alloc_locked(rcf->shpool, size);
+        if (node == NULL) {
+            lost++;
+            continue;
+        }
+
+        ngx_memcpy(&node->rec, recs[i], size
+                   - offsetof(ngx_http_ai_guard_redis_rec_t, rec));
+
+        if (renumber) {
+            node->rec.seq = sh->seq++;
+        }
+
+        ngx_queue_insert_tail(&sh->outbox, &node->queue);
+        sh->pending++;
+    }
+
+    return lost;
 }
 
 
@@ -321,8 +384,7 @@ ngx_http_ai_guard_redis_outbox_snapshot(ngx_http_ai_guard_redis_conf_t *rcf,
     ngx_log_t *log)
 {
     u_char                          *buf, *p;
-    size_t                           size, len;
-    ngx_queue_t                     *q;
+    size_t                           size;
     ngx_http_ai_guard_redis_sh_t    *sh;
     ngx_http_ai_guard_redis_rec_t   *node;
     ngx_http_ai_guard_jlog_head_t    head;
@@ -334,14 +396,8 @@ ngx_http_ai_guard_redis_outbox_snapshot(ngx_http_ai_guard_redis_conf_t *rcf,
            + ngx_http_ai_guard_jlog_size(sizeof(ngx_http_ai_guard_jlog_batch_t))
            + ngx_http_ai_guard_jlog_size(0);
 
-    for (q = ngx_queue_head(&sh->outbox);
-         q != ngx_queue_sentinel(&sh->outbox);
-         q = ngx_queue_next(q))
-    {
-        node = ngx_queue_data(q, ngx_http_ai_guard_redis_rec_t, queue);
-        size += ngx_http_ai_guard_jlog_size(
-                    ngx_http_ai_guard_batch_rec_size(&node->rec));
-    }
+    size += ngx_http_ai_guard_redis_outbox_frames(&sh->outbox, NULL, 0);
+    size += ngx_http_ai_guard_redis_outbox_frames(&sh->begun, NULL, 0);
 
     buf = ngx_alloc(size, log);
     if (buf == NULL) {
@@ -364,15 +420,12 @@ ngx_http_ai_guard_redis_outbox_snapshot(ngx_http_ai_guard_redis_conf_t *rcf,
     p += ngx_http_ai_guard_jlog_frame(p, NGX_HTTP_AI_GUARD_JLOG_HEAD, &head,
                                       sizeof(ngx_http_ai_guard_jlog_head_t));
 
-    for (q = ngx_queue_head(&sh->outbox);
-         q != ngx_queue_sentinel(&sh->outbox);
-         q = ngx_queue_next(q))
-    {
-        node = ngx_queue_data(q, ngx_http_ai_guard_redis_rec_t, queue);
-        len = ngx_http_ai_guard_batch_rec_size(&node->rec);
-        p += ngx_http_ai_guard_jlog_frame(p, NGX_HTTP_AI_GUARD_JLOG_REC,
-                                          &node->rec, len);
-    }
+    p += ngx_http_ai_guard_redis_outbox_frames(&sh->outbox, p,
+                                               NGX_HTTP_AI_GUARD_JLOG_REC);
+
+    /* the requests in flight: still begun in the new journal */
+    p += ngx_http_ai_guard_redis_outbox_frames(&sh->begun, p,
+                                               NGX_HTTP_AI_GUARD_JLOG_BEGUN);
 
     if (sh->batch) {
         lease.first = sh->batch_first;
@@ -387,6 +440,37 @@ ngx_http_ai_guard_redis_outbox_snapshot(ngx_http_ai_guard_redis_conf_t *rcf,
                                              p - buf);
 
     ngx_free(buf);
+}
+
+
+/* a queue's records as frames of "type" at "p"; their bytes (p NULL) */
+
+static size_t
+ngx_http_ai_guard_redis_outbox_frames(ngx_queue_t *queue, u_char *p,
+    u_char type)
+{
+    size_t                          size, len;
+    ngx_queue_t                    *q;
+    ngx_http_ai_guard_redis_rec_t  *node;
+
+    size = 0;
+
+    for (q = ngx_queue_head(queue);
+         q != ngx_queue_sentinel(queue);
+         q = ngx_queue_next(q))
+    {
+        node = ngx_queue_data(q, ngx_http_ai_guard_redis_rec_t, queue);
+        len = ngx_http_ai_guard_batch_rec_size(&node->rec);
+
+        if (p == NULL) {
+            size += ngx_http_ai_guard_jlog_size(len);
+            continue;
+        }
+
+        size += ngx_http_ai_guard_jlog_frame(p + size, type, &node->rec, len);
+    }
+
+    return size;
 }
 
 
@@ -435,6 +519,7 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
     ngx_uint_t                       n;
     ngx_http_ai_guard_key_t         *k;
     ngx_http_ai_guard_batch_rec_t    rec;
+    ngx_http_ai_guard_redis_rec_t   *begun;
     ngx_http_ai_guard_batch_item_t   items[NGX_HTTP_AI_GUARD_REDIS_ITEMS];
     ngx_http_ai_guard_main_conf_t   *amcf;
     ngx_http_ai_guard_redis_conf_t  *rcf;
@@ -463,20 +548,30 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
         strs.scope = ctx->scope;
     }
 
+    begun = ctx->begun;
+    ctx->begun = NULL;
+
     if (!rec.usage && n == 0) {
+
+        /* admitted, yet nothing to bill: its estimate goes */
+
+        if (begun) {
+            ngx_shmtx_lock(&rcf->shpool->mutex);
+
+            ngx_http_ai_guard_journal_append(rcf, r->connection->log,
+                                             NGX_HTTP_AI_GUARD_JLOG_END,
+                                             &begun->rec.seq,
+                                             sizeof(uint64_t));
+            ngx_http_ai_guard_redis_unbegin(rcf, begun);
+
+            ngx_shmtx_unlock(&rcf->shpool->mutex);
+        }
+
         return;
     }
 
     if (rec.usage) {
-        strs.tenant.data = k->tenant.data;
-        strs.tenant.len = ngx_min(k->tenant.len, 1024);
-        strs.key.data = k->id.data;
-        strs.key.len = ngx_min(k->id.len, 1024);
-        strs.customer.data = k->stripe_customer.data;
-        strs.customer.len = ngx_min(k->stripe_customer.len, 1024);
-
-        /* the ledger's label: bounded as the zone's rows are */
-        strs.model = ctx->label;
+        ngx_http_ai_guard_redis_usage_strs(ctx, &strs);
 
         rec.input = ctx->usage.input_tokens;
         rec.output = ctx->usage.output_tokens;
@@ -486,7 +581,7 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
     }
 
     ngx_http_ai_guard_redis_outbox_put(rcf, r->connection->log, &rec, &strs,
-                                       items, n, now);
+                                       items, n, now, begun);
 }
 
 
@@ -544,36 +639,44 @@ ngx_http_ai_guard_redis_release(ngx_http_ai_guard_redis_conf_t *rcf,
     now = ngx_http_ai_guard_now();
 
     ngx_http_ai_guard_redis_outbox_put(rcf, log, &rec, &strs, items, m,
-                                       now);
+                                       now, NULL);
 }
 
 
-/* a record into the outbox's zone: the header, the items, the strings */
+/*
+ * A record into the outbox's zone.  A begun request's settlement leaves
+ * the begun queue and is journaled as one F frame (its id, then the
+ * record), so a crash counts it either on its estimate or on this.
+ */
 
 static void
 ngx_http_ai_guard_redis_outbox_put(ngx_http_ai_guard_redis_conf_t *rcf,
     ngx_log_t *log, ngx_http_ai_guard_batch_rec_t *rec,
     ngx_http_ai_guard_redis_strs_t *strs,
-    ngx_http_ai_guard_batch_item_t *items, ngx_uint_t n, uint64_t now)
+    ngx_http_ai_guard_batch_item_t *items, ngx_uint_t n, uint64_t now,
+    ngx_http_ai_guard_redis_rec_t *begun)
 {
-    u_char                         *p;
-    size_t                          size;
+    size_t                          len;
     ngx_http_ai_guard_redis_sh_t   *sh;
     ngx_http_ai_guard_redis_rec_t  *node;
-
-    size = sizeof(ngx_http_ai_guard_redis_rec_t)
-           + n * sizeof(ngx_http_ai_guard_batch_item_t)
-           + strs->tenant.len + strs->key.len + strs->model.len
-           + strs->customer.len + (n ? strs->scope.len : 0);
 
     sh = rcf->sh;
 
     ngx_shmtx_lock(&rcf->shpool->mutex);
 
-    node = ngx_slab_alloc_locked(rcf->shpool, size);
+    node = ngx_http_ai_guard_redis_rec_alloc(rcf, rec, strs, items, n, now);
 
     if (node == NULL) {
         sh->dropped++;
+
+        if (begun) {
+            /* not in the outbox, so not in the journal as settled */
+            ngx_http_ai_guard_journal_append(rcf, log,
+                                             NGX_HTTP_AI_GUARD_JLOG_END,
+                                             &begun->rec.seq,
+                                             sizeof(uint64_t));
+            ngx_http_ai_guard_redis_unbegin(rcf, begun);
+        }
 
         if (!sh->full) {
             sh->full = 1;
@@ -592,9 +695,124 @@ ngx_http_ai_guard_redis_outbox_put(ngx_http_ai_guard_redis_conf_t *rcf,
 
     sh->full = 0;
 
+    node->rec.seq = sh->seq++;
+
+    ngx_queue_insert_tail(&sh->outbox, &node->queue);
+    sh->pending++;
+
+    /* the journal's order is the outbox's: written under its mutex */
+
+    len = ngx_http_ai_guard_batch_rec_size(&node->rec);
+
+    if (begun) {
+        node->id = begun->rec.seq;
+        ngx_http_ai_guard_journal_append(rcf, log,
+                                         NGX_HTTP_AI_GUARD_JLOG_FINISH,
+                                         &node->id, sizeof(uint64_t) + len);
+        ngx_http_ai_guard_redis_unbegin(rcf, begun);
+
+    } else {
+        ngx_http_ai_guard_journal_append(rcf, log, NGX_HTTP_AI_GUARD_JLOG_REC,
+                                         &node->rec, len);
+    }
+
+    ngx_shmtx_unlock(&rcf->shpool->mutex);
+}
+
+
+/*
+ * An admitted request about to go to the upstream, with a journal: its
+ * estimate (the reservation's: the prompt's tokens, max_tokens, their
+ * price), marked estimated, is journaled as begun (one append, under the
+ * outbox's mutex; an fsync only with journal_fsync=always) and kept in
+ * the begun queue so that a journal rewrite carries it.  A crash before
+ * its settlement leaves it unended, and the restart counts it.
+ */
+
+void
+ngx_http_ai_guard_redis_begin(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx)
+{
+    ngx_http_ai_guard_redis_sh_t    *sh;
+    ngx_http_ai_guard_batch_rec_t    rec;
+    ngx_http_ai_guard_redis_rec_t   *node;
+    ngx_http_ai_guard_redis_strs_t   strs;
+    ngx_http_ai_guard_main_conf_t   *amcf;
+    ngx_http_ai_guard_redis_conf_t  *rcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+    rcf = amcf->redis;
+
+    if (rcf == NULL || rcf->sh == NULL || rcf->journal.len == 0
+        || ctx->key == NULL || !ctx->has_row || ctx->begun)
+    {
+        return;
+    }
+
+    ngx_memzero(&rec, sizeof(ngx_http_ai_guard_batch_rec_t));
+    ngx_memzero(&strs, sizeof(ngx_http_ai_guard_redis_strs_t));
+
+    ngx_http_ai_guard_redis_usage_strs(ctx, &strs);
+
+    rec.usage = 1;
+    rec.estimated = 1;
+    rec.input = ctx->est_input;
+    rec.output = ctx->est_tokens > ctx->est_input
+                 ? ctx->est_tokens - ctx->est_input : 0;
+    rec.cost = ctx->est_money;
+
+    sh = rcf->sh;
+
+    ngx_shmtx_lock(&rcf->shpool->mutex);
+
+    node = ngx_http_ai_guard_redis_rec_alloc(rcf, &rec, &strs, NULL, 0,
+                                             ngx_http_ai_guard_now());
+
+    if (node == NULL) {
+        /* the settlement is journaled as a plain record then */
+        ngx_shmtx_unlock(&rcf->shpool->mutex);
+        return;
+    }
+
+    node->rec.seq = ++sh->bseq;
+
+    ngx_queue_insert_tail(&sh->begun, &node->queue);
+
+    ngx_http_ai_guard_journal_append(rcf, r->connection->log,
+                                     NGX_HTTP_AI_GUARD_JLOG_BEGUN, &node->rec,
+                                     ngx_http_ai_guard_batch_rec_size(
+                                         &node->rec));
+
+    ngx_shmtx_unlock(&rcf->shpool->mutex);
+
+    ctx->begun = node;
+}
+
+
+/* under the mutex: a record of the header, the items, the strings */
+
+static ngx_http_ai_guard_redis_rec_t *
+ngx_http_ai_guard_redis_rec_alloc(ngx_http_ai_guard_redis_conf_t *rcf,
+    ngx_http_ai_guard_batch_rec_t *rec, ngx_http_ai_guard_redis_strs_t *strs,
+    ngx_http_ai_guard_batch_item_t *items, ngx_uint_t n, uint64_t now)
+{
+    u_char                         *p;
+    size_t                          size;
+    ngx_http_ai_guard_redis_rec_t  *node;
+
+    size = sizeof(ngx_http_ai_guard_redis_rec_t)
+           + n * sizeof(ngx_http_ai_guard_batch_item_t)
+           + strs->tenant.len + strs->key.len + strs->model.len
+           + strs->customer.len + (n ? strs->scope.len : 0);
+
+    node = ngx_slab_alloc_locked(rcf->shpool, size);
+    if (node == NULL) {
+        return NULL;
+    }
+
+    node->id = 0;
     node->rec = *rec;
 
-    node->rec.seq = sh->seq++;
     node->rec.day = (uint32_t) (now / NGX_HTTP_AI_GUARD_DAY_MS);
     node->rec.nitems = (uint8_t) n;
     node->rec.tenant_len = (uint16_t) strs->tenant.len;
@@ -611,16 +829,40 @@ ngx_http_ai_guard_redis_outbox_put(ngx_http_ai_guard_redis_conf_t *rcf,
     p = ngx_cpymem(p, strs->customer.data, strs->customer.len);
     ngx_memcpy(p, strs->scope.data, node->rec.scope_len);
 
-    ngx_queue_insert_tail(&sh->outbox, &node->queue);
-    sh->pending++;
+    return node;
+}
 
-    /* the journal's order is the outbox's: written under its mutex */
-    ngx_http_ai_guard_journal_append(rcf, log, NGX_HTTP_AI_GUARD_JLOG_REC,
-                                     &node->rec, size
-                                     - offsetof(ngx_http_ai_guard_redis_rec_t,
-                                                rec));
 
-    ngx_shmtx_unlock(&rcf->shpool->mutex);
+/* the usage row's strings: the key's, and the ledger's model label */
+
+static void
+ngx_http_ai_guard_redis_usage_strs(ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_redis_strs_t *strs)
+{
+    ngx_http_ai_guard_key_t  *k;
+
+    k = ctx->key;
+
+    strs->tenant.data = k->tenant.data;
+    strs->tenant.len = ngx_min(k->tenant.len, 1024);
+    strs->key.data = k->id.data;
+    strs->key.len = ngx_min(k->id.len, 1024);
+    strs->customer.data = k->stripe_customer.data;
+    strs->customer.len = ngx_min(k->stripe_customer.len, 1024);
+
+    /* bounded as the zone's rows are */
+    strs->model = ctx->label;
+}
+
+
+/* under the mutex: a begun request settled, its estimate goes */
+
+static void
+ngx_http_ai_guard_redis_unbegin(ngx_http_ai_guard_redis_conf_t *rcf,
+    ngx_http_ai_guard_redis_rec_t *b)
+{
+    ngx_queue_remove(&b->queue);
+    ngx_slab_free_locked(rcf->shpool, b);
 }
 
 
@@ -688,9 +930,31 @@ ngx_http_ai_guard_redis_corrections(ngx_http_ai_guard_ctx_t *ctx,
 static void
 ngx_http_ai_guard_redis_flush_handler(ngx_event_t *ev)
 {
+    ngx_http_ai_guard_redis_sh_t    *sh;
+    ngx_http_ai_guard_redis_conf_t  *rcf;
+
+    rcf = ngx_http_ai_guard_redis_flusher.rcf;
+
     /* fsync=batch: what the workers appended in the last interval */
-    ngx_http_ai_guard_journal_sync(ngx_http_ai_guard_redis_flusher.rcf,
-                                   ev->log);
+    ngx_http_ai_guard_journal_sync(rcf, ev->log);
+
+    /*
+     * begun requests that end with nothing to record (a cache hit, a
+     * client gone before the upstream) make no batch, so no rewrite
+     * after one: their frames are trimmed here
+     */
+
+    if (rcf->journal.len) {
+        sh = rcf->sh;
+
+        ngx_shmtx_lock(&rcf->shpool->mutex);
+
+        if (sh->jsize > sh->jsnap && sh->jsize > (off_t) (2 * rcf->outbox)) {
+            ngx_http_ai_guard_redis_outbox_snapshot(rcf, ev->log);
+        }
+
+        ngx_shmtx_unlock(&rcf->shpool->mutex);
+    }
 
     if (ngx_http_ai_guard_redis_up()
         && !ngx_http_ai_guard_redis_flusher.flushing)

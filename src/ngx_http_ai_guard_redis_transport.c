@@ -200,6 +200,7 @@ ngx_http_ai_guard_redis_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     rcf->shpool->data = rcf->sh;
 
     ngx_queue_init(&rcf->sh->outbox);
+    ngx_queue_init(&rcf->sh->begun);
 
     /* batch ids must not repeat across restarts of this node */
     rcf->sh->node = ((uint64_t) ngx_time() << 32)

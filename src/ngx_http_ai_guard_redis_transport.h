@@ -57,6 +57,8 @@ typedef void (*ngx_http_ai_guard_redis_quit_pt)(void);
 
 struct ngx_http_ai_guard_redis_sh_s {
     ngx_queue_t                      outbox;
+    ngx_queue_t                      begun;       /* journaled, unsettled */
+    uint64_t                         bseq;        /* their ids */
     ngx_uint_t                       pending;
     uint64_t                         seq;
     uint64_t                         node;

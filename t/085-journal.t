@@ -8,7 +8,10 @@
 # by its id) and not less.  Two rounds, then a journal older than Redis's
 # state (a batch applied but not acknowledged) is replayed and counts
 # nothing twice.  The journal shrinks back to its head once Redis has
-# everything.
+# everything.  Last, requests the upstream has (a mock that answers part
+# of a response and holds the rest) when the node is killed: journaled
+# as begun before they went upstream, they are counted after the
+# restart on their estimate, as estimated requests.
 #
 # Plain Perl: signals to nginx and Redis between requests, and a restart
 # of the same server root; Test::Nginx runs one nginx and wipes it.
@@ -21,6 +24,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/helper";
 use File::Copy qw(copy);
+use IO::Socket::INET;
 use JSON::PP;
 use Test::More;
 use Time::HiRes qw(sleep);
@@ -30,7 +34,7 @@ my $rport = $ENV{TEST_NGINX_REDIS_PORT};
 
 plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (make test sets it)'
     unless $rport;
-plan tests => 27;
+plan tests => 37;
 
 sub rcli { my $out = `redis-cli -p $rport @_ 2>&1`; chomp $out; $out }
 
@@ -44,6 +48,47 @@ my $base = ($ENV{TEST_NGINX_PORT} || 1984) + 300;
 
 my $n = AiGuardNginx->new(name => 'journal', port => $base, workers => 2);
 my $root = $n->root;
+
+# the mock that holds: it logs a request once it has all of it, answers
+# a header and part of a body, and never the rest
+my $hport = $base + 1;
+my $hold = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $hport,
+                                 Listen => 16, ReuseAddr => 1)
+    or die "mock on $hport: $!";
+my $hpid = fork // die "fork: $!";
+
+if ($hpid == 0) {
+    my @held;
+    while (my $c = $hold->accept) {
+        my $in = '';
+        while ($in !~ /\r\n\r\n/s || length($in) < body_end($in)) {
+            sysread($c, $in, 4096, length $in) or last;
+        }
+        open my $fh, '>>', "$root/held.log" or die;
+        print $fh "held\n";
+        close $fh;
+        syswrite($c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     . "Content-Length: 400\r\n\r\n{\"object\":");
+        push @held, $c;
+    }
+    exit 0;
+}
+close $hold;
+
+END { kill 'KILL', $hpid if $hpid; }
+
+sub body_end {
+    my ($in) = @_;
+    my $h = index($in, "\r\n\r\n");
+    my ($cl) = $in =~ /^content-length:\s*(\d+)/mi;
+    return $h + 4 + ($cl // 0);
+}
+
+sub held {
+    open my $fh, '<', "$root/held.log" or return 0;
+    my @lines = <$fh>;
+    return scalar @lines;
+}
 
 mkdir "$root/journal" or die "$root/journal: $!";
 
@@ -61,7 +106,13 @@ my $server = AiGuardNginx::tenant_server(<<'_EOX_');
         location = /ai-guard/usage {
             ai_guard_usage;
         }
+
+        location /hold/ {
+            ai_guard on;
+            proxy_pass http://127.0.0.1:HOLD_PORT/;
+        }
 _EOX_
+$server =~ s/HOLD_PORT/$hport/;
 
 $n->write_config(<<"_EOC_");
     ai_guard_zone   ai_guard 1m;
@@ -100,13 +151,14 @@ sub taken_back {
     scalar(() = $n->log =~ /redis journal "[^"]+": [1-9]\d* settled requests not yet in Redis taken back into the outbox, 0 that did not fit in it lost/g);
 }
 
-# the cluster's report (Redis's) of acme's requests
+# the cluster's report (Redis's) of acme's requests, or another field
 sub reported {
+    my ($field) = @_;
     my (undef, $h, $body) = $n->request('GET', '/ai-guard/usage');
     return -1 if $h->{'x-ai-guard-warning'};
     my $j = eval { decode_json($body) } or return -1;
     my ($t) = grep { $_->{tenant} eq 'acme' } @{ $j->{tenants} };
-    return $t ? $t->{requests} : 0;
+    return $t ? $t->{$field // 'requests'} : 0;
 }
 
 sub wait_reported {
@@ -181,6 +233,8 @@ for my $round (1 .. 2) {
     is(wait_reported($want), $want,
        "round $round: the report equals what the upstream served");
     is(wait_journal_head(), 56, "round $round: the journal is drained");
+    is(reported('estimated_requests'), 0,
+       "round $round: on their real usage, none on an estimate");
 }
 
 # A batch applied but not acknowledged: the journal as it was while
@@ -201,5 +255,44 @@ is(taken_back(), 3, 'the stale journal is replayed');
 is(wait_journal_head(), 56, 'its batches go to Redis again');
 is(reported(), $want,
    'and count nothing twice: Redis had applied them under the same ids');
+
+# Requests the upstream has, the node killed before it answers them
+
+my @clients;
+for (1 .. 3) {
+    my $body = '{"model":"gpt-4o-mini","prompt":"hi","max_tokens":7}';
+    my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $base)
+        or die "connect: $!";
+    print $c "POST /hold/chat HTTP/1.1\r\nHost: localhost\r\n"
+             . "$bearer[0]\r\nContent-Type: application/json\r\n"
+             . "Content-Length: " . length($body) . "\r\n\r\n$body";
+    push @clients, $c;
+}
+
+my $held;
+for (1 .. 100) {
+    $held = held();
+    last if $held == 3;
+    sleep 0.1;
+}
+is($held, 3, 'the upstream has 3 requests it does not finish');
+
+# a batch goes and the journal is rewritten while they are in flight
+send_n(1, 'with 3 in flight');
+$want += 1;
+is(wait_reported($want), $want, 'Redis has it');
+
+kill_node();
+close $_ for @clients;
+$want += 3;
+$n->start;
+
+like($n->log, qr/redis journal "[^"]+": 3 requests admitted but never settled are counted on their estimate, 0 that did not fit in the outbox lost/,
+     'the restart counts the 3 begun and never settled');
+is(wait_reported($want), $want,
+   'the report equals every request the upstream had');
+
+is(reported('estimated_requests'), 3, 'those 3 as estimated requests');
+is(wait_journal_head(), 56, 'and the journal is drained');
 
 unlike($n->log, qr/\[(alert|emerg|crit)\]/, 'no alert in the error log');

@@ -21,6 +21,7 @@ typedef struct {
 
 
 static const ngx_http_ai_guard_batch_rec_t  *recs[MAX_RECS];
+static const ngx_http_ai_guard_batch_rec_t  *begun[MAX_RECS];
 
 /* the bytes the last replay's records point into */
 static u_char                               *copy;
@@ -39,25 +40,43 @@ put(jfile_t *f, u_char type, const void *payload, size_t len)
 }
 
 
-/* a record of tenant "acme" with "input" tokens */
+/*
+ * A record of tenant "acme" with "input" tokens, as "type": R; B (then
+ * "seq" is the begun id); F, after the id "id" of the request it ends.
+ */
 
 static void
-put_rec(jfile_t *f, uint64_t seq, uint64_t input)
+put_any(jfile_t *f, u_char type, uint64_t id, uint64_t seq, uint64_t input)
 {
     struct {
+        uint64_t                       id;
         ngx_http_ai_guard_batch_rec_t  r;
         u_char                         s[8];
     } rec;
 
     memset(&rec, 0, sizeof(rec));
+    rec.id = id;
     rec.r.seq = seq;
     rec.r.usage = 1;
     rec.r.input = input;
+    rec.r.estimated = (type == NGX_HTTP_AI_GUARD_JLOG_BEGUN);
     rec.r.tenant_len = 4;
     memcpy(rec.s, "acme", 4);
 
-    put(f, NGX_HTTP_AI_GUARD_JLOG_REC, &rec,
-        sizeof(ngx_http_ai_guard_batch_rec_t) + 4);
+    if (type == NGX_HTTP_AI_GUARD_JLOG_FINISH) {
+        put(f, type, &rec, sizeof(uint64_t)
+                           + sizeof(ngx_http_ai_guard_batch_rec_t) + 4);
+        return;
+    }
+
+    put(f, type, &rec.r, sizeof(ngx_http_ai_guard_batch_rec_t) + 4);
+}
+
+
+static void
+put_rec(jfile_t *f, uint64_t seq, uint64_t input)
+{
+    put_any(f, NGX_HTTP_AI_GUARD_JLOG_REC, 0, seq, input);
 }
 
 
@@ -108,6 +127,7 @@ replay(jfile_t *f, size_t len, ngx_http_ai_guard_jlog_replay_t *rp)
 
     memset(rp, 0, sizeof(*rp));
     rp->recs = recs;
+    rp->begun = begun;
 
     if (ngx_http_ai_guard_jlog_count(copy, len) > MAX_RECS) {
         abort();
@@ -248,6 +268,77 @@ test_invalid(void)
 }
 
 
+/* requests admitted before the upstream, and their settlements */
+
+static void
+test_begun(void)
+{
+    uint64_t                         id;
+    jfile_t                          f = { NULL, 0 };
+    ngx_http_ai_guard_jlog_replay_t  rp;
+
+    fresh(&f);
+    put_any(&f, NGX_HTTP_AI_GUARD_JLOG_BEGUN, 0, 1, 50);
+    put_any(&f, NGX_HTTP_AI_GUARD_JLOG_BEGUN, 0, 2, 60);
+    put_any(&f, NGX_HTTP_AI_GUARD_JLOG_BEGUN, 0, 3, 70);
+
+    replay(&f, f.len, &rp);
+    ok(rp.nrecs == 0 && rp.nbegun == 3,
+       "requests begun and never settled are replayed as begun");
+    ok(rp.nbegun == 3 && rp.begun[0]->input == 50 && rp.begun[0]->estimated
+       && rp.begun[2]->input == 70, "with their estimates, marked so");
+
+    put_any(&f, NGX_HTTP_AI_GUARD_JLOG_FINISH, 2, 0, 64);
+    id = 1;
+    put(&f, NGX_HTTP_AI_GUARD_JLOG_END, &id, sizeof(id));
+
+    replay(&f, f.len, &rp);
+    ok(rp.nrecs == 1 && rp.recs[0]->input == 64 && !rp.recs[0]->estimated,
+       "a settled one counts once, on its real usage");
+    ok(rp.nbegun == 1 && rp.begun[0]->seq == 3,
+       "and neither it nor one ended without usage counts its estimate");
+    is_int(rp.head.seq, 1, "a settlement's record takes its sequence number");
+
+    put_batch(&f, NGX_HTTP_AI_GUARD_JLOG_ACK, 0, 1);
+    put_any(&f, NGX_HTTP_AI_GUARD_JLOG_FINISH, 99, 1, 5);
+
+    replay(&f, f.len, &rp);
+    ok(rp.nrecs == 1 && rp.recs[0]->seq == 1 && rp.nbegun == 1,
+       "a settlement of no begun request is a record, and ends nothing");
+
+    replay(&f, f.len - 5, &rp);
+    ok(rp.nrecs == 0 && rp.nbegun == 1,
+       "a settlement torn by a crash: the begun estimate stands");
+
+    id = 3;
+    put(&f, NGX_HTTP_AI_GUARD_JLOG_END, &id, 4);
+
+    replay(&f, f.len, &rp);
+    ok(rp.nbegun == 1 && rp.end < f.len,
+       "an end frame of the wrong length stops the replay");
+
+    fresh(&f);
+    put(&f, NGX_HTTP_AI_GUARD_JLOG_FINISH, &id, sizeof(id));
+
+    replay(&f, f.len, &rp);
+    ok(rp.nrecs == 0 && rp.end < f.len,
+       "a settlement without its record stops the replay");
+
+    free(f.buf);
+    f.buf = NULL;
+    f.len = 0;
+
+    put_head(&f, 2, 0);
+    put_any(&f, NGX_HTTP_AI_GUARD_JLOG_BEGUN, 0, 1, 50);
+
+    replay(&f, f.len, &rp);
+    ok(!rp.valid && rp.nbegun == 0,
+       "nothing begun counts from a snapshot without its end");
+
+    free(f.buf);
+}
+
+
 static void
 test_frame(void)
 {
@@ -268,6 +359,7 @@ main(void)
     test_replay();
     test_torn();
     test_invalid();
+    test_begun();
     test_frame();
 
     free(copy);
