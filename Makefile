@@ -14,7 +14,7 @@ MODULE_SRCS := config ngx_ai_guard_module.c $(wildcard src/*.c src/*.h)
 PURE_SRCS  := $(wildcard $(addprefix src/ngx_http_ai_guard_, \
                 keys.c request.c request_fields.c usage.c limit.c price.c \
                 str.c date.c \
-                batch.c jwt.c jwks.c jwt_json.c json.c canon.c pii.c \
+                batch.c jlog.c jwt.c jwks.c jwt_json.c json.c canon.c pii.c \
                 rules_file.c literals.c ac.c vscan.c norm.c admin_body.c \
                 rewrite.c))
 PURE_LIBS  := -lyajl -lcrypto -lpcre2-8

@@ -11,6 +11,7 @@
 #include "ngx_http_ai_guard_keys_module.h"
 #include "ngx_http_ai_guard_ledger.h"
 #include "ngx_http_ai_guard_limit_module.h"
+#include "ngx_http_ai_guard_redis_outbox.h"
 #include "ngx_http_ai_guard_request_module.h"
 #include "ngx_http_ai_guard_rules_module.h"
 #include "ngx_http_ai_guard_stream_usage.h"
@@ -191,6 +192,9 @@ ngx_http_ai_guard_access_handler(ngx_http_request_t *r)
     ctx->admitted = 1;
 
     ngx_http_ai_guard_in_flight(r, ctx, 1);
+
+    /* with a journal, on disk before the upstream can have it */
+    ngx_http_ai_guard_redis_begin(r, ctx);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai_guard admitted: decision:%ui tokens:%uL",

@@ -37,8 +37,17 @@
 typedef struct ngx_http_ai_guard_redis_sh_s   ngx_http_ai_guard_redis_sh_t;
 
 
+/* an address of Redis or of a sentinel: an IP or a unix path, NUL */
+
 typedef struct {
-    ngx_str_t                      addr;        /* as configured */
+    u_char                        *host;
+    int                            port;        /* 0: a unix socket */
+} ngx_http_ai_guard_redis_addr_t;
+
+
+typedef struct {
+    ngx_str_t                      addr;        /* or the master's name */
+    ngx_array_t                   *sentinels;   /* redis_addr_t; or NULL */
     u_char                        *host;        /* IP or unix path, NUL */
     int                            port;        /* 0: a unix socket */
     ngx_str_t                      password;
@@ -49,6 +58,10 @@ typedef struct {
     ngx_uint_t                     fail_closed;
     ngx_str_t                      prefix;
     size_t                         outbox;
+    ngx_uint_t                     replicas;    /* WAIT for, a batch */
+    ngx_str_t                      journal;     /* "": none */
+    ngx_uint_t                     journal_fsync;
+    ngx_fd_t                       jfd[2];
 
     /* the scripts' Lua, as their owners registered them (ngx_str_t) */
     ngx_array_t                   *scripts;
@@ -381,6 +394,7 @@ typedef struct {
     ngx_str_t                      label;       /* its model label */
     void                          *row;
     uint32_t                       row_day;
+    void                          *begun;       /* its journaled estimate */
 
     /* the meter: the upstream's own usage, or the estimate */
     ngx_http_ai_guard_usage_parser_t  *meter;

@@ -6,6 +6,7 @@
 
 #include "ngx_http_ai_guard_common.h"
 #include "ngx_http_ai_guard_budget.h"
+#include "ngx_http_ai_guard_journal.h"
 #include "ngx_http_ai_guard_redis_admit.h"
 #include "ngx_http_ai_guard_redis_lease.h"
 #include "ngx_http_ai_guard_redis_outbox.h"
@@ -17,12 +18,20 @@
 static ngx_int_t ngx_http_ai_guard_redis_sync_param(
     ngx_http_ai_guard_redis_conf_t *rcf, ngx_str_t *name, ngx_str_t *s,
     ngx_uint_t *lease, ngx_msec_t *ttl, char **must);
+static ngx_int_t ngx_http_ai_guard_redis_str_param(ngx_conf_t *cf,
+    ngx_http_ai_guard_redis_conf_t *rcf, ngx_str_t *name, ngx_str_t *s,
+    char **must);
+static ngx_int_t ngx_http_ai_guard_redis_sentinels(ngx_conf_t *cf,
+    ngx_http_ai_guard_redis_conf_t *rcf, ngx_str_t *s);
+static ngx_int_t ngx_http_ai_guard_redis_addr(ngx_conf_t *cf, ngx_str_t *s,
+    u_char **host, int *port, char **err);
 
 
 /*
- * ai_guard_redis <host:port | unix:/path> [password=] [db=] [timeout=]
+ * ai_guard_redis <host:port | unix:/path | master name> [sentinels=]
+ *     [password=] [db=] [timeout=]
  *     [sync=strict | lease | <interval>] [lease=] [fail=open | closed]
- *     [prefix=] [outbox=]
+ *     [prefix=] [outbox=] [replicas=] [journal=<path>] [journal_fsync=off | batch | always]
  */
 
 char *
@@ -30,16 +39,13 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ai_guard_main_conf_t  *amcf = conf;
 
-    char                            *must;
+    char                            *must, *err;
     u_char                          *p;
     ssize_t                          size;
-    ngx_int_t                        n;
+    ngx_int_t                        n, rc;
     ngx_str_t                       *value, s, name;
-    ngx_int_t                        rc;
-    ngx_uint_t                       lease;
+    ngx_uint_t                       i, lease;
     ngx_msec_t                       ttl;
-    ngx_url_t                        u;
-    ngx_uint_t                       i;
     ngx_http_ai_guard_redis_conf_t  *rcf;
 
     if (amcf->redis) {
@@ -62,51 +68,10 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     lease = 0;
     ttl = NGX_HTTP_AI_GUARD_LEASE_TTL;
 
-    if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
-        rcf->host = ngx_pnalloc(cf->pool, value[1].len - 5 + 1);
-        if (rcf->host == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_cpystrn(rcf->host, value[1].data + 5, value[1].len - 5 + 1);
-        rcf->port = 0;
-
-    } else {
-
-        /*
-         * hiredis 0.14 resolves names with a blocking getaddrinfo(): a
-         * name is resolved here, once, and the worker connects by address
-         */
-
-        ngx_memzero(&u, sizeof(ngx_url_t));
-
-        u.url = value[1];
-        u.default_port = 6379;
-
-        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "ai_guard_redis: invalid address \"%V\"%s%s, "
-                               "it must be host[:port] or unix:/path, such "
-                               "as 127.0.0.1:6379", &value[1],
-                               u.err ? ": " : "", u.err ? u.err : "");
-            return NGX_CONF_ERROR;
-        }
-
-        rcf->host = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
-        if (rcf->host == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        n = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, rcf->host,
-                          NGX_SOCKADDR_STRLEN, 0);
-        rcf->host[n] = '\0';
-        rcf->port = ngx_inet_get_port(u.addrs[0].sockaddr);
-    }
-
     for (i = 2; i < cf->args->nelts; i++) {
 
-        must = "password=, db=, timeout=, sync=, lease=, fail=, prefix= "
-               "or outbox=";
+        must = "password=, db=, timeout=, sync=, lease=, fail=, prefix=, "
+               "outbox=, sentinels=, replicas=, journal= or journal_fsync=";
 
         p = ngx_strlchr(value[i].data, value[i].data + value[i].len, '=');
         if (p == NULL) {
@@ -117,11 +82,6 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         name.len = p - value[i].data;
         s.data = p + 1;
         s.len = value[i].data + value[i].len - s.data;
-
-        if (name.len == 8 && ngx_strncmp(name.data, "password", 8) == 0) {
-            rcf->password = s;
-            continue;
-        }
 
         if (name.len == 2 && ngx_strncmp(name.data, "db", 2) == 0) {
             must = "a database number, 0 or more";
@@ -170,8 +130,14 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (name.len == 6 && ngx_strncmp(name.data, "prefix", 6) == 0) {
-            rcf->prefix = s;
+        if (name.len == 8 && ngx_strncmp(name.data, "replicas", 8) == 0) {
+            must = "a number of replicas from 0 to 16";
+            n = ngx_atoi(s.data, s.len);
+            if (n == NGX_ERROR || n > 16) {
+                goto invalid;
+            }
+
+            rcf->replicas = n;
             continue;
         }
 
@@ -186,7 +152,35 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        rc = ngx_http_ai_guard_redis_str_param(cf, rcf, &name, &s, &must);
+
+        if (rc == NGX_OK) {
+            continue;
+        }
+
+        if (rc == NGX_ERROR) {
+            goto invalid;
+        }
+
         goto unknown;
+    }
+
+    /* with sentinels=, the first argument names the master */
+
+    err = NULL;
+
+    if (rcf->sentinels == NULL
+        && ngx_http_ai_guard_redis_addr(cf, &value[1], &rcf->host,
+                                        &rcf->port, &err)
+           != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ai_guard_redis: invalid address \"%V\"%s%s, "
+                           "it must be host[:port] or unix:/path, such as "
+                           "127.0.0.1:6379, or a master's name with "
+                           "sentinels=", &value[1], err ? ": " : "",
+                           err ? err : "");
+        return NGX_CONF_ERROR;
     }
 
     amcf->redis = rcf;
@@ -200,7 +194,7 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     /* each owner registers its script; every connection loads them all */
 
     if (ngx_http_ai_guard_redis_admit_init(cf) != NGX_OK
-        || ngx_http_ai_guard_redis_outbox_init(cf) != NGX_OK
+        || ngx_http_ai_guard_redis_outbox_init(cf, rcf) != NGX_OK
         || ngx_http_ai_guard_redis_sync_init(cf) != NGX_OK
         || ngx_http_ai_guard_redis_lease_init(cf, rcf) != NGX_OK
         || ngx_http_ai_guard_budget_redis_init(cf) != NGX_OK)
@@ -225,6 +219,36 @@ invalid:
                        "%s", &value[1], &name, &s, must);
 
     return NGX_CONF_ERROR;
+}
+
+
+ngx_int_t
+ngx_http_ai_guard_redis_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_ai_guard_main_conf_t  *amcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_ai_guard_module);
+
+    if (amcf == NULL || amcf->redis == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_ai_guard_redis_start(cycle, amcf->redis) != NGX_OK
+        || ngx_http_ai_guard_redis_outbox_init_process(cycle) != NGX_OK
+        || ngx_http_ai_guard_redis_sync_init_process(cycle) != NGX_OK
+        || ngx_http_ai_guard_redis_lease_init_process(cycle) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -282,31 +306,158 @@ ngx_http_ai_guard_redis_sync_param(ngx_http_ai_guard_redis_conf_t *rcf,
 }
 
 
-ngx_int_t
-ngx_http_ai_guard_redis_init_process(ngx_cycle_t *cycle)
+/*
+ * sentinels=, password=, prefix=, journal= and journal_fsync=;
+ * NGX_DECLINED: another parameter, NGX_ERROR: an invalid value
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_redis_str_param(ngx_conf_t *cf,
+    ngx_http_ai_guard_redis_conf_t *rcf, ngx_str_t *name, ngx_str_t *s,
+    char **must)
 {
-    ngx_http_ai_guard_main_conf_t  *amcf;
+    if (name->len == 9 && ngx_strncmp(name->data, "sentinels", 9) == 0) {
+        *must = "a comma-separated list of sentinels' host:port, such as "
+                "10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379";
 
-    if (ngx_process != NGX_PROCESS_WORKER
-        && ngx_process != NGX_PROCESS_SINGLE)
-    {
+        return ngx_http_ai_guard_redis_sentinels(cf, rcf, s);
+    }
+
+    if (name->len == 8 && ngx_strncmp(name->data, "password", 8) == 0) {
+        rcf->password = *s;
         return NGX_OK;
     }
 
-    amcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                               ngx_http_ai_guard_module);
-
-    if (amcf == NULL || amcf->redis == NULL) {
+    if (name->len == 6 && ngx_strncmp(name->data, "prefix", 6) == 0) {
+        rcf->prefix = *s;
         return NGX_OK;
     }
 
-    if (ngx_http_ai_guard_redis_start(cycle, amcf->redis) != NGX_OK
-        || ngx_http_ai_guard_redis_outbox_init_process(cycle) != NGX_OK
-        || ngx_http_ai_guard_redis_sync_init_process(cycle) != NGX_OK
-        || ngx_http_ai_guard_redis_lease_init_process(cycle) != NGX_OK)
+    if (name->len == 7 && ngx_strncmp(name->data, "journal", 7) == 0) {
+        *must = "a file path";
+        if (s->len == 0) {
+            return NGX_ERROR;
+        }
+
+        rcf->journal = *s;
+        return NGX_OK;
+    }
+
+    if (name->len != 13
+        || ngx_strncmp(name->data, "journal_fsync", 13) != 0)
     {
+        return NGX_DECLINED;
+    }
+
+    *must = "\"off\", \"batch\" or \"always\"";
+
+    if (s->len == 3 && ngx_strncmp(s->data, "off", 3) == 0) {
+        rcf->journal_fsync = NGX_HTTP_AI_GUARD_JOURNAL_OFF;
+
+    } else if (s->len == 5 && ngx_strncmp(s->data, "batch", 5) == 0) {
+        rcf->journal_fsync = NGX_HTTP_AI_GUARD_JOURNAL_BATCH;
+
+    } else if (s->len == 6 && ngx_strncmp(s->data, "always", 6) == 0) {
+        rcf->journal_fsync = NGX_HTTP_AI_GUARD_JOURNAL_ALWAYS;
+
+    } else {
         return NGX_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/* the sentinels to ask for the master, each an address as the master's */
+
+static ngx_int_t
+ngx_http_ai_guard_redis_sentinels(ngx_conf_t *cf,
+    ngx_http_ai_guard_redis_conf_t *rcf, ngx_str_t *s)
+{
+    char                            *err;
+    u_char                          *p, *last, *comma;
+    ngx_str_t                        one;
+    ngx_http_ai_guard_redis_addr_t  *a;
+
+    rcf->sentinels = ngx_array_create(cf->pool, 3,
+                                      sizeof(ngx_http_ai_guard_redis_addr_t));
+    if (rcf->sentinels == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = s->data;
+    last = s->data + s->len;
+
+    while (p < last) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        one.data = p;
+        one.len = comma - p;
+
+        a = ngx_array_push(rcf->sentinels);
+        if (a == NULL
+            || one.len == 0
+            || ngx_http_ai_guard_redis_addr(cf, &one, &a->host, &a->port,
+                                            &err)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        p = comma + 1;
+    }
+
+    return rcf->sentinels->nelts ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * host[:port] or unix:/path.  hiredis 0.14 resolves names with a blocking
+ * getaddrinfo(): a name is resolved here, once, and the worker connects
+ * by address.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_redis_addr(ngx_conf_t *cf, ngx_str_t *s, u_char **host,
+    int *port, char **err)
+{
+    ngx_int_t  n;
+    ngx_url_t  u;
+
+    if (s->len > 5 && ngx_strncmp(s->data, "unix:", 5) == 0) {
+        *host = ngx_pnalloc(cf->pool, s->len - 5 + 1);
+        if (*host == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_cpystrn(*host, s->data + 5, s->len - 5 + 1);
+        *port = 0;
+
+        return NGX_OK;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = *s;
+    u.default_port = 6379;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+        *err = u.err;
+        return NGX_ERROR;
+    }
+
+    *host = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+    if (*host == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, *host,
+                      NGX_SOCKADDR_STRLEN, 0);
+    (*host)[n] = '\0';
+    *port = ngx_inet_get_port(u.addrs[0].sockaddr);
 
     return NGX_OK;
 }

@@ -8,6 +8,8 @@
 #include "ngx_http_ai_guard_redis_transport.h"
 #include "ngx_http_ai_guard_util.h"
 #include "ngx_http_ai_guard_batch.h"
+#include "ngx_http_ai_guard_jlog.h"
+#include "ngx_http_ai_guard_journal.h"
 #include "ngx_http_ai_guard_redis_outbox.h"
 
 
@@ -18,10 +20,13 @@
 /*
  * An outbox record: one settled request in the queue, laid out as
  * src/ngx_http_ai_guard_batch.h says (its items and strings follow it).
+ * A begun request's estimate is one too, in the begun queue; "id" is
+ * where its journal's F frame takes the id from, just before the record.
  */
 
 typedef struct {
     ngx_queue_t                      queue;
+    uint64_t                         id;
     ngx_http_ai_guard_batch_rec_t    rec;
 } ngx_http_ai_guard_redis_rec_t;
 
@@ -40,6 +45,9 @@ typedef struct {
     int                                    argc;
     const char                           **argv;
     size_t                                *argvlen;
+    ngx_uint_t                             replies;   /* still due */
+    unsigned                               applied:1;
+    unsigned                               replicated:1;
 } ngx_http_ai_guard_redis_flush_t;
 
 
@@ -70,7 +78,16 @@ static ngx_uint_t ngx_http_ai_guard_redis_corrections(
 static void ngx_http_ai_guard_redis_outbox_put(
     ngx_http_ai_guard_redis_conf_t *rcf, ngx_log_t *log,
     ngx_http_ai_guard_batch_rec_t *rec, ngx_http_ai_guard_redis_strs_t *strs,
+    ngx_http_ai_guard_batch_item_t *items, ngx_uint_t n, uint64_t now,
+    ngx_http_ai_guard_redis_rec_t *begun);
+static ngx_http_ai_guard_redis_rec_t *ngx_http_ai_guard_redis_rec_alloc(
+    ngx_http_ai_guard_redis_conf_t *rcf, ngx_http_ai_guard_batch_rec_t *rec,
+    ngx_http_ai_guard_redis_strs_t *strs,
     ngx_http_ai_guard_batch_item_t *items, ngx_uint_t n, uint64_t now);
+static void ngx_http_ai_guard_redis_usage_strs(ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_redis_strs_t *strs);
+static void ngx_http_ai_guard_redis_unbegin(
+    ngx_http_ai_guard_redis_conf_t *rcf, ngx_http_ai_guard_redis_rec_t *b);
 static void ngx_http_ai_guard_redis_flush_handler(ngx_event_t *ev);
 static void ngx_http_ai_guard_redis_flush_quit(void);
 static void ngx_http_ai_guard_redis_flush_batch(void);
@@ -80,12 +97,31 @@ static ngx_int_t ngx_http_ai_guard_redis_flush_encode(
     ngx_http_ai_guard_redis_flush_t *f, ngx_http_ai_guard_batch_t *b);
 static void ngx_http_ai_guard_redis_flush_done(void *data,
     redisReply *reply);
+static void ngx_http_ai_guard_redis_flush_waited(void *data,
+    redisReply *reply);
+static void ngx_http_ai_guard_redis_flush_end(
+    ngx_http_ai_guard_redis_flush_t *f);
+static ngx_int_t ngx_http_ai_guard_redis_outbox_zone(ngx_shm_zone_t *zone,
+    void *data);
+static void ngx_http_ai_guard_redis_outbox_restore(
+    ngx_http_ai_guard_redis_conf_t *rcf, ngx_log_t *log);
+static void ngx_http_ai_guard_redis_outbox_snapshot(
+    ngx_http_ai_guard_redis_conf_t *rcf, ngx_log_t *log);
+static size_t ngx_http_ai_guard_redis_outbox_frames(ngx_queue_t *queue,
+    u_char *p, u_char type);
+static ngx_uint_t ngx_http_ai_guard_redis_outbox_take(
+    ngx_http_ai_guard_redis_conf_t *rcf,
+    const ngx_http_ai_guard_batch_rec_t **recs, size_t n,
+    ngx_uint_t renumber);
 
 
 static ngx_http_ai_guard_redis_flusher_t  ngx_http_ai_guard_redis_flusher;
 
 /* the index of the outbox script in the transport's registry */
 static ngx_uint_t  ngx_http_ai_guard_redis_flush_script;
+
+/* the transport's init of the zone, which the journal's wraps */
+static ngx_shm_zone_init_pt  ngx_http_ai_guard_redis_zone_init;
 
 
 /*
@@ -167,7 +203,8 @@ static const char  ngx_http_ai_guard_redis_flush_lua[] =
 
 
 ngx_int_t
-ngx_http_ai_guard_redis_outbox_init(ngx_conf_t *cf)
+ngx_http_ai_guard_redis_outbox_init(ngx_conf_t *cf,
+    ngx_http_ai_guard_redis_conf_t *rcf)
 {
     ngx_int_t  n;
 
@@ -178,7 +215,266 @@ ngx_http_ai_guard_redis_outbox_init(ngx_conf_t *cf)
 
     ngx_http_ai_guard_redis_flush_script = n;
 
+    if (rcf->journal.len) {
+        if (ngx_http_ai_guard_journal_open(cf, rcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_ai_guard_redis_zone_init = rcf->shm_zone->init;
+        rcf->shm_zone->init = ngx_http_ai_guard_redis_outbox_zone;
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * The zone is made (a start) or adopted (a reload); with a journal, a
+ * start first takes back what the journal holds, and either way the
+ * journal is rewritten from the outbox, so that its files and the zone
+ * agree from here on.  By the master, before any worker runs.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_redis_outbox_zone(ngx_shm_zone_t *zone, void *data)
+{
+    ngx_int_t                        rc;
+    ngx_uint_t                       fresh;
+    ngx_http_ai_guard_redis_conf_t  *rcf;
+
+    rcf = zone->data;
+    fresh = (data == NULL && !zone->shm.exists);
+
+    rc = ngx_http_ai_guard_redis_zone_init(zone, data);
+
+    if (rc != NGX_OK || ngx_test_config) {
+        return rc;
+    }
+
+    ngx_shmtx_lock(&rcf->shpool->mutex);
+
+    if (fresh) {
+        ngx_http_ai_guard_redis_outbox_restore(rcf, zone->shm.log);
+    }
+
+    ngx_http_ai_guard_redis_outbox_snapshot(rcf, zone->shm.log);
+
+    ngx_shmtx_unlock(&rcf->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The records Redis had not acknowledged go back into the outbox under
+ * their node id and sequence numbers, and the batch that was leased
+ * with its size: it goes out again as it went before, under the same
+ * batch id, so Redis counts it once whether or not it had applied it.
+ */
+
+static void
+ngx_http_ai_guard_redis_outbox_restore(ngx_http_ai_guard_redis_conf_t *rcf,
+    ngx_log_t *log)
+{
+    u_char                           *buf;
+    ngx_uint_t                        lost, blost, level;
+    ngx_http_ai_guard_redis_sh_t     *sh;
+    ngx_http_ai_guard_jlog_replay_t   rp;
+
+    sh = rcf->sh;
+
+    buf = ngx_http_ai_guard_journal_load(rcf, log, &rp);
+    if (buf == NULL) {
+        return;
+    }
+
+    sh->node = rp.head.node;
+    sh->seq = rp.head.seq;
+
+    lost = ngx_http_ai_guard_redis_outbox_take(rcf, rp.recs, rp.nrecs, 0);
+
+    if (rp.lease.n && lost == 0) {
+        sh->batch = rp.lease.n;
+        sh->batch_first = rp.lease.first;
+    }
+
+    /*
+     * Requests admitted and never settled: the crash took them after
+     * their journal's B frame, so they may have reached the upstream;
+     * they are counted on their estimate, as estimated, after the
+     * settled ones.
+     */
+
+    blost = ngx_http_ai_guard_redis_outbox_take(rcf, rp.begun, rp.nbegun, 1);
+
+    if (rp.nbegun) {
+        level = blost ? NGX_LOG_ALERT : NGX_LOG_NOTICE;
+
+        ngx_log_error(level, log, 0,
+                      "ai_guard: redis journal \"%V\": %ui requests "
+                      "admitted but never settled are counted on their "
+                      "estimate, %ui that did not fit in the outbox lost",
+                      &rcf->journal, rp.nbegun - blost, blost);
+    }
+
+    level = lost ? NGX_LOG_ALERT : NGX_LOG_NOTICE;
+
+    ngx_log_error(level, log, 0,
+                  "ai_guard: redis journal \"%V\": %ui settled requests "
+                  "not yet in Redis taken back into the outbox, %ui that "
+                  "did not fit in it lost", &rcf->journal, rp.nrecs - lost,
+                  lost);
+
+    ngx_free(rp.recs);
+    ngx_free(rp.begun);
+    ngx_free(buf);
+}
+
+
+/*
+ * Replayed records into the outbox, as they were or ("renumber") under
+ * the next sequence numbers; the number that did not fit is returned.
+ */
+
+static ngx_uint_t
+ngx_http_ai_guard_redis_outbox_take(ngx_http_ai_guard_redis_conf_t *rcf,
+    const ngx_http_ai_guard_batch_rec_t **recs, size_t n,
+    ngx_uint_t renumber)
+{
+    size_t                          i, size;
+    ngx_uint_t                      lost;
+    ngx_http_ai_guard_redis_sh_t   *sh;
+    ngx_http_ai_guard_redis_rec_t  *node;
+
+    sh = rcf->sh;
+    lost = 0;
+
+    for (i = 0; i < n; i++) {
+        size = sizeof(ngx_http_ai_guard_redis_rec_t)
+               - sizeof(ngx_http_ai_guard_batch_rec_t)
+               + ngx_http_ai_guard_batch_rec_size(recs[i]);
+
+        node = ngx_slab_alloc_locked(rcf->shpool, size);
+        if (node == NULL) {
+            lost++;
+            continue;
+        }
+
+        ngx_memcpy(&node->rec, recs[i], size
+                   - offsetof(ngx_http_ai_guard_redis_rec_t, rec));
+
+        if (renumber) {
+            node->rec.seq = sh->seq++;
+        }
+
+        ngx_queue_insert_tail(&sh->outbox, &node->queue);
+        sh->pending++;
+    }
+
+    return lost;
+}
+
+
+/*
+ * Under the zone's mutex: the outbox as it is becomes the journal, a
+ * snapshot of it (head, records, the leased batch, end).  Done after a
+ * batch when the outbox is empty (a few bytes) or the journal has grown
+ * to twice the outbox's size, so a journal stays under about three
+ * times outbox= on disk.
+ */
+
+static void
+ngx_http_ai_guard_redis_outbox_snapshot(ngx_http_ai_guard_redis_conf_t *rcf,
+    ngx_log_t *log)
+{
+    u_char                          *buf, *p;
+    size_t                           size;
+    ngx_http_ai_guard_redis_sh_t    *sh;
+    ngx_http_ai_guard_redis_rec_t   *node;
+    ngx_http_ai_guard_jlog_head_t    head;
+    ngx_http_ai_guard_jlog_batch_t   lease;
+
+    sh = rcf->sh;
+
+    size = ngx_http_ai_guard_jlog_size(sizeof(ngx_http_ai_guard_jlog_head_t))
+           + ngx_http_ai_guard_jlog_size(sizeof(ngx_http_ai_guard_jlog_batch_t))
+           + ngx_http_ai_guard_jlog_size(0);
+
+    size += ngx_http_ai_guard_redis_outbox_frames(&sh->outbox, NULL, 0);
+    size += ngx_http_ai_guard_redis_outbox_frames(&sh->begun, NULL, 0);
+
+    buf = ngx_alloc(size, log);
+    if (buf == NULL) {
+        return;
+    }
+
+    /* the records that follow count up from their first */
+
+    head.gen = sh->jgen + 1;
+    head.node = sh->node;
+    head.seq = sh->seq;
+
+    if (!ngx_queue_empty(&sh->outbox)) {
+        node = ngx_queue_data(ngx_queue_head(&sh->outbox),
+                              ngx_http_ai_guard_redis_rec_t, queue);
+        head.seq = node->rec.seq;
+    }
+
+    p = buf;
+    p += ngx_http_ai_guard_jlog_frame(p, NGX_HTTP_AI_GUARD_JLOG_HEAD, &head,
+                                      sizeof(ngx_http_ai_guard_jlog_head_t));
+
+    p += ngx_http_ai_guard_redis_outbox_frames(&sh->outbox, p,
+                                               NGX_HTTP_AI_GUARD_JLOG_REC);
+
+    /* the requests in flight: still begun in the new journal */
+    p += ngx_http_ai_guard_redis_outbox_frames(&sh->begun, p,
+                                               NGX_HTTP_AI_GUARD_JLOG_BEGUN);
+
+    if (sh->batch) {
+        lease.first = sh->batch_first;
+        lease.n = sh->batch;
+        p += ngx_http_ai_guard_jlog_frame(p, NGX_HTTP_AI_GUARD_JLOG_LEASE,
+                                          &lease, sizeof(lease));
+    }
+
+    p += ngx_http_ai_guard_jlog_frame(p, NGX_HTTP_AI_GUARD_JLOG_SNAP, "", 0);
+
+    (void) ngx_http_ai_guard_journal_rewrite(rcf, log, head.gen, buf,
+                                             p - buf);
+
+    ngx_free(buf);
+}
+
+
+/* a queue's records as frames of "type" at "p"; their bytes (p NULL) */
+
+static size_t
+ngx_http_ai_guard_redis_outbox_frames(ngx_queue_t *queue, u_char *p,
+    u_char type)
+{
+    size_t                          size, len;
+    ngx_queue_t                    *q;
+    ngx_http_ai_guard_redis_rec_t  *node;
+
+    size = 0;
+
+    for (q = ngx_queue_head(queue);
+         q != ngx_queue_sentinel(queue);
+         q = ngx_queue_next(q))
+    {
+        node = ngx_queue_data(q, ngx_http_ai_guard_redis_rec_t, queue);
+        len = ngx_http_ai_guard_batch_rec_size(&node->rec);
+
+        if (p == NULL) {
+            size += ngx_http_ai_guard_jlog_size(len);
+            continue;
+        }
+
+        size += ngx_http_ai_guard_jlog_frame(p + size, type, &node->rec, len);
+    }
+
+    return size;
 }
 
 
@@ -227,6 +523,7 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
     ngx_uint_t                       n;
     ngx_http_ai_guard_key_t         *k;
     ngx_http_ai_guard_batch_rec_t    rec;
+    ngx_http_ai_guard_redis_rec_t   *begun;
     ngx_http_ai_guard_batch_item_t   items[NGX_HTTP_AI_GUARD_REDIS_ITEMS];
     ngx_http_ai_guard_main_conf_t   *amcf;
     ngx_http_ai_guard_redis_conf_t  *rcf;
@@ -255,20 +552,30 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
         strs.scope = ctx->scope;
     }
 
+    begun = ctx->begun;
+    ctx->begun = NULL;
+
     if (!rec.usage && n == 0) {
+
+        /* admitted, yet nothing to bill: its estimate goes */
+
+        if (begun) {
+            ngx_shmtx_lock(&rcf->shpool->mutex);
+
+            ngx_http_ai_guard_journal_append(rcf, r->connection->log,
+                                             NGX_HTTP_AI_GUARD_JLOG_END,
+                                             &begun->rec.seq,
+                                             sizeof(uint64_t));
+            ngx_http_ai_guard_redis_unbegin(rcf, begun);
+
+            ngx_shmtx_unlock(&rcf->shpool->mutex);
+        }
+
         return;
     }
 
     if (rec.usage) {
-        strs.tenant.data = k->tenant.data;
-        strs.tenant.len = ngx_min(k->tenant.len, 1024);
-        strs.key.data = k->id.data;
-        strs.key.len = ngx_min(k->id.len, 1024);
-        strs.customer.data = k->stripe_customer.data;
-        strs.customer.len = ngx_min(k->stripe_customer.len, 1024);
-
-        /* the ledger's label: bounded as the zone's rows are */
-        strs.model = ctx->label;
+        ngx_http_ai_guard_redis_usage_strs(ctx, &strs);
 
         rec.input = ctx->usage.input_tokens;
         rec.output = ctx->usage.output_tokens;
@@ -280,7 +587,7 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
     }
 
     ngx_http_ai_guard_redis_outbox_put(rcf, r->connection->log, &rec, &strs,
-                                       items, n, now);
+                                       items, n, now, begun);
 }
 
 
@@ -338,36 +645,44 @@ ngx_http_ai_guard_redis_release(ngx_http_ai_guard_redis_conf_t *rcf,
     now = ngx_http_ai_guard_now();
 
     ngx_http_ai_guard_redis_outbox_put(rcf, log, &rec, &strs, items, m,
-                                       now);
+                                       now, NULL);
 }
 
 
-/* a record into the outbox's zone: the header, the items, the strings */
+/*
+ * A record into the outbox's zone.  A begun request's settlement leaves
+ * the begun queue and is journaled as one F frame (its id, then the
+ * record), so a crash counts it either on its estimate or on this.
+ */
 
 static void
 ngx_http_ai_guard_redis_outbox_put(ngx_http_ai_guard_redis_conf_t *rcf,
     ngx_log_t *log, ngx_http_ai_guard_batch_rec_t *rec,
     ngx_http_ai_guard_redis_strs_t *strs,
-    ngx_http_ai_guard_batch_item_t *items, ngx_uint_t n, uint64_t now)
+    ngx_http_ai_guard_batch_item_t *items, ngx_uint_t n, uint64_t now,
+    ngx_http_ai_guard_redis_rec_t *begun)
 {
-    u_char                         *p;
-    size_t                          size;
+    size_t                          len;
     ngx_http_ai_guard_redis_sh_t   *sh;
     ngx_http_ai_guard_redis_rec_t  *node;
-
-    size = sizeof(ngx_http_ai_guard_redis_rec_t)
-           + n * sizeof(ngx_http_ai_guard_batch_item_t)
-           + strs->tenant.len + strs->key.len + strs->model.len
-           + strs->customer.len + (n ? strs->scope.len : 0);
 
     sh = rcf->sh;
 
     ngx_shmtx_lock(&rcf->shpool->mutex);
 
-    node = ngx_slab_alloc_locked(rcf->shpool, size);
+    node = ngx_http_ai_guard_redis_rec_alloc(rcf, rec, strs, items, n, now);
 
     if (node == NULL) {
         sh->dropped++;
+
+        if (begun) {
+            /* not in the outbox, so not in the journal as settled */
+            ngx_http_ai_guard_journal_append(rcf, log,
+                                             NGX_HTTP_AI_GUARD_JLOG_END,
+                                             &begun->rec.seq,
+                                             sizeof(uint64_t));
+            ngx_http_ai_guard_redis_unbegin(rcf, begun);
+        }
 
         if (!sh->full) {
             sh->full = 1;
@@ -386,9 +701,124 @@ ngx_http_ai_guard_redis_outbox_put(ngx_http_ai_guard_redis_conf_t *rcf,
 
     sh->full = 0;
 
+    node->rec.seq = sh->seq++;
+
+    ngx_queue_insert_tail(&sh->outbox, &node->queue);
+    sh->pending++;
+
+    /* the journal's order is the outbox's: written under its mutex */
+
+    len = ngx_http_ai_guard_batch_rec_size(&node->rec);
+
+    if (begun) {
+        node->id = begun->rec.seq;
+        ngx_http_ai_guard_journal_append(rcf, log,
+                                         NGX_HTTP_AI_GUARD_JLOG_FINISH,
+                                         &node->id, sizeof(uint64_t) + len);
+        ngx_http_ai_guard_redis_unbegin(rcf, begun);
+
+    } else {
+        ngx_http_ai_guard_journal_append(rcf, log, NGX_HTTP_AI_GUARD_JLOG_REC,
+                                         &node->rec, len);
+    }
+
+    ngx_shmtx_unlock(&rcf->shpool->mutex);
+}
+
+
+/*
+ * An admitted request about to go to the upstream, with a journal: its
+ * estimate (the reservation's: the prompt's tokens, max_tokens, their
+ * price), marked estimated, is journaled as begun (one append, under the
+ * outbox's mutex; an fsync only with journal_fsync=always) and kept in
+ * the begun queue so that a journal rewrite carries it.  A crash before
+ * its settlement leaves it unended, and the restart counts it.
+ */
+
+void
+ngx_http_ai_guard_redis_begin(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx)
+{
+    ngx_http_ai_guard_redis_sh_t    *sh;
+    ngx_http_ai_guard_batch_rec_t    rec;
+    ngx_http_ai_guard_redis_rec_t   *node;
+    ngx_http_ai_guard_redis_strs_t   strs;
+    ngx_http_ai_guard_main_conf_t   *amcf;
+    ngx_http_ai_guard_redis_conf_t  *rcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+    rcf = amcf->redis;
+
+    if (rcf == NULL || rcf->sh == NULL || rcf->journal.len == 0
+        || ctx->key == NULL || !ctx->has_row || ctx->begun)
+    {
+        return;
+    }
+
+    ngx_memzero(&rec, sizeof(ngx_http_ai_guard_batch_rec_t));
+    ngx_memzero(&strs, sizeof(ngx_http_ai_guard_redis_strs_t));
+
+    ngx_http_ai_guard_redis_usage_strs(ctx, &strs);
+
+    rec.usage = 1;
+    rec.estimated = 1;
+    rec.input = ctx->est_input;
+    rec.output = ctx->est_tokens > ctx->est_input
+                 ? ctx->est_tokens - ctx->est_input : 0;
+    rec.cost = ctx->est_money;
+
+    sh = rcf->sh;
+
+    ngx_shmtx_lock(&rcf->shpool->mutex);
+
+    node = ngx_http_ai_guard_redis_rec_alloc(rcf, &rec, &strs, NULL, 0,
+                                             ngx_http_ai_guard_now());
+
+    if (node == NULL) {
+        /* the settlement is journaled as a plain record then */
+        ngx_shmtx_unlock(&rcf->shpool->mutex);
+        return;
+    }
+
+    node->rec.seq = ++sh->bseq;
+
+    ngx_queue_insert_tail(&sh->begun, &node->queue);
+
+    ngx_http_ai_guard_journal_append(rcf, r->connection->log,
+                                     NGX_HTTP_AI_GUARD_JLOG_BEGUN, &node->rec,
+                                     ngx_http_ai_guard_batch_rec_size(
+                                         &node->rec));
+
+    ngx_shmtx_unlock(&rcf->shpool->mutex);
+
+    ctx->begun = node;
+}
+
+
+/* under the mutex: a record of the header, the items, the strings */
+
+static ngx_http_ai_guard_redis_rec_t *
+ngx_http_ai_guard_redis_rec_alloc(ngx_http_ai_guard_redis_conf_t *rcf,
+    ngx_http_ai_guard_batch_rec_t *rec, ngx_http_ai_guard_redis_strs_t *strs,
+    ngx_http_ai_guard_batch_item_t *items, ngx_uint_t n, uint64_t now)
+{
+    u_char                         *p;
+    size_t                          size;
+    ngx_http_ai_guard_redis_rec_t  *node;
+
+    size = sizeof(ngx_http_ai_guard_redis_rec_t)
+           + n * sizeof(ngx_http_ai_guard_batch_item_t)
+           + strs->tenant.len + strs->key.len + strs->model.len
+           + strs->customer.len + (n ? strs->scope.len : 0);
+
+    node = ngx_slab_alloc_locked(rcf->shpool, size);
+    if (node == NULL) {
+        return NULL;
+    }
+
+    node->id = 0;
     node->rec = *rec;
 
-    node->rec.seq = sh->seq++;
     node->rec.day = (uint32_t) (now / NGX_HTTP_AI_GUARD_DAY_MS);
     node->rec.nitems = (uint8_t) n;
     node->rec.tenant_len = (uint16_t) strs->tenant.len;
@@ -405,10 +835,40 @@ ngx_http_ai_guard_redis_outbox_put(ngx_http_ai_guard_redis_conf_t *rcf,
     p = ngx_cpymem(p, strs->customer.data, strs->customer.len);
     ngx_memcpy(p, strs->scope.data, node->rec.scope_len);
 
-    ngx_queue_insert_tail(&sh->outbox, &node->queue);
-    sh->pending++;
+    return node;
+}
 
-    ngx_shmtx_unlock(&rcf->shpool->mutex);
+
+/* the usage row's strings: the key's, and the ledger's model label */
+
+static void
+ngx_http_ai_guard_redis_usage_strs(ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_redis_strs_t *strs)
+{
+    ngx_http_ai_guard_key_t  *k;
+
+    k = ctx->key;
+
+    strs->tenant.data = k->tenant.data;
+    strs->tenant.len = ngx_min(k->tenant.len, 1024);
+    strs->key.data = k->id.data;
+    strs->key.len = ngx_min(k->id.len, 1024);
+    strs->customer.data = k->stripe_customer.data;
+    strs->customer.len = ngx_min(k->stripe_customer.len, 1024);
+
+    /* bounded as the zone's rows are */
+    strs->model = ctx->label;
+}
+
+
+/* under the mutex: a begun request settled, its estimate goes */
+
+static void
+ngx_http_ai_guard_redis_unbegin(ngx_http_ai_guard_redis_conf_t *rcf,
+    ngx_http_ai_guard_redis_rec_t *b)
+{
+    ngx_queue_remove(&b->queue);
+    ngx_slab_free_locked(rcf->shpool, b);
 }
 
 
@@ -476,6 +936,32 @@ ngx_http_ai_guard_redis_corrections(ngx_http_ai_guard_ctx_t *ctx,
 static void
 ngx_http_ai_guard_redis_flush_handler(ngx_event_t *ev)
 {
+    ngx_http_ai_guard_redis_sh_t    *sh;
+    ngx_http_ai_guard_redis_conf_t  *rcf;
+
+    rcf = ngx_http_ai_guard_redis_flusher.rcf;
+
+    /* fsync=batch: what the workers appended in the last interval */
+    ngx_http_ai_guard_journal_sync(rcf, ev->log);
+
+    /*
+     * begun requests that end with nothing to record (a cache hit, a
+     * client gone before the upstream) make no batch, so no rewrite
+     * after one: their frames are trimmed here
+     */
+
+    if (rcf->journal.len) {
+        sh = rcf->sh;
+
+        ngx_shmtx_lock(&rcf->shpool->mutex);
+
+        if (sh->jsize > sh->jsnap && sh->jsize > (off_t) (2 * rcf->outbox)) {
+            ngx_http_ai_guard_redis_outbox_snapshot(rcf, ev->log);
+        }
+
+        ngx_shmtx_unlock(&rcf->shpool->mutex);
+    }
+
     if (ngx_http_ai_guard_redis_up()
         && !ngx_http_ai_guard_redis_flusher.flushing)
     {
@@ -509,7 +995,9 @@ ngx_http_ai_guard_redis_flush_quit(void)
 static void
 ngx_http_ai_guard_redis_flush_batch(void)
 {
-    size_t                              nu, nc;
+    u_char                              wait[2 * NGX_INT_T_LEN];
+    size_t                              nu, nc, len[3];
+    const char                         *argv[3];
     ngx_pool_t                         *pool;
     ngx_http_ai_guard_batch_t           b;
     ngx_http_ai_guard_redis_sh_t       *sh;
@@ -580,6 +1068,33 @@ ngx_http_ai_guard_redis_flush_batch(void)
     }
 
     fl->flushing = 1;
+    f->replies = 1;
+
+    /*
+     * replicas=: the batch is delivered once that many replicas have it
+     * too, so that a failover to one of them loses none of it.  WAIT
+     * follows the script on the same connection, so it waits for the
+     * script's writes.  Not sent: the batch is kept, and sent again.
+     */
+
+    if (rcf->replicas) {
+        argv[0] = "WAIT";
+        len[0] = 4;
+        argv[1] = (char *) wait;
+        len[1] = ngx_sprintf(wait, "%ui", rcf->replicas) - wait;
+        argv[2] = (char *) wait + NGX_INT_T_LEN;
+        len[2] = ngx_sprintf(wait + NGX_INT_T_LEN, "%M", rcf->timeout)
+                 - (wait + NGX_INT_T_LEN);
+
+        if (ngx_http_ai_guard_redis_send(ngx_http_ai_guard_redis_flush_waited,
+                                         f, NULL, 3, argv, len,
+                                         rcf->timeout
+                                         + NGX_HTTP_AI_GUARD_REDIS_HANDSHAKE)
+            == NGX_OK)
+        {
+            f->replies++;
+        }
+    }
 
     return;
 
@@ -619,6 +1134,7 @@ ngx_http_ai_guard_redis_flush_copy(ngx_http_ai_guard_redis_flush_t *f)
     ngx_http_ai_guard_redis_sh_t         *sh;
     ngx_http_ai_guard_redis_rec_t        *node;
     ngx_http_ai_guard_redis_conf_t       *rcf;
+    ngx_http_ai_guard_jlog_batch_t        lease;
     const ngx_http_ai_guard_batch_rec_t **recs;
 
     rcf = ngx_http_ai_guard_redis_flusher.rcf;
@@ -642,6 +1158,13 @@ ngx_http_ai_guard_redis_flush_copy(ngx_http_ai_guard_redis_flush_t *f)
 
         sh->batch = ngx_min(sh->pending, NGX_HTTP_AI_GUARD_REDIS_BATCH);
         sh->batch_first = node->rec.seq;
+
+        /* a replay must send this very batch again, before it is sent */
+        lease.first = sh->batch_first;
+        lease.n = sh->batch;
+        ngx_http_ai_guard_journal_append(rcf, ngx_cycle->log,
+                                         NGX_HTTP_AI_GUARD_JLOG_LEASE, &lease,
+                                         sizeof(lease));
     }
 
     sh->batch_until = now + 2 * ngx_max(rcf->timeout,
@@ -836,16 +1359,57 @@ ngx_http_ai_guard_redis_flush_done(void *data, redisReply *reply)
 {
     ngx_http_ai_guard_redis_flush_t  *f = data;
 
+    f->applied = (reply && reply->type == REDIS_REPLY_INTEGER);
+
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_http_ai_guard_redis_flusher.log, 0,
+                      "ai_guard: redis outbox flush failed: %s", reply->str);
+    }
+
+    ngx_http_ai_guard_redis_flush_end(f);
+}
+
+
+/* WAIT's answer: how many replicas have the batch */
+
+static void
+ngx_http_ai_guard_redis_flush_waited(void *data, redisReply *reply)
+{
+    ngx_http_ai_guard_redis_flush_t  *f = data;
+
+    f->replicated = (reply && reply->type == REDIS_REPLY_INTEGER
+                     && reply->integer >= 0
+                     && (ngx_uint_t) reply->integer
+                        >= ngx_http_ai_guard_redis_flusher.rcf->replicas);
+
+    ngx_http_ai_guard_redis_flush_end(f);
+}
+
+
+/*
+ * Both replies in (the script's, and WAIT's with replicas=): the batch
+ * leaves the outbox when it is applied (now, or by an earlier try) and,
+ * with replicas=, replicated.
+ */
+
+static void
+ngx_http_ai_guard_redis_flush_end(ngx_http_ai_guard_redis_flush_t *f)
+{
     ngx_uint_t                          i, more;
     ngx_queue_t                        *q;
     ngx_http_ai_guard_redis_sh_t       *sh;
     ngx_http_ai_guard_redis_rec_t      *rec;
     ngx_http_ai_guard_redis_conf_t     *rcf;
+    ngx_http_ai_guard_jlog_batch_t      ack;
     ngx_http_ai_guard_redis_flusher_t  *fl;
 
     fl = &ngx_http_ai_guard_redis_flusher;
     rcf = fl->rcf;
     sh = rcf->sh;
+
+    if (--f->replies) {
+        return;
+    }
 
     fl->flushing = 0;
     more = 0;
@@ -855,7 +1419,7 @@ ngx_http_ai_guard_redis_flush_done(void *data, redisReply *reply)
     if (sh->batch == 0 || sh->batch_first != f->first) {
         /* another flusher took the batch over and is done with it */
 
-    } else if (reply && reply->type == REDIS_REPLY_INTEGER) {
+    } else if (f->applied && (rcf->replicas == 0 || f->replicated)) {
 
         /* applied now, or by an earlier try: either way it is done */
 
@@ -867,10 +1431,25 @@ ngx_http_ai_guard_redis_flush_done(void *data, redisReply *reply)
             ngx_slab_free_locked(rcf->shpool, rec);
         }
 
+        ack.first = sh->batch_first;
+        ack.n = sh->batch;
+        ngx_http_ai_guard_journal_append(rcf, fl->log,
+                                         NGX_HTTP_AI_GUARD_JLOG_ACK, &ack,
+                                         sizeof(ack));
+
         sh->pending -= sh->batch;
         sh->flushed += sh->batch;
         sh->batch = 0;
         sh->batch_until = 0;
+
+        if (rcf->journal.len
+            && (sh->jbroken
+                || (sh->jsize > sh->jsnap
+                    && (sh->pending == 0
+                        || sh->jsize > (off_t) (2 * rcf->outbox)))))
+        {
+            ngx_http_ai_guard_redis_outbox_snapshot(rcf, fl->log);
+        }
 
         /*
          * a full batch goes at once (an outbox draining after an outage);
@@ -881,12 +1460,6 @@ ngx_http_ai_guard_redis_flush_done(void *data, redisReply *reply)
 
     } else {
         sh->batch_until = 0;
-
-        if (reply && reply->type == REDIS_REPLY_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, fl->log, 0,
-                          "ai_guard: redis outbox flush failed: %s",
-                          reply->str);
-        }
     }
 
     ngx_shmtx_unlock(&rcf->shpool->mutex);

@@ -55,6 +55,13 @@ typedef struct {
     ngx_event_t                      reconnect;
     ngx_http_ai_guard_redis_quit_pt  quit;
     char                           (*sha)[41];    /* a script */
+
+    /* sentinels=: the master they named, and whom to ask next */
+    u_char                           master[NGX_SOCKADDR_STRLEN + 1];
+    int                              master_port;
+    ngx_uint_t                       master_known;
+    ngx_uint_t                       asking;      /* a sentinel, now */
+    ngx_uint_t                       sentinel;
 } ngx_http_ai_guard_redis_worker_t;
 
 
@@ -76,6 +83,9 @@ static void ngx_http_ai_guard_redis_handshake_done(void *data,
     redisReply *reply);
 static void ngx_http_ai_guard_redis_script_loaded(void *data,
     redisReply *reply);
+static ngx_int_t ngx_http_ai_guard_redis_ask(redisAsyncContext *ac);
+static void ngx_http_ai_guard_redis_asked(void *data, redisReply *reply);
+static void ngx_http_ai_guard_redis_role(void *data, redisReply *reply);
 static ngx_int_t ngx_http_ai_guard_redis_arm(ngx_pool_t *pool,
     ngx_pool_cleanup_t **cln);
 static ngx_http_ai_guard_redis_cmd_t *ngx_http_ai_guard_redis_command(
@@ -196,6 +206,7 @@ ngx_http_ai_guard_redis_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     rcf->sh->layout = NGX_HTTP_AI_GUARD_OUTBOX_LAYOUT;
     ngx_queue_init(&rcf->sh->outbox);
+    ngx_queue_init(&rcf->sh->begun);
 
     /* batch ids must not repeat across restarts of this node */
     rcf->sh->node = ((uint64_t) ngx_time() << 32)
@@ -313,6 +324,7 @@ ngx_http_ai_guard_redis_connect(ngx_event_t *ev)
 {
     redisAsyncContext                 *ac;
     ngx_connection_t                  *c;
+    ngx_http_ai_guard_redis_addr_t     a, *sentinel;
     ngx_http_ai_guard_redis_conf_t    *rcf;
     ngx_http_ai_guard_redis_worker_t  *w;
 
@@ -323,13 +335,33 @@ ngx_http_ai_guard_redis_connect(ngx_event_t *ev)
         return;
     }
 
+    /*
+     * With sentinels, the master is asked for whenever it is not known:
+     * at the start, and after every connection to it is lost, so that a
+     * failover is followed by the next connection.
+     */
+
+    a.host = rcf->host;
+    a.port = rcf->port;
+    w->asking = 0;
+
+    if (rcf->sentinels && !w->master_known) {
+        sentinel = rcf->sentinels->elts;
+        a = sentinel[w->sentinel % rcf->sentinels->nelts];
+        w->asking = 1;
+
+    } else if (rcf->sentinels) {
+        a.host = w->master;
+        a.port = w->master_port;
+    }
+
     /* a numeric address or a path: no name lookup, no blocking call */
 
-    if (rcf->port) {
-        ac = redisAsyncConnect((char *) rcf->host, rcf->port);
+    if (a.port) {
+        ac = redisAsyncConnect((char *) a.host, a.port);
 
     } else {
-        ac = redisAsyncConnectUnix((char *) rcf->host);
+        ac = redisAsyncConnectUnix((char *) a.host);
     }
 
     if (ac == NULL) {
@@ -627,6 +659,18 @@ ngx_http_ai_guard_redis_cleanup(void *data)
     if (w->conn == c) {
         w->conn = NULL;
 
+        /*
+         * the master lost: ask again; a sentinel that did not name it:
+         * ask the next one
+         */
+
+        if (!w->asking) {
+            w->master_known = 0;
+
+        } else if (!w->master_known) {
+            w->sentinel++;
+        }
+
         if (w->ac == ac) {
             ngx_http_ai_guard_redis_outage(ac->err ? ac->errstr
                                                    : "connection closed");
@@ -665,11 +709,34 @@ ngx_http_ai_guard_redis_on_connect(const redisAsyncContext *cac, int status)
         return;
     }
 
+    if (w->asking) {
+        (void) ngx_http_ai_guard_redis_ask(ac);
+        return;
+    }
+
     /* the handshake: AUTH, SELECT, the scripts; ready when all answered */
 
     w->handshake = 0;
 
     w->loaded = 0;
+
+    if (rcf->sentinels) {
+
+        /* what a sentinel named may be a master no more */
+
+        argv[0] = "ROLE";
+        len[0] = 4;
+
+        if (ngx_http_ai_guard_redis_command(ngx_http_ai_guard_redis_role, ac,
+                                            NULL, NULL, 0, 1, argv, len,
+                                            NGX_HTTP_AI_GUARD_REDIS_HANDSHAKE)
+            == NULL)
+        {
+            return;
+        }
+
+        w->handshake++;
+    }
 
     if (rcf->password.len) {
         argv[0] = "AUTH";
@@ -801,6 +868,151 @@ ngx_http_ai_guard_redis_script_loaded(void *data, redisReply *reply)
         ngx_memcpy(w->sha[w->loaded], reply->str, 40);
         w->sha[w->loaded][40] = '\0';
         w->loaded++;
+    }
+
+    ngx_http_ai_guard_redis_handshake_done(data, reply);
+}
+
+
+/*
+ * Asks the sentinel "ac" is connected to where the master is.  The
+ * command goes as a handshake's do: posted, with a timer.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_redis_ask(redisAsyncContext *ac)
+{
+    size_t                             len[3];
+    const char                        *argv[3];
+    ngx_http_ai_guard_redis_worker_t  *w;
+
+    w = &ngx_http_ai_guard_redis_w;
+
+    argv[0] = "SENTINEL";
+    len[0] = 8;
+    argv[1] = "get-master-addr-by-name";
+    len[1] = sizeof("get-master-addr-by-name") - 1;
+    argv[2] = (char *) w->rcf->addr.data;
+    len[2] = w->rcf->addr.len;
+
+    if (ngx_http_ai_guard_redis_command(ngx_http_ai_guard_redis_asked, ac,
+                                        NULL, NULL, 0, 3, argv, len,
+                                        NGX_HTTP_AI_GUARD_REDIS_HANDSHAKE)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    if (w->conn && w->conn->write->timer_set) {
+        ngx_del_timer(w->conn->write);
+    }
+
+    ngx_post_event(w->conn->write, &ngx_posted_events);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A sentinel's answer: the master's IP and port.  The connection to the
+ * sentinel is then closed and the master's made at once; no answer, or
+ * none that names a master (a sentinel that does not monitor it): the
+ * next sentinel is asked after the backoff.
+ */
+
+static void
+ngx_http_ai_guard_redis_asked(void *data, redisReply *reply)
+{
+#if (NGX_HAVE_INET6)
+    u_char                             ip6[16];
+#endif
+    ngx_int_t                          port;
+    redisReply                        *h, *p;
+    redisAsyncContext                 *ac;
+    ngx_http_ai_guard_redis_conf_t    *rcf;
+    ngx_http_ai_guard_redis_worker_t  *w;
+
+    w = &ngx_http_ai_guard_redis_w;
+    rcf = w->rcf;
+    ac = data;
+
+    if (ac != w->ac || ac == NULL) {
+        return;
+    }
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[1]->type != REDIS_REPLY_STRING
+        || reply->element[0]->len == 0
+        || reply->element[0]->len > NGX_SOCKADDR_STRLEN)
+    {
+        ngx_http_ai_guard_redis_drop("no sentinel names its master");
+        return;
+    }
+
+    h = reply->element[0];
+    p = reply->element[1];
+
+    port = ngx_atoi((u_char *) p->str, p->len);
+
+    /*
+     * an IP only: hiredis would resolve a name (sentinels announce names
+     * with "resolve-hostnames yes") with a blocking getaddrinfo()
+     */
+
+    if (port < 1 || port > 65535
+        || (ngx_inet_addr((u_char *) h->str, h->len) == INADDR_NONE
+#if (NGX_HAVE_INET6)
+            && ngx_inet6_addr((u_char *) h->str, h->len, ip6) != NGX_OK
+#endif
+           ))
+    {
+        ngx_http_ai_guard_redis_drop("no sentinel names its master by IP");
+        return;
+    }
+
+    if (w->master_port != port
+        || ngx_strncmp(w->master, h->str, h->len + 1) != 0)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                      "ai_guard: redis sentinel: master \"%V\" is at %s:%i",
+                      &rcf->addr, h->str, port);
+    }
+
+    ngx_memcpy(w->master, h->str, h->len);
+    w->master[h->len] = '\0';
+    w->master_port = (int) port;
+    w->master_known = 1;
+
+    /* the cleanup of the sentinel's connection schedules the master's */
+
+    w->backoff = NGX_HTTP_AI_GUARD_REDIS_BACKOFF_MIN;
+    w->ac = NULL;
+    w->ready = 0;
+
+    redisAsyncDisconnect(ac);
+}
+
+
+/* a master no more (a failover the sentinels had not yet told): ask again */
+
+static void
+ngx_http_ai_guard_redis_role(void *data, redisReply *reply)
+{
+    ngx_http_ai_guard_redis_worker_t  *w;
+
+    w = &ngx_http_ai_guard_redis_w;
+
+    if (data == w->ac && w->ac != NULL && reply != NULL
+        && reply->type == REDIS_REPLY_ARRAY
+        && (reply->elements == 0
+            || reply->element[0]->type != REDIS_REPLY_STRING
+            || reply->element[0]->len != 6
+            || ngx_strncmp(reply->element[0]->str, "master", 6) != 0))
+    {
+        ngx_http_ai_guard_redis_drop("the sentinels' master is a replica");
+        return;
     }
 
     ngx_http_ai_guard_redis_handshake_done(data, reply);

@@ -66,6 +66,8 @@ typedef void (*ngx_http_ai_guard_redis_quit_pt)(void);
 struct ngx_http_ai_guard_redis_sh_s {
     uint64_t                         layout;
     ngx_queue_t                      outbox;
+    ngx_queue_t                      begun;       /* journaled, unsettled */
+    uint64_t                         bseq;        /* their ids */
     ngx_uint_t                       pending;
     uint64_t                         seq;
     uint64_t                         node;
@@ -81,6 +83,11 @@ struct ngx_http_ai_guard_redis_sh_s {
     uint64_t                         latency[NGX_HTTP_AI_GUARD_REDIS_BUCKETS];
     uint64_t                         latency_us;
     uint64_t                         latency_n;
+    ngx_uint_t                       jactive;     /* the journal's file */
+    uint64_t                         jgen;
+    off_t                            jsize;       /* the active one's */
+    off_t                            jsnap;       /* after the rewrite */
+    ngx_uint_t                       jbroken;     /* a write failed */
 };
 
 

@@ -20,7 +20,8 @@
 #           reason printed.
 #
 # Files the block names (ai_guard_keys, ai_guard_jwt_keys,
-# ai_guard_prompt_rules, include, any path under /etc, /var, ...) move
+# ai_guard_prompt_rules, include, any path under /etc, /var, ..., also
+# as a parameter's value such as journal=/var/...) move
 # under the test's prefix, with a placeholder that parses: a keys file
 # with no key, the test JWKS, examples/prompt-injection.rules, an empty
 # file; a relative one goes under the prefix's conf/, where nginx looks
@@ -145,7 +146,7 @@ sub place_files {
 
     for my $line (split /\n/, $t) {
         my $orig = $line;
-        $line =~ s{(?<=\s)(/(?:etc|var|srv|opt|run|tmp|home|usr/local)/
+        $line =~ s{(?<=[\s=])(/(?:etc|var|srv|opt|run|tmp|home|usr/local)/
                      [^\s;"'{}]+)}{
             # the directive the path is an argument of
             my ($d) = substr($orig, 0, $-[0])
