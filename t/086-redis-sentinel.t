@@ -42,8 +42,10 @@ make_path($dir);
 
 my %pid;
 
-# the test's Redis processes go with it, whatever way it ends
+# the test's Redis processes go with it, whatever way it ends (waitpid
+# sets $?, which an END block's caller makes the test's exit status)
 END {
+    local $?;
     kill 'TERM', values %pid;
     waitpid($_, 0) for values %pid;
 }
