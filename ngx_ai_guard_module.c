@@ -21,6 +21,7 @@
 #include "src/ngx_http_ai_guard_redis.h"
 #include "src/ngx_http_ai_guard_report_metrics.h"
 #include "src/ngx_http_ai_guard_report_usage.h"
+#include "src/ngx_http_ai_guard_report_self.h"
 #include "src/ngx_http_ai_guard_request_module.h"
 #include "src/ngx_http_ai_guard_rules_module.h"
 #include "src/ngx_http_ai_guard_store.h"
@@ -281,6 +282,13 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
     { ngx_string("ai_guard_usage"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_ai_guard_usage_cmd,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_guard_self"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ai_guard_self_cmd,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },

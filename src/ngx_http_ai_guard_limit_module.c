@@ -34,24 +34,6 @@
 
 
 /*
- * A scope's entry in the limits zone.  "budget": the thresholds of its
- * budgets alerted this window, first, where budget.c finds them by the
- * key alone; "fresh_at": from this millisecond on, every bucket is
- * drained, every quota's window is over and no alert is remembered (only
- * ever pushed later, so it may be late, never early); "held": requests
- * between their reservation and its settlement.  An entry goes only when
- * it is fresh and held by none: then it is the same as a new one.
- */
-
-typedef struct {
-    ngx_http_ai_guard_budget_state_t  budget[2];
-    uint64_t                       fresh_at;
-    uint64_t                       held;
-    ngx_http_ai_guard_counter_t    counters[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
-} ngx_http_ai_guard_scope_t;
-
-
-/*
  * With ai_guard_redis sync=<interval>, an entry carries what the node
  * counted since its last sync (units: requests, tokens, pico-USD, slots),
  * what is on its way to Redis, the limits, and when it was last used.
@@ -109,8 +91,6 @@ static void ngx_http_ai_guard_sync_count(ngx_http_ai_guard_scope_sync_t *ss,
     ngx_uint_t settle, uint64_t tokens, int64_t money);
 static ngx_int_t ngx_http_ai_guard_sync_collect(ngx_http_ai_guard_node_t *node,
     void *data);
-static ngx_int_t ngx_http_ai_guard_scope_key(ngx_http_request_t *r,
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_guard_limiter_fresh(
     ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_node_t *node,
     uint64_t now);
@@ -1384,7 +1364,7 @@ ngx_http_ai_guard_limiter_synced(ngx_http_ai_guard_main_conf_t *amcf,
  * not another's), or "g" and the value with "global".
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ai_guard_scope_key(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx)
 {

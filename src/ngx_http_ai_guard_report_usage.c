@@ -36,6 +36,8 @@ typedef struct {
     ngx_str_t                      tenant;    /* empty: every tenant */
     ngx_uint_t                     group;
     ngx_uint_t                     format;
+    ngx_http_ai_guard_out_t       *self;      /* ai_guard_self's answer */
+    ngx_str_t                      key;       /* ai_guard_self's key id */
 } ngx_http_ai_guard_report_args_t;
 
 
@@ -56,6 +58,14 @@ static ngx_int_t ngx_http_ai_guard_usage_answer(ngx_http_request_t *r,
     ngx_uint_t warning);
 static ngx_int_t ngx_http_ai_guard_report_args(ngx_http_request_t *r,
     ngx_http_ai_guard_report_args_t *args, ngx_http_ai_guard_verdict_t *v);
+static ngx_int_t ngx_http_ai_guard_usage_run(ngx_http_request_t *r,
+    ngx_http_ai_guard_report_args_t *args);
+static ngx_int_t ngx_http_ai_guard_usage_self_answer(ngx_http_request_t *r,
+    ngx_http_ai_guard_report_args_t *args, ngx_array_t *rows,
+    ngx_uint_t warning);
+static ngx_int_t ngx_http_ai_guard_usage_warning(ngx_http_request_t *r);
+static void ngx_http_ai_guard_report_month(
+    ngx_http_ai_guard_report_args_t *args);
 static ngx_array_t *ngx_http_ai_guard_usage_copy(ngx_http_request_t *r,
     ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_report_args_t *args);
 static ngx_int_t ngx_http_ai_guard_usage_copy_row(
@@ -110,9 +120,6 @@ static ngx_int_t
 ngx_http_ai_guard_usage_handler(ngx_http_request_t *r)
 {
     ngx_int_t                         rc;
-    ngx_uint_t                        warning;
-    ngx_array_t                      *rows;
-    ngx_http_ai_guard_zone_t         *ledger;
     ngx_http_ai_guard_verdict_t       v;
     ngx_http_ai_guard_report_args_t  *args;
     ngx_http_ai_guard_main_conf_t    *amcf;
@@ -152,6 +159,27 @@ ngx_http_ai_guard_usage_handler(ngx_http_request_t *r)
         return ngx_http_ai_guard_send_error(r, &v);
     }
 
+    return ngx_http_ai_guard_usage_run(r, args);
+}
+
+
+/*
+ * The rows of the report or of ai_guard_self: with ai_guard_redis the
+ * cluster's, read from Redis while the request waits; without, or when
+ * Redis is not connected, this node's zone.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_usage_run(ngx_http_request_t *r,
+    ngx_http_ai_guard_report_args_t *args)
+{
+    ngx_int_t                       rc;
+    ngx_uint_t                      warning;
+    ngx_array_t                    *rows;
+    ngx_http_ai_guard_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+
     warning = 0;
 
     if (amcf->redis) {
@@ -173,16 +201,19 @@ ngx_http_ai_guard_usage_handler(ngx_http_request_t *r)
         warning = 1;
     }
 
-    ledger = &amcf->zones[NGX_HTTP_AI_GUARD_PART_LEDGER];
-
-    rows = ngx_http_ai_guard_usage_copy(r, ledger, args);
+    rows = ngx_http_ai_guard_usage_copy(r,
+                                  &amcf->zones[NGX_HTTP_AI_GUARD_PART_LEDGER],
+                                  args);
     if (rows == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_http_ai_guard_usage_rows(rows, args, 0);
 
-    return ngx_http_ai_guard_usage_answer(r, args, rows, warning);
+    return args->self ? ngx_http_ai_guard_usage_self_answer(r, args, rows,
+                                                            warning)
+                      : ngx_http_ai_guard_usage_answer(r, args, rows,
+                                                       warning);
 }
 
 
@@ -223,7 +254,9 @@ ngx_http_ai_guard_usage_redis_done(ngx_http_request_t *r, void *data,
 
     ngx_http_ai_guard_usage_rows(rows, args, !warning);
 
-    rc = ngx_http_ai_guard_usage_answer(r, args, rows, warning);
+    rc = args->self ? ngx_http_ai_guard_usage_self_answer(r, args, rows,
+                                                          warning)
+                    : ngx_http_ai_guard_usage_answer(r, args, rows, warning);
 
     ngx_http_finalize_request(r, rc);
 }
@@ -242,7 +275,6 @@ ngx_http_ai_guard_usage_answer(ngx_http_request_t *r,
 {
     u_char                    from[NGX_HTTP_AI_GUARD_DATE_LEN];
     u_char                    to[NGX_HTTP_AI_GUARD_DATE_LEN];
-    ngx_table_elt_t          *h;
     ngx_http_ai_guard_out_t   o;
 
     static char  *types[] = {
@@ -294,18 +326,145 @@ ngx_http_ai_guard_usage_answer(ngx_http_request_t *r,
 
     /* a header for every format: CSV and NDJSON have no room for it */
 
-    if (warning) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "X-AI-Guard-Warning");
-        ngx_str_set(&h->value, NGX_HTTP_AI_GUARD_REDIS_WARNING);
+    if (warning && ngx_http_ai_guard_usage_warning(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_http_ai_guard_out_send(r, &o, types[args->format]);
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_usage_warning(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-AI-Guard-Warning");
+    ngx_str_set(&h->value, NGX_HTTP_AI_GUARD_REDIS_WARNING);
+
+    return NGX_OK;
+}
+
+
+/* the report's defaults: every tenant, this month to today */
+
+static void
+ngx_http_ai_guard_report_month(ngx_http_ai_guard_report_args_t *args)
+{
+    int64_t   y, m, d;
+    uint32_t  today;
+
+    today = (uint32_t) (ngx_time() / 86400);
+    ngx_http_ai_guard_civil_from_days(today, &y, &m, &d);
+
+    args->from = (uint32_t) ngx_http_ai_guard_days_from_civil(y, m, 1);
+    args->to = today;
+    ngx_str_null(&args->tenant);
+    args->self = NULL;
+    ngx_str_null(&args->key);
+}
+
+
+/*
+ * ai_guard_self's spend: the report's default period and its numbers,
+ * from the report's source, for the key's tenant only, and of those the
+ * key's own rows.  The client names nothing here.  The answer is sent
+ * from here, after Redis's rows when they are waited for.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_usage_self(ngx_http_request_t *r,
+    ngx_http_ai_guard_out_t *o, ngx_http_ai_guard_key_t *key)
+{
+    ngx_http_ai_guard_report_args_t  *args;
+
+    /* in the pool: the arguments outlive the handler when Redis answers */
+
+    args = ngx_palloc(r->pool, sizeof(ngx_http_ai_guard_report_args_t));
+    if (args == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_ai_guard_report_month(args);
+    args->tenant.data = (u_char *) key->tenant.data;
+    args->tenant.len = key->tenant.len;
+    args->group = NGX_HTTP_AI_GUARD_GROUP_NONE;
+    args->format = NGX_HTTP_AI_GUARD_FORMAT_JSON;
+    args->self = o;
+    args->key.data = (u_char *) key->id.data;
+    args->key.len = key->id.len;
+
+    return ngx_http_ai_guard_usage_run(r, args);
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_usage_self_answer(ngx_http_request_t *r,
+    ngx_http_ai_guard_report_args_t *args, ngx_array_t *rows,
+    ngx_uint_t warning)
+{
+    u_char                       from[NGX_HTTP_AI_GUARD_DATE_LEN];
+    u_char                       to[NGX_HTTP_AI_GUARD_DATE_LEN];
+    ngx_uint_t                   i;
+    ngx_http_ai_guard_out_t     *o;
+    ngx_http_ai_guard_row_t    **row;
+    ngx_http_ai_guard_totals_t   tenant, own;
+
+    ngx_memzero(&tenant, sizeof(ngx_http_ai_guard_totals_t));
+    ngx_memzero(&own, sizeof(ngx_http_ai_guard_totals_t));
+
+    /* the rows are the tenant's: the zone's by the walk, Redis's by rows */
+
+    row = rows->elts;
+
+    for (i = 0; i < rows->nelts; i++) {
+        ngx_http_ai_guard_totals_add(&tenant, &row[i]->totals);
+
+        if (ngx_http_ai_guard_str_eq(&row[i]->key, &args->key)) {
+            ngx_http_ai_guard_totals_add(&own, &row[i]->totals);
+        }
+    }
+
+    o = args->self;
+
+    ngx_http_ai_guard_date_format(from, args->from);
+    ngx_http_ai_guard_date_format(to, args->to);
+
+    ngx_http_ai_guard_out_printf(o, 2 * NGX_HTTP_AI_GUARD_DATE_LEN + 64,
+                                 "\"spend\":{\"from\":\"%*s\",\"to\":\"%*s\",",
+                                 (size_t) NGX_HTTP_AI_GUARD_DATE_LEN, from,
+                                 (size_t) NGX_HTTP_AI_GUARD_DATE_LEN, to);
+
+    if (warning) {
+        ngx_http_ai_guard_out_text(o, "\"warning\":\""
+                                   NGX_HTTP_AI_GUARD_REDIS_WARNING "\",");
+    }
+
+    /* the report's shape: the name, then the totals */
+
+    ngx_http_ai_guard_out_text(o, "\"tenant\":{\"tenant\":");
+    ngx_http_ai_guard_out_json(o, &args->tenant);
+    ngx_http_ai_guard_out_totals(o, &tenant, 0);
+    ngx_http_ai_guard_out_text(o, "},\"key\":{\"key\":");
+    ngx_http_ai_guard_out_json(o, &args->key);
+    ngx_http_ai_guard_out_totals(o, &own, 0);
+    ngx_http_ai_guard_out_text(o, "}}}\n");
+
+    if (o->failed) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (warning && ngx_http_ai_guard_usage_warning(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_ai_guard_out_send(r, o, "application/json");
 }
 
 
@@ -316,17 +475,10 @@ ngx_http_ai_guard_report_args(ngx_http_request_t *r,
     ngx_http_ai_guard_report_args_t *args, ngx_http_ai_guard_verdict_t *v)
 {
     u_char      *dst, *src;
-    int64_t      y, m, d;
-    uint32_t     today;
     ngx_str_t    value;
     ngx_uint_t   i;
 
-    today = (uint32_t) (ngx_time() / 86400);
-    ngx_http_ai_guard_civil_from_days(today, &y, &m, &d);
-
-    args->from = (uint32_t) ngx_http_ai_guard_days_from_civil(y, m, 1);
-    args->to = today;
-    ngx_str_null(&args->tenant);
+    ngx_http_ai_guard_report_month(args);
     args->group = NGX_HTTP_AI_GUARD_GROUP_NONE;
     args->format = NGX_HTTP_AI_GUARD_FORMAT_JSON;
 

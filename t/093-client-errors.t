@@ -388,6 +388,8 @@ refused('limit_req: the next', '/busy/chat', [$b{pro}], chat());
 my %elsewhere = map { $_ => 1 } (
     'The usage ledger has no room to bill this request, so it was not sent; please retry later.',
     'The rate limiter is unavailable; please retry shortly.',
+    # t/114-self.t
+    'This method is not allowed here: ai_guard_self answers GET and HEAD.',
 );
 
 for my $i (0 .. $#rows) {
