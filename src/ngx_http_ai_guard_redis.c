@@ -31,7 +31,8 @@ static ngx_int_t ngx_http_ai_guard_redis_addr(ngx_conf_t *cf, ngx_str_t *s,
  * ai_guard_redis <host:port | unix:/path | master name> [sentinels=]
  *     [password=] [db=] [timeout=]
  *     [sync=strict | lease | <interval>] [lease=] [fail=open | closed]
- *     [prefix=] [outbox=] [replicas=] [journal=<path>] [journal_fsync=off | batch | always]
+ *     [prefix=] [outbox=] [replicas=] [journal=<path>]
+ *     [journal_fsync=off | batch | always]
  */
 
 char *

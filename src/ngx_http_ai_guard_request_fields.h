@@ -39,7 +39,7 @@
 #define NGX_HTTP_AI_GUARD_CTX_SOURCE_BINARY   10    /* "type": "base64" */
 #define NGX_HTTP_AI_GUARD_CTX_PART_IMAGE      11    /* "type": "image" */
 #define NGX_HTTP_AI_GUARD_CTX_ALL_MAP         12    /* every string a text */
-#define NGX_HTTP_AI_GUARD_CTX_GEN_CONFIG      13    /* Gemini's generationConfig */
+#define NGX_HTTP_AI_GUARD_CTX_GEN_CONFIG      13    /* Gemini's */
 #define NGX_HTTP_AI_GUARD_CTX_ARRAY           16
 #define NGX_HTTP_AI_GUARD_CTX_IGNORE_ARRAY    16
 #define NGX_HTTP_AI_GUARD_CTX_MESSAGES        17
