@@ -181,8 +181,16 @@ ngx_http_ai_guard_journal_rewrite(ngx_http_ai_guard_redis_conf_t *rcf,
     sh->jsize = len;
     sh->jsnap = len;
 
-    /* the old one holds nothing the new one lacks */
-    (void) ftruncate(rcf->jfd[!next], 0);
+    /*
+     * the old one holds nothing the new one lacks; left whole, it is
+     * the older generation, which a start does not replay
+     */
+
+    if (ftruncate(rcf->jfd[!next], 0) == -1) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "ai_guard: ftruncate() of redis journal \"%V\" "
+                      "failed", &rcf->journal);
+    }
 
     if (sh->jbroken) {
         sh->jbroken = 0;
@@ -363,8 +371,15 @@ static void
 ngx_http_ai_guard_journal_failed(ngx_http_ai_guard_redis_conf_t *rcf,
     ngx_log_t *log, ngx_err_t err, const char *what, ngx_uint_t i)
 {
-    (void) ftruncate(rcf->jfd[0], 0);
-    (void) ftruncate(rcf->jfd[1], 0);
+    ngx_uint_t  k;
+
+    for (k = 0; k < 2; k++) {
+        if (ftruncate(rcf->jfd[k], 0) == -1) {
+            ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                          "ai_guard: ftruncate() of redis journal \"%V\" "
+                          "failed", &rcf->journal);
+        }
+    }
 
     rcf->sh->jsize = 0;
 
