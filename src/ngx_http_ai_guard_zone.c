@@ -42,9 +42,54 @@ static void ngx_http_ai_guard_zone_delete(ngx_http_ai_guard_zone_t *zone,
 /*
  * MurmurHash2 takes four bytes a step where CRC32 takes one: keys here
  * are long (length-prefixed tenant, key, model), and hashed on every
- * request.  The tree orders equal hashes by the key itself.
+ * request.  The tree orders equal hashes by the key itself.  nginx's own
+ * ngx_murmur_hash2() shifts a byte promoted to int by 24 places, which
+ * is undefined for a byte of 128 or more (the key store's keys are
+ * digests): this one shifts unsigned values, with the same results.
  */
-#define ngx_http_ai_guard_zone_hash(key, len)  ngx_murmur_hash2(key, len)
+
+static uint32_t
+ngx_http_ai_guard_zone_hash(u_char *data, size_t len)
+{
+    uint32_t  h, k;
+
+    h = 0 ^ (uint32_t) len;
+
+    while (len >= 4) {
+        k = (uint32_t) data[0];
+        k |= (uint32_t) data[1] << 8;
+        k |= (uint32_t) data[2] << 16;
+        k |= (uint32_t) data[3] << 24;
+
+        k *= 0x5bd1e995;
+        k ^= k >> 24;
+        k *= 0x5bd1e995;
+
+        h *= 0x5bd1e995;
+        h ^= k;
+
+        data += 4;
+        len -= 4;
+    }
+
+    switch (len) {
+    case 3:
+        h ^= (uint32_t) data[2] << 16;
+        /* fall through */
+    case 2:
+        h ^= (uint32_t) data[1] << 8;
+        /* fall through */
+    case 1:
+        h ^= (uint32_t) data[0];
+        h *= 0x5bd1e995;
+    }
+
+    h ^= h >> 13;
+    h *= 0x5bd1e995;
+    h ^= h >> 15;
+
+    return h;
+}
 
 
 /*
