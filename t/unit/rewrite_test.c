@@ -184,7 +184,7 @@ span_text(void *data, const ngx_http_ai_guard_text_t *t)
 static void
 test_spans(void)
 {
-    size_t                               i, step;
+    size_t                               i, len, step;
     spans_t                              sp;
     ngx_http_ai_guard_request_t          req;
     ngx_http_ai_guard_request_parser_t  *rp;
@@ -201,10 +201,12 @@ test_spans(void)
 
         rp = ngx_http_ai_guard_request_create(1, span_text, &sp);
 
-        for (i = 0; i < strlen(sp.body); i += step) {
+        len = strlen(sp.body);
+
+        for (i = 0; i < len; i += step) {
             (void) ngx_http_ai_guard_request_feed(rp,
                         (const u_char *) sp.body + i,
-                        (step < strlen(sp.body) - i ? step : strlen(sp.body) - i));
+                        step < len - i ? step : len - i);
         }
 
         is_int(ngx_http_ai_guard_request_finish(rp, &req),
