@@ -242,6 +242,7 @@ ngx_http_ai_guard_redis_init_process(ngx_cycle_t *cycle)
     }
 
     if (ngx_http_ai_guard_redis_start(cycle, amcf->redis) != NGX_OK
+        || ngx_http_ai_guard_redis_admit_init_process(cycle) != NGX_OK
         || ngx_http_ai_guard_redis_outbox_init_process(cycle) != NGX_OK
         || ngx_http_ai_guard_redis_sync_init_process(cycle) != NGX_OK
         || ngx_http_ai_guard_redis_lease_init_process(cycle) != NGX_OK)

@@ -36,6 +36,24 @@ static void ngx_http_ai_guard_redis_reserve_done(void *data,
 static ngx_int_t ngx_http_ai_guard_redis_reserve_reply(redisReply *reply,
     ngx_uint_t n, ngx_http_ai_guard_redis_reply_t *res);
 static void ngx_http_ai_guard_redis_orphan(void *data, redisReply *reply);
+static ngx_int_t ngx_http_ai_guard_redis_await(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
+static void ngx_http_ai_guard_redis_awake(ngx_event_t *ev);
+static void ngx_http_ai_guard_redis_awaited(ngx_event_t *ev);
+static void ngx_http_ai_guard_redis_unwait(void *data);
+
+
+/* a request waiting for the worker's connection to get ready */
+
+typedef struct {
+    ngx_queue_t               queue;
+    ngx_event_t               timer;
+    ngx_http_ai_guard_ctx_t  *ctx;        /* NULL: no longer waiting */
+} ngx_http_ai_guard_redis_waiter_t;
+
+
+static ngx_queue_t  ngx_http_ai_guard_redis_waiting;
+static ngx_event_t  ngx_http_ai_guard_redis_changed;
 
 
 /* the index of the admission script in the transport's registry */
@@ -169,7 +187,7 @@ ngx_http_ai_guard_redis_reserve(ngx_http_request_t *r,
     const ngx_http_ai_guard_redis_kind_t  *k;
 
     if (!ngx_http_ai_guard_redis_up()) {
-        return NGX_DECLINED;
+        return ngx_http_ai_guard_redis_await(r, ctx);
     }
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
@@ -259,6 +277,141 @@ ngx_http_ai_guard_redis_reserve(ngx_http_request_t *r,
     }
 
     return ngx_http_ai_guard_redis_wait(r, ctx);
+}
+
+
+ngx_int_t
+ngx_http_ai_guard_redis_admit_init_process(ngx_cycle_t *cycle)
+{
+    ngx_queue_init(&ngx_http_ai_guard_redis_waiting);
+
+    ngx_http_ai_guard_redis_changed.handler = ngx_http_ai_guard_redis_awake;
+    ngx_http_ai_guard_redis_changed.log = cycle->log;
+
+    ngx_http_ai_guard_redis_on_change(&ngx_http_ai_guard_redis_changed);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The worker's connection is not ready.  While it is being made and no
+ * outage is known (a worker that has just started, after a start or a
+ * reload), the request waits for it, at most timeout=: admitted in the
+ * zone meanwhile it would not be counted in Redis, and a new worker would
+ * admit past the cluster's limits.  The handshake has timers of its own,
+ * and a connection given up ends the wait at once.  After an outage the
+ * failure policy decides at once, as it always did.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_redis_await(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t                *cln;
+    ngx_http_ai_guard_main_conf_t     *amcf;
+    ngx_http_ai_guard_redis_waiter_t  *wt;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+
+    /* a word read without the lock: a hint, set once an outage is seen */
+
+    if (amcf->redis->sh->outage || ngx_exiting || ngx_quit || ngx_terminate
+        || ngx_http_ai_guard_redis_changed.handler == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    wt = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_guard_redis_waiter_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (wt == NULL || cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    wt->ctx = ctx;
+    wt->timer.handler = ngx_http_ai_guard_redis_awaited;
+    wt->timer.data = wt;
+    wt->timer.log = r->connection->log;
+
+    ngx_add_timer(&wt->timer, amcf->redis->timeout);
+    ngx_queue_insert_tail(&ngx_http_ai_guard_redis_waiting, &wt->queue);
+
+    cln->handler = ngx_http_ai_guard_redis_unwait;
+    cln->data = wt;
+
+    return ngx_http_ai_guard_redis_wait(r, ctx);
+}
+
+
+/* the connection got ready, or was given up: every waiting request goes */
+
+static void
+ngx_http_ai_guard_redis_awake(ngx_event_t *ev)
+{
+    ngx_queue_t                       *q;
+    ngx_http_ai_guard_redis_waiter_t  *wt;
+
+    while (!ngx_queue_empty(&ngx_http_ai_guard_redis_waiting)) {
+        q = ngx_queue_head(&ngx_http_ai_guard_redis_waiting);
+        wt = ngx_queue_data(q, ngx_http_ai_guard_redis_waiter_t, queue);
+
+        ngx_http_ai_guard_redis_awaited(&wt->timer);
+    }
+}
+
+
+/*
+ * Ready: the admission goes to Redis, whose reply resumes the request;
+ * else the request resumes at once and the failure policy decides.
+ */
+
+static void
+ngx_http_ai_guard_redis_awaited(ngx_event_t *ev)
+{
+    ngx_http_ai_guard_redis_waiter_t *wt = ev->data;
+
+    ngx_http_request_t       *r;
+    ngx_http_ai_guard_ctx_t  *ctx;
+
+    ctx = wt->ctx;
+    r = ctx->request;
+
+    /* the waiter is done with before the request can go, and its pool */
+
+    ngx_http_ai_guard_redis_unwait(wt);
+
+    ctx->redis.rc = NGX_HTTP_AI_GUARD_REDIS_FAILED;
+
+    if (ngx_http_ai_guard_redis_up()
+        && ngx_http_ai_guard_redis_reserve(r,
+               ngx_http_get_module_loc_conf(r, ngx_http_ai_guard_module),
+               ctx)
+           == NGX_AGAIN)
+    {
+        return;
+    }
+
+    ngx_http_ai_guard_redis_resume(ctx);
+}
+
+
+static void
+ngx_http_ai_guard_redis_unwait(void *data)
+{
+    ngx_http_ai_guard_redis_waiter_t *wt = data;
+
+    if (wt->ctx == NULL) {
+        return;
+    }
+
+    wt->ctx = NULL;
+
+    ngx_queue_remove(&wt->queue);
+
+    if (wt->timer.timer_set) {
+        ngx_del_timer(&wt->timer);
+    }
 }
 
 

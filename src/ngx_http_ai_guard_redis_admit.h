@@ -19,6 +19,7 @@
 
 
 ngx_int_t ngx_http_ai_guard_redis_admit_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_guard_redis_admit_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_ai_guard_redis_reserve(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
 ngx_int_t ngx_http_ai_guard_redis_wait(ngx_http_request_t *r,

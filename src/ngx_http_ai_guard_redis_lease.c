@@ -447,9 +447,7 @@ ngx_http_ai_guard_redis_lease_reserve(ngx_http_request_t *r,
     if (asked || !ngx_http_ai_guard_redis_up()) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
-        if (!ngx_http_ai_guard_redis_up()) {
-            return NGX_DECLINED;
-        }
+        /* Redis not there: NGX_DECLINED, or a new connection waited for */
 
         return ngx_http_ai_guard_redis_reserve(r, alcf, ctx);
     }

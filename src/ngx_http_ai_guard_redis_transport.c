@@ -54,6 +54,7 @@ typedef struct {
     ngx_msec_t                       backoff;
     ngx_event_t                      reconnect;
     ngx_http_ai_guard_redis_quit_pt  quit;
+    ngx_event_t                     *changed;     /* posted: ready, or not */
     char                           (*sha)[41];    /* a script */
 
     /* sentinels=: the master they named, and whom to ask next */
@@ -309,6 +310,15 @@ void
 ngx_http_ai_guard_redis_on_quit(ngx_http_ai_guard_redis_quit_pt handler)
 {
     ngx_http_ai_guard_redis_w.quit = handler;
+}
+
+
+/* the event is posted when the connection gets ready or is given up */
+
+void
+ngx_http_ai_guard_redis_on_change(ngx_event_t *ev)
+{
+    ngx_http_ai_guard_redis_w.changed = ev;
 }
 
 
@@ -834,6 +844,10 @@ ngx_http_ai_guard_redis_handshake_done(void *data, redisReply *reply)
 
     w->ready = 1;
     w->backoff = NGX_HTTP_AI_GUARD_REDIS_BACKOFF_MIN;
+
+    if (w->changed) {
+        ngx_post_event(w->changed, &ngx_posted_events);
+    }
 
     ngx_shmtx_lock(&rcf->shpool->mutex);
 
@@ -1381,6 +1395,10 @@ ngx_http_ai_guard_redis_outage(const char *why)
     ngx_http_ai_guard_redis_conf_t  *rcf;
 
     rcf = ngx_http_ai_guard_redis_w.rcf;
+
+    if (ngx_http_ai_guard_redis_w.changed) {
+        ngx_post_event(ngx_http_ai_guard_redis_w.changed, &ngx_posted_events);
+    }
 
     ngx_shmtx_lock(&rcf->shpool->mutex);
 

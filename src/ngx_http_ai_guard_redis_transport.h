@@ -132,6 +132,7 @@ u_char *ngx_http_ai_guard_redis_limit_key(ngx_pool_t *pool, ngx_str_t *prefix,
     u_char *scope, size_t len, ngx_uint_t kind, uint64_t window, size_t *n);
 ngx_int_t ngx_http_ai_guard_redis_metrics(ngx_http_request_t *r,
     ngx_str_t *text);
+void ngx_http_ai_guard_redis_on_change(ngx_event_t *ev);
 ngx_int_t ngx_http_ai_guard_redis_up(void);
 
 

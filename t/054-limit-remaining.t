@@ -20,11 +20,12 @@ use IO::Socket::INET;
 use lib "$FindBin::Bin/helper";
 use Digest::SHA qw(sha256_hex);
 use Test::More;
+use POSIX ();
 use Time::HiRes qw(sleep);
 use AiGuardNginx;
 use AiGuardMetrics;
 
-plan tests => 31;
+plan tests => 32;
 
 my %digest = map { $_ => sha256_hex($_) }
              qw(sk-aig-test-acme-0001 sk-aig-test-beta-0001
@@ -288,7 +289,7 @@ $n->stop;
 SKIP: {
     my $rport = $ENV{TEST_NGINX_REDIS_PORT};
 
-    skip 'TEST_NGINX_REDIS_PORT is not set (make test sets it)', 3
+    skip 'TEST_NGINX_REDIS_PORT is not set (make test sets it)', 4
         unless $rport;
 
     my $cli = "redis-cli -p $rport";
@@ -299,6 +300,12 @@ SKIP: {
     $n->write_file('html/keys.json', $keys);
     $n->write_config(http_conf("ai_guard_redis 127.0.0.1:$rport "
                                . 'timeout=500ms sync=strict prefix=t054:;'));
+
+    # Redis holds every client's commands for 300 ms (timeout= is 500):
+    # the workers' handshakes are not done when the first request comes,
+    # which waits for its worker's connection (admitted in the zone, it
+    # would not be counted in Redis)
+    `$cli CLIENT PAUSE 300`;
     $n->start;
 
     my @said;
@@ -308,7 +315,11 @@ SKIP: {
     }
     %m = metrics_after($n, 'acme', 3);
 
+    my $day = POSIX::floor(time() / 86400);
+
     is "@said", '99 98 97', 'strict: the headers, from Redis';
+    is `$cli GET t054:l:t4:acme:rpd:$day` + 0, 3,
+       "strict: Redis counted the three, the first one's worker waited";
     is gauge(\%m, 'acme', 'rph'), 97, "strict: the gauge, the last one's";
     is gauge(\%m, 'acme', 'rpd'), 497, '... and rpd';
 
