@@ -662,6 +662,9 @@ ngx_http_ai_guard_store_restore(ngx_http_ai_guard_zone_t *zone,
     }
 
     if (rec) {
+        /* when the key was last used is the node's, whoever changed it */
+        info->last_used = rec->last_used;
+
         (void) ngx_http_ai_guard_store_digest(zone, rec->digest, id, 0);
 
         if (rec->has_old) {

@@ -30,7 +30,7 @@ my $rport = $ENV{TEST_NGINX_REDIS_PORT};
 
 plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (make test sets it)'
     unless $rport;
-plan tests => 33;
+plan tests => 34;
 
 sub rcli { AiGuardNginx::redis(@_) }
 
@@ -135,6 +135,20 @@ is($s, 200, 'k2 disabled on node a');
 ok(defined until_status($b, $k2, 401, 1), 'k2 is disabled on node b too');
 ($s) = $a->request('PATCH', '/admin/keys/k2', [], '{"disabled":false}');
 ok(defined until_status($b, $k2, 200, 1), 'and enabled again');
+
+# when a key was last used is each node's own: b used k2 (just above),
+# a change of k2 from a keeps b's time
+
+($s) = $a->request('PATCH', '/admin/keys/k2', [],
+                   '{"stripe_customer":"cus_117"}');
+my $shown = '';
+for (1 .. 100) {
+    (undef, undef, $shown) = $b->request('GET', '/admin/keys/k2', []);
+    last if $shown =~ /cus_117/;
+    sleep 0.02;
+}
+like($shown, qr/"last_used":"\d{4}-/,
+     'a change from a keeps when b last used the key');
 
 # Redis holds lines, never a secret: digests only
 
