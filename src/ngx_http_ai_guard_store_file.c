@@ -122,18 +122,20 @@ ngx_http_ai_guard_store_journal(ngx_http_request_t *r,
 
     return ngx_http_ai_guard_store_append(r->connection->log, r->pool,
                                           amcf->state_dir, line,
-                                          last - line);
+                                          last - line, 1);
 }
 
 
 /*
- * Whole lines appended to the journal in one write() and fsync()ed: the
- * admin API's change, or a batch of the other nodes' from Redis.
+ * Whole lines appended to the journal in one write(): the admin API's
+ * change, fsync()ed before its answer, or a batch of the other nodes'
+ * lines from Redis, not fsync()ed (Redis has them: a start reads them
+ * again), so that worker 0 never waits for the disk.
  */
 
 ngx_int_t
 ngx_http_ai_guard_store_append(ngx_log_t *log, ngx_pool_t *pool,
-    ngx_path_t *dir, u_char *buf, size_t len)
+    ngx_path_t *dir, u_char *buf, size_t len, ngx_uint_t sync)
 {
     ssize_t    n;
     ngx_fd_t   fd;
@@ -159,7 +161,7 @@ ngx_http_ai_guard_store_append(ngx_log_t *log, ngx_pool_t *pool,
 
     n = ngx_write_fd(fd, buf, len);
 
-    if (n != (ssize_t) len || fsync(fd) == -1) {
+    if (n != (ssize_t) len || (sync && fsync(fd) == -1)) {
         ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
                       "ai_guard key store: writing \"%V\" failed: the "
                       "change is in force but not on disk", &name);

@@ -25,7 +25,7 @@ ngx_int_t ngx_http_ai_guard_store_journal(ngx_http_request_t *r,
     ngx_http_ai_guard_key_info_t *info, ngx_uint_t deleted);
 ngx_int_t ngx_http_ai_guard_store_load(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_ai_guard_store_append(ngx_log_t *log, ngx_pool_t *pool,
-    ngx_path_t *dir, u_char *buf, size_t len);
+    ngx_path_t *dir, u_char *buf, size_t len, ngx_uint_t sync);
 
 /* the longest line: the strings escaped (6 bytes a byte at worst) */
 #define NGX_HTTP_AI_GUARD_LINE_MAX  (NGX_HTTP_AI_GUARD_ADMIN_MAX_BODY)

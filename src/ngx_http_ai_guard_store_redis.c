@@ -19,8 +19,8 @@
 #define NGX_HTTP_AI_GUARD_STORE_POLL   250
 
 /* lines a poll's reply or a push carries at most; entries a push walks */
-#define NGX_HTTP_AI_GUARD_STORE_BATCH  128
-#define NGX_HTTP_AI_GUARD_STORE_WALK   512
+#define NGX_HTTP_AI_GUARD_STORE_BATCH  256
+#define NGX_HTTP_AI_GUARD_STORE_WALK   1024
 
 #define NGX_HTTP_AI_GUARD_STORE_NONE   ((uint64_t) -1)
 
@@ -525,7 +525,7 @@ ngx_http_ai_guard_store_got(void *data, redisReply *reply)
     if (p != buf && sy->amcf->state_dir) {
         (void) ngx_http_ai_guard_store_append(sy->log, cmd->pool,
                                               sy->amcf->state_dir, buf,
-                                              p - buf);
+                                              p - buf, 0);
     }
 
     /* a full batch: there are more, read on at once */
@@ -608,7 +608,7 @@ ngx_http_ai_guard_store_take(ngx_pool_t *pool, redisReply *line)
 /*
  * The node's keys to Redis, a batch at a time: all of them after a start
  * or when Redis lost its data, else those changed since a change that
- * did not reach Redis.  The walk takes up to 512 entries a step, under
+ * did not reach Redis.  The walk takes up to 1024 entries a step, under
  * the zone's mutex; Redis keeps the later of its line and the node's.
  */
 
@@ -758,6 +758,10 @@ ngx_http_ai_guard_store_pushed(void *data, redisReply *reply)
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         ngx_http_ai_guard_store_mark(sy->amcf->store, cmd->from);
+
+    } else {
+        /* the next batch at once, if there is one */
+        ngx_http_ai_guard_store_again();
     }
 
     ngx_destroy_pool(cmd->pool);
@@ -892,7 +896,15 @@ ngx_http_ai_guard_store_again(void)
 
     sy = &ngx_http_ai_guard_store_syncer;
 
-    if (ngx_worker == 0 && !ngx_exiting) {
-        ngx_add_timer(&sy->poll, 1);
+    if (ngx_worker != 0 || ngx_exiting) {
+        return;
     }
+
+    /* ngx_add_timer() keeps a timer set less than 300 ms off: reset it */
+
+    if (sy->poll.timer_set) {
+        ngx_del_timer(&sy->poll);
+    }
+
+    ngx_add_timer(&sy->poll, 1);
 }
