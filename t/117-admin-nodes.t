@@ -4,9 +4,9 @@
 # the store's keys (deleted under the prefix, as a FLUSHALL or a restart
 # without persistence would) is noticed and both nodes push what they
 # have again, and a change made then reaches b; node b stopped while a
-# makes and revokes keys has them all once started again, and its older
-# lines do not undo a's in Redis; a stale line put into Redis by hand
-# does not bring a revoked key back; the same key changed on both nodes
+# makes and revokes keys (300 more than a read carries) has them all
+# once started again, and its older lines do not undo a's in Redis; a
+# stale line put into Redis by hand does not bring a revoked key back; the same key changed on both nodes
 # at once ends the same on both; a revocation Redis lost with a's
 # connection is pushed again; b restarted with no Redis serves what it
 # last knew; Redis never holds a secret.
@@ -30,7 +30,7 @@ my $rport = $ENV{TEST_NGINX_REDIS_PORT};
 
 plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (make test sets it)'
     unless $rport;
-plan tests => 34;
+plan tests => 35;
 
 sub rcli { AiGuardNginx::redis(@_) }
 
@@ -187,6 +187,10 @@ like(rcli("HGET ${prefix}keys k1"), qr/"deleted":true/,
 $b->stop;
 
 my $k4 = create('k4');
+
+# more changes than one read carries (256 lines): b reads them in
+# batches, back to back, and misses none
+my @many = map { create("m$_") } 1 .. 300;
 ($s) = $a->request('DELETE', '/admin/keys/k3', []);
 is($s, 200, 'k3 revoked while b is down');
 ($s) = $a->request('PATCH', '/admin/keys/k2', [], '{"disabled":true}');
@@ -200,6 +204,8 @@ ok(defined until_status($b, $k3, 401, 5),
    'the key revoked while it was down is refused');
 ok(defined until_status($b, $k2, 401, 5),
    'the key disabled while it was down is refused');
+is(scalar(grep { status($b, $_) == 200 } @many[0, 149, 255, 256, 299]),
+   5, 'and the 300 keys made meanwhile, read in two batches, work on b');
 
 # b pushed its keys when it started (k3 working, from its files): Redis
 # kept the later line, the revocation
