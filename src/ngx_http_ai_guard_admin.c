@@ -18,6 +18,7 @@
 #include "ngx_http_ai_guard_admin_body.h"
 #include "ngx_http_ai_guard_store.h"
 #include "ngx_http_ai_guard_store_file.h"
+#include "ngx_http_ai_guard_store_redis.h"
 #include "ngx_http_ai_guard_admin.h"
 
 
@@ -544,6 +545,7 @@ ngx_http_ai_guard_admin_create(ngx_http_request_t *r,
     }
 
     ngx_http_ai_guard_admin_audit(r, "created", &info);
+    ngx_http_ai_guard_store_publish(r, &info, 0);
 
     if (ngx_http_ai_guard_store_journal(r, &info, 0) != NGX_OK) {
         return ngx_http_ai_guard_admin_unsaved(r, v);
@@ -656,6 +658,8 @@ done:
     }
 
     ngx_http_ai_guard_admin_audit(r, what, &info);
+    ngx_http_ai_guard_store_publish(r, &info,
+                                    actx->op == NGX_HTTP_AI_GUARD_OP_DELETE);
 
     if (ngx_http_ai_guard_store_journal(r, &info,
                                         actx->op == NGX_HTTP_AI_GUARD_OP_DELETE)

@@ -12,6 +12,7 @@
 #include "ngx_http_ai_guard_redis_outbox.h"
 #include "ngx_http_ai_guard_redis_sync.h"
 #include "ngx_http_ai_guard_redis_transport.h"
+#include "ngx_http_ai_guard_store_redis.h"
 #include "ngx_http_ai_guard_redis.h"
 
 
@@ -198,7 +199,8 @@ ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         || ngx_http_ai_guard_redis_outbox_init(cf, rcf) != NGX_OK
         || ngx_http_ai_guard_redis_sync_init(cf) != NGX_OK
         || ngx_http_ai_guard_redis_lease_init(cf, rcf) != NGX_OK
-        || ngx_http_ai_guard_budget_redis_init(cf) != NGX_OK)
+        || ngx_http_ai_guard_budget_redis_init(cf) != NGX_OK
+        || ngx_http_ai_guard_store_redis_init(cf) != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -245,7 +247,8 @@ ngx_http_ai_guard_redis_init_process(ngx_cycle_t *cycle)
         || ngx_http_ai_guard_redis_admit_init_process(cycle) != NGX_OK
         || ngx_http_ai_guard_redis_outbox_init_process(cycle) != NGX_OK
         || ngx_http_ai_guard_redis_sync_init_process(cycle) != NGX_OK
-        || ngx_http_ai_guard_redis_lease_init_process(cycle) != NGX_OK)
+        || ngx_http_ai_guard_redis_lease_init_process(cycle) != NGX_OK
+        || ngx_http_ai_guard_store_redis_init_process(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }

@@ -24,6 +24,7 @@
 #define NGX_HTTP_AI_GUARD_STORE_DIG  'd'
 #define NGX_HTTP_AI_GUARD_STORE_META '#'
 #define NGX_HTTP_AI_GUARD_STORE_TOMB 'x'
+/* NGX_HTTP_AI_GUARD_STORE_SYNC '~' is store_redis.c's (store.h) */
 
 
 /*
@@ -649,11 +650,21 @@ ngx_http_ai_guard_store_restore(ngx_http_ai_guard_zone_t *zone,
     tomb = ngx_http_ai_guard_zone_find(zone, k, 1 + id->len);
     rec = ngx_http_ai_guard_store_find(zone, id->data, id->len);
 
-    if ((tomb && tomb->seq >= info->seq) || (rec && rec->seq >= info->seq)) {
+    /*
+     * At an equal number the line replaces the key: the same change again
+     * (the files, or a node's own line back from Redis), or two nodes'
+     * changes made at once, where Redis's line is the one every node gets
+     * (docs/admin.md, "Across nodes").  A deletion wins a tie.
+     */
+
+    if ((tomb && tomb->seq >= info->seq) || (rec && rec->seq > info->seq)) {
         return NGX_OK;
     }
 
     if (rec) {
+        /* when the key was last used is the node's, whoever changed it */
+        info->last_used = rec->last_used;
+
         (void) ngx_http_ai_guard_store_digest(zone, rec->digest, id, 0);
 
         if (rec->has_old) {
@@ -714,6 +725,51 @@ ngx_http_ai_guard_store_each(ngx_http_ai_guard_zone_t *zone,
 
     return ngx_http_ai_guard_zone_walk(zone, ngx_http_ai_guard_store_visit,
                                        &w);
+}
+
+
+/*
+ * An entry of the zone as a line's state: a key (NGX_OK), a deleted key's
+ * mark (NGX_OK, *deleted), or NGX_DECLINED: neither.  For the walks of
+ * store_redis.c, under the zone's mutex.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_store_entry(ngx_http_ai_guard_node_t *node,
+    ngx_pool_t *pool, ngx_http_ai_guard_key_info_t *info,
+    ngx_uint_t *deleted)
+{
+    u_char                          *key;
+    size_t                           len;
+    ngx_http_ai_guard_store_tomb_t  *tomb;
+
+    key = ngx_http_ai_guard_zone_key(node->data, &len);
+
+    if (len > 1 && key[0] == NGX_HTTP_AI_GUARD_STORE_KEY) {
+        *deleted = 0;
+        return ngx_http_ai_guard_store_copy(pool,
+                         (ngx_http_ai_guard_store_rec_t *) node->data, info);
+    }
+
+    if (len < 2 || key[0] != NGX_HTTP_AI_GUARD_STORE_TOMB) {
+        return NGX_DECLINED;
+    }
+
+    tomb = (ngx_http_ai_guard_store_tomb_t *) node->data;
+
+    ngx_memzero(info, sizeof(ngx_http_ai_guard_key_info_t));
+
+    info->seq = tomb->seq;
+    info->key.id.len = len - 1;
+    info->key.id.data = ngx_pnalloc(pool, len - 1);
+    if (info->key.id.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(info->key.id.data, key + 1, len - 1);
+    *deleted = 1;
+
+    return NGX_OK;
 }
 
 

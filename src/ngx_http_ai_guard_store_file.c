@@ -18,8 +18,6 @@
 #define NGX_HTTP_AI_GUARD_SNAPSHOT  "keys.snapshot"
 #define NGX_HTTP_AI_GUARD_TEMP      "keys.snapshot.tmp"
 
-/* the longest line: the strings escaped (6 bytes a byte at worst) */
-#define NGX_HTTP_AI_GUARD_LINE_MAX  (NGX_HTTP_AI_GUARD_ADMIN_MAX_BODY)
 #define NGX_HTTP_AI_GUARD_READ_BUF  65536
 
 
@@ -33,8 +31,6 @@ typedef struct {
 } ngx_http_ai_guard_snapshot_t;
 
 
-static u_char *ngx_http_ai_guard_store_line(u_char *p,
-    ngx_http_ai_guard_key_info_t *info, ngx_uint_t deleted);
 static u_char *ngx_http_ai_guard_store_json(u_char *p, ngx_str_t *name,
     ngx_http_ai_guard_str_t *s);
 static ngx_int_t ngx_http_ai_guard_store_read(ngx_cycle_t *cycle,
@@ -109,9 +105,6 @@ ngx_http_ai_guard_store_journal(ngx_http_request_t *r,
     ngx_http_ai_guard_key_info_t *info, ngx_uint_t deleted)
 {
     u_char                         *line, *last;
-    ssize_t                         n;
-    ngx_fd_t                        fd;
-    ngx_str_t                       name;
     ngx_http_ai_guard_main_conf_t  *amcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
@@ -127,8 +120,29 @@ ngx_http_ai_guard_store_journal(ngx_http_request_t *r,
 
     last = ngx_http_ai_guard_store_line(line, info, deleted);
 
-    if (ngx_http_ai_guard_store_name(r->pool, amcf->state_dir,
-                                     NGX_HTTP_AI_GUARD_JOURNAL, &name)
+    return ngx_http_ai_guard_store_append(r->connection->log, r->pool,
+                                          amcf->state_dir, line,
+                                          last - line, 1);
+}
+
+
+/*
+ * Whole lines appended to the journal in one write(): the admin API's
+ * change, fsync()ed before its answer, or a batch of the other nodes'
+ * lines from Redis, not fsync()ed (Redis has them: a start reads them
+ * again), so that worker 0 never waits for the disk.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_store_append(ngx_log_t *log, ngx_pool_t *pool,
+    ngx_path_t *dir, u_char *buf, size_t len, ngx_uint_t sync)
+{
+    ssize_t    n;
+    ngx_fd_t   fd;
+    ngx_str_t  name;
+
+    if (ngx_http_ai_guard_store_name(pool, dir, NGX_HTTP_AI_GUARD_JOURNAL,
+                                     &name)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -137,7 +151,7 @@ ngx_http_ai_guard_store_journal(ngx_http_request_t *r,
     fd = ngx_open_file(name.data, NGX_FILE_APPEND, NGX_FILE_CREATE_OR_OPEN,
                        0600);
     if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
                       ngx_open_file_n " \"%V\" failed: the change is in "
                       "force but not on disk", &name);
         return NGX_ERROR;
@@ -145,10 +159,10 @@ ngx_http_ai_guard_store_journal(ngx_http_request_t *r,
 
     /* one write(): a line is whole or absent, never cut by a kill */
 
-    n = ngx_write_fd(fd, line, last - line);
+    n = ngx_write_fd(fd, buf, len);
 
-    if (n != last - line || fsync(fd) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+    if (n != (ssize_t) len || (sync && fsync(fd) == -1)) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
                       "ai_guard key store: writing \"%V\" failed: the "
                       "change is in force but not on disk", &name);
         (void) ngx_close_file(fd);
@@ -156,7 +170,7 @@ ngx_http_ai_guard_store_journal(ngx_http_request_t *r,
     }
 
     if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
                       ngx_close_file_n " \"%V\" failed", &name);
     }
 
@@ -355,6 +369,49 @@ ngx_http_ai_guard_store_apply(ngx_cycle_t *cycle,
     ngx_http_ai_guard_zone_t *zone, ngx_pool_t *pool, ngx_str_t *name,
     u_char *line, size_t len, ngx_uint_t n)
 {
+    char                          *error;
+    ngx_int_t                      rc;
+    ngx_uint_t                     deleted;
+    ngx_http_ai_guard_key_info_t   info;
+
+    rc = ngx_http_ai_guard_store_parse(pool, line, len, &info, &deleted,
+                                       &error);
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "ai_guard key store \"%V\", line %ui skipped: %s",
+                      name, n, error);
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_ai_guard_store_restore(zone, pool, &info, deleted)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "ai_guard key store \"%V\", line %ui: the store has "
+                      "no room for its keys: raise ai_guard_key_store's "
+                      "size", name, n);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A line of the files (or of Redis) into "info", its strings in the
+ * line: NGX_OK; NGX_DECLINED, not a line of ours (*error says why);
+ * NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_store_parse(ngx_pool_t *pool, u_char *line, size_t len,
+    ngx_http_ai_guard_key_info_t *out, ngx_uint_t *deleted, char **error)
+{
     ngx_uint_t                       i, need;
     ngx_http_ai_guard_key_t         *key;
     ngx_http_ai_guard_key_info_t     info;
@@ -373,10 +430,8 @@ ngx_http_ai_guard_store_apply(ngx_cycle_t *cycle,
             && !(b->has & NGX_HTTP_AI_GUARD_ADMIN_TENANT
                  && b->has & NGX_HTTP_AI_GUARD_ADMIN_SHA256)))
     {
-        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
-                      "ai_guard key store \"%V\", line %ui skipped: %s",
-                      name, n, b->error[0] ? b->error : "a field missing");
-        return NGX_OK;
+        *error = b->error[0] ? b->error : "a field missing";
+        return NGX_DECLINED;
     }
 
     ngx_memzero(&info, sizeof(ngx_http_ai_guard_key_info_t));
@@ -415,15 +470,8 @@ ngx_http_ai_guard_store_apply(ngx_cycle_t *cycle,
     info.created = b->created;
     info.seq = b->seq;
 
-    if (ngx_http_ai_guard_store_restore(zone, pool, &info, b->deleted)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "ai_guard key store \"%V\", line %ui: the store has "
-                      "no room for its keys: raise ai_guard_key_store's "
-                      "size", name, n);
-        return NGX_ERROR;
-    }
+    *out = info;
+    *deleted = b->deleted ? 1 : 0;
 
     return NGX_OK;
 }
@@ -547,7 +595,7 @@ ngx_http_ai_guard_store_write(ngx_http_ai_guard_key_info_t *info,
  * digests, times as seconds, and the change's number; never a secret.
  */
 
-static u_char *
+u_char *
 ngx_http_ai_guard_store_line(u_char *p, ngx_http_ai_guard_key_info_t *info,
     ngx_uint_t deleted)
 {

@@ -15,6 +15,7 @@
  */
 
 #include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_admin_body.h"
 #include "ngx_http_ai_guard_store.h"
 
 
@@ -23,6 +24,18 @@ char *ngx_http_ai_guard_state_dir(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_ai_guard_store_journal(ngx_http_request_t *r,
     ngx_http_ai_guard_key_info_t *info, ngx_uint_t deleted);
 ngx_int_t ngx_http_ai_guard_store_load(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_ai_guard_store_append(ngx_log_t *log, ngx_pool_t *pool,
+    ngx_path_t *dir, u_char *buf, size_t len, ngx_uint_t sync);
+
+/* the longest line: the strings escaped (6 bytes a byte at worst) */
+#define NGX_HTTP_AI_GUARD_LINE_MAX  (NGX_HTTP_AI_GUARD_ADMIN_MAX_BODY)
+
+/* a key's line, as the journal and Redis keep it (never a secret) */
+u_char *ngx_http_ai_guard_store_line(u_char *p,
+    ngx_http_ai_guard_key_info_t *info, ngx_uint_t deleted);
+ngx_int_t ngx_http_ai_guard_store_parse(ngx_pool_t *pool, u_char *line,
+    size_t len, ngx_http_ai_guard_key_info_t *out, ngx_uint_t *deleted,
+    char **error);
 
 
 #endif /* _NGX_HTTP_AI_GUARD_STORE_FILE_H_INCLUDED_ */

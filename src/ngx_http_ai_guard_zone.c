@@ -586,6 +586,61 @@ ngx_http_ai_guard_zone_walk(ngx_http_ai_guard_zone_t *zone,
 
 
 /*
+ * A walk in steps, from a mark of the caller's (an entry it owns): at most
+ * "max" entries after the mark (from the head with "restart"), then the
+ * mark goes after the last one visited, so that the next step goes on
+ * from there whatever was freed meanwhile.  NGX_DONE: the walk reached the
+ * end.  The caller holds the mutex; a visitor must not free the mark.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_zone_walk_on(ngx_http_ai_guard_zone_t *zone, void *mark,
+    ngx_uint_t restart, ngx_uint_t max, ngx_http_ai_guard_zone_walk_pt visit,
+    void *data)
+{
+    ngx_int_t                  rc;
+    ngx_uint_t                 n;
+    ngx_queue_t               *q, *next, *m, *prev;
+    ngx_http_ai_guard_node_t  *node;
+
+    m = &ngx_http_ai_guard_zone_node(mark)->queue;
+
+    if (restart) {
+        ngx_queue_remove(m);
+        ngx_queue_insert_head(&zone->sh->queue, m);
+    }
+
+    rc = NGX_OK;
+
+    for (q = ngx_queue_next(m), n = 0;
+         q != ngx_queue_sentinel(&zone->sh->queue) && n < max;
+         q = next, n++)
+    {
+        next = ngx_queue_next(q);
+        node = ngx_queue_data(q, ngx_http_ai_guard_node_t, queue);
+
+        rc = visit(node, data);
+        if (rc != NGX_OK) {
+            q = next;
+            break;
+        }
+    }
+
+    /* ngx_queue_insert_after() is a macro that reads its "h" twice */
+
+    ngx_queue_remove(m);
+    prev = ngx_queue_prev(q);
+    ngx_queue_insert_after(prev, m);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return q == ngx_queue_sentinel(&zone->sh->queue) ? NGX_DONE : NGX_OK;
+}
+
+
+/*
  * A request was refused for want of room: said loudly, but not once a
  * request (a full zone stays full for a while).  The key is printed with
  * its control bytes escaped.  Called without the zone's mutex.

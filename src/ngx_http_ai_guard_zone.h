@@ -116,6 +116,9 @@ ngx_uint_t ngx_http_ai_guard_zone_expire(ngx_http_ai_guard_zone_t *zone,
 ngx_int_t ngx_http_ai_guard_zone_walk(ngx_http_ai_guard_zone_t *zone,
     ngx_http_ai_guard_zone_walk_pt visit, void *data);
 
+ngx_int_t ngx_http_ai_guard_zone_walk_on(ngx_http_ai_guard_zone_t *zone,
+    void *mark, ngx_uint_t restart, ngx_uint_t max,
+    ngx_http_ai_guard_zone_walk_pt visit, void *data);
 void ngx_http_ai_guard_zone_alert(ngx_http_ai_guard_zone_t *zone,
     ngx_log_t *log, const char *what, u_char *key, size_t len);
 
