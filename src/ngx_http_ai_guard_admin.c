@@ -394,7 +394,8 @@ ngx_http_ai_guard_admin_run(ngx_http_request_t *r,
                   | NGX_HTTP_AI_GUARD_ADMIN_MODELS
                   | NGX_HTTP_AI_GUARD_ADMIN_EXPIRES
                   | NGX_HTTP_AI_GUARD_ADMIN_DISABLED
-                  | NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER;
+                  | NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER
+                  | NGX_HTTP_AI_GUARD_ADMIN_LIMITS;
         break;
 
     case NGX_HTTP_AI_GUARD_OP_UPDATE:
@@ -402,7 +403,8 @@ ngx_http_ai_guard_admin_run(ngx_http_request_t *r,
                   | NGX_HTTP_AI_GUARD_ADMIN_MODELS
                   | NGX_HTTP_AI_GUARD_ADMIN_EXPIRES
                   | NGX_HTTP_AI_GUARD_ADMIN_DISABLED
-                  | NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER;
+                  | NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER
+                  | NGX_HTTP_AI_GUARD_ADMIN_LIMITS;
         break;
 
     case NGX_HTTP_AI_GUARD_OP_ROTATE:
@@ -732,6 +734,14 @@ ngx_http_ai_guard_admin_apply(ngx_http_request_t *r,
         key->stripe_customer.len = b->customer.len;
     }
 
+    /* named limits are set or removed (null); the others stay as they are */
+
+    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
+        if ((b->limits_set | b->limits_null) & (1u << i)) {
+            info->limits[i] = b->limits[i];
+        }
+    }
+
     return NGX_OK;
 }
 
@@ -950,6 +960,7 @@ static void
 ngx_http_ai_guard_admin_write(ngx_http_ai_guard_out_t *o,
     ngx_http_ai_guard_key_info_t *info, u_char *secret)
 {
+    u_char                   *p;
     ngx_str_t                 s;
     ngx_uint_t                i;
     ngx_http_ai_guard_key_t  *key;
@@ -999,6 +1010,12 @@ ngx_http_ai_guard_admin_write(ngx_http_ai_guard_out_t *o,
 
     } else {
         ngx_http_ai_guard_out_text(o, "null");
+    }
+
+    p = ngx_http_ai_guard_out_reserve(o, NGX_HTTP_AI_GUARD_LIMITS_LEN);
+
+    if (p) {
+        o->buf->last = ngx_http_ai_guard_store_limits(p, info->limits);
     }
 
     ngx_http_ai_guard_out_text(o, info->from_file ? ",\"source\":\"file\""

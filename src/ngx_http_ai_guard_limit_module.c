@@ -12,6 +12,7 @@
 #include "ngx_http_ai_guard_redis_lease.h"
 #include "ngx_http_ai_guard_redis_outbox.h"
 #include "ngx_http_ai_guard_util.h"
+#include "ngx_http_ai_guard_limit_own.h"
 #include "ngx_http_ai_guard_limit_sync.h"
 #include "ngx_http_ai_guard_zone.h"
 #include "ngx_http_ai_guard_limit_module.h"
@@ -42,6 +43,12 @@ typedef struct {
 } ngx_http_ai_guard_scope_count_t;
 
 
+static ngx_int_t ngx_http_ai_guard_limiter_tier(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v, ngx_http_ai_guard_tier_t *tier);
+static ngx_int_t ngx_http_ai_guard_limiter_done(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v, ngx_int_t rc);
 static ngx_int_t ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v);
@@ -60,10 +67,10 @@ static ngx_int_t ngx_http_ai_guard_limiter_lease(ngx_http_request_t *r,
     ngx_http_ai_guard_verdict_t *v);
 static ngx_int_t ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v, int rc,
-    ngx_uint_t index, uint64_t retry_ms);
+    ngx_http_ai_guard_limit_item_t *it, uint64_t retry_ms, ngx_uint_t own);
 static ngx_int_t ngx_http_ai_guard_limit_message(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v, int rc,
-    ngx_http_ai_guard_limit_item_t *it, uint64_t retry_ms);
+    ngx_http_ai_guard_limit_item_t *it, uint64_t retry_ms, ngx_uint_t own);
 static u_char *ngx_http_ai_guard_dollars(u_char *buf, int64_t pico);
 static ngx_int_t ngx_http_ai_guard_limiter_unavailable(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
@@ -83,6 +90,9 @@ static void ngx_http_ai_guard_budgets_strict(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx);
 
 
+
+
+static ngx_str_t  ngx_http_ai_guard_dash = ngx_string("-");
 
 
 /* the limits zone's policy, registered where the zone is made */
@@ -106,12 +116,10 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v)
 {
-    ngx_int_t                         rc;
-    uint64_t                          out;
-    ngx_uint_t                        i, n;
-    ngx_http_ai_guard_tier_t         *tier;
-    ngx_http_ai_guard_main_conf_t    *amcf;
-    ngx_http_ai_guard_limit_item_t   *it;
+    ngx_int_t                       rc;
+    uint64_t                        out;
+    ngx_http_ai_guard_tier_t       *tier;
+    ngx_http_ai_guard_limit_own_t  *own;
 
     if (ctx->redis_wait) {
         /* sync=strict: resumed by the reply, or woken up before it */
@@ -122,11 +130,10 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
 
         ctx->redis_wait = 0;
 
-        if (ctx->lease_wait) {
-            return ngx_http_ai_guard_limiter_lease(r, alcf, ctx, v);
-        }
+        rc = ctx->lease_wait ? ngx_http_ai_guard_limiter_lease(r, alcf, ctx, v)
+                             : ngx_http_ai_guard_limiter_redis(r, alcf, ctx, v);
 
-        return ngx_http_ai_guard_limiter_redis(r, alcf, ctx, v);
+        return ngx_http_ai_guard_limiter_done(r, alcf, ctx, v, rc);
     }
 
     tier = ctx->key ? ctx->key->tier_conf : NULL;
@@ -147,44 +154,56 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
                                                 ctx->req.model_len,
                                                 ctx->req.estimate, out, 0, 0);
 
-    if (tier == NULL || !tier->has_limits) {
-        return NGX_OK;
+    /* the key's own limits first: key within tier, both must admit */
+
+    if (ctx->key && ctx->key->limits) {
+        rc = ngx_http_ai_guard_limit_own_reserve(r, alcf, ctx);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_BUSY) {
+            return ngx_http_ai_guard_limiter_refuse(r, alcf, ctx, v,
+                                                  NGX_HTTP_AI_GUARD_SCOPE_FULL);
+        }
+
+        if (rc == NGX_DECLINED) {
+            own = ctx->own;
+            ngx_http_ai_guard_limit_own_headers(ctx);
+
+            return ngx_http_ai_guard_limiter_verdict(r, ctx, v, own->rc,
+                                             &own->items[own->res.index],
+                                             own->res.retry_ms, 1);
+        }
     }
+
+    if (tier == NULL || !tier->has_limits) {
+        return ngx_http_ai_guard_limiter_done(r, alcf, ctx, v, NGX_OK);
+    }
+
+    rc = ngx_http_ai_guard_limiter_tier(r, alcf, ctx, v, tier);
+
+    return ngx_http_ai_guard_limiter_done(r, alcf, ctx, v, rc);
+}
+
+
+/* the tier's limits, in the scope of ai_guard_limit_by */
+
+static ngx_int_t
+ngx_http_ai_guard_limiter_tier(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v, ngx_http_ai_guard_tier_t *tier)
+{
+    ngx_int_t                       rc;
+    ngx_http_ai_guard_main_conf_t  *amcf;
 
     if (ngx_http_ai_guard_scope_key(r, alcf, ctx) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    n = 0;
-
-    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
-        if (tier->limits[i] == 0) {
-            continue;
-        }
-
-        it = &ctx->items[n++];
-
-        it->kind = i;
-        it->limit = tier->limits[i];
-        it->window = 0;
-        it->counter = NULL;
-
-        switch (ngx_http_ai_guard_limit_unit(i)) {
-
-        case 1:
-            it->cost = 1;
-            break;
-
-        case 2:
-            it->cost = ctx->est_tokens;
-            break;
-
-        default:
-            it->cost = (uint64_t) ngx_max(ctx->est_money, 0);
-        }
-    }
-
-    ctx->nitems = n;
+    ctx->nitems = ngx_http_ai_guard_limit_items(ctx, tier->limits,
+                                                ctx->items);
 
     ctx->said = ngx_palloc(r->pool, sizeof(ngx_http_ai_guard_said_t));
     if (ctx->said == NULL) {
@@ -211,6 +230,42 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
     }
 
     return ngx_http_ai_guard_limiter_local(r, alcf, ctx, v);
+}
+
+
+/*
+ * The tier's scope decided (rc, not NGX_AGAIN): when it refused, the
+ * key's own reservation goes back, as the request costs nothing; the
+ * headers tell the tightest of both.  In monitor mode a request the
+ * key's limits refused went on, reserved: that is its verdict.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_limiter_done(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v, ngx_int_t rc)
+{
+    ngx_http_ai_guard_limit_own_t  *own;
+
+    own = ctx->own;
+
+    if (own == NULL || rc == NGX_AGAIN || rc == NGX_ERROR) {
+        return rc;
+    }
+
+    if (rc == NGX_DECLINED && alcf->mode != NGX_HTTP_AI_GUARD_MODE_MONITOR) {
+        ngx_http_ai_guard_limit_own_untake(r, ctx);
+    }
+
+    ngx_http_ai_guard_limit_own_headers(ctx);
+
+    if (rc == NGX_OK && own->rc != NGX_HTTP_AI_GUARD_LIMIT_OK) {
+        return ngx_http_ai_guard_limiter_verdict(r, ctx, v, own->rc,
+                                             &own->items[own->res.index],
+                                             own->res.retry_ms, 1);
+    }
+
+    return rc;
 }
 
 
@@ -320,8 +375,9 @@ ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
                    ngx_http_ai_guard_limit_name(ctx->items[res.index].kind),
                    res.retry_ms, ctx->est_tokens, (ngx_uint_t) ctx->reserved);
 
-    return ngx_http_ai_guard_limiter_verdict(r, ctx, v, rc, res.index,
-                                             res.retry_ms);
+    return ngx_http_ai_guard_limiter_verdict(r, ctx, v, rc,
+                                             &ctx->items[res.index],
+                                             res.retry_ms, 0);
 }
 
 
@@ -431,9 +487,13 @@ ngx_http_ai_guard_limiter_refuse(ngx_http_request_t *r,
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
 
-    ngx_http_ai_guard_zone_alert(&amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS],
-                                 r->connection->log, "the scope",
-                                 ctx->scope.data, ctx->scope.len);
+    if (ctx->scope.len) {
+        /* the key's own scope, before it, was told where it was made */
+        ngx_http_ai_guard_zone_alert(
+                                &amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS],
+                                r->connection->log, "the scope",
+                                ctx->scope.data, ctx->scope.len);
+    }
 
     ngx_http_ai_guard_set_verdict(v, NGX_HTTP_SERVICE_UNAVAILABLE,
                                   "limiter_unavailable",
@@ -474,7 +534,8 @@ ngx_http_ai_guard_limiter_redis(ngx_http_request_t *r,
     ngx_http_ai_guard_limit_headers(ctx, 0, res);
 
     return ngx_http_ai_guard_limiter_verdict(r, ctx, v, (int) res->rc,
-                                             res->index, res->retry_ms);
+                                             &ctx->items[res->index],
+                                             res->retry_ms, 0);
 }
 
 
@@ -530,7 +591,7 @@ ngx_http_ai_guard_limiter_unavailable(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v, int rc,
-    ngx_uint_t index, uint64_t retry_ms)
+    ngx_http_ai_guard_limit_item_t *it, uint64_t retry_ms, ngx_uint_t own)
 {
     ngx_http_ai_guard_limit_kind_e  kind;
 
@@ -538,7 +599,7 @@ ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    kind = ctx->items[index].kind;
+    kind = it->kind;
 
     ngx_http_ai_guard_set_verdict(v, NGX_HTTP_TOO_MANY_REQUESTS,
                           (char *) ngx_http_ai_guard_limit_code(kind),
@@ -552,8 +613,7 @@ ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
         v->retry = 1;
     }
 
-    if (ngx_http_ai_guard_limit_message(r, ctx, v, rc, &ctx->items[index],
-                                        retry_ms)
+    if (ngx_http_ai_guard_limit_message(r, ctx, v, rc, it, retry_ms, own)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -571,11 +631,12 @@ ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_ai_guard_limit_message(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v, int rc,
-    ngx_http_ai_guard_limit_item_t *it, uint64_t retry_ms)
+    ngx_http_ai_guard_limit_item_t *it, uint64_t retry_ms, ngx_uint_t own)
 {
     char                      *money;
     u_char                     limit[64], cost[64], wait[64], *l, *c, *w;
-    ngx_str_t                  tier;
+    u_char                     buf[NGX_HTTP_AI_GUARD_KEYS_MAX_FIELD + 32];
+    ngx_str_t                  whose;
     ngx_http_ai_guard_tier_t  *t;
 
     static char  *what[] = {
@@ -585,13 +646,19 @@ ngx_http_ai_guard_limit_message(ngx_http_request_t *r,
         "monthly budget"
     };
 
+    /* whose limit it is: the key's own, or its tier's */
+
     t = (ctx->key && ctx->key->tier_conf) ? ctx->key->tier_conf : NULL;
 
-    if (t) {
-        tier = t->name;
+    if (own) {
+        ngx_str_set(&whose, "this API key's own limits");
 
     } else {
-        ngx_str_set(&tier, "-");
+        whose.data = buf;
+        whose.len = ngx_snprintf(buf, sizeof(buf),
+                                 "this API key's tier \"%V\"",
+                                 t ? &t->name : &ngx_http_ai_guard_dash)
+                    - buf;
     }
 
     if (it->kind == NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY
@@ -610,10 +677,10 @@ ngx_http_ai_guard_limit_message(ngx_http_request_t *r,
     if (rc == NGX_HTTP_AI_GUARD_LIMIT_NEVER) {
         return ngx_http_ai_guard_verdict_message(r, v,
                    "This request alone, an estimated %s%*s%s with its "
-                   "max_tokens, exceeds the %s (%V) of this API key's tier "
-                   "\"%V\", %s%*s%s: ask for fewer tokens with max_tokens.",
+                   "max_tokens, exceeds the %s (%V) of %V, %s%*s%s: ask for "
+                   "fewer tokens with max_tokens.",
                    money, c - cost, cost, *money ? "" : " tokens",
-                   what[it->kind], &v->reason, &tier, money, l - limit,
+                   what[it->kind], &v->reason, &whose, money, l - limit,
                    limit, *money ? "" : " tokens");
     }
 
@@ -621,26 +688,26 @@ ngx_http_ai_guard_limit_message(ngx_http_request_t *r,
 
     if (it->kind == NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY) {
         return ngx_http_ai_guard_verdict_message(r, v,
-                   "Too many requests in flight (concurrency) for this API "
-                   "key's tier \"%V\": the limit is %*s. Please try again "
-                   "when one has finished.", &tier, l - limit, limit);
+                   "Too many requests in flight (concurrency) for %V: the "
+                   "limit is %*s. Please try again when one has finished.",
+                   &whose, l - limit, limit);
     }
 
     if (*money) {
         return ngx_http_ai_guard_verdict_message(r, v,
-                   "The %s of this API key's tier \"%V\", $%*s, is spent "
-                   "(%V); it renews at %s. Please try again in %*s.",
-                   what[it->kind], &tier, l - limit, limit, &v->reason,
+                   "The %s of %V, $%*s, is spent (%V); it renews at %s. "
+                   "Please try again in %*s.",
+                   what[it->kind], &whose, l - limit, limit, &v->reason,
                    it->kind == NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY
                    ? "00:00 UTC" : "00:00 UTC on the 1st of the month",
                    w - wait, wait);
     }
 
     return ngx_http_ai_guard_verdict_message(r, v,
-               "%s reached for %s (%V) of this API key's tier \"%V\": the "
-               "limit is %*s. Please try again in %*s.",
+               "%s reached for %s (%V) of %V: the limit is %*s. Please try "
+               "again in %*s.",
                ngx_strcmp(v->code, "insufficient_quota") == 0
-               ? "Quota" : "Rate limit", what[it->kind], &v->reason, &tier,
+               ? "Quota" : "Rate limit", what[it->kind], &v->reason, &whose,
                l - limit, limit, w - wait, wait);
 }
 
@@ -689,6 +756,8 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
     ngx_http_ai_guard_scope_t       *scope;
     ngx_http_ai_guard_main_conf_t   *amcf;
     ngx_http_ai_guard_scope_sync_t  *ss;
+
+    ngx_http_ai_guard_limit_own_settle(r, ctx);
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
 

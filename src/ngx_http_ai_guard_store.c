@@ -28,7 +28,9 @@
 
 /*
  * A key: its times, digests, and its strings after it, each a length
- * byte and its bytes (id, tenant, tier, customer, then the models).
+ * byte and its bytes (id, tenant, tier, customer, then the models), then
+ * the values of its own limits, 8 bytes each, of the kinds "limits" has
+ * a bit of: a key without limits of its own is no larger for them.
  */
 
 typedef struct {
@@ -41,6 +43,7 @@ typedef struct {
     uint64_t                       seq;
     uint32_t                       len;
     uint16_t                       nmodels;
+    uint16_t                       limits;
     u_char                         disabled;
     u_char                         has_old;
     u_char                         data[1];
@@ -173,6 +176,7 @@ ngx_http_ai_guard_store_lookup(ngx_http_request_t *r, u_char *digest,
 {
     u_char                          k[1 + NGX_HTTP_AI_GUARD_DIGEST_LEN];
     ngx_int_t                       rc;
+    ngx_uint_t                      i;
     ngx_http_ai_guard_zone_t       *zone;
     ngx_http_ai_guard_store_dig_t  *dig;
     ngx_http_ai_guard_store_rec_t  *rec;
@@ -232,6 +236,15 @@ done:
 
     /* the secret that matched: the old one, in its grace period */
     ngx_memcpy(info->key.digest, digest, NGX_HTTP_AI_GUARD_DIGEST_LEN);
+
+    /* in the request's pool, as the key: the limiter reads them */
+
+    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
+        if (info->limits[i]) {
+            info->key.limits = info->limits;
+            break;
+        }
+    }
 
     if (info->key.tier.len) {
         info->key.tier_conf = ngx_http_ai_guard_tier_find(amcf,
@@ -779,6 +792,7 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
 {
     u_char                         *p, k[1 + NGX_HTTP_AI_GUARD_ID_MAX];
     size_t                          len, i;
+    uint16_t                        limits;
     ngx_http_ai_guard_key_t        *key;
     ngx_http_ai_guard_store_rec_t  *rec;
 
@@ -789,6 +803,15 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
 
     for (i = 0; i < key->nmodels; i++) {
         len += 1 + key->models[i].len;
+    }
+
+    limits = 0;
+
+    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
+        if (info->limits[i]) {
+            limits |= 1 << i;
+            len += sizeof(uint64_t);
+        }
     }
 
     k[0] = NGX_HTTP_AI_GUARD_STORE_KEY;
@@ -813,6 +836,7 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
     rec->nmodels = (uint16_t) key->nmodels;
     rec->disabled = key->disabled;
     rec->has_old = info->has_old;
+    rec->limits = limits;
 
     p = rec->data;
 
@@ -828,6 +852,12 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
     for (i = 0; i < key->nmodels; i++) {
         *p++ = (u_char) key->models[i].len;
         p = ngx_cpymem(p, key->models[i].data, key->models[i].len);
+    }
+
+    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
+        if (limits & (1 << i)) {
+            p = ngx_cpymem(p, &info->limits[i], sizeof(uint64_t));
+        }
     }
 
     return NGX_OK;
@@ -910,20 +940,25 @@ ngx_http_ai_guard_store_copy(ngx_pool_t *pool,
         return NGX_ERROR;
     }
 
-    if (rec->nmodels == 0) {
-        return NGX_OK;
-    }
-
-    key->models = ngx_palloc(pool,
-                             rec->nmodels * sizeof(ngx_http_ai_guard_str_t));
-    if (key->models == NULL) {
-        return NGX_ERROR;
+    if (rec->nmodels) {
+        key->models = ngx_palloc(pool, rec->nmodels
+                                       * sizeof(ngx_http_ai_guard_str_t));
+        if (key->models == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     for (i = 0; i < rec->nmodels; i++) {
         p = ngx_http_ai_guard_store_str(pool, p, &key->models[i]);
         if (p == NULL) {
             return NGX_ERROR;
+        }
+    }
+
+    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
+        if (rec->limits & (1 << i)) {
+            ngx_memcpy(&info->limits[i], p, sizeof(uint64_t));
+            p += sizeof(uint64_t);
         }
     }
 

@@ -25,6 +25,7 @@ typedef struct {
     int64_t                        last_used;    /* 0: never */
     int64_t                        grace_until;  /* the old secret's end */
     uint64_t                       seq;          /* of its last change */
+    uint64_t                       limits[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
     u_char                         old_digest[NGX_HTTP_AI_GUARD_DIGEST_LEN];
     unsigned                       has_old:1;
     unsigned                       from_file:1;

@@ -10,6 +10,7 @@
 
 #include "ngx_http_ai_guard_common.h"
 #include "ngx_http_ai_guard_admin_body.h"
+#include "ngx_http_ai_guard_price.h"
 #include "ngx_http_ai_guard_store.h"
 #include "ngx_http_ai_guard_store_file.h"
 
@@ -415,6 +416,10 @@ ngx_http_ai_guard_store_apply(ngx_cycle_t *cycle,
     info.created = b->created;
     info.seq = b->seq;
 
+    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
+        info.limits[i] = b->limits[i];
+    }
+
     if (ngx_http_ai_guard_store_restore(zone, pool, &info, b->deleted)
         != NGX_OK)
     {
@@ -610,6 +615,13 @@ ngx_http_ai_guard_store_line(u_char *p, ngx_http_ai_guard_key_info_t *info,
                        sizeof(",\"disabled\":true") - 1);
     }
 
+    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
+        if (info->limits[i]) {
+            p = ngx_http_ai_guard_store_limits(p, info->limits);
+            break;
+        }
+    }
+
     p = ngx_sprintf(p, ",\"created\":%L,\"sha256\":\"", info->created);
     p = ngx_hex_dump(p, key->digest, NGX_HTTP_AI_GUARD_DIGEST_LEN);
 
@@ -624,6 +636,45 @@ ngx_http_ai_guard_store_line(u_char *p, ngx_http_ai_guard_key_info_t *info,
     }
 
     return ngx_cpymem(p, "}\n", 2);
+}
+
+
+/*
+ * A key's own limits as the API shows them and the files keep them, by
+ * the names and in the units of ai_guard_tier: counts, and budgets as
+ * exact USD strings (a pico-USD is read back as it was).
+ */
+
+u_char *
+ngx_http_ai_guard_store_limits(u_char *p, const uint64_t *limits)
+{
+    ngx_uint_t   k, n;
+
+    p = ngx_cpymem(p, ",\"limits\":{", sizeof(",\"limits\":{") - 1);
+
+    n = 0;
+
+    for (k = 1; k < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; k++) {
+        if (limits[k] == 0) {
+            continue;
+        }
+
+        p = ngx_sprintf(p, "%s\"%s\":", n++ ? "," : "",
+                        ngx_http_ai_guard_limit_name(k));
+
+        if (ngx_http_ai_guard_limit_unit(k) == 3) {
+            *p++ = '"';
+            p = ngx_http_ai_guard_usd_format(p, (int64_t) limits[k]);
+            *p++ = '"';
+
+        } else {
+            p = ngx_sprintf(p, "%uL", limits[k]);
+        }
+    }
+
+    *p++ = '}';
+
+    return p;
 }
 
 
