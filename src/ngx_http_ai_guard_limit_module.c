@@ -11,6 +11,7 @@
 #include "ngx_http_ai_guard_redis_admit.h"
 #include "ngx_http_ai_guard_redis_lease.h"
 #include "ngx_http_ai_guard_redis_outbox.h"
+#include "ngx_http_ai_guard_store.h"
 #include "ngx_http_ai_guard_util.h"
 #include "ngx_http_ai_guard_limit_own.h"
 #include "ngx_http_ai_guard_limit_sync.h"
@@ -117,7 +118,8 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
     ngx_http_ai_guard_verdict_t *v)
 {
     ngx_int_t                       rc;
-    uint64_t                        out;
+    uint64_t                        out, *tenant;
+    uint64_t                        limits[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
     ngx_http_ai_guard_tier_t       *tier;
     ngx_http_ai_guard_limit_own_t  *own;
 
@@ -154,10 +156,23 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
                                                 ctx->req.model_len,
                                                 ctx->req.estimate, out, 0, 0);
 
-    /* the key's own limits first: key within tier, both must admit */
+    /*
+     * The key's own limits and its tenant's first: key within tenant
+     * within tier, each must admit
+     */
 
-    if (ctx->key && ctx->key->limits) {
-        rc = ngx_http_ai_guard_limit_own_reserve(r, alcf, ctx);
+    tenant = NULL;
+
+    if (ctx->key
+        && ngx_http_ai_guard_store_tenant(r, (ngx_str_t *) &ctx->key->tenant,
+                                          limits)
+           == NGX_OK)
+    {
+        tenant = limits;
+    }
+
+    if (ctx->key && (ctx->key->limits || tenant)) {
+        rc = ngx_http_ai_guard_limit_own_reserve(r, alcf, ctx, tenant);
 
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
@@ -173,8 +188,9 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
             ngx_http_ai_guard_limit_own_headers(ctx);
 
             return ngx_http_ai_guard_limiter_verdict(r, ctx, v, own->rc,
-                                             &own->items[own->res.index],
-                                             own->res.retry_ms, 1);
+                                 &own->items[own->res.index],
+                                 own->res.retry_ms,
+                                 1 + ngx_http_ai_guard_limit_own_which(ctx));
         }
     }
 
@@ -261,8 +277,9 @@ ngx_http_ai_guard_limiter_done(ngx_http_request_t *r,
 
     if (rc == NGX_OK && own->rc != NGX_HTTP_AI_GUARD_LIMIT_OK) {
         return ngx_http_ai_guard_limiter_verdict(r, ctx, v, own->rc,
-                                             &own->items[own->res.index],
-                                             own->res.retry_ms, 1);
+                                 &own->items[own->res.index],
+                                 own->res.retry_ms,
+                                 1 + ngx_http_ai_guard_limit_own_which(ctx));
     }
 
     return rc;
@@ -646,12 +663,19 @@ ngx_http_ai_guard_limit_message(ngx_http_request_t *r,
         "monthly budget"
     };
 
-    /* whose limit it is: the key's own, or its tier's */
+    /* whose limit it is: its tier's, the key's own or its tenant's */
 
     t = (ctx->key && ctx->key->tier_conf) ? ctx->key->tier_conf : NULL;
 
-    if (own) {
+    if (own == 1 + NGX_HTTP_AI_GUARD_OWN_KEY) {
         ngx_str_set(&whose, "this API key's own limits");
+
+    } else if (own == 1 + NGX_HTTP_AI_GUARD_OWN_TENANT) {
+        whose.data = buf;
+        whose.len = ngx_snprintf(buf, sizeof(buf),
+                                 "this API key's tenant \"%V\"",
+                                 &ctx->key->tenant)
+                    - buf;
 
     } else {
         whose.data = buf;

@@ -5,12 +5,13 @@
 
 
 /*
- * A key's own limits, reserved before its tier's: the key's scope and the
- * tier's must both admit a request.  The key's is reserved first, under
- * the zone's mutex, all of its limits or none; when the tier's scope then
- * refuses, the key's reservation is given back whole (limit_untake()), so
- * a refused request costs nothing in either.  Always the node's zone,
- * with or without ai_guard_redis: docs/limits.md says what that means.
+ * A key's own limits and its tenant's, reserved before its tier's: every
+ * scope must admit a request.  The key's and the tenant's are reserved
+ * first, under the zone's mutex, all of both or none; when the tier's
+ * scope then refuses, their reservation is given back whole
+ * (limit_untake()), so a refused request costs nothing in any.  Always
+ * the node's zone, with or without ai_guard_redis: docs/limits.md says
+ * what that means.
  */
 
 #include "ngx_http_ai_guard_common.h"
@@ -22,6 +23,8 @@
 
 static void ngx_http_ai_guard_limit_own_end(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_uint_t settle);
+static void ngx_http_ai_guard_limit_own_hold(ngx_http_ai_guard_limit_own_t *own,
+    uint64_t now, ngx_uint_t hold);
 static void ngx_http_ai_guard_limit_own_bind(ngx_http_ai_guard_limit_own_t *own,
     ngx_uint_t bind);
 
@@ -72,43 +75,66 @@ ngx_http_ai_guard_limit_items(ngx_http_ai_guard_ctx_t *ctx,
 
 
 /*
- * NGX_OK: admitted and reserved (or refused in monitor mode, reserved
- * all the same: own->rc says so); NGX_DECLINED: refused, own->rc and
- * own->res say by which limit; NGX_BUSY: no room for the key's entry.
+ * The key's scope and its tenant's, whichever has limits: reserved at
+ * once, all of both or nothing.  NGX_OK: admitted and reserved (or
+ * refused in monitor mode, reserved all the same: own->rc says so);
+ * NGX_DECLINED: refused, own->rc and own->res say by which limit;
+ * NGX_BUSY: no room for an entry.
  */
 
 ngx_int_t
 ngx_http_ai_guard_limit_own_reserve(ngx_http_request_t *r,
-    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx)
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    const uint64_t *tenant)
 {
     u_char                         *p;
     uint64_t                        now;
-    ngx_uint_t                      i;
+    ngx_uint_t                      i, s, n;
+    ngx_http_ai_guard_str_t        *name;
     ngx_http_ai_guard_zone_t       *zone;
-    ngx_http_ai_guard_scope_t      *entry;
     ngx_http_ai_guard_limit_own_t  *own;
     ngx_http_ai_guard_main_conf_t  *amcf;
+
+    static u_char  kind[2] = { 'K', 'T' };
 
     own = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_guard_limit_own_t));
     if (own == NULL) {
         return NGX_ERROR;
     }
 
-    own->n = ngx_http_ai_guard_limit_items(ctx, ctx->key->limits,
-                                           own->items);
+    /* "K" and the id, "T" and the tenant: no other key's, no other's */
 
-    /* "K" and the id: no other key's scope, nor any limit_by scope */
+    for (s = 0; s < 2; s++) {
+        if ((s == NGX_HTTP_AI_GUARD_OWN_KEY ? ctx->key->limits : tenant)
+            == NULL)
+        {
+            continue;
+        }
 
-    p = ngx_pnalloc(r->pool, 1 + NGX_HTTP_AI_GUARD_PART_LEN(
-                                                     ctx->key->id.len));
-    if (p == NULL) {
-        return NGX_ERROR;
+        n = ngx_http_ai_guard_limit_items(ctx,
+                                          s == NGX_HTTP_AI_GUARD_OWN_KEY
+                                          ? ctx->key->limits : tenant,
+                                          &own->items[own->n]);
+
+        for (i = own->n; i < own->n + n; i++) {
+            own->which[i] = (u_char) s;
+        }
+
+        own->n += n;
+
+        name = (s == NGX_HTTP_AI_GUARD_OWN_KEY) ? &ctx->key->id
+                                                : &ctx->key->tenant;
+
+        p = ngx_pnalloc(r->pool, 1 + NGX_HTTP_AI_GUARD_PART_LEN(name->len));
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        own->scope[s].data = p;
+        *p++ = kind[s];
+        p = ngx_http_ai_guard_part_write(p, name->data, name->len);
+        own->scope[s].len = p - own->scope[s].data;
     }
-
-    own->scope.data = p;
-    *p++ = 'K';
-    p = ngx_http_ai_guard_part_write(p, ctx->key->id.data, ctx->key->id.len);
-    own->scope.len = p - own->scope.data;
 
     ctx->own = own;
 
@@ -119,20 +145,41 @@ ngx_http_ai_guard_limit_own_reserve(ngx_http_request_t *r,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    entry = ngx_http_ai_guard_zone_get(zone, own->scope.data, own->scope.len,
-                                       sizeof(ngx_http_ai_guard_scope_t),
-                                       now, NULL);
-    if (entry == NULL) {
+    for (s = 0; s < 2; s++) {
+        if (own->scope[s].len == 0) {
+            continue;
+        }
+
+        own->entry[s] = ngx_http_ai_guard_zone_get(zone, own->scope[s].data,
+                                              own->scope[s].len,
+                                              sizeof(ngx_http_ai_guard_scope_t),
+                                              now, NULL);
+        if (own->entry[s] == NULL) {
+            break;
+        }
+
+        /* pinned: making room for the tenant's must not free the key's */
+        own->entry[s]->held++;
+    }
+
+    for (i = 0; i < 2; i++) {
+        if (own->entry[i]) {
+            own->entry[i]->held--;
+        }
+    }
+
+    if (s < 2) {
         zone->sh->refused++;
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
         ngx_http_ai_guard_zone_alert(zone, r->connection->log,
-                                     "the key's own scope", own->scope.data,
-                                     own->scope.len);
+                                     "the key's or tenant's own scope",
+                                     own->scope[s].data, own->scope[s].len);
+        own->entry[0] = NULL;
+        own->entry[1] = NULL;
         return NGX_BUSY;
     }
 
-    own->entry = entry;
     ngx_http_ai_guard_limit_own_bind(own, 1);
 
     own->rc = ngx_http_ai_guard_limit_reserve(own->items, own->n, now,
@@ -149,14 +196,6 @@ ngx_http_ai_guard_limit_own_reserve(ngx_http_request_t *r,
         own->reserved = 1;
     }
 
-    if (own->reserved) {
-        /* held until the settlement, which finds it here */
-        entry->held++;
-        entry->fresh_at = ngx_max(entry->fresh_at,
-                                  ngx_http_ai_guard_limit_fresh_at(
-                                      own->items, own->n, now));
-    }
-
     for (i = 0; i < own->n; i++) {
         own->remaining[i] = ngx_http_ai_guard_limit_remaining(&own->items[i],
                                                               now);
@@ -164,26 +203,44 @@ ngx_http_ai_guard_limit_own_reserve(ngx_http_request_t *r,
                                                             now);
     }
 
-    ngx_http_ai_guard_limit_own_bind(own, 0);
+    /* held until the settlement, which finds them here */
 
-    if (!own->reserved) {
-        own->entry = NULL;
+    if (own->reserved) {
+        ngx_http_ai_guard_limit_own_hold(own, now, 1);
+
+    } else {
+        own->entry[0] = NULL;
+        own->entry[1] = NULL;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ai_guard limit: key's own %*s rc:%d kind:%s",
-                   ngx_min(own->scope.len, 64),
-                   own->scope.data, own->rc,
+                   "ai_guard limit: key's and tenant's own, rc:%d kind:%s "
+                   "scope:%ui reserved:%ui", own->rc,
                    ngx_http_ai_guard_limit_name(
-                       own->items[own->res.index].kind));
+                       own->items[own->res.index].kind),
+                   (ngx_uint_t) own->which[own->res.index],
+                   (ngx_uint_t) own->reserved);
 
     if (own->rc != NGX_HTTP_AI_GUARD_LIMIT_OK && !own->reserved) {
         return NGX_DECLINED;
     }
 
     return NGX_OK;
+}
+
+
+/* the scope that refused: the key's own, or its tenant's */
+
+ngx_uint_t
+ngx_http_ai_guard_limit_own_which(ngx_http_ai_guard_ctx_t *ctx)
+{
+    ngx_http_ai_guard_limit_own_t  *own;
+
+    own = ctx->own;
+
+    return own->which[own->res.index];
 }
 
 
@@ -240,21 +297,12 @@ ngx_http_ai_guard_limit_own_end(ngx_http_request_t *r,
                                        ctx->final_tokens,
                                        (uint64_t) ngx_max(ctx->final_money,
                                                           0));
-        own->entry->fresh_at = ngx_max(own->entry->fresh_at,
-                                       ngx_http_ai_guard_limit_fresh_at(
-                                           own->items, own->n, now));
 
     } else {
         ngx_http_ai_guard_limit_untake(own->items, own->n, now);
     }
 
-    ngx_http_ai_guard_limit_own_bind(own, 0);
-
-    if (own->entry->held) {
-        own->entry->held--;
-    }
-
-    own->entry = NULL;
+    ngx_http_ai_guard_limit_own_hold(own, now, 0);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 }
@@ -269,7 +317,7 @@ ngx_http_ai_guard_limit_own_end(ngx_http_request_t *r,
 void
 ngx_http_ai_guard_limit_own_headers(ngx_http_ai_guard_ctx_t *ctx)
 {
-    ngx_uint_t                       i, req, tok, unit;
+    ngx_uint_t                       i, req, tok, unit, bit;
     ngx_http_ai_guard_limit_own_t   *own;
     ngx_http_ai_guard_limit_item_t  *it;
 
@@ -279,17 +327,20 @@ ngx_http_ai_guard_limit_own_headers(ngx_http_ai_guard_ctx_t *ctx)
         return;
     }
 
+    /* of each scope its first request window, and its first token one */
+
     req = 0;
     tok = 0;
 
     for (i = 0; i < own->n; i++) {
         it = &own->items[i];
         unit = ngx_http_ai_guard_limit_unit(it->kind);
+        bit = 1 << own->which[i];
 
-        if (unit == 1 && !req
+        if (unit == 1 && !(req & bit)
             && it->kind != NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY)
         {
-            req = 1;
+            req |= bit;
 
             if (!ctx->has_req_limit
                 || own->remaining[i] < ctx->req_remaining)
@@ -300,8 +351,8 @@ ngx_http_ai_guard_limit_own_headers(ngx_http_ai_guard_ctx_t *ctx)
                 ctx->req_reset_ms = own->reset_ms[i];
             }
 
-        } else if (unit == 2 && !tok) {
-            tok = 1;
+        } else if (unit == 2 && !(tok & bit)) {
+            tok |= bit;
 
             if (!ctx->has_tok_limit
                 || own->remaining[i] < ctx->tok_remaining)
@@ -316,17 +367,59 @@ ngx_http_ai_guard_limit_own_headers(ngx_http_ai_guard_ctx_t *ctx)
 }
 
 
+/*
+ * The entries are held while the reservation is (hold), and no more when
+ * it ends; either way each is fresh no sooner than its counters.
+ */
+
+static void
+ngx_http_ai_guard_limit_own_hold(ngx_http_ai_guard_limit_own_t *own,
+    uint64_t now, ngx_uint_t hold)
+{
+    ngx_uint_t                  s;
+    ngx_http_ai_guard_scope_t  *e;
+
+    ngx_http_ai_guard_limit_own_bind(own, 1);
+
+    for (s = 0; s < 2; s++) {
+        e = own->entry[s];
+
+        if (e == NULL) {
+            continue;
+        }
+
+        e->fresh_at = ngx_max(e->fresh_at,
+                              ngx_http_ai_guard_limit_fresh_at(own->items,
+                                                               own->n, now));
+        if (hold) {
+            e->held++;
+
+        } else {
+            if (e->held) {
+                e->held--;
+            }
+
+            own->entry[s] = NULL;
+        }
+    }
+
+    ngx_http_ai_guard_limit_own_bind(own, 0);
+}
+
+
 /* the items' counters are the entry's while the mutex is held, only */
 
 static void
 ngx_http_ai_guard_limit_own_bind(ngx_http_ai_guard_limit_own_t *own,
     ngx_uint_t bind)
 {
-    ngx_uint_t  i;
+    ngx_uint_t                  i;
+    ngx_http_ai_guard_scope_t  *e;
 
     for (i = 0; i < own->n; i++) {
-        own->items[i].counter = bind
-                                ? &own->entry->counters[own->items[i].kind]
-                                : NULL;
+        e = own->entry[own->which[i]];
+
+        own->items[i].counter = (bind && e) ? &e->counters[own->items[i].kind]
+                                            : NULL;
     }
 }

@@ -356,21 +356,29 @@ ngx_http_ai_guard_store_apply(ngx_cycle_t *cycle,
     ngx_http_ai_guard_zone_t *zone, ngx_pool_t *pool, ngx_str_t *name,
     u_char *line, size_t len, ngx_uint_t n)
 {
-    ngx_uint_t                       i, need;
+    ngx_uint_t                       i, need, tenant;
     ngx_http_ai_guard_key_t         *key;
     ngx_http_ai_guard_key_info_t     info;
     ngx_http_ai_guard_admin_body_t  *b;
-
-    need = NGX_HTTP_AI_GUARD_ADMIN_SEQ | NGX_HTTP_AI_GUARD_ADMIN_ID;
 
     b = ngx_palloc(pool, sizeof(ngx_http_ai_guard_admin_body_t));
     if (b == NULL) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_ai_guard_admin_body_parse(line, len, ~0u, b) != 0
+    /* a line without an id is a tenant's limits (or their removal) */
+
+    tenant = (ngx_http_ai_guard_admin_body_parse(line, len, ~0u, b) == 0
+              && !(b->has & NGX_HTTP_AI_GUARD_ADMIN_ID)
+              && (b->has & NGX_HTTP_AI_GUARD_ADMIN_TENANT));
+
+    need = NGX_HTTP_AI_GUARD_ADMIN_SEQ
+           | (tenant ? (b->deleted ? 0 : NGX_HTTP_AI_GUARD_ADMIN_LIMITS)
+                     : NGX_HTTP_AI_GUARD_ADMIN_ID);
+
+    if (b->error[0]
         || (b->has & need) != need
-        || (!b->deleted
+        || (!b->deleted && !tenant
             && !(b->has & NGX_HTTP_AI_GUARD_ADMIN_TENANT
                  && b->has & NGX_HTTP_AI_GUARD_ADMIN_SHA256)))
     {
@@ -383,6 +391,7 @@ ngx_http_ai_guard_store_apply(ngx_cycle_t *cycle,
     ngx_memzero(&info, sizeof(ngx_http_ai_guard_key_info_t));
 
     key = &info.key;
+    info.tenant_rec = tenant;
 
     key->id.data = b->id.data;
     key->id.len = b->id.len;
@@ -564,6 +573,22 @@ ngx_http_ai_guard_store_line(u_char *p, ngx_http_ai_guard_key_info_t *info,
     key = &info->key;
 
     p = ngx_sprintf(p, "{\"seq\":%uL", info->seq);
+
+    if (info->tenant_rec) {
+        /* a tenant's limits: no id; removed, or the limits it has */
+
+        ngx_str_set(&name, "tenant");
+        p = ngx_http_ai_guard_store_json(p, &name, &key->tenant);
+
+        if (deleted) {
+            return ngx_cpymem(p, ",\"deleted\":true}\n",
+                              sizeof(",\"deleted\":true}\n") - 1);
+        }
+
+        p = ngx_http_ai_guard_store_limits(p, info->limits);
+
+        return ngx_cpymem(p, "}\n", 2);
+    }
 
     ngx_str_set(&name, "id");
     p = ngx_http_ai_guard_store_json(p, &name, &key->id);

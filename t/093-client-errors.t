@@ -401,6 +401,19 @@ refused('limit_req: the next', '/busy/chat', [$b{pro}], chat());
     refused('own budget: one larger than it', '/v1/chat', [$own{money}],
             chat(max_tokens => 100));
 
+    # a tenant's limits: the same rows, of "this API key's tenant"
+    my ($st) = $n->request('PUT', '/admin/tenants/own-t',
+                           ['Content-Type: application/json'],
+                           '{"limits":{"rpm":1}}');
+    is($st, 200, 'a tenant with its own rpm');
+    ($st, undef, my $body) = $n->request('POST', '/admin/keys',
+        ['Content-Type: application/json'],
+        '{"id":"own-t1","tenant":"own-t","tier":"pro"}');
+    my ($t1) = $body =~ /"key":"([^"]+)"/;
+    passed('tenant rpm 1', '/v1/chat', ["Authorization: Bearer $t1"], chat());
+    refused('tenant rpm 2', '/v1/chat', ["Authorization: Bearer $t1"],
+            chat());
+
     my @r = $n->parallel(map { ['POST', '/slow/chat', [$own{conc}], chat()] }
                          1 .. 2);
     my ($ok) = grep { $_->[0] == 200 } @r;

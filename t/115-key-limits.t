@@ -1,6 +1,6 @@
-# A key's own limits (docs/limits.md, "A key's own limits"; docs/admin.md)
-# through nginx on two workers: set by the admin API on top of the tier's,
-# both scopes must admit a request; the headers tell the tightest; a
+# A key's own limits and its tenant's (docs/limits.md, "A key's own
+# limits"; docs/admin.md) through nginx on two workers: set by the admin
+# API on top of the tier's, every scope must admit a request; the headers tell the tightest; a
 # request one scope refuses costs nothing in the other; a change is in
 # force for the next request; the limits survive a restart (state_dir).
 # And what a client of the API sends to get round them: values of every
@@ -15,11 +15,13 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/helper";
 use Test::More;
+use JSON::PP ();
 use AiGuardNginx;
 
 # $1 a token in and out: a request's cost is its tokens in dollars (the
 # mock of tenant_server answers 10 in, 5 out)
-my $admin = '        location /admin/ { ai_guard_admin; }';
+my $admin = '        location /admin/ { ai_guard_admin; }
+        location = /usage { ai_guard_usage; }';
 my $http = <<'_EOC_' . AiGuardNginx::tenant_server($admin);
     ai_guard_tier  pro    rpm=100 budget=1000/day;
     ai_guard_tier  small  rpm=3;
@@ -195,6 +197,107 @@ like($b, qr/"limits":\{"budget_day":"14\.0+"\}/,
 ($st, $h, $b) = admin('POST', 'keys/acme-d/rotate', '{"limits":{"rpm":1}}');
 is($st, 400, 'a rotation takes no limits');
 
+# --- a tenant's limits: shared by its keys, on top of theirs ----------
+
+sub changes {
+    my (undef, undef, $m) = $n->request('GET', '/metrics');
+    return $m =~ /^ai_guard_admin_changes_total (\d+)$/m ? $1 : -1;
+}
+
+my $before = changes();
+
+($st, $h, $b) = admin('PUT', 'tenants/tn', '{"limits":{"rpm":3}}');
+is($st, 200, 'a tenant\'s rpm set');
+is($b, qq({"tenant":"tn","limits":{"rpm":3}}\n), 'the answer: its limits');
+is(changes(), $before + 1, 'ai_guard_admin_changes_total counts it');
+like($n->log, qr/ai_guard admin: tenant "tn" limits set by address "127\.0\.0\.1"/,
+     'an audit line says who');
+
+create('tn-p', 'tn', 'pro');
+create('tn-q', 'tn', 'pro');
+
+($st, $h) = chat('tn-p');
+is($st, 200, 'p: first of the tenant\'s 3');
+is($h->{'x-ratelimit-limit-requests'}, '3',
+   'the tenant\'s rpm is the tightest, not the tier\'s 100');
+
+@got = map { (chat($_))[0] } qw(tn-q tn-p tn-q);
+is_deeply(\@got, [200, 200, 429],
+          'the tenant\'s 3 a minute, shared by its keys');
+
+($st, $h, $b) = chat('tn-p');
+is($st, 429, 'p is refused too: the tenant\'s minute is spent');
+like($b, qr/of this API key's tenant \\"tn\\": the limit is 3\./,
+     'the message names the tenant');
+
+($st, $h, $b) = admin('PUT', 'tenants/tn', '{"limits":{"rpm":100}}');
+is($st, 200, 'the tenant\'s rpm raised');
+($st) = chat('tn-q');
+is($st, 200, 'in force for the next request');
+
+# the key's limit refuses: the tenant's scope is not touched
+create('t5-k', 't5', 'pro', '{"rpm":1}');
+create('t5-m', 't5', 'pro');
+admin('PUT', 'tenants/t5', '{"limits":{"rpm":2}}');
+
+@got = map { (chat($_))[0] } qw(t5-k t5-k t5-m t5-m);
+is_deeply(\@got, [200, 429, 200, 429],
+          'k is held at its own 1; the request its scope refused left the '
+          . 'tenant\'s second for m');
+
+# the tenant's keys and its spend, the usage report's numbers
+($st, $h, $b) = admin('GET', 'tenants/tn');
+is($st, 200, 'GET a tenant');
+my $t = JSON::PP->new->decode($b);
+is_deeply($t->{limits}, { rpm => 100 }, 'its limits');
+is_deeply([sort @{ $t->{keys} }], ['tn-p', 'tn-q'], 'its keys\' ids');
+
+my (undef, undef, $report) = $n->request('GET', '/usage?tenant=tn');
+my ($row) = grep { $_->{tenant} eq 'tn' }
+            @{ JSON::PP->new->decode($report)->{tenants} || [] };
+is_deeply($t->{spend}{tenant}, $row, 'its spend is the usage report\'s');
+is($t->{spend}{tenant}{requests}, 4, '... of its 4 requests served');
+
+($st, $h, $b) = admin('GET', 'tenants/nobody');
+is($st, 200, 'a tenant without limits or keys: not an error');
+like($b, qr/^\{"tenant":"nobody","limits":\{\},"keys":\[\],"spend":\{"from"/,
+     '... but empty');
+
+# what an attacker of the API sends
+for my $bad (['PUT', 'tenants/tn', '{"limits":{"rpm":-3}}', 400,
+              'limits.rpm', 'a negative rpm'],
+             ['PUT', 'tenants/tn', '{"limits":{"rpn":3}}', 400, 'limits',
+              'an unknown limit'],
+             ['PUT', 'tenants/tn', '{"limits":{"budget_day":"1e9"}}', 400,
+              'limits.budget_day', 'a budget with an exponent'],
+             ['PUT', 'tenants/tn', '{}', 400, 'limits', 'no limits'],
+             ['PUT', 'tenants/tn', '{"limits":{},"tier":"pro"}', 400, '',
+              'a field of keys'],
+             ['PUT', 'tenants/a%01b', '{"limits":{"rpm":1}}', 400, 'tenant',
+              'a control character in the name'],
+             ['PUT', 'tenants/' . ('t' x 129), '{"limits":{"rpm":1}}', 400,
+              'tenant', 'a name of 129 bytes'],
+             ['POST', 'tenants/tn', '{"limits":{"rpm":1}}', 405, '',
+              'POST'],
+             ['DELETE', 'tenants/nobody', undef, 404, 'tenant',
+              'a tenant without limits'])
+{
+    my ($method, $path, $body, $want, $param, $what) = @$bad;
+
+    ($st, $h, $b) = admin($method, $path, $body);
+    is($st, $want, "$what: $want");
+    like($b, qr/"param":\Q${\($param eq '' ? 'null' : qq("$param"))}\E/,
+         "$what: param") if $want == 400;
+}
+
+($st, $h, $b) = admin('GET', 'tenants/tn');
+like($b, qr/"limits":\{"rpm":100\}/, 'the refused changes changed nothing');
+
+($st, $h, $b) = admin('DELETE', 'tenants/t5');
+is($b, qq({"tenant":"t5","limits":{"rpm":2}}\n),
+   'DELETE: the limits as they were');
+like($n->log, qr/tenant "t5" limits removed by address/, 'audited');
+
 # --- a restart: the limits are read back from state_dir ---------------
 
 $n->stop;
@@ -205,6 +308,11 @@ like($b, qr/"limits":\{"rpm":1\}/, 'a\'s rpm 1 survives the restart');
 ($st, $h, $b) = admin('GET', 'keys/acme-d');
 like($b, qr/"limits":\{"budget_day":"14\.0+"\}/,
      'd\'s budget survives the restart, to the pico-dollar');
+
+($st, $h, $b) = admin('GET', 'tenants/tn');
+like($b, qr/"limits":\{"rpm":100\}/, 'the tenant\'s limits survive it');
+($st, $h, $b) = admin('GET', 'tenants/t5');
+like($b, qr/"limits":\{\}/, 'a removed tenant\'s stay removed');
 
 ($st) = chat('acme-a');
 is($st, 200, 'a after the restart: a new minute');
