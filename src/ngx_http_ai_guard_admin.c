@@ -16,6 +16,7 @@
 #include "ngx_http_ai_guard_report_out.h"
 #include "ngx_http_ai_guard_util.h"
 #include "ngx_http_ai_guard_admin_body.h"
+#include "ngx_http_ai_guard_report_usage.h"
 #include "ngx_http_ai_guard_store.h"
 #include "ngx_http_ai_guard_store_file.h"
 #include "ngx_http_ai_guard_store_redis.h"
@@ -36,11 +37,18 @@
 #define NGX_HTTP_AI_GUARD_OP_UPDATE   3
 #define NGX_HTTP_AI_GUARD_OP_DELETE   4
 #define NGX_HTTP_AI_GUARD_OP_ROTATE   5
+#define NGX_HTTP_AI_GUARD_OP_TENANT_GET  6
+#define NGX_HTTP_AI_GUARD_OP_TENANT_PUT  7
+#define NGX_HTTP_AI_GUARD_OP_TENANT_DEL  8
+
+/* a tenant's name in a path: as a key's tenant, 1 to 128 bytes */
+#define NGX_HTTP_AI_GUARD_TENANT_LEN  128
 
 
 typedef struct {
     ngx_uint_t                      op;
     ngx_str_t                       id;
+    ngx_str_t                       tenant;
     ngx_http_ai_guard_admin_body_t  body;
     u_char                          secret[NGX_HTTP_AI_GUARD_SECRET];
 } ngx_http_ai_guard_admin_ctx_t;
@@ -67,6 +75,13 @@ static ngx_int_t ngx_http_ai_guard_admin_secret(ngx_http_request_t *r,
     u_char *secret, u_char *digest);
 static ngx_int_t ngx_http_ai_guard_admin_file_key(ngx_http_request_t *r,
     ngx_str_t *id, ngx_http_ai_guard_key_info_t *info);
+static ngx_int_t ngx_http_ai_guard_admin_route_tenant(ngx_http_request_t *r,
+    ngx_http_ai_guard_admin_ctx_t *actx, ngx_http_ai_guard_verdict_t *v,
+    u_char *p, u_char *last);
+static ngx_int_t ngx_http_ai_guard_admin_tenant(ngx_http_request_t *r,
+    ngx_http_ai_guard_admin_ctx_t *actx, ngx_http_ai_guard_verdict_t *v);
+static ngx_int_t ngx_http_ai_guard_admin_tenant_get(ngx_http_request_t *r,
+    ngx_http_ai_guard_admin_ctx_t *actx);
 static void ngx_http_ai_guard_admin_audit(ngx_http_request_t *r,
     const char *what, ngx_http_ai_guard_key_info_t *info);
 static void ngx_http_ai_guard_admin_write(ngx_http_ai_guard_out_t *o,
@@ -125,7 +140,8 @@ ngx_http_ai_guard_admin_handler(ngx_http_request_t *r)
 
     if (actx->op == NGX_HTTP_AI_GUARD_OP_CREATE
         || actx->op == NGX_HTTP_AI_GUARD_OP_UPDATE
-        || actx->op == NGX_HTTP_AI_GUARD_OP_ROTATE)
+        || actx->op == NGX_HTTP_AI_GUARD_OP_ROTATE
+        || actx->op == NGX_HTTP_AI_GUARD_OP_TENANT_PUT)
     {
         if (r->headers_in.content_length_n
             > NGX_HTTP_AI_GUARD_ADMIN_MAX_BODY)
@@ -182,6 +198,10 @@ ngx_http_ai_guard_admin_route(ngx_http_request_t *r,
 
     while (p < last && *p == '/') {
         p++;
+    }
+
+    if (last - p > 8 && ngx_strncmp(p, "tenants/", 8) == 0) {
+        return ngx_http_ai_guard_admin_route_tenant(r, actx, v, p + 8, last);
     }
 
     if (last - p < 4 || ngx_strncmp(p, "keys", 4) != 0
@@ -253,7 +273,8 @@ not_found:
 
     ngx_http_ai_guard_set_verdict(v, NGX_HTTP_NOT_FOUND, "not_found",
                                   "No such admin resource: the API has "
-                                  "keys, keys/<id> and keys/<id>/rotate.");
+                                  "keys, keys/<id>, keys/<id>/rotate and "
+                                  "tenants/<tenant>.");
     return NGX_DECLINED;
 
 not_allowed:
@@ -395,7 +416,8 @@ ngx_http_ai_guard_admin_run(ngx_http_request_t *r,
                   | NGX_HTTP_AI_GUARD_ADMIN_MODELS
                   | NGX_HTTP_AI_GUARD_ADMIN_EXPIRES
                   | NGX_HTTP_AI_GUARD_ADMIN_DISABLED
-                  | NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER;
+                  | NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER
+                  | NGX_HTTP_AI_GUARD_ADMIN_LIMITS;
         break;
 
     case NGX_HTTP_AI_GUARD_OP_UPDATE:
@@ -403,11 +425,16 @@ ngx_http_ai_guard_admin_run(ngx_http_request_t *r,
                   | NGX_HTTP_AI_GUARD_ADMIN_MODELS
                   | NGX_HTTP_AI_GUARD_ADMIN_EXPIRES
                   | NGX_HTTP_AI_GUARD_ADMIN_DISABLED
-                  | NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER;
+                  | NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER
+                  | NGX_HTTP_AI_GUARD_ADMIN_LIMITS;
         break;
 
     case NGX_HTTP_AI_GUARD_OP_ROTATE:
         allowed = NGX_HTTP_AI_GUARD_ADMIN_GRACE;
+        break;
+
+    case NGX_HTTP_AI_GUARD_OP_TENANT_PUT:
+        allowed = NGX_HTTP_AI_GUARD_ADMIN_LIMITS;
         break;
 
     default:
@@ -428,6 +455,13 @@ ngx_http_ai_guard_admin_run(ngx_http_request_t *r,
 
     case NGX_HTTP_AI_GUARD_OP_LIST:
         return ngx_http_ai_guard_admin_list(r, &v);
+
+    case NGX_HTTP_AI_GUARD_OP_TENANT_GET:
+        return ngx_http_ai_guard_admin_tenant_get(r, actx);
+
+    case NGX_HTTP_AI_GUARD_OP_TENANT_PUT:
+    case NGX_HTTP_AI_GUARD_OP_TENANT_DEL:
+        return ngx_http_ai_guard_admin_tenant(r, actx, &v);
 
     case NGX_HTTP_AI_GUARD_OP_CREATE:
         return ngx_http_ai_guard_admin_create(r, actx, &v);
@@ -736,7 +770,239 @@ ngx_http_ai_guard_admin_apply(ngx_http_request_t *r,
         key->stripe_customer.len = b->customer.len;
     }
 
+    /* named limits are set or removed (null); the others stay as they are */
+
+    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
+        if ((b->limits_set | b->limits_null) & (1u << i)) {
+            info->limits[i] = b->limits[i];
+        }
+    }
+
     return NGX_OK;
+}
+
+
+/* tenants/<tenant>: GET, PUT, DELETE; the name as nginx decoded it */
+
+static ngx_int_t
+ngx_http_ai_guard_admin_route_tenant(ngx_http_request_t *r,
+    ngx_http_ai_guard_admin_ctx_t *actx, ngx_http_ai_guard_verdict_t *v,
+    u_char *p, u_char *last)
+{
+    u_char  *c;
+
+    if (last - p > NGX_HTTP_AI_GUARD_TENANT_LEN) {
+        goto invalid;
+    }
+
+    for (c = p; c < last; c++) {
+        if (*c < 0x20 || *c == 0x7f) {
+            goto invalid;
+        }
+    }
+
+    actx->tenant.data = p;
+    actx->tenant.len = last - p;
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        actx->op = NGX_HTTP_AI_GUARD_OP_TENANT_GET;
+
+    } else if (r->method & NGX_HTTP_PUT) {
+        actx->op = NGX_HTTP_AI_GUARD_OP_TENANT_PUT;
+
+    } else if (r->method & NGX_HTTP_DELETE) {
+        actx->op = NGX_HTTP_AI_GUARD_OP_TENANT_DEL;
+
+    } else {
+        ngx_http_ai_guard_set_verdict(v, NGX_HTTP_NOT_ALLOWED,
+                                      "method_not_allowed",
+                                      "This method is not allowed here: "
+                                      "see docs/admin.md.");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+
+invalid:
+
+    return ngx_http_ai_guard_admin_invalid(v, "tenant",
+                                           "A tenant is 1 to 128 bytes "
+                                           "without control characters.");
+}
+
+
+/*
+ * PUT: the tenant's limits are the body's (all of them: a limit it does
+ * not name is removed); DELETE: none.  Audited and journaled as a key's
+ * change; the answer is the tenant's limits, as they were for a DELETE.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_admin_tenant(ngx_http_request_t *r,
+    ngx_http_ai_guard_admin_ctx_t *actx, ngx_http_ai_guard_verdict_t *v)
+{
+    u_char                         *p;
+    ngx_int_t                       rc;
+    ngx_uint_t                      i, del;
+    ngx_http_ai_guard_out_t         o;
+    ngx_http_ai_guard_key_info_t    info, old;
+    ngx_http_ai_guard_admin_body_t *b;
+
+    b = &actx->body;
+    del = (actx->op == NGX_HTTP_AI_GUARD_OP_TENANT_DEL);
+
+    if (!del && !(b->has & NGX_HTTP_AI_GUARD_ADMIN_LIMITS)) {
+        return ngx_http_ai_guard_admin_refuse(r, v, NGX_HTTP_BAD_REQUEST,
+                                              "invalid_request", "limits",
+                                              "\"limits\" is required.");
+    }
+
+    ngx_memzero(&info, sizeof(ngx_http_ai_guard_key_info_t));
+    ngx_memzero(&old, sizeof(ngx_http_ai_guard_key_info_t));
+
+    info.tenant_rec = 1;
+    info.key.tenant.data = actx->tenant.data;
+    info.key.tenant.len = actx->tenant.len;
+    old.tenant_rec = 1;
+    old.key.tenant = info.key.tenant;
+
+    for (i = 1; !del && i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
+        info.limits[i] = b->limits[i];
+    }
+
+    rc = ngx_http_ai_guard_store_tenant_set(r, &info, &old);
+
+    if (rc == NGX_DECLINED && del) {
+        return ngx_http_ai_guard_admin_refuse(r, v, NGX_HTTP_NOT_FOUND,
+                                              "tenant_not_found", "tenant",
+                                              "This tenant has no limits "
+                                              "of its own.");
+    }
+
+    if (rc == NGX_BUSY) {
+        return ngx_http_ai_guard_admin_refuse(r, v,
+                                              NGX_HTTP_SERVICE_UNAVAILABLE,
+                                              "key_store_full", NULL,
+                                              "The key store has no room for "
+                                              "this change: the tenant is as "
+                                              "it was.");
+    }
+
+    if (rc == NGX_OK) {
+        /* a PUT that names no limit removes them, as a DELETE */
+        del = (b->limits_set == 0);
+
+        ngx_http_ai_guard_admin_audit(r, del ? "limits removed"
+                                             : "limits set", &info);
+
+        if (ngx_http_ai_guard_store_journal(r, &info, del) != NGX_OK) {
+            return ngx_http_ai_guard_admin_unsaved(r, v);
+        }
+
+    } else if (rc != NGX_DECLINED) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&o, sizeof(ngx_http_ai_guard_out_t));
+    o.pool = r->pool;
+    o.last = &o.out;
+
+    ngx_http_ai_guard_out_text(&o, "{\"tenant\":");
+    ngx_http_ai_guard_out_json(&o, &actx->tenant);
+
+    p = ngx_http_ai_guard_out_reserve(&o, NGX_HTTP_AI_GUARD_LIMITS_LEN);
+
+    if (p) {
+        o.buf->last = ngx_http_ai_guard_store_limits(p,
+                                  actx->op == NGX_HTTP_AI_GUARD_OP_TENANT_DEL
+                                  ? old.limits : info.limits);
+    }
+
+    ngx_http_ai_guard_out_text(&o, "}\n");
+
+    if (o.failed) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_ai_guard_out_send(r, &o, "application/json");
+}
+
+
+/*
+ * GET: the tenant's limits, the ids of its keys (the keys file's, then
+ * the store's, at most a listing's 1000), and its spend as the usage
+ * report says it, sent from there (after Redis's rows when waited for).
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_admin_tenant_get(ngx_http_request_t *r,
+    ngx_http_ai_guard_admin_ctx_t *actx)
+{
+    u_char                         *p;
+    uint64_t                        limits[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
+    ngx_uint_t                      i, n;
+    ngx_array_t                    *keys;
+    ngx_http_ai_guard_key_t        *k, *who;
+    ngx_http_ai_guard_out_t        *o;
+    ngx_http_ai_guard_key_info_t   *info;
+    ngx_http_ai_guard_main_conf_t  *amcf;
+
+    ngx_memzero(limits, sizeof(limits));
+    (void) ngx_http_ai_guard_store_tenant(r, &actx->tenant, limits);
+
+    keys = ngx_http_ai_guard_store_list(r, &actx->tenant);
+
+    o = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_guard_out_t));
+    who = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_guard_key_t));
+
+    if (keys == NULL || o == NULL || who == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    o->pool = r->pool;
+    o->last = &o->out;
+
+    ngx_http_ai_guard_out_text(o, "{\"tenant\":");
+    ngx_http_ai_guard_out_json(o, &actx->tenant);
+
+    p = ngx_http_ai_guard_out_reserve(o, NGX_HTTP_AI_GUARD_LIMITS_LEN);
+
+    if (p) {
+        o->buf->last = ngx_http_ai_guard_store_limits(p, limits);
+    }
+
+    ngx_http_ai_guard_out_text(o, ",\"keys\":[");
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+    n = 0;
+
+    for (k = amcf->keys ? amcf->keys->first : NULL;
+         k && n < NGX_HTTP_AI_GUARD_LIST_MAX;
+         k = k->next)
+    {
+        if (ngx_http_ai_guard_str_eq((ngx_str_t *) &k->tenant,
+                                     &actx->tenant))
+        {
+            ngx_http_ai_guard_out_text(o, n++ ? "," : "");
+            ngx_http_ai_guard_out_json(o, (ngx_str_t *) &k->id);
+        }
+    }
+
+    info = keys->elts;
+
+    for (i = 0; i < keys->nelts && n < NGX_HTTP_AI_GUARD_LIST_MAX; i++) {
+        ngx_http_ai_guard_out_text(o, n++ ? "," : "");
+        ngx_http_ai_guard_out_json(o, (ngx_str_t *) &info[i].key.id);
+    }
+
+    ngx_http_ai_guard_out_text(o, "],");
+
+    /* the report of the tenant, without a key's own rows */
+
+    who->tenant.data = actx->tenant.data;
+    who->tenant.len = actx->tenant.len;
+
+    return ngx_http_ai_guard_usage_self(r, o, who);
 }
 
 
@@ -906,6 +1172,14 @@ ngx_http_ai_guard_admin_audit(ngx_http_request_t *r, const char *what,
                                                 NGX_HTTP_AI_GUARD_NAME_LEN));
     }
 
+    if (info->tenant_rec) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "ai_guard admin: tenant \"%V\" %s by %s \"%*s\"",
+                      &info->key.tenant, what,
+                      user.len ? "user" : "address", last - who, who);
+        return;
+    }
+
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "ai_guard admin: key \"%V\" of tenant \"%V\" %s by %s "
                   "\"%*s\"", &info->key.id, &info->key.tenant, what,
@@ -954,6 +1228,7 @@ static void
 ngx_http_ai_guard_admin_write(ngx_http_ai_guard_out_t *o,
     ngx_http_ai_guard_key_info_t *info, u_char *secret)
 {
+    u_char                   *p;
     ngx_str_t                 s;
     ngx_uint_t                i;
     ngx_http_ai_guard_key_t  *key;
@@ -1003,6 +1278,12 @@ ngx_http_ai_guard_admin_write(ngx_http_ai_guard_out_t *o,
 
     } else {
         ngx_http_ai_guard_out_text(o, "null");
+    }
+
+    p = ngx_http_ai_guard_out_reserve(o, NGX_HTTP_AI_GUARD_LIMITS_LEN);
+
+    if (p) {
+        o->buf->last = ngx_http_ai_guard_store_limits(p, info->limits);
     }
 
     ngx_http_ai_guard_out_text(o, info->from_file ? ",\"source\":\"file\""

@@ -11,6 +11,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "ngx_http_ai_guard_keys.h"
+#include "ngx_http_ai_guard_price.h"
 #include "ngx_http_ai_guard_admin_body.h"
 
 
@@ -32,6 +33,17 @@ static int ngx_http_ai_guard_admin_number(yajl_val v, const char *name,
     int64_t max, int64_t *n, ngx_http_ai_guard_admin_body_t *b);
 static int ngx_http_ai_guard_admin_hex(yajl_val v, const char *name,
     u_char *digest, ngx_http_ai_guard_admin_body_t *b);
+static int ngx_http_ai_guard_admin_limits(yajl_val v,
+    ngx_http_ai_guard_admin_body_t *b);
+
+
+/* the "param" of a limit's error: the object's name and the limit's */
+
+static const char  *ngx_http_ai_guard_admin_limit_param[] = {
+    "limits", "limits.rpm", "limits.rph", "limits.rpd", "limits.tpm",
+    "limits.tph", "limits.tpd", "limits.tokens_month", "limits.concurrency",
+    "limits.budget_day", "limits.budget_month"
+};
 
 
 static ngx_http_ai_guard_admin_field_t  ngx_http_ai_guard_admin_fields[] = {
@@ -43,6 +55,7 @@ static ngx_http_ai_guard_admin_field_t  ngx_http_ai_guard_admin_fields[] = {
     { "disabled", NGX_HTTP_AI_GUARD_ADMIN_DISABLED },
     { "stripe_customer", NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER },
     { "grace_seconds", NGX_HTTP_AI_GUARD_ADMIN_GRACE },
+    { "limits", NGX_HTTP_AI_GUARD_ADMIN_LIMITS },
     { "seq", NGX_HTTP_AI_GUARD_ADMIN_SEQ },
     { "created", NGX_HTTP_AI_GUARD_ADMIN_CREATED },
     { "sha256", NGX_HTTP_AI_GUARD_ADMIN_SHA256 },
@@ -276,6 +289,9 @@ ngx_http_ai_guard_admin_field(yajl_val v, unsigned bit, const char *name,
     case NGX_HTTP_AI_GUARD_ADMIN_OLD_SHA256:
         return ngx_http_ai_guard_admin_hex(v, name, b->old_digest, b);
 
+    case NGX_HTTP_AI_GUARD_ADMIN_LIMITS:
+        return ngx_http_ai_guard_admin_limits(v, b);
+
     default: /* NGX_HTTP_AI_GUARD_ADMIN_GRACE */
 
         if (ngx_http_ai_guard_admin_number(v, name,
@@ -291,6 +307,101 @@ ngx_http_ai_guard_admin_field(yajl_val v, unsigned bit, const char *name,
 
         return 0;
     }
+}
+
+
+/*
+ * "limits": an object of the limits of ai_guard_tier by their names, in
+ * their units: counts are whole numbers from 1 to the largest a tier may
+ * have, budgets are USD in a string ("20.00"), null removes one.  The
+ * values are the client's: a name not known, a number of any other shape
+ * (negative, fractional, huge, a string) is refused, never rounded.
+ */
+
+static int
+ngx_http_ai_guard_admin_limits(yajl_val v, ngx_http_ai_guard_admin_body_t *b)
+{
+    size_t         i, len;
+    int64_t        pico;
+    unsigned       k, bit;
+    yajl_val       m;
+    const char    *name, *param;
+
+    if (!YAJL_IS_OBJECT(v)) {
+        return ngx_http_ai_guard_admin_fail(b, "limits", "\"limits\" must "
+                                            "be an object such as "
+                                            "{\"rpm\":60,\"budget_month\":"
+                                            "\"20.00\"}%s", "");
+    }
+
+    for (i = 0; i < v->u.object.len; i++) {
+        name = v->u.object.keys[i];
+        m = v->u.object.values[i];
+
+        for (k = 1; k < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; k++) {
+            if (strcmp(name, ngx_http_ai_guard_limit_name(k)) == 0) {
+                break;
+            }
+        }
+
+        if (k == NGX_HTTP_AI_GUARD_LIMIT_NKINDS) {
+            return ngx_http_ai_guard_admin_fail(b, "limits",
+                                    "unknown limit \"%.64s\" in \"limits\": "
+                                    "the limits are rpm, rph, rpd, tpm, tph, "
+                                    "tpd, tokens_month, concurrency, "
+                                    "budget_day and budget_month", name);
+        }
+
+        bit = 1u << k;
+        param = ngx_http_ai_guard_admin_limit_param[k];
+
+        if ((b->limits_set | b->limits_null) & bit) {
+            return ngx_http_ai_guard_admin_fail(b, param, "the field \"%s\" "
+                                                "is given twice", param);
+        }
+
+        if (YAJL_IS_NULL(m)) {
+            b->limits_null |= bit;
+            b->limits[k] = 0;
+            continue;
+        }
+
+        if (ngx_http_ai_guard_limit_unit(k) == 3) {
+            len = YAJL_IS_STRING(m) ? strlen(m->u.string) : 0;
+
+            if (len == 0 || len > 32
+                || ngx_http_ai_guard_usd_parse((const u_char *) m->u.string,
+                                               len, &pico)
+                   != 0
+                || pico <= 0 || pico > NGX_HTTP_AI_GUARD_ADMIN_MAX_USD)
+            {
+                return ngx_http_ai_guard_admin_fail(b, param, "\"%s\" must "
+                                    "be USD in a string, above 0 and at most "
+                                    "1000000, such as \"20.00\", or null",
+                                    param);
+            }
+
+            b->limits[k] = (uint64_t) pico;
+
+        } else {
+            if (!YAJL_IS_INTEGER(m)
+                || !(m->u.number.flags & YAJL_NUMBER_INT_VALID)
+                || YAJL_GET_INTEGER(m) < 1
+                || (uint64_t) YAJL_GET_INTEGER(m)
+                   > NGX_HTTP_AI_GUARD_LIMIT_MAX)
+            {
+                return ngx_http_ai_guard_admin_fail(b, param, "\"%s\" must "
+                                    "be a whole number from 1 to "
+                                    "1000000000000, or null", param);
+            }
+
+            b->limits[k] = (uint64_t) YAJL_GET_INTEGER(m);
+        }
+
+        b->limits_set |= bit;
+    }
+
+    return 0;
 }
 
 

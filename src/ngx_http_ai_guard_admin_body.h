@@ -18,12 +18,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ngx_http_ai_guard_limit.h"
+
 
 #define NGX_HTTP_AI_GUARD_ADMIN_MAX_BODY    16384
 #define NGX_HTTP_AI_GUARD_ADMIN_MAX_ID      64
 #define NGX_HTTP_AI_GUARD_ADMIN_MAX_STR     128
 #define NGX_HTTP_AI_GUARD_ADMIN_MAX_MODELS  16
 #define NGX_HTTP_AI_GUARD_ADMIN_MAX_GRACE   (30 * 86400)
+
+/* a key's own budget: USD above 0, at most a million (pico-USD) */
+#define NGX_HTTP_AI_GUARD_ADMIN_MAX_USD     1000000000000000000LL
 
 /* the fields, as bits of "has" */
 #define NGX_HTTP_AI_GUARD_ADMIN_ID          0x01
@@ -34,6 +39,7 @@
 #define NGX_HTTP_AI_GUARD_ADMIN_DISABLED    0x20
 #define NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER    0x40
 #define NGX_HTTP_AI_GUARD_ADMIN_GRACE       0x80
+#define NGX_HTTP_AI_GUARD_ADMIN_LIMITS      0x4000
 
 /* the fields of the store's own files only (docs/admin.md, durable) */
 #define NGX_HTTP_AI_GUARD_ADMIN_SEQ         0x100
@@ -63,6 +69,14 @@ typedef struct {
     int64_t                         expires;      /* 0: never */
     int64_t                         grace;        /* seconds */
     int                             disabled;
+
+    /*
+     * "limits": by kind, the value of each limit the object names
+     * ("limits_set", a bit a kind) or removes with null ("limits_null")
+     */
+    uint64_t                        limits[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
+    unsigned                        limits_set;
+    unsigned                        limits_null;
 
     /* the store's files: a key's state, or its deletion, in order */
     uint64_t                        seq;

@@ -368,6 +368,8 @@ typedef struct {
     ngx_uint_t                     nitems;
     ngx_str_t                      scope;
     void                          *scope_entry; /* held: never freed */
+    void                          *own;         /* the key's own limits:
+                                                   limit_own.c */
     uint64_t                       est_input;
     uint64_t                       est_tokens;
     int64_t                        est_money;

@@ -43,6 +43,8 @@ struct ngx_http_ai_guard_key_s {
     size_t                      nmodels;
     int64_t                     expires;     /* unix seconds, 0: never */
     void                       *tier_conf;   /* resolved by the glue */
+    const uint64_t             *limits;      /* its own, by kind; NULL:
+                                                none (docs/admin.md) */
     ngx_http_ai_guard_key_t    *next;        /* file order */
     size_t                      index;       /* entry number, from 1 */
     size_t                      line;        /* in the file, from 1 */

@@ -37,6 +37,9 @@ static uint64_t ngx_http_ai_guard_bucket_refill(
     ngx_http_ai_guard_counter_t *c, uint64_t limit, uint64_t now);
 static void ngx_http_ai_guard_bucket_refund(ngx_http_ai_guard_counter_t *c,
     uint64_t limit, uint64_t period, uint64_t now, uint64_t amount);
+static void ngx_http_ai_guard_limit_correct(
+    ngx_http_ai_guard_limit_item_t *items, size_t n, uint64_t now,
+    uint64_t tokens, uint64_t money, unsigned all);
 static void ngx_http_ai_guard_quota_refund(ngx_http_ai_guard_counter_t *c,
     ngx_http_ai_guard_cal_e cal, uint64_t now, uint64_t window,
     uint64_t amount);
@@ -667,6 +670,29 @@ void
 ngx_http_ai_guard_limit_settle(ngx_http_ai_guard_limit_item_t *items,
     size_t n, uint64_t now, uint64_t tokens, uint64_t money)
 {
+    ngx_http_ai_guard_limit_correct(items, n, now, tokens, money, 0);
+}
+
+
+/*
+ * Gives an admitted reservation back whole, requests too: a later scope
+ * of the same request refused it, and a refused request costs nothing.
+ */
+
+void
+ngx_http_ai_guard_limit_untake(ngx_http_ai_guard_limit_item_t *items,
+    size_t n, uint64_t now)
+{
+    ngx_http_ai_guard_limit_correct(items, n, now, 0, 0, 1);
+}
+
+
+/* settle, or with "all" give back requests too at a real usage of 0 */
+
+static void
+ngx_http_ai_guard_limit_correct(ngx_http_ai_guard_limit_item_t *items,
+    size_t n, uint64_t now, uint64_t tokens, uint64_t money, unsigned all)
+{
     size_t                                 i;
     uint64_t                               real;
     ngx_http_ai_guard_limit_item_t        *it;
@@ -699,7 +725,11 @@ ngx_http_ai_guard_limit_settle(ngx_http_ai_guard_limit_item_t *items,
             continue;
 
         default: /* NGX_HTTP_AI_GUARD_UNIT_REQ */
-            continue;
+            if (!all) {
+                continue;
+            }
+
+            real = 0;
         }
 
         /*
@@ -735,6 +765,60 @@ ngx_http_ai_guard_limit_settle(ngx_http_ai_guard_limit_item_t *items,
                                            now, it->window, it->cost - real);
         }
     }
+}
+
+
+/* 1: requests and slots, 2: tokens, 3: money (pico-USD); 0: none */
+
+unsigned
+ngx_http_ai_guard_limit_unit(ngx_http_ai_guard_limit_kind_e k)
+{
+    if ((unsigned) k - 1 >= NGX_HTTP_AI_GUARD_LIMIT_NKINDS - 1) {
+        return 0;
+    }
+
+    switch (ngx_http_ai_guard_limit_kinds[k].unit) {
+
+    case NGX_HTTP_AI_GUARD_UNIT_TOKEN:
+        return 2;
+
+    case NGX_HTTP_AI_GUARD_UNIT_MONEY:
+        return 3;
+
+    default: /* NGX_HTTP_AI_GUARD_UNIT_REQ, NGX_HTTP_AI_GUARD_UNIT_CONC */
+        return 1;
+    }
+}
+
+
+/*
+ * When every counter of the items is the same as a new one again: each
+ * bucket drained, each quota's window over; "now" for counters at zero.
+ */
+
+uint64_t
+ngx_http_ai_guard_limit_fresh_at(ngx_http_ai_guard_limit_item_t *items,
+    size_t n, uint64_t now)
+{
+    size_t     i;
+    uint64_t   t, at;
+
+    at = now;
+
+    for (i = 0; i < n; i++) {
+        if (items[i].counter == NULL || items[i].counter->level == 0) {
+            continue;
+        }
+
+        t = ngx_http_ai_guard_sat_add(now,
+                              ngx_http_ai_guard_limit_reset_ms(&items[i],
+                                                               now));
+        if (t > at) {
+            at = t;
+        }
+    }
+
+    return at;
 }
 
 

@@ -176,6 +176,11 @@ void ngx_http_ai_guard_limit_take(ngx_http_ai_guard_limit_item_t *items,
     size_t n);
 void ngx_http_ai_guard_limit_settle(ngx_http_ai_guard_limit_item_t *items,
     size_t n, uint64_t now, uint64_t tokens, uint64_t money);
+void ngx_http_ai_guard_limit_untake(ngx_http_ai_guard_limit_item_t *items,
+    size_t n, uint64_t now);
+unsigned ngx_http_ai_guard_limit_unit(ngx_http_ai_guard_limit_kind_e k);
+uint64_t ngx_http_ai_guard_limit_fresh_at(ngx_http_ai_guard_limit_item_t *items,
+    size_t n, uint64_t now);
 uint64_t ngx_http_ai_guard_limit_remaining(ngx_http_ai_guard_limit_item_t *it,
     uint64_t now);
 uint64_t ngx_http_ai_guard_limit_reset_ms(ngx_http_ai_guard_limit_item_t *it,

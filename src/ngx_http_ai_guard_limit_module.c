@@ -11,7 +11,10 @@
 #include "ngx_http_ai_guard_redis_admit.h"
 #include "ngx_http_ai_guard_redis_lease.h"
 #include "ngx_http_ai_guard_redis_outbox.h"
+#include "ngx_http_ai_guard_store.h"
 #include "ngx_http_ai_guard_util.h"
+#include "ngx_http_ai_guard_limit_own.h"
+#include "ngx_http_ai_guard_limit_sync.h"
 #include "ngx_http_ai_guard_zone.h"
 #include "ngx_http_ai_guard_limit_module.h"
 
@@ -33,21 +36,6 @@
 #define NGX_HTTP_AI_GUARD_SCOPE_MAX         2
 
 
-/*
- * With ai_guard_redis sync=<interval>, an entry carries what the node
- * counted since its last sync (units: requests, tokens, pico-USD, slots),
- * what is on its way to Redis, the limits, and when it was last used.
- */
-
-typedef struct {
-    ngx_http_ai_guard_scope_t      scope;
-    int64_t                        pending[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
-    int64_t                        sent[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
-    uint64_t                       limit[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
-    uint64_t                       used;
-    uint64_t                       syncing;   /* the sync a delta is in */
-} ngx_http_ai_guard_scope_sync_t;
-
 
 /* an "n" entry: the value scopes of a tenant that hold an entry */
 
@@ -56,6 +44,12 @@ typedef struct {
 } ngx_http_ai_guard_scope_count_t;
 
 
+static ngx_int_t ngx_http_ai_guard_limiter_tier(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v, ngx_http_ai_guard_tier_t *tier);
+static ngx_int_t ngx_http_ai_guard_limiter_done(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v, ngx_int_t rc);
 static ngx_int_t ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v);
@@ -74,23 +68,16 @@ static ngx_int_t ngx_http_ai_guard_limiter_lease(ngx_http_request_t *r,
     ngx_http_ai_guard_verdict_t *v);
 static ngx_int_t ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v, int rc,
-    ngx_uint_t index, uint64_t retry_ms);
+    ngx_http_ai_guard_limit_item_t *it, uint64_t retry_ms, ngx_uint_t own);
 static ngx_int_t ngx_http_ai_guard_limit_message(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v, int rc,
-    ngx_http_ai_guard_limit_item_t *it, uint64_t retry_ms);
+    ngx_http_ai_guard_limit_item_t *it, uint64_t retry_ms, ngx_uint_t own);
 static u_char *ngx_http_ai_guard_dollars(u_char *buf, int64_t pico);
 static ngx_int_t ngx_http_ai_guard_limiter_unavailable(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v);
 static void ngx_http_ai_guard_scope_fresh(ngx_http_ai_guard_scope_t *scope,
     ngx_http_ai_guard_limit_item_t *items, ngx_uint_t n, uint64_t now);
-static ngx_http_ai_guard_scope_sync_t *ngx_http_ai_guard_scope_sync(
-    ngx_http_ai_guard_main_conf_t *amcf, void *scope);
-static void ngx_http_ai_guard_sync_count(ngx_http_ai_guard_scope_sync_t *ss,
-    ngx_http_ai_guard_limit_item_t *items, ngx_uint_t n, uint64_t now,
-    ngx_uint_t settle, uint64_t tokens, int64_t money);
-static ngx_int_t ngx_http_ai_guard_sync_collect(ngx_http_ai_guard_node_t *node,
-    void *data);
 static ngx_int_t ngx_http_ai_guard_limiter_fresh(
     ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_node_t *node,
     uint64_t now);
@@ -104,38 +91,9 @@ static void ngx_http_ai_guard_budgets_strict(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx);
 
 
-/* the cost class of each limit: a request, tokens, money, a slot */
-
-static ngx_uint_t  ngx_http_ai_guard_limit_unit[] = {
-    0,  /* none */
-    1,  /* rpm */
-    1,  /* rph */
-    1,  /* rpd */
-    2,  /* tpm */
-    2,  /* tph */
-    2,  /* tpd */
-    2,  /* tokens_month */
-    1,  /* concurrency */
-    3,  /* budget_day */
-    3   /* budget_month */
-};
 
 
-/* sync=<interval>: the counters of the sync on the wire, worker-local */
-
-typedef struct {
-    ngx_http_ai_guard_main_conf_t   *amcf;
-    ngx_pool_t                      *pool;
-    ngx_http_ai_guard_redis_sync_t  *items;
-    ngx_uint_t                       n;
-    ngx_uint_t                       max;
-    uint64_t                         horizon;
-} ngx_http_ai_guard_sync_walk_t;
-
-
-static ngx_http_ai_guard_redis_sync_t  *ngx_http_ai_guard_sync_items;
-static ngx_uint_t                       ngx_http_ai_guard_sync_n;
-static uint64_t                         ngx_http_ai_guard_sync_id;
+static ngx_str_t  ngx_http_ai_guard_dash = ngx_string("-");
 
 
 /* the limits zone's policy, registered where the zone is made */
@@ -159,12 +117,11 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_verdict_t *v)
 {
-    ngx_int_t                         rc;
-    uint64_t                          out;
-    ngx_uint_t                        i, n;
-    ngx_http_ai_guard_tier_t         *tier;
-    ngx_http_ai_guard_main_conf_t    *amcf;
-    ngx_http_ai_guard_limit_item_t   *it;
+    ngx_int_t                       rc;
+    uint64_t                        out, *tenant;
+    uint64_t                        limits[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
+    ngx_http_ai_guard_tier_t       *tier;
+    ngx_http_ai_guard_limit_own_t  *own;
 
     if (ctx->redis_wait) {
         /* sync=strict: resumed by the reply, or woken up before it */
@@ -175,11 +132,10 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
 
         ctx->redis_wait = 0;
 
-        if (ctx->lease_wait) {
-            return ngx_http_ai_guard_limiter_lease(r, alcf, ctx, v);
-        }
+        rc = ctx->lease_wait ? ngx_http_ai_guard_limiter_lease(r, alcf, ctx, v)
+                             : ngx_http_ai_guard_limiter_redis(r, alcf, ctx, v);
 
-        return ngx_http_ai_guard_limiter_redis(r, alcf, ctx, v);
+        return ngx_http_ai_guard_limiter_done(r, alcf, ctx, v, rc);
     }
 
     tier = ctx->key ? ctx->key->tier_conf : NULL;
@@ -200,44 +156,70 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
                                                 ctx->req.model_len,
                                                 ctx->req.estimate, out, 0, 0);
 
-    if (tier == NULL || !tier->has_limits) {
-        return NGX_OK;
+    /*
+     * The key's own limits and its tenant's first: key within tenant
+     * within tier, each must admit
+     */
+
+    tenant = NULL;
+
+    if (ctx->key
+        && ngx_http_ai_guard_store_tenant(r, (ngx_str_t *) &ctx->key->tenant,
+                                          limits)
+           == NGX_OK)
+    {
+        tenant = limits;
     }
+
+    if (ctx->key && (ctx->key->limits || tenant)) {
+        rc = ngx_http_ai_guard_limit_own_reserve(r, alcf, ctx, tenant);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_BUSY) {
+            return ngx_http_ai_guard_limiter_refuse(r, alcf, ctx, v,
+                                                  NGX_HTTP_AI_GUARD_SCOPE_FULL);
+        }
+
+        if (rc == NGX_DECLINED) {
+            own = ctx->own;
+            ngx_http_ai_guard_limit_own_headers(ctx);
+
+            return ngx_http_ai_guard_limiter_verdict(r, ctx, v, own->rc,
+                                 &own->items[own->res.index],
+                                 own->res.retry_ms,
+                                 1 + ngx_http_ai_guard_limit_own_which(ctx));
+        }
+    }
+
+    if (tier == NULL || !tier->has_limits) {
+        return ngx_http_ai_guard_limiter_done(r, alcf, ctx, v, NGX_OK);
+    }
+
+    rc = ngx_http_ai_guard_limiter_tier(r, alcf, ctx, v, tier);
+
+    return ngx_http_ai_guard_limiter_done(r, alcf, ctx, v, rc);
+}
+
+
+/* the tier's limits, in the scope of ai_guard_limit_by */
+
+static ngx_int_t
+ngx_http_ai_guard_limiter_tier(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v, ngx_http_ai_guard_tier_t *tier)
+{
+    ngx_int_t                       rc;
+    ngx_http_ai_guard_main_conf_t  *amcf;
 
     if (ngx_http_ai_guard_scope_key(r, alcf, ctx) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    n = 0;
-
-    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
-        if (tier->limits[i] == 0) {
-            continue;
-        }
-
-        it = &ctx->items[n++];
-
-        it->kind = i;
-        it->limit = tier->limits[i];
-        it->window = 0;
-        it->counter = NULL;
-
-        switch (ngx_http_ai_guard_limit_unit[i]) {
-
-        case 1:
-            it->cost = 1;
-            break;
-
-        case 2:
-            it->cost = ctx->est_tokens;
-            break;
-
-        default:
-            it->cost = (uint64_t) ngx_max(ctx->est_money, 0);
-        }
-    }
-
-    ctx->nitems = n;
+    ctx->nitems = ngx_http_ai_guard_limit_items(ctx, tier->limits,
+                                                ctx->items);
 
     ctx->said = ngx_palloc(r->pool, sizeof(ngx_http_ai_guard_said_t));
     if (ctx->said == NULL) {
@@ -264,6 +246,43 @@ ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
     }
 
     return ngx_http_ai_guard_limiter_local(r, alcf, ctx, v);
+}
+
+
+/*
+ * The tier's scope decided (rc, not NGX_AGAIN): when it refused, the
+ * key's own reservation goes back, as the request costs nothing; the
+ * headers tell the tightest of both.  In monitor mode a request the
+ * key's limits refused went on, reserved: that is its verdict.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_limiter_done(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
+    ngx_http_ai_guard_verdict_t *v, ngx_int_t rc)
+{
+    ngx_http_ai_guard_limit_own_t  *own;
+
+    own = ctx->own;
+
+    if (own == NULL || rc == NGX_AGAIN || rc == NGX_ERROR) {
+        return rc;
+    }
+
+    if (rc == NGX_DECLINED && alcf->mode != NGX_HTTP_AI_GUARD_MODE_MONITOR) {
+        ngx_http_ai_guard_limit_own_untake(r, ctx);
+    }
+
+    ngx_http_ai_guard_limit_own_headers(ctx);
+
+    if (rc == NGX_OK && own->rc != NGX_HTTP_AI_GUARD_LIMIT_OK) {
+        return ngx_http_ai_guard_limiter_verdict(r, ctx, v, own->rc,
+                                 &own->items[own->res.index],
+                                 own->res.retry_ms,
+                                 1 + ngx_http_ai_guard_limit_own_which(ctx));
+    }
+
+    return rc;
 }
 
 
@@ -339,7 +358,7 @@ ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
         ngx_http_ai_guard_scope_fresh(scope, ctx->items, n, now);
 
         for (i = 0; i < n; i++) {
-            if (ngx_http_ai_guard_limit_unit[ctx->items[i].kind] == 3) {
+            if (ngx_http_ai_guard_limit_unit(ctx->items[i].kind) == 3) {
                 ngx_http_ai_guard_budget_hold(
                     &scope->budget[ngx_http_ai_guard_budget_index(
                                                        ctx->items[i].kind)],
@@ -373,8 +392,9 @@ ngx_http_ai_guard_limiter_local(ngx_http_request_t *r,
                    ngx_http_ai_guard_limit_name(ctx->items[res.index].kind),
                    res.retry_ms, ctx->est_tokens, (ngx_uint_t) ctx->reserved);
 
-    return ngx_http_ai_guard_limiter_verdict(r, ctx, v, rc, res.index,
-                                             res.retry_ms);
+    return ngx_http_ai_guard_limiter_verdict(r, ctx, v, rc,
+                                             &ctx->items[res.index],
+                                             res.retry_ms, 0);
 }
 
 
@@ -484,9 +504,13 @@ ngx_http_ai_guard_limiter_refuse(ngx_http_request_t *r,
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
 
-    ngx_http_ai_guard_zone_alert(&amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS],
-                                 r->connection->log, "the scope",
-                                 ctx->scope.data, ctx->scope.len);
+    if (ctx->scope.len) {
+        /* the key's own scope, before it, was told where it was made */
+        ngx_http_ai_guard_zone_alert(
+                                &amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS],
+                                r->connection->log, "the scope",
+                                ctx->scope.data, ctx->scope.len);
+    }
 
     ngx_http_ai_guard_set_verdict(v, NGX_HTTP_SERVICE_UNAVAILABLE,
                                   "limiter_unavailable",
@@ -527,7 +551,8 @@ ngx_http_ai_guard_limiter_redis(ngx_http_request_t *r,
     ngx_http_ai_guard_limit_headers(ctx, 0, res);
 
     return ngx_http_ai_guard_limiter_verdict(r, ctx, v, (int) res->rc,
-                                             res->index, res->retry_ms);
+                                             &ctx->items[res->index],
+                                             res->retry_ms, 0);
 }
 
 
@@ -583,7 +608,7 @@ ngx_http_ai_guard_limiter_unavailable(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v, int rc,
-    ngx_uint_t index, uint64_t retry_ms)
+    ngx_http_ai_guard_limit_item_t *it, uint64_t retry_ms, ngx_uint_t own)
 {
     ngx_http_ai_guard_limit_kind_e  kind;
 
@@ -591,7 +616,7 @@ ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    kind = ctx->items[index].kind;
+    kind = it->kind;
 
     ngx_http_ai_guard_set_verdict(v, NGX_HTTP_TOO_MANY_REQUESTS,
                           (char *) ngx_http_ai_guard_limit_code(kind),
@@ -605,8 +630,7 @@ ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
         v->retry = 1;
     }
 
-    if (ngx_http_ai_guard_limit_message(r, ctx, v, rc, &ctx->items[index],
-                                        retry_ms)
+    if (ngx_http_ai_guard_limit_message(r, ctx, v, rc, it, retry_ms, own)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -624,11 +648,12 @@ ngx_http_ai_guard_limiter_verdict(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_ai_guard_limit_message(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v, int rc,
-    ngx_http_ai_guard_limit_item_t *it, uint64_t retry_ms)
+    ngx_http_ai_guard_limit_item_t *it, uint64_t retry_ms, ngx_uint_t own)
 {
     char                      *money;
     u_char                     limit[64], cost[64], wait[64], *l, *c, *w;
-    ngx_str_t                  tier;
+    u_char                     buf[NGX_HTTP_AI_GUARD_KEYS_MAX_FIELD + 32];
+    ngx_str_t                  whose;
     ngx_http_ai_guard_tier_t  *t;
 
     static char  *what[] = {
@@ -638,13 +663,26 @@ ngx_http_ai_guard_limit_message(ngx_http_request_t *r,
         "monthly budget"
     };
 
+    /* whose limit it is: its tier's, the key's own or its tenant's */
+
     t = (ctx->key && ctx->key->tier_conf) ? ctx->key->tier_conf : NULL;
 
-    if (t) {
-        tier = t->name;
+    if (own == 1 + NGX_HTTP_AI_GUARD_OWN_KEY) {
+        ngx_str_set(&whose, "this API key's own limits");
+
+    } else if (own == 1 + NGX_HTTP_AI_GUARD_OWN_TENANT) {
+        whose.data = buf;
+        whose.len = ngx_snprintf(buf, sizeof(buf),
+                                 "this API key's tenant \"%V\"",
+                                 &ctx->key->tenant)
+                    - buf;
 
     } else {
-        ngx_str_set(&tier, "-");
+        whose.data = buf;
+        whose.len = ngx_snprintf(buf, sizeof(buf),
+                                 "this API key's tier \"%V\"",
+                                 t ? &t->name : &ngx_http_ai_guard_dash)
+                    - buf;
     }
 
     if (it->kind == NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY
@@ -663,10 +701,10 @@ ngx_http_ai_guard_limit_message(ngx_http_request_t *r,
     if (rc == NGX_HTTP_AI_GUARD_LIMIT_NEVER) {
         return ngx_http_ai_guard_verdict_message(r, v,
                    "This request alone, an estimated %s%*s%s with its "
-                   "max_tokens, exceeds the %s (%V) of this API key's tier "
-                   "\"%V\", %s%*s%s: ask for fewer tokens with max_tokens.",
+                   "max_tokens, exceeds the %s (%V) of %V, %s%*s%s: ask for "
+                   "fewer tokens with max_tokens.",
                    money, c - cost, cost, *money ? "" : " tokens",
-                   what[it->kind], &v->reason, &tier, money, l - limit,
+                   what[it->kind], &v->reason, &whose, money, l - limit,
                    limit, *money ? "" : " tokens");
     }
 
@@ -674,26 +712,26 @@ ngx_http_ai_guard_limit_message(ngx_http_request_t *r,
 
     if (it->kind == NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY) {
         return ngx_http_ai_guard_verdict_message(r, v,
-                   "Too many requests in flight (concurrency) for this API "
-                   "key's tier \"%V\": the limit is %*s. Please try again "
-                   "when one has finished.", &tier, l - limit, limit);
+                   "Too many requests in flight (concurrency) for %V: the "
+                   "limit is %*s. Please try again when one has finished.",
+                   &whose, l - limit, limit);
     }
 
     if (*money) {
         return ngx_http_ai_guard_verdict_message(r, v,
-                   "The %s of this API key's tier \"%V\", $%*s, is spent "
-                   "(%V); it renews at %s. Please try again in %*s.",
-                   what[it->kind], &tier, l - limit, limit, &v->reason,
+                   "The %s of %V, $%*s, is spent (%V); it renews at %s. "
+                   "Please try again in %*s.",
+                   what[it->kind], &whose, l - limit, limit, &v->reason,
                    it->kind == NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY
                    ? "00:00 UTC" : "00:00 UTC on the 1st of the month",
                    w - wait, wait);
     }
 
     return ngx_http_ai_guard_verdict_message(r, v,
-               "%s reached for %s (%V) of this API key's tier \"%V\": the "
-               "limit is %*s. Please try again in %*s.",
+               "%s reached for %s (%V) of %V: the limit is %*s. Please try "
+               "again in %*s.",
                ngx_strcmp(v->code, "insufficient_quota") == 0
-               ? "Quota" : "Rate limit", what[it->kind], &v->reason, &tier,
+               ? "Quota" : "Rate limit", what[it->kind], &v->reason, &whose,
                l - limit, limit, w - wait, wait);
 }
 
@@ -742,6 +780,8 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
     ngx_http_ai_guard_scope_t       *scope;
     ngx_http_ai_guard_main_conf_t   *amcf;
     ngx_http_ai_guard_scope_sync_t  *ss;
+
+    ngx_http_ai_guard_limit_own_settle(r, ctx);
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
 
@@ -838,7 +878,7 @@ ngx_http_ai_guard_budgets(ngx_http_ai_guard_ctx_t *ctx,
     for (i = 0; i < ctx->nitems; i++) {
         it = &ctx->items[i];
 
-        if (ngx_http_ai_guard_limit_unit[it->kind] != 3) {
+        if (ngx_http_ai_guard_limit_unit(it->kind) != 3) {
             continue;
         }
 
@@ -894,7 +934,7 @@ ngx_http_ai_guard_budgets_strict(ngx_http_request_t *r,
     for (i = 0; i < ctx->nitems; i++) {
         it = &ctx->items[i];
 
-        if (ngx_http_ai_guard_limit_unit[it->kind] != 3) {
+        if (ngx_http_ai_guard_limit_unit(it->kind) != 3) {
             continue;
         }
 
@@ -957,24 +997,12 @@ static void
 ngx_http_ai_guard_scope_fresh(ngx_http_ai_guard_scope_t *scope,
     ngx_http_ai_guard_limit_item_t *items, ngx_uint_t n, uint64_t now)
 {
-    uint64_t                         t;
-    ngx_uint_t                       i;
-    ngx_http_ai_guard_limit_item_t  *it;
+    uint64_t  t;
 
-    for (i = 0; i < n; i++) {
-        it = &items[i];
+    t = ngx_http_ai_guard_limit_fresh_at(items, n, now);
 
-        if (it->counter == NULL || it->counter->level == 0) {
-            continue;
-        }
-
-        t = ngx_http_ai_guard_sat_add(now,
-                                      ngx_http_ai_guard_limit_reset_ms(it,
-                                                                       now));
-
-        if (t > scope->fresh_at) {
-            scope->fresh_at = t;
-        }
+    if (t > scope->fresh_at) {
+        scope->fresh_at = t;
     }
 }
 
@@ -1058,304 +1086,6 @@ ngx_http_ai_guard_limiter_free(ngx_http_ai_guard_zone_t *zone,
 }
 
 
-/* the sync part of a limiter entry, when it has one */
-
-static ngx_http_ai_guard_scope_sync_t *
-ngx_http_ai_guard_scope_sync(ngx_http_ai_guard_main_conf_t *amcf,
-    void *scope)
-{
-    ngx_http_ai_guard_node_t  *node;
-
-    if (amcf->redis == NULL || amcf->redis->sync == 0) {
-        return NULL;
-    }
-
-    node = ngx_http_ai_guard_zone_node(scope);
-
-    /* an entry made before the reload that turned sync on is too small */
-
-    if (node->size < sizeof(ngx_http_ai_guard_scope_sync_t)) {
-        return NULL;
-    }
-
-    return scope;
-}
-
-
-/*
- * What the node counts, in units, as the arithmetic of limit.c does: a
- * reservation takes each cost; a settlement adds the difference to the
- * real usage and gives the concurrency slot back.
- */
-
-static void
-ngx_http_ai_guard_sync_count(ngx_http_ai_guard_scope_sync_t *ss,
-    ngx_http_ai_guard_limit_item_t *items, ngx_uint_t n, uint64_t now,
-    ngx_uint_t settle, uint64_t tokens, int64_t money)
-{
-    ngx_uint_t                       i, k;
-    ngx_http_ai_guard_limit_item_t  *it;
-
-    for (i = 0; i < n; i++) {
-        it = &items[i];
-        k = it->kind;
-
-        ss->limit[k] = it->limit;
-
-        /* a monitored request's cost may be any size: all saturates */
-
-        if (!settle) {
-            ss->pending[k] = ngx_http_ai_guard_pico_add(ss->pending[k],
-                                 ngx_http_ai_guard_sat_delta(it->cost, 0));
-            continue;
-        }
-
-        switch (ngx_http_ai_guard_limit_unit[k]) {
-
-        case 2:
-            ss->pending[k] = ngx_http_ai_guard_pico_add(ss->pending[k],
-                                 ngx_http_ai_guard_sat_delta(tokens,
-                                                             it->cost));
-            break;
-
-        case 3:
-            ss->pending[k] = ngx_http_ai_guard_pico_add(ss->pending[k],
-                                 ngx_http_ai_guard_sat_delta(
-                                     (uint64_t) ngx_max(money, 0),
-                                     it->cost));
-            break;
-
-        default:
-            if (k == NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY) {
-                ss->pending[k] = ngx_http_ai_guard_pico_add(ss->pending[k],
-                                     -ngx_http_ai_guard_sat_delta(it->cost,
-                                                                  0));
-            }
-        }
-    }
-}
-
-
-/*
- * sync=<interval>, worker 0: the entries used in the last minute send
- * what they counted; NGX_DECLINED: nothing to send.
- */
-
-ngx_int_t
-ngx_http_ai_guard_limiter_sync(ngx_http_ai_guard_main_conf_t *amcf,
-    ngx_log_t *log, ngx_http_ai_guard_redis_sync_pt send)
-{
-    uint64_t                        now;
-    ngx_uint_t                      n;
-    ngx_pool_t                     *pool;
-    ngx_http_ai_guard_zone_t       *zone;
-    ngx_http_ai_guard_sync_walk_t   w;
-
-    zone = &amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS];
-
-    if (zone->sh == NULL) {
-        return NGX_DECLINED;
-    }
-
-    pool = ngx_create_pool(16384, log);
-    if (pool == NULL) {
-        return NGX_ERROR;
-    }
-
-    w.amcf = amcf;
-    w.pool = pool;
-    w.n = 0;
-    w.max = 1024;
-
-    w.items = ngx_palloc(pool,
-                         w.max * sizeof(ngx_http_ai_guard_redis_sync_t));
-    if (w.items == NULL) {
-        ngx_destroy_pool(pool);
-        return NGX_ERROR;
-    }
-
-    now = ngx_http_ai_guard_now();
-
-    /* a scope used in the last minute keeps pulling the others' counts */
-    w.horizon = now - ngx_min(now, NGX_HTTP_AI_GUARD_MINUTE_MS);
-
-    ngx_http_ai_guard_sync_id++;
-
-    /*
-     * The whole queue: entries that may not go are moved to its head when
-     * the zone makes room, so its order is not the order of use.
-     */
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    (void) ngx_http_ai_guard_zone_walk(zone, ngx_http_ai_guard_sync_collect,
-                                       &w);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    n = w.n;
-
-    ngx_http_ai_guard_sync_items = w.items;
-    ngx_http_ai_guard_sync_n = n;
-
-    if (n && send(pool, w.items, n) == NGX_OK) {
-        return NGX_OK;
-    }
-
-    /* nothing sent: the deltas go back */
-    ngx_http_ai_guard_limiter_synced(amcf, pool, NULL, 0, 0);
-    ngx_destroy_pool(pool);
-
-    return n ? NGX_ERROR : NGX_DECLINED;
-}
-
-
-static ngx_int_t
-ngx_http_ai_guard_sync_collect(ngx_http_ai_guard_node_t *node, void *data)
-{
-    ngx_http_ai_guard_sync_walk_t *w = data;
-
-    u_char                          *key;
-    size_t                           len;
-    ngx_uint_t                       k;
-    ngx_http_ai_guard_redis_sync_t  *it;
-    ngx_http_ai_guard_scope_sync_t  *ss;
-
-    ss = ngx_http_ai_guard_scope_sync(w->amcf, node->data);
-
-    if (ss == NULL || ss->used < w->horizon) {
-        return NGX_OK;
-    }
-
-    if (w->n + NGX_HTTP_AI_GUARD_LIMIT_NKINDS > w->max) {
-        return NGX_DONE;
-    }
-
-    key = ngx_http_ai_guard_zone_key(node->data, &len);
-
-    for (k = 1; k < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; k++) {
-        if (ss->limit[k] == 0) {
-            continue;
-        }
-
-        it = &w->items[w->n];
-
-        it->scope.data = ngx_pnalloc(w->pool, len);
-        if (it->scope.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        w->n++;
-
-        ngx_memcpy(it->scope.data, key, len);
-        it->scope.len = len;
-        it->kind = k;
-        it->limit = ss->limit[k];
-        it->delta = ss->pending[k];
-        it->window = ss->scope.counters[k].stamp;
-
-        ss->sent[k] = ss->pending[k];
-        ss->pending[k] = 0;
-        ss->syncing = ngx_http_ai_guard_sync_id;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * The cluster's totals are in (or, with n == 0, the sync failed): each
- * counter becomes the cluster's level plus what the node counted since
- * the sync left.
- */
-
-void
-ngx_http_ai_guard_limiter_synced(ngx_http_ai_guard_main_conf_t *amcf,
-    ngx_pool_t *pool, uint64_t *totals, ngx_uint_t n, uint64_t redis_now)
-{
-    void                            *scope;
-    uint64_t                         now, period;
-    ngx_uint_t                       i, k;
-    ngx_http_ai_guard_zone_t        *zone;
-    ngx_http_ai_guard_scope_sync_t  *ss;
-    ngx_http_ai_guard_redis_sync_t  *it;
-    ngx_http_ai_guard_limit_item_t   item;
-
-    now = ngx_http_ai_guard_now();
-    zone = &amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS];
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    for (i = 0; i < ngx_http_ai_guard_sync_n; i++) {
-        it = &ngx_http_ai_guard_sync_items[i];
-        k = it->kind;
-
-        scope = ngx_http_ai_guard_zone_find(zone, it->scope.data,
-                                            it->scope.len);
-        if (scope == NULL) {
-            continue;
-        }
-
-        ss = ngx_http_ai_guard_scope_sync(amcf, scope);
-
-        if (ss == NULL || ss->syncing != ngx_http_ai_guard_sync_id) {
-            continue;
-        }
-
-        if (n != ngx_http_ai_guard_sync_n) {
-            ss->pending[k] += ss->sent[k];
-            ss->sent[k] = 0;
-            continue;
-        }
-
-        ss->sent[k] = 0;
-
-        switch (k) {
-
-        case NGX_HTTP_AI_GUARD_LIMIT_RPM:
-        case NGX_HTTP_AI_GUARD_LIMIT_TPM:
-            period = NGX_HTTP_AI_GUARD_MINUTE_MS;
-            break;
-
-        case NGX_HTTP_AI_GUARD_LIMIT_RPH:
-        case NGX_HTTP_AI_GUARD_LIMIT_TPH:
-            period = NGX_HTTP_AI_GUARD_HOUR_MS;
-            break;
-
-        default:
-            period = 0;
-        }
-
-        if (period) {
-            ss->scope.counters[k].level = totals[i]
-                                    + (uint64_t) ngx_max(ss->pending[k], 0)
-                                      * period;
-            ss->scope.counters[k].stamp = ngx_max(now,
-                                                  ss->scope.counters[k].stamp);
-
-        } else if (k == NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY
-                   || ss->scope.counters[k].stamp == it->window)
-        {
-            ss->scope.counters[k].level = totals[i]
-                                    + (uint64_t) ngx_max(ss->pending[k], 0);
-        }
-
-        /* the cluster's counts hold the entry as the node's own would */
-
-        item.counter = &ss->scope.counters[k];
-        item.limit = it->limit;
-        item.kind = k;
-
-        ngx_http_ai_guard_scope_fresh(&ss->scope, &item, 1, now);
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    ngx_http_ai_guard_sync_n = 0;
-
-    (void) redis_now;
-    (void) pool;
-}
 
 
 /*
@@ -1458,7 +1188,7 @@ ngx_http_ai_guard_limit_headers(ngx_http_ai_guard_ctx_t *ctx, uint64_t now,
             said->reset_ms[i] = ngx_http_ai_guard_limit_reset_ms(it, now);
         }
 
-        unit = ngx_http_ai_guard_limit_unit[it->kind];
+        unit = ngx_http_ai_guard_limit_unit(it->kind);
 
         if (unit == 1 && !ctx->has_req_limit
             && it->kind != NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY)

@@ -41,12 +41,8 @@ ngx_int_t ngx_http_ai_guard_limiter_reserve(ngx_http_request_t *r,
     ngx_http_ai_guard_verdict_t *v);
 void ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx);
-ngx_int_t ngx_http_ai_guard_limiter_sync(ngx_http_ai_guard_main_conf_t *amcf,
-    ngx_log_t *log, ngx_http_ai_guard_redis_sync_pt send);
 ngx_int_t ngx_http_ai_guard_scope_key(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
-void ngx_http_ai_guard_limiter_synced(ngx_http_ai_guard_main_conf_t *amcf,
-    ngx_pool_t *pool, uint64_t *totals, ngx_uint_t n, uint64_t redis_now);
 
 
 #endif /* _NGX_HTTP_AI_GUARD_LIMIT_MODULE_H_INCLUDED_ */

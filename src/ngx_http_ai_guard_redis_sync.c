@@ -5,7 +5,7 @@
 
 
 #include "ngx_http_ai_guard_common.h"
-#include "ngx_http_ai_guard_limit_module.h"
+#include "ngx_http_ai_guard_limit_sync.h"
 #include "ngx_http_ai_guard_redis_transport.h"
 #include "ngx_http_ai_guard_util.h"
 #include "ngx_http_ai_guard_redis_sync.h"

@@ -374,7 +374,8 @@ ngx_http_ai_guard_report_month(ngx_http_ai_guard_report_args_t *args)
 /*
  * ai_guard_self's spend: the report's default period and its numbers,
  * from the report's source, for the key's tenant only, and of those the
- * key's own rows.  The client names nothing here.  The answer is sent
+ * key's own rows (none for the admin API's tenant: a key without an
+ * id).  The client names nothing here.  The answer is sent
  * from here, after Redis's rows when they are waited for.
  */
 
@@ -451,9 +452,15 @@ ngx_http_ai_guard_usage_self_answer(ngx_http_request_t *r,
     ngx_http_ai_guard_out_text(o, "\"tenant\":{\"tenant\":");
     ngx_http_ai_guard_out_json(o, &args->tenant);
     ngx_http_ai_guard_out_totals(o, &tenant, 0);
-    ngx_http_ai_guard_out_text(o, "},\"key\":{\"key\":");
-    ngx_http_ai_guard_out_json(o, &args->key);
-    ngx_http_ai_guard_out_totals(o, &own, 0);
+
+    /* the admin API's tenant has no key: its spend is the tenant's only */
+
+    if (args->key.len) {
+        ngx_http_ai_guard_out_text(o, "},\"key\":{\"key\":");
+        ngx_http_ai_guard_out_json(o, &args->key);
+        ngx_http_ai_guard_out_totals(o, &own, 0);
+    }
+
     ngx_http_ai_guard_out_text(o, "}}}\n");
 
     if (o->failed) {

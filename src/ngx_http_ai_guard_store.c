@@ -24,12 +24,19 @@
 #define NGX_HTTP_AI_GUARD_STORE_DIG  'd'
 #define NGX_HTTP_AI_GUARD_STORE_META '#'
 #define NGX_HTTP_AI_GUARD_STORE_TOMB 'x'
+#define NGX_HTTP_AI_GUARD_STORE_TEN  'T'
+#define NGX_HTTP_AI_GUARD_STORE_TTOMB 'y'
 /* NGX_HTTP_AI_GUARD_STORE_SYNC '~' is store_redis.c's (store.h) */
+
+/* a tenant's name, as a key's tenant: 1 to 128 bytes */
+#define NGX_HTTP_AI_GUARD_TENANT_MAX 128
 
 
 /*
  * A key: its times, digests, and its strings after it, each a length
- * byte and its bytes (id, tenant, tier, customer, then the models).
+ * byte and its bytes (id, tenant, tier, customer, then the models), then
+ * the values of its own limits, 8 bytes each, of the kinds "limits" has
+ * a bit of: a key without limits of its own is no larger for them.
  */
 
 typedef struct {
@@ -42,6 +49,7 @@ typedef struct {
     uint64_t                       seq;
     uint32_t                       len;
     uint16_t                       nmodels;
+    uint16_t                       limits;
     u_char                         disabled;
     u_char                         has_old;
     u_char                         data[1];
@@ -61,7 +69,16 @@ typedef struct {
     uint64_t                       seq;       /* the last change's */
     ngx_uint_t                     keys;
     ngx_uint_t                     loaded;    /* from the state files */
+    ngx_uint_t                     tenants;   /* with limits of their own */
 } ngx_http_ai_guard_store_meta_t;
+
+
+/* a tenant's limits: "T" and its name */
+
+typedef struct {
+    uint64_t                       seq;
+    uint64_t                       limits[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
+} ngx_http_ai_guard_store_tenant_t;
 
 
 /* while the files are read: a key deleted, at which change */
@@ -101,6 +118,13 @@ static u_char *ngx_http_ai_guard_store_str(ngx_pool_t *pool, u_char *p,
     ngx_http_ai_guard_str_t *s);
 static ngx_int_t ngx_http_ai_guard_store_visit(ngx_http_ai_guard_node_t *node,
     void *data);
+static ngx_int_t ngx_http_ai_guard_store_tenant_restore(
+    ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_key_info_t *info,
+    ngx_uint_t deleted);
+static size_t ngx_http_ai_guard_store_tenant_key(u_char *k, u_char kind,
+    ngx_str_t *tenant);
+static ngx_int_t ngx_http_ai_guard_store_tomb(ngx_http_ai_guard_zone_t *zone,
+    u_char *k, size_t len, uint64_t seq);
 
 
 /* ai_guard_key_store <size> [max=<number>] */
@@ -174,6 +198,7 @@ ngx_http_ai_guard_store_lookup(ngx_http_request_t *r, u_char *digest,
 {
     u_char                          k[1 + NGX_HTTP_AI_GUARD_DIGEST_LEN];
     ngx_int_t                       rc;
+    ngx_uint_t                      i;
     ngx_http_ai_guard_zone_t       *zone;
     ngx_http_ai_guard_store_dig_t  *dig;
     ngx_http_ai_guard_store_rec_t  *rec;
@@ -233,6 +258,15 @@ done:
 
     /* the secret that matched: the old one, in its grace period */
     ngx_memcpy(info->key.digest, digest, NGX_HTTP_AI_GUARD_DIGEST_LEN);
+
+    /* in the request's pool, as the key: the limiter reads them */
+
+    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
+        if (info->limits[i]) {
+            info->key.limits = info->limits;
+            break;
+        }
+    }
 
     if (info->key.tier.len) {
         info->key.tier_conf = ngx_http_ai_guard_tier_find(amcf,
@@ -523,9 +557,25 @@ ngx_http_ai_guard_store_visit(ngx_http_ai_guard_node_t *node, void *data)
     key = ngx_http_ai_guard_zone_key(rec, &len);
 
     if (w->each) {
-        if (key[0] == NGX_HTTP_AI_GUARD_STORE_TOMB) {
+        if (key[0] == NGX_HTTP_AI_GUARD_STORE_TOMB
+            || key[0] == NGX_HTTP_AI_GUARD_STORE_TTOMB)
+        {
             ngx_http_ai_guard_zone_free(w->zone, rec);
             return NGX_OK;
+        }
+
+        if (key[0] == NGX_HTTP_AI_GUARD_STORE_TEN) {
+            ngx_memzero(&one, sizeof(ngx_http_ai_guard_key_info_t));
+
+            one.tenant_rec = 1;
+            one.key.tenant.data = key + 1;
+            one.key.tenant.len = len - 1;
+            one.seq = ((ngx_http_ai_guard_store_tenant_t *) rec)->seq;
+            ngx_memcpy(one.limits,
+                       ((ngx_http_ai_guard_store_tenant_t *) rec)->limits,
+                       sizeof(one.limits));
+
+            return w->each(&one, w->data);
         }
 
         if (key[0] != NGX_HTTP_AI_GUARD_STORE_KEY
@@ -635,6 +685,10 @@ ngx_http_ai_guard_store_restore(ngx_http_ai_guard_zone_t *zone,
     ngx_http_ai_guard_store_meta_t  *meta;
     ngx_http_ai_guard_store_tomb_t  *tomb;
 
+    if (info->tenant_rec) {
+        return ngx_http_ai_guard_store_tenant_restore(zone, info, deleted);
+    }
+
     id = (ngx_str_t *) &info->key.id;
     meta = ngx_http_ai_guard_store_meta(zone);
 
@@ -677,16 +731,7 @@ ngx_http_ai_guard_store_restore(ngx_http_ai_guard_zone_t *zone,
     }
 
     if (deleted) {
-        tomb = ngx_http_ai_guard_zone_get(zone, k, 1 + id->len,
-                                      sizeof(ngx_http_ai_guard_store_tomb_t),
-                                      0, NULL);
-        if (tomb == NULL) {
-            return NGX_BUSY;
-        }
-
-        tomb->seq = info->seq;
-
-        return NGX_OK;
+        return ngx_http_ai_guard_store_tomb(zone, k, 1 + id->len, info->seq);
     }
 
     if (ngx_http_ai_guard_store_put(zone, info) != NGX_OK
@@ -835,6 +880,7 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
 {
     u_char                         *p, k[1 + NGX_HTTP_AI_GUARD_ID_MAX];
     size_t                          len, i;
+    uint16_t                        limits;
     ngx_http_ai_guard_key_t        *key;
     ngx_http_ai_guard_store_rec_t  *rec;
 
@@ -845,6 +891,15 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
 
     for (i = 0; i < key->nmodels; i++) {
         len += 1 + key->models[i].len;
+    }
+
+    limits = 0;
+
+    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
+        if (info->limits[i]) {
+            limits |= 1 << i;
+            len += sizeof(uint64_t);
+        }
     }
 
     k[0] = NGX_HTTP_AI_GUARD_STORE_KEY;
@@ -869,6 +924,7 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
     rec->nmodels = (uint16_t) key->nmodels;
     rec->disabled = key->disabled;
     rec->has_old = info->has_old;
+    rec->limits = limits;
 
     p = rec->data;
 
@@ -884,6 +940,12 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
     for (i = 0; i < key->nmodels; i++) {
         *p++ = (u_char) key->models[i].len;
         p = ngx_cpymem(p, key->models[i].data, key->models[i].len);
+    }
+
+    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
+        if (limits & (1 << i)) {
+            p = ngx_cpymem(p, &info->limits[i], sizeof(uint64_t));
+        }
     }
 
     return NGX_OK;
@@ -966,20 +1028,25 @@ ngx_http_ai_guard_store_copy(ngx_pool_t *pool,
         return NGX_ERROR;
     }
 
-    if (rec->nmodels == 0) {
-        return NGX_OK;
-    }
-
-    key->models = ngx_palloc(pool,
-                             rec->nmodels * sizeof(ngx_http_ai_guard_str_t));
-    if (key->models == NULL) {
-        return NGX_ERROR;
+    if (rec->nmodels) {
+        key->models = ngx_palloc(pool, rec->nmodels
+                                       * sizeof(ngx_http_ai_guard_str_t));
+        if (key->models == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     for (i = 0; i < rec->nmodels; i++) {
         p = ngx_http_ai_guard_store_str(pool, p, &key->models[i]);
         if (p == NULL) {
             return NGX_ERROR;
+        }
+    }
+
+    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
+        if (rec->limits & (1 << i)) {
+            ngx_memcpy(&info->limits[i], p, sizeof(uint64_t));
+            p += sizeof(uint64_t);
         }
     }
 
@@ -1005,4 +1072,249 @@ ngx_http_ai_guard_store_str(ngx_pool_t *pool, u_char *p,
     ngx_memcpy(s->data, p, s->len);
 
     return p + s->len;
+}
+
+
+/*
+ * A tenant's limits, copied into "limits" (by kind); NGX_DECLINED: it
+ * has none.  The limiter asks at each request of the tenant's keys.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_store_tenant(ngx_http_request_t *r, ngx_str_t *tenant,
+    uint64_t *limits)
+{
+    u_char                            k[1 + NGX_HTTP_AI_GUARD_TENANT_MAX];
+    size_t                            len;
+    ngx_int_t                         rc;
+    ngx_http_ai_guard_zone_t         *zone;
+    ngx_http_ai_guard_store_meta_t   *meta;
+    ngx_http_ai_guard_store_tenant_t *t;
+    ngx_http_ai_guard_main_conf_t    *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+    zone = amcf->store;
+
+    if (zone == NULL || zone->sh == NULL
+        || tenant->len == 0 || tenant->len > NGX_HTTP_AI_GUARD_TENANT_MAX)
+    {
+        return NGX_DECLINED;
+    }
+
+    len = ngx_http_ai_guard_store_tenant_key(k, NGX_HTTP_AI_GUARD_STORE_TEN,
+                                             tenant);
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    meta = ngx_http_ai_guard_store_meta(zone);
+
+    /* most stores have no tenant of limits: no lookup then */
+
+    t = (meta && meta->tenants) ? ngx_http_ai_guard_zone_find(zone, k, len)
+                                : NULL;
+
+    if (t) {
+        ngx_memcpy(limits, t->limits,
+                   NGX_HTTP_AI_GUARD_LIMIT_NKINDS * sizeof(uint64_t));
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * A tenant's limits set (some limit in info->limits) or removed (none),
+ * the previous ones in "old" (old->seq 0: it had none).  NGX_BUSY: no
+ * room; NGX_DECLINED: nothing to remove.  info->seq is the change's.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_store_tenant_set(ngx_http_request_t *r,
+    ngx_http_ai_guard_key_info_t *info, ngx_http_ai_guard_key_info_t *old)
+{
+    u_char                            k[1 + NGX_HTTP_AI_GUARD_TENANT_MAX];
+    size_t                            len;
+    ngx_int_t                         rc;
+    ngx_uint_t                        i, any;
+    ngx_str_t                        *tenant;
+    ngx_http_ai_guard_zone_t         *zone;
+    ngx_http_ai_guard_store_meta_t   *meta;
+    ngx_http_ai_guard_store_tenant_t *t;
+    ngx_http_ai_guard_main_conf_t    *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+    zone = amcf->store;
+    tenant = (ngx_str_t *) &info->key.tenant;
+
+    any = 0;
+
+    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
+        any |= (info->limits[i] != 0);
+    }
+
+    len = ngx_http_ai_guard_store_tenant_key(k, NGX_HTTP_AI_GUARD_STORE_TEN,
+                                             tenant);
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    meta = ngx_http_ai_guard_store_meta(zone);
+    t = ngx_http_ai_guard_zone_find(zone, k, len);
+
+    ngx_memzero(old->limits, sizeof(old->limits));
+    old->seq = 0;
+
+    if (t) {
+        ngx_memcpy(old->limits, t->limits, sizeof(old->limits));
+        old->seq = t->seq;
+    }
+
+    if (meta == NULL) {
+        rc = NGX_BUSY;
+        goto done;
+    }
+
+    if (!any) {
+        if (t == NULL) {
+            rc = NGX_DECLINED;
+            goto done;
+        }
+
+        ngx_http_ai_guard_zone_free(zone, t);
+        meta->tenants--;
+
+    } else {
+        if (t == NULL) {
+            t = ngx_http_ai_guard_zone_get(zone, k, len,
+                                   sizeof(ngx_http_ai_guard_store_tenant_t),
+                                   0, NULL);
+            if (t == NULL) {
+                rc = NGX_BUSY;
+                goto done;
+            }
+
+            meta->tenants++;
+        }
+
+        ngx_memcpy(t->limits, info->limits, sizeof(t->limits));
+        t->seq = meta->seq + 1;
+    }
+
+    meta->changes++;
+    info->seq = ++meta->seq;
+    rc = NGX_OK;
+
+done:
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
+}
+
+
+/* a tenant's line of the files: the later change wins, whatever order */
+
+static ngx_int_t
+ngx_http_ai_guard_store_tenant_restore(ngx_http_ai_guard_zone_t *zone,
+    ngx_http_ai_guard_key_info_t *info, ngx_uint_t deleted)
+{
+    u_char                            k[1 + NGX_HTTP_AI_GUARD_TENANT_MAX];
+    u_char                            tk[1 + NGX_HTTP_AI_GUARD_TENANT_MAX];
+    size_t                            len;
+    ngx_str_t                        *tenant;
+    ngx_http_ai_guard_store_meta_t   *meta;
+    ngx_http_ai_guard_store_tomb_t   *tomb;
+    ngx_http_ai_guard_store_tenant_t *t;
+
+    tenant = (ngx_str_t *) &info->key.tenant;
+    meta = ngx_http_ai_guard_store_meta(zone);
+
+    if (meta == NULL || tenant->len == 0
+        || tenant->len > NGX_HTTP_AI_GUARD_TENANT_MAX)
+    {
+        return NGX_BUSY;
+    }
+
+    meta->seq = ngx_max(meta->seq, info->seq);
+
+    len = ngx_http_ai_guard_store_tenant_key(k, NGX_HTTP_AI_GUARD_STORE_TEN,
+                                             tenant);
+    (void) ngx_http_ai_guard_store_tenant_key(tk,
+                                              NGX_HTTP_AI_GUARD_STORE_TTOMB,
+                                              tenant);
+
+    tomb = ngx_http_ai_guard_zone_find(zone, tk, len);
+    t = ngx_http_ai_guard_zone_find(zone, k, len);
+
+    if ((tomb && tomb->seq >= info->seq) || (t && t->seq >= info->seq)) {
+        return NGX_OK;
+    }
+
+    if (deleted) {
+        if (t) {
+            ngx_http_ai_guard_zone_free(zone, t);
+            meta->tenants--;
+        }
+
+        return ngx_http_ai_guard_store_tomb(zone, tk, len, info->seq);
+    }
+
+    if (t == NULL) {
+        t = ngx_http_ai_guard_zone_get(zone, k, len,
+                                   sizeof(ngx_http_ai_guard_store_tenant_t),
+                                   0, NULL);
+        if (t == NULL) {
+            return NGX_BUSY;
+        }
+
+        meta->tenants++;
+    }
+
+    ngx_memcpy(t->limits, info->limits, sizeof(t->limits));
+    t->seq = info->seq;
+
+    return NGX_OK;
+}
+
+
+/* a tenant's entry's key: the kind, then the name (at most 128 bytes) */
+
+static size_t
+ngx_http_ai_guard_store_tenant_key(u_char *k, u_char kind, ngx_str_t *tenant)
+{
+    size_t  len;
+
+    len = ngx_min(tenant->len, NGX_HTTP_AI_GUARD_TENANT_MAX);
+
+    k[0] = kind;
+    ngx_memcpy(k + 1, tenant->data, len);
+
+    return 1 + len;
+}
+
+
+/*
+ * While the files are read: what was deleted, at which change, so that
+ * an older line read later does not bring it back.  NGX_BUSY: no room.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_store_tomb(ngx_http_ai_guard_zone_t *zone, u_char *k,
+    size_t len, uint64_t seq)
+{
+    ngx_http_ai_guard_store_tomb_t  *tomb;
+
+    tomb = ngx_http_ai_guard_zone_get(zone, k, len,
+                                      sizeof(ngx_http_ai_guard_store_tomb_t),
+                                      0, NULL);
+    if (tomb == NULL) {
+        return NGX_BUSY;
+    }
+
+    tomb->seq = seq;
+
+    return NGX_OK;
 }

@@ -25,9 +25,13 @@ typedef struct {
     int64_t                        last_used;    /* 0: never */
     int64_t                        grace_until;  /* the old secret's end */
     uint64_t                       seq;          /* of its last change */
+    uint64_t                       limits[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
     u_char                         old_digest[NGX_HTTP_AI_GUARD_DIGEST_LEN];
     unsigned                       has_old:1;
     unsigned                       from_file:1;
+    unsigned                       tenant_rec:1; /* a tenant's limits:
+                                                    key.tenant, limits and
+                                                    seq only */
 } ngx_http_ai_guard_key_info_t;
 
 
@@ -49,6 +53,12 @@ ngx_array_t *ngx_http_ai_guard_store_list(ngx_http_request_t *r,
     ngx_str_t *tenant);
 uint64_t ngx_http_ai_guard_store_changes(ngx_http_ai_guard_main_conf_t *amcf,
     ngx_uint_t *keys);
+
+/* a tenant's limits (docs/admin.md, tenants): by kind, 0 none */
+ngx_int_t ngx_http_ai_guard_store_tenant(ngx_http_request_t *r,
+    ngx_str_t *tenant, uint64_t *limits);
+ngx_int_t ngx_http_ai_guard_store_tenant_set(ngx_http_request_t *r,
+    ngx_http_ai_guard_key_info_t *info, ngx_http_ai_guard_key_info_t *old);
 
 /* the store's files (store_file.c): loading, the snapshot's walk */
 typedef ngx_int_t (*ngx_http_ai_guard_store_each_pt)(

@@ -10,6 +10,7 @@
 
 #include "ngx_http_ai_guard_common.h"
 #include "ngx_http_ai_guard_admin_body.h"
+#include "ngx_http_ai_guard_price.h"
 #include "ngx_http_ai_guard_store.h"
 #include "ngx_http_ai_guard_store_file.h"
 
@@ -412,21 +413,29 @@ ngx_int_t
 ngx_http_ai_guard_store_parse(ngx_pool_t *pool, u_char *line, size_t len,
     ngx_http_ai_guard_key_info_t *out, ngx_uint_t *deleted, char **error)
 {
-    ngx_uint_t                       i, need;
+    ngx_uint_t                       i, need, tenant;
     ngx_http_ai_guard_key_t         *key;
     ngx_http_ai_guard_key_info_t     info;
     ngx_http_ai_guard_admin_body_t  *b;
-
-    need = NGX_HTTP_AI_GUARD_ADMIN_SEQ | NGX_HTTP_AI_GUARD_ADMIN_ID;
 
     b = ngx_palloc(pool, sizeof(ngx_http_ai_guard_admin_body_t));
     if (b == NULL) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_ai_guard_admin_body_parse(line, len, ~0u, b) != 0
+    /* a line without an id is a tenant's limits (or their removal) */
+
+    tenant = (ngx_http_ai_guard_admin_body_parse(line, len, ~0u, b) == 0
+              && !(b->has & NGX_HTTP_AI_GUARD_ADMIN_ID)
+              && (b->has & NGX_HTTP_AI_GUARD_ADMIN_TENANT));
+
+    need = NGX_HTTP_AI_GUARD_ADMIN_SEQ
+           | (tenant ? (b->deleted ? 0 : NGX_HTTP_AI_GUARD_ADMIN_LIMITS)
+                     : NGX_HTTP_AI_GUARD_ADMIN_ID);
+
+    if (b->error[0]
         || (b->has & need) != need
-        || (!b->deleted
+        || (!b->deleted && !tenant
             && !(b->has & NGX_HTTP_AI_GUARD_ADMIN_TENANT
                  && b->has & NGX_HTTP_AI_GUARD_ADMIN_SHA256)))
     {
@@ -437,6 +446,7 @@ ngx_http_ai_guard_store_parse(ngx_pool_t *pool, u_char *line, size_t len,
     ngx_memzero(&info, sizeof(ngx_http_ai_guard_key_info_t));
 
     key = &info.key;
+    info.tenant_rec = tenant;
 
     key->id.data = b->id.data;
     key->id.len = b->id.len;
@@ -469,6 +479,10 @@ ngx_http_ai_guard_store_parse(ngx_pool_t *pool, u_char *line, size_t len,
     info.grace_until = b->old_until;
     info.created = b->created;
     info.seq = b->seq;
+
+    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
+        info.limits[i] = b->limits[i];
+    }
 
     *out = info;
     *deleted = b->deleted ? 1 : 0;
@@ -608,6 +622,22 @@ ngx_http_ai_guard_store_line(u_char *p, ngx_http_ai_guard_key_info_t *info,
 
     p = ngx_sprintf(p, "{\"seq\":%uL", info->seq);
 
+    if (info->tenant_rec) {
+        /* a tenant's limits: no id; removed, or the limits it has */
+
+        ngx_str_set(&name, "tenant");
+        p = ngx_http_ai_guard_store_json(p, &name, &key->tenant);
+
+        if (deleted) {
+            return ngx_cpymem(p, ",\"deleted\":true}\n",
+                              sizeof(",\"deleted\":true}\n") - 1);
+        }
+
+        p = ngx_http_ai_guard_store_limits(p, info->limits);
+
+        return ngx_cpymem(p, "}\n", 2);
+    }
+
     ngx_str_set(&name, "id");
     p = ngx_http_ai_guard_store_json(p, &name, &key->id);
 
@@ -658,6 +688,13 @@ ngx_http_ai_guard_store_line(u_char *p, ngx_http_ai_guard_key_info_t *info,
                        sizeof(",\"disabled\":true") - 1);
     }
 
+    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
+        if (info->limits[i]) {
+            p = ngx_http_ai_guard_store_limits(p, info->limits);
+            break;
+        }
+    }
+
     p = ngx_sprintf(p, ",\"created\":%L,\"sha256\":\"", info->created);
     p = ngx_hex_dump(p, key->digest, NGX_HTTP_AI_GUARD_DIGEST_LEN);
 
@@ -672,6 +709,45 @@ ngx_http_ai_guard_store_line(u_char *p, ngx_http_ai_guard_key_info_t *info,
     }
 
     return ngx_cpymem(p, "}\n", 2);
+}
+
+
+/*
+ * A key's own limits as the API shows them and the files keep them, by
+ * the names and in the units of ai_guard_tier: counts, and budgets as
+ * exact USD strings (a pico-USD is read back as it was).
+ */
+
+u_char *
+ngx_http_ai_guard_store_limits(u_char *p, const uint64_t *limits)
+{
+    ngx_uint_t   k, n;
+
+    p = ngx_cpymem(p, ",\"limits\":{", sizeof(",\"limits\":{") - 1);
+
+    n = 0;
+
+    for (k = 1; k < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; k++) {
+        if (limits[k] == 0) {
+            continue;
+        }
+
+        p = ngx_sprintf(p, "%s\"%s\":", n++ ? "," : "",
+                        ngx_http_ai_guard_limit_name(k));
+
+        if (ngx_http_ai_guard_limit_unit(k) == 3) {
+            *p++ = '"';
+            p = ngx_http_ai_guard_usd_format(p, (int64_t) limits[k]);
+            *p++ = '"';
+
+        } else {
+            p = ngx_sprintf(p, "%uL", limits[k]);
+        }
+    }
+
+    *p++ = '}';
+
+    return p;
 }
 
 

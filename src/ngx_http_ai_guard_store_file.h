@@ -37,5 +37,10 @@ ngx_int_t ngx_http_ai_guard_store_parse(ngx_pool_t *pool, u_char *line,
     size_t len, ngx_http_ai_guard_key_info_t *out, ngx_uint_t *deleted,
     char **error);
 
+/* ,"limits":{...} of a key's own limits: at most LIMITS_LEN bytes */
+#define NGX_HTTP_AI_GUARD_LIMITS_LEN  512
+
+u_char *ngx_http_ai_guard_store_limits(u_char *p, const uint64_t *limits);
+
 
 #endif /* _NGX_HTTP_AI_GUARD_STORE_FILE_H_INCLUDED_ */

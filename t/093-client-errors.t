@@ -130,6 +130,7 @@ $n->write_config(<<"_EOC_");
     ai_guard_tier   pro;
     ai_guard_price  *      input=2.50 output=10;
     ai_guard_keys   $root/html/keys.json;
+    ai_guard_key_store 1m;
     limit_req_zone  \$server_port zone=busy:1m rate=1r/m;
 
     server {
@@ -193,6 +194,8 @@ $n->write_config(<<"_EOC_");
         }
 
 @{[ AiGuardNginx::failing_locations($closed) ]}
+
+        location /admin/ { ai_guard_admin; }
 
         location /mock/ {
             default_type application/json;
@@ -366,6 +369,59 @@ refused('the upstream down', '/down/chat', [$b{pro}], chat());
 refused('the upstream too slow', '/late/chat', [$b{pro}], chat());
 passed('limit_req: the first', '/busy/chat', [$b{pro}], chat());
 refused('limit_req: the next', '/busy/chat', [$b{pro}], chat());
+
+# a key's own limits (the admin API's "limits"), on the tier "pro" that
+# has none: the same rows, of "this API key's own limits"
+{
+    my %own;
+
+    for my $k (['rpm', '{"rpm":1}'], ['rpd', '{"rpd":1}'],
+               ['tpd', '{"tpd":300}'], ['conc', '{"concurrency":1}'],
+               ['money', '{"budget_day":"0.00008"}'])
+    {
+        my ($st, $h, $body) = $n->request('POST', '/admin/keys',
+            ['Content-Type: application/json'],
+            qq({"id":"own-$k->[0]","tenant":"own","tier":"pro",)
+            . qq("limits":$k->[1]}));
+        is($st, 201, "a key with its own $k->[0]");
+        my ($secret) = $body =~ /"key":"([^"]+)"/;
+        $own{$k->[0]} = "Authorization: Bearer " . ($secret // '');
+    }
+
+    passed('own rpm 1', '/v1/chat', [$own{rpm}], chat());
+    refused('own rpm 2', '/v1/chat', [$own{rpm}], chat());
+    passed('own rpd 1', '/v1/chat', [$own{rpd}], chat());
+    refused('own rpd 2', '/v1/chat', [$own{rpd}], chat());
+    refused('own tpd: one larger than the quota', '/v1/chat', [$own{tpd}],
+            chat(max_tokens => 400));
+    passed('own budget: a request that fits', '/v1/chat', [$own{money}],
+           chat(max_tokens => 1));
+    refused('own budget: spent', '/v1/chat', [$own{money}],
+            chat(max_tokens => 1));
+    refused('own budget: one larger than it', '/v1/chat', [$own{money}],
+            chat(max_tokens => 100));
+
+    # a tenant's limits: the same rows, of "this API key's tenant"
+    my ($st) = $n->request('PUT', '/admin/tenants/own-t',
+                           ['Content-Type: application/json'],
+                           '{"limits":{"rpm":1}}');
+    is($st, 200, 'a tenant with its own rpm');
+    ($st, undef, my $body) = $n->request('POST', '/admin/keys',
+        ['Content-Type: application/json'],
+        '{"id":"own-t1","tenant":"own-t","tier":"pro"}');
+    my ($t1) = $body =~ /"key":"([^"]+)"/;
+    passed('tenant rpm 1', '/v1/chat', ["Authorization: Bearer $t1"], chat());
+    refused('tenant rpm 2', '/v1/chat', ["Authorization: Bearer $t1"],
+            chat());
+
+    my @r = $n->parallel(map { ['POST', '/slow/chat', [$own{conc}], chat()] }
+                         1 .. 2);
+    my ($ok) = grep { $_->[0] == 200 } @r;
+    my ($no) = grep { $_->[0] != 200 } @r;
+
+    ok($ok, 'own concurrency 1: one of two in flight passes');
+    check('own concurrency 1: the other', @{ $no || [0, {}, ''] });
+}
 
 # the limits part full: new global scopes until one is refused (last:
 # the zone stays full)

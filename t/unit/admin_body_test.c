@@ -202,11 +202,92 @@ test_base62(void)
 }
 
 
+/*
+ * "limits": the tier's names and units; null removes one; every other
+ * shape a client may send (negative, fractional, huge, a string of a
+ * count, a number of USD, an unknown name, a name twice) refused.
+ */
+
+static void
+test_limits(void)
+{
+    size_t  i;
+
+    static const struct {
+        const char  *body;
+        const char  *param;
+        const char  *what;
+    } bad[] = {
+        { "{\"limits\":[]}", "limits", "an array of limits" },
+        { "{\"limits\":60}", "limits", "a number for the object" },
+        { "{\"limits\":{\"rps\":1}}", "limits", "an unknown limit" },
+        { "{\"limits\":{\"max_tokens\":1}}", "limits",
+          "a tier option that is not a limit" },
+        { "{\"limits\":{\"rpm\":0}}", "limits.rpm", "rpm 0" },
+        { "{\"limits\":{\"rpm\":-5}}", "limits.rpm", "a negative rpm" },
+        { "{\"limits\":{\"rpm\":1.5}}", "limits.rpm", "a fractional rpm" },
+        { "{\"limits\":{\"rpm\":\"60\"}}", "limits.rpm",
+          "rpm in a string" },
+        { "{\"limits\":{\"tpd\":1000000000001}}", "limits.tpd",
+          "tpd past the tier's largest" },
+        { "{\"limits\":{\"tpd\":99999999999999999999999}}", "limits.tpd",
+          "tpd past 64 bits" },
+        { "{\"limits\":{\"rpm\":1,\"rpm\":2}}", "limits.rpm",
+          "rpm twice" },
+        { "{\"limits\":{\"budget_day\":5}}", "limits.budget_day",
+          "a budget as a number" },
+        { "{\"limits\":{\"budget_day\":\"-5\"}}", "limits.budget_day",
+          "a negative budget" },
+        { "{\"limits\":{\"budget_day\":\"0\"}}", "limits.budget_day",
+          "a budget of 0" },
+        { "{\"limits\":{\"budget_day\":\"1e3\"}}", "limits.budget_day",
+          "a budget with an exponent" },
+        { "{\"limits\":{\"budget_month\":\"0.0000000000001\"}}",
+          "limits.budget_month", "below a pico-USD" },
+        { "{\"limits\":{\"budget_month\":\"1000000.000001\"}}",
+          "limits.budget_month", "past a million USD" },
+        { "{\"limits\":{\"budget_month\":\"20/month\"}}",
+          "limits.budget_month", "the tier's period syntax" },
+    };
+
+    is_int(parse("{\"limits\":{\"rpm\":60,\"tokens_month\":1000000000000,"
+                 "\"concurrency\":2,\"budget_month\":\"20.50\","
+                 "\"budget_day\":\"1000000\",\"tpd\":null}}",
+                 NGX_HTTP_AI_GUARD_ADMIN_LIMITS), 0, "limits");
+    is_int(b.limits[NGX_HTTP_AI_GUARD_LIMIT_RPM], 60, "rpm");
+    is_int(b.limits[NGX_HTTP_AI_GUARD_LIMIT_TOKENS_MONTH], 1000000000000LL,
+           "tokens_month at the tier's largest");
+    is_int(b.limits[NGX_HTTP_AI_GUARD_LIMIT_BUDGET_MONTH], 20500000000000LL,
+           "a budget in pico-USD");
+    is_int(b.limits[NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY],
+           1000000000000000000LL, "a million USD");
+    is_int(b.limits_set, (1u << NGX_HTTP_AI_GUARD_LIMIT_RPM)
+                         | (1u << NGX_HTTP_AI_GUARD_LIMIT_TOKENS_MONTH)
+                         | (1u << NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY)
+                         | (1u << NGX_HTTP_AI_GUARD_LIMIT_BUDGET_MONTH)
+                         | (1u << NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY),
+           "the limits set");
+    is_int(b.limits_null, 1u << NGX_HTTP_AI_GUARD_LIMIT_TPD, "tpd removed");
+
+    is_int(parse("{\"limits\":{\"rpm\":1}}", ALL), -1,
+           "limits where the request does not take them");
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        is_int(parse(bad[i].body, NGX_HTTP_AI_GUARD_ADMIN_LIMITS), -1,
+               "%s: refused", bad[i].what);
+        is_str(b.param, strlen(b.param), bad[i].param, "%s: param",
+               bad[i].what);
+        ok(b.error[0] != '\0', "%s: says why", bad[i].what);
+    }
+}
+
+
 int
 main(void)
 {
     test_fields();
     test_refused();
+    test_limits();
     test_records();
     test_base62();
 

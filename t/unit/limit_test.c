@@ -758,12 +758,79 @@ test_durations(void)
 }
 
 
+/*
+ * A reservation that a later scope refused is given back whole: every
+ * counter as before it, requests too; a settlement leaves requests.
+ */
+
+static void
+test_untake(void)
+{
+    int                               rc, i;
+    uint64_t                          now;
+    ngx_http_ai_guard_counter_t       c[4];
+    ngx_http_ai_guard_limit_item_t    it[4];
+    ngx_http_ai_guard_limit_result_t  res;
+
+    static const uint64_t  spec[4][3] = {
+        { NGX_HTTP_AI_GUARD_LIMIT_RPM, 10, 1 },
+        { NGX_HTTP_AI_GUARD_LIMIT_TPD, 5000, 300 },
+        { NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY, 2, 1 },
+        { NGX_HTTP_AI_GUARD_LIMIT_BUDGET_MONTH, 1000000, 400 }
+    };
+
+    memset(c, 0, sizeof(c));
+    memset(it, 0, sizeof(it));
+    now = MS(2026, 11, 30, 12, 0, 0);
+
+    for (i = 0; i < 4; i++) {
+        it[i].kind = (ngx_http_ai_guard_limit_kind_e) spec[i][0];
+        it[i].limit = spec[i][1];
+        it[i].cost = spec[i][2];
+        it[i].counter = &c[i];
+    }
+
+    is_int(ngx_http_ai_guard_limit_fresh_at(it, 4, now), now,
+           "fresh now: nothing counted");
+
+    rc = ngx_http_ai_guard_limit_reserve(it, 4, now, &res);
+    is_int(rc, NGX_HTTP_AI_GUARD_LIMIT_OK, "reserved");
+    is_int(ngx_http_ai_guard_limit_fresh_at(it, 4, now),
+           MS(2026, 12, 1, 0, 0, 0), "fresh when the month's window ends");
+
+    ngx_http_ai_guard_limit_untake(it, 4, now);
+
+    is_int(ngx_http_ai_guard_limit_remaining(&it[0], now), 10,
+           "untake: rpm back, the request too");
+    is_int(ngx_http_ai_guard_limit_remaining(&it[1], now), 5000,
+           "untake: tpd back");
+    is_int(ngx_http_ai_guard_limit_remaining(&it[2], now), 2,
+           "untake: the slot back");
+    is_int(ngx_http_ai_guard_limit_remaining(&it[3], now), 1000000,
+           "untake: the budget back");
+    is_int(ngx_http_ai_guard_limit_fresh_at(it, 4, now), now,
+           "fresh again after the untake");
+
+    is_int(ngx_http_ai_guard_limit_unit(NGX_HTTP_AI_GUARD_LIMIT_RPD), 1,
+           "rpd counts requests");
+    is_int(ngx_http_ai_guard_limit_unit(NGX_HTTP_AI_GUARD_LIMIT_CONCURRENCY),
+           1, "concurrency counts slots, one a request");
+    is_int(ngx_http_ai_guard_limit_unit(NGX_HTTP_AI_GUARD_LIMIT_TPH), 2,
+           "tph counts tokens");
+    is_int(ngx_http_ai_guard_limit_unit(NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY),
+           3, "budget_day counts money");
+    is_int(ngx_http_ai_guard_limit_unit(NGX_HTTP_AI_GUARD_LIMIT_NKINDS), 0,
+           "no kind: no unit");
+}
+
+
 int
 main(void)
 {
     test_rpm();
     test_tokens();
     test_all_or_nothing();
+    test_untake();
     test_saturation();
     test_names();
     test_calendar();
