@@ -340,7 +340,7 @@ ngx_http_ai_guard_redis_str_param(ngx_conf_t *cf,
             return NGX_ERROR;
         }
 
-        rcf->journal = *s;
+        rcf->journal.path = *s;
         return NGX_OK;
     }
 
@@ -352,20 +352,7 @@ ngx_http_ai_guard_redis_str_param(ngx_conf_t *cf,
 
     *must = "\"off\", \"batch\" or \"always\"";
 
-    if (s->len == 3 && ngx_strncmp(s->data, "off", 3) == 0) {
-        rcf->journal_fsync = NGX_HTTP_AI_GUARD_JOURNAL_OFF;
-
-    } else if (s->len == 5 && ngx_strncmp(s->data, "batch", 5) == 0) {
-        rcf->journal_fsync = NGX_HTTP_AI_GUARD_JOURNAL_BATCH;
-
-    } else if (s->len == 6 && ngx_strncmp(s->data, "always", 6) == 0) {
-        rcf->journal_fsync = NGX_HTTP_AI_GUARD_JOURNAL_ALWAYS;
-
-    } else {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_ai_guard_journal_fsync(s, &rcf->journal.fsync);
 }
 
 

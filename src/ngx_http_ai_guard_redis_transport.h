@@ -83,11 +83,7 @@ struct ngx_http_ai_guard_redis_sh_s {
     uint64_t                         latency[NGX_HTTP_AI_GUARD_REDIS_BUCKETS];
     uint64_t                         latency_us;
     uint64_t                         latency_n;
-    ngx_uint_t                       jactive;     /* the journal's file */
-    uint64_t                         jgen;
-    off_t                            jsize;       /* the active one's */
-    off_t                            jsnap;       /* after the rewrite */
-    ngx_uint_t                       jbroken;     /* a write failed */
+    ngx_http_ai_guard_journal_sh_t   journal;
 };
 
 
