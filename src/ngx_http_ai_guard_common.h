@@ -116,6 +116,9 @@ typedef struct {
     uint64_t                       retry_ms;
     uint64_t                       remaining[NGX_HTTP_AI_GUARD_REDIS_ITEMS];
     uint64_t                       reset_ms[NGX_HTTP_AI_GUARD_REDIS_ITEMS];
+
+    /* sync=lease: a budget's spend as the node knows it, at settlement */
+    uint64_t                       spent[NGX_HTTP_AI_GUARD_REDIS_ITEMS];
 } ngx_http_ai_guard_redis_reply_t;
 
 

@@ -13,6 +13,9 @@
 #define NGX_HTTP_AI_GUARD_REDIS_BACKOFF_MIN  50
 #define NGX_HTTP_AI_GUARD_REDIS_BACKOFF_MAX  2000
 
+/* the handlers a worker runs as it quits: the outbox's, the lease's */
+#define NGX_HTTP_AI_GUARD_REDIS_QUITS        2
+
 
 /*
  * A command on the wire: malloc()ed, freed when its reply (or the end of
@@ -53,7 +56,8 @@ typedef struct {
     ngx_uint_t                       loaded;      /* scripts loaded */
     ngx_msec_t                       backoff;
     ngx_event_t                      reconnect;
-    ngx_http_ai_guard_redis_quit_pt  quit;
+    ngx_http_ai_guard_redis_quit_pt  quit[NGX_HTTP_AI_GUARD_REDIS_QUITS];
+    ngx_uint_t                       nquit;
     char                           (*sha)[41];    /* a script */
 
     /* sentinels=: the master they named, and whom to ask next */
@@ -301,14 +305,21 @@ ngx_http_ai_guard_redis_start(ngx_cycle_t *cycle,
 
 
 /*
- * The handler runs when the worker quits, while the connection is still
- * ready: the outbox's last batch goes then.
+ * The handlers run when the worker quits, while the connection is still
+ * ready: the outbox's last batch goes then, and the node's slices.  The
+ * worker exits once their replies are in or their timers fire.
  */
 
 void
 ngx_http_ai_guard_redis_on_quit(ngx_http_ai_guard_redis_quit_pt handler)
 {
-    ngx_http_ai_guard_redis_w.quit = handler;
+    ngx_http_ai_guard_redis_worker_t  *w;
+
+    w = &ngx_http_ai_guard_redis_w;
+
+    if (w->nquit < NGX_HTTP_AI_GUARD_REDIS_QUITS) {
+        w->quit[w->nquit++] = handler;
+    }
 }
 
 
@@ -483,8 +494,8 @@ ngx_http_ai_guard_redis_read_handler(ngx_event_t *ev)
         c->idle = 0;
 
         if (w->ac == ac) {
-            if (w->ready && w->quit) {
-                w->quit();
+            for (i = 0; w->ready && i < w->nquit; i++) {
+                w->quit[i]();
             }
 
             w->ready = 0;
