@@ -19,6 +19,8 @@
 #include "src/ngx_http_ai_guard_price_module.h"
 #include "src/ngx_http_ai_guard_redact.h"
 #include "src/ngx_http_ai_guard_redis.h"
+#include "src/ngx_http_ai_guard_ledger.h"
+#include "src/ngx_http_ai_guard_ledger_journal.h"
 #include "src/ngx_http_ai_guard_report_metrics.h"
 #include "src/ngx_http_ai_guard_report_usage.h"
 #include "src/ngx_http_ai_guard_report_self.h"
@@ -32,6 +34,7 @@
 
 static ngx_int_t ngx_http_ai_guard_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ai_guard_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ai_guard_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_ai_guard_init_process(ngx_cycle_t *cycle);
 static void *ngx_http_ai_guard_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_ai_guard_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -272,6 +275,13 @@ static ngx_command_t  ngx_http_ai_guard_commands[] = {
       offsetof(ngx_http_ai_guard_loc_conf_t, dialect),
       &ngx_http_ai_guard_dialects },
 
+    { ngx_string("ai_guard_journal"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_ai_guard_ljournal_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ai_guard_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_ai_guard_redis,
@@ -346,7 +356,7 @@ ngx_module_t  ngx_http_ai_guard_module = {
     ngx_http_ai_guard_commands,            /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    ngx_http_ai_guard_store_load,          /* init module */
+    ngx_http_ai_guard_init_module,         /* init module */
     ngx_http_ai_guard_init_process,        /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -378,6 +388,10 @@ ngx_http_ai_guard_postconfiguration(ngx_conf_t *cf)
     }
 
     if (ngx_http_ai_guard_add_zones(cf, amcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_ai_guard_ljournal_init(cf, amcf) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -414,6 +428,23 @@ ngx_http_ai_guard_postconfiguration(ngx_conf_t *cf)
 }
 
 
+/*
+ * By the master, once the zones are made or adopted and before any
+ * worker runs: the key store's keys from disk, the ledger's rows from
+ * its journal.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_init_module(ngx_cycle_t *cycle)
+{
+    if (ngx_http_ai_guard_store_load(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ai_guard_ledger_restore(cycle);
+}
+
+
 static ngx_int_t
 ngx_http_ai_guard_init_process(ngx_cycle_t *cycle)
 {
@@ -431,6 +462,10 @@ ngx_http_ai_guard_init_process(ngx_cycle_t *cycle)
     }
 
     if (ngx_http_ai_guard_redis_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_ai_guard_ledger_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -195,6 +195,7 @@ ngx_http_ai_guard_access_handler(ngx_http_request_t *r)
 
     /* with a journal, on disk before the upstream can have it */
     ngx_http_ai_guard_redis_begin(r, ctx);
+    ngx_http_ai_guard_ledger_begin(r, ctx);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai_guard admitted: decision:%ui tokens:%uL",

@@ -45,6 +45,32 @@ typedef struct {
 } ngx_http_ai_guard_redis_addr_t;
 
 
+/*
+ * A journal on disk (src/ngx_http_ai_guard_journal.c): the outbox's
+ * (ai_guard_redis journal=) or the local ledger's (ai_guard_journal).
+ * Its state shared by the workers lives in its owner's zone.
+ */
+
+typedef struct {
+    ngx_uint_t                     active;      /* the file written */
+    uint64_t                       gen;
+    off_t                          size;        /* the active one's */
+    off_t                          snap;        /* after the rewrite */
+    ngx_uint_t                     broken;      /* a write failed */
+} ngx_http_ai_guard_journal_sh_t;
+
+
+typedef struct {
+    ngx_str_t                        path;      /* "": none */
+    ngx_uint_t                       fsync;
+    ngx_fd_t                         fd[2];
+    ngx_http_ai_guard_journal_sh_t  *sh;
+    char                            *what;      /* in messages */
+    char                            *directive;
+    ngx_uint_t                       rows;      /* a snapshot of rows */
+} ngx_http_ai_guard_journal_t;
+
+
 typedef struct {
     ngx_str_t                      addr;        /* or the master's name */
     ngx_array_t                   *sentinels;   /* redis_addr_t; or NULL */
@@ -59,9 +85,7 @@ typedef struct {
     ngx_str_t                      prefix;
     size_t                         outbox;
     ngx_uint_t                     replicas;    /* WAIT for, a batch */
-    ngx_str_t                      journal;     /* "": none */
-    ngx_uint_t                     journal_fsync;
-    ngx_fd_t                       jfd[2];
+    ngx_http_ai_guard_journal_t    journal;     /* path "": none */
 
     /* the scripts' Lua, as their owners registered them (ngx_str_t) */
     ngx_array_t                   *scripts;
@@ -92,6 +116,9 @@ typedef struct {
     uint64_t                       retry_ms;
     uint64_t                       remaining[NGX_HTTP_AI_GUARD_REDIS_ITEMS];
     uint64_t                       reset_ms[NGX_HTTP_AI_GUARD_REDIS_ITEMS];
+
+    /* sync=lease: a budget's spend as the node knows it, at settlement */
+    uint64_t                       spent[NGX_HTTP_AI_GUARD_REDIS_ITEMS];
 } ngx_http_ai_guard_redis_reply_t;
 
 
@@ -274,6 +301,9 @@ typedef struct {
     ngx_str_t                      event_name;
     ngx_uint_t                     enabled;   /* "ai_guard on" was seen */
     ngx_http_ai_guard_redis_conf_t  *redis;   /* NULL: no ai_guard_redis */
+
+    /* ai_guard_journal: the ledger's journal (ledger_journal.c) */
+    void                          *journal;   /* NULL: none */
 
     /* ai_guard_key_store: the keys the admin API made (store.c) */
     ngx_http_ai_guard_zone_t      *store;     /* NULL: none */

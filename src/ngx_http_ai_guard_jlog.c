@@ -78,6 +78,7 @@ ngx_http_ai_guard_jlog_count(const u_char *buf, size_t len)
 
     while (ngx_http_ai_guard_jlog_next(buf, len, &off, &type, &plen)) {
         n += (type == NGX_HTTP_AI_GUARD_JLOG_REC
+              || type == NGX_HTTP_AI_GUARD_JLOG_ROW
               || type == NGX_HTTP_AI_GUARD_JLOG_FINISH
               || type == NGX_HTTP_AI_GUARD_JLOG_BEGUN);
     }
@@ -107,6 +108,7 @@ ngx_http_ai_guard_jlog_replay(const u_char *buf, size_t len,
     memset(&rp->lease, 0, sizeof(ngx_http_ai_guard_jlog_batch_t));
     rp->nrecs = 0;
     rp->nbegun = 0;
+    rp->nrows = 0;
     rp->end = 0;
     rp->valid = 0;
 
@@ -171,6 +173,22 @@ ngx_http_ai_guard_jlog_replay(const u_char *buf, size_t len,
             rp->begun[rp->nbegun++] = rec;
             break;
 
+        case NGX_HTTP_AI_GUARD_JLOG_ROW:
+
+            /* the snapshot's part: a row after its end is forged */
+
+            if (rp->rows == NULL || rp->valid
+                || plen < sizeof(uint64_t)
+                || ngx_http_ai_guard_jlog_rec(p + sizeof(uint64_t),
+                                              plen - sizeof(uint64_t))
+                   == NULL)
+            {
+                goto done;
+            }
+
+            rp->rows[rp->nrows++] = (const ngx_http_ai_guard_jlog_row_t *) p;
+            break;
+
         case NGX_HTTP_AI_GUARD_JLOG_LEASE:
         case NGX_HTTP_AI_GUARD_JLOG_ACK:
             if (plen != sizeof(ngx_http_ai_guard_jlog_batch_t)) {
@@ -216,6 +234,7 @@ done:
     if (!rp->valid) {
         rp->end = 0;
         rp->nbegun = 0;
+        rp->nrows = 0;
         return;
     }
 

@@ -23,6 +23,8 @@
  *   L  a batch leased: its first record's sequence number and size
  *   B  a request admitted, not yet settled: a record of its estimate
  *      (marked estimated) whose "seq" is the request's begun id
+ *   U  a ledger row (ai_guard_journal, no Redis): its requests, then
+ *      a record of its sums whose scope is the row's key
  *   S  the snapshot is complete (a file without it is ignored)
  *   R, L, B, A (a batch Redis acknowledged: it leaves the head), and
  *   F (a begun request settled: its id, then its record, as R) and E
@@ -55,6 +57,7 @@
 #define NGX_HTTP_AI_GUARD_JLOG_BEGUN    'B'
 #define NGX_HTTP_AI_GUARD_JLOG_FINISH   'F'
 #define NGX_HTTP_AI_GUARD_JLOG_END      'E'
+#define NGX_HTTP_AI_GUARD_JLOG_ROW      'U'
 
 
 typedef struct {
@@ -64,6 +67,14 @@ typedef struct {
 } ngx_http_ai_guard_jlog_head_t;
 
 
+/* a U frame's payload: the record's strings follow it */
+
+typedef struct {
+    uint64_t                               requests;
+    ngx_http_ai_guard_batch_rec_t          rec;
+} ngx_http_ai_guard_jlog_row_t;
+
+
 typedef struct {
     uint64_t                               first;
     uint64_t                               n;
@@ -71,11 +82,12 @@ typedef struct {
 
 
 /*
- * What a file replays to.  The caller gives "recs" and "begun" room for
- * as many records as ngx_http_ai_guard_jlog_count() says each; replay
- * leaves in "recs" the records Redis has not acknowledged, oldest
- * first, and in "begun" the estimates of the requests begun and never
- * settled, pointing into the file's bytes.
+ * What a file replays to.  The caller gives "recs" and "begun" (and
+ * "rows", or NULL where no U frame belongs) room for as many records as
+ * ngx_http_ai_guard_jlog_count() says each; replay leaves in "rows" the
+ * snapshot's ledger rows, in "recs" the records Redis has not
+ * acknowledged, oldest first, and in "begun" the estimates of the
+ * requests begun and never settled, pointing into the file's bytes.
  */
 
 typedef struct {
@@ -84,6 +96,8 @@ typedef struct {
     size_t                                 nrecs;
     const ngx_http_ai_guard_batch_rec_t  **begun;
     size_t                                 nbegun;
+    const ngx_http_ai_guard_jlog_row_t   **rows;
+    size_t                                 nrows;
     ngx_http_ai_guard_jlog_batch_t         lease;   /* n 0: none */
     size_t                                 end;     /* bytes that stand */
     unsigned                               valid:1; /* a whole snapshot */

@@ -5,7 +5,6 @@
 
 
 #include "ngx_http_ai_guard_common.h"
-#include "ngx_http_ai_guard_redis_transport.h"
 #include "ngx_http_ai_guard_jlog.h"
 #include "ngx_http_ai_guard_journal.h"
 
@@ -15,11 +14,33 @@
 
 
 static void ngx_http_ai_guard_journal_failed(
-    ngx_http_ai_guard_redis_conf_t *rcf, ngx_log_t *log, ngx_err_t err,
+    ngx_http_ai_guard_journal_t *j, ngx_log_t *log, ngx_err_t err,
     const char *what, ngx_uint_t i);
 static u_char *ngx_http_ai_guard_journal_read(
-    ngx_http_ai_guard_redis_conf_t *rcf, ngx_log_t *log, ngx_uint_t i,
+    ngx_http_ai_guard_journal_t *j, ngx_log_t *log, ngx_uint_t i,
     size_t *len);
+
+
+/* a journal's fsync policy: "off", "batch" or "always" */
+
+ngx_int_t
+ngx_http_ai_guard_journal_fsync(ngx_str_t *s, ngx_uint_t *fsync)
+{
+    if (s->len == 3 && ngx_strncmp(s->data, "off", 3) == 0) {
+        *fsync = NGX_HTTP_AI_GUARD_JOURNAL_OFF;
+
+    } else if (s->len == 5 && ngx_strncmp(s->data, "batch", 5) == 0) {
+        *fsync = NGX_HTTP_AI_GUARD_JOURNAL_BATCH;
+
+    } else if (s->len == 6 && ngx_strncmp(s->data, "always", 6) == 0) {
+        *fsync = NGX_HTTP_AI_GUARD_JOURNAL_ALWAYS;
+
+    } else {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
 
 
 /*
@@ -30,43 +51,43 @@ static u_char *ngx_http_ai_guard_journal_read(
 
 ngx_int_t
 ngx_http_ai_guard_journal_open(ngx_conf_t *cf,
-    ngx_http_ai_guard_redis_conf_t *rcf)
+    ngx_http_ai_guard_journal_t *j)
 {
     u_char                   *name;
     ngx_uint_t                i;
     ngx_pool_cleanup_t       *cln;
     ngx_pool_cleanup_file_t  *clnf;
 
-    if (ngx_conf_full_name(cf->cycle, &rcf->journal, 0) != NGX_OK) {
+    if (ngx_conf_full_name(cf->cycle, &j->path, 0) != NGX_OK) {
         return NGX_ERROR;
     }
 
     for (i = 0; i < 2; i++) {
-        name = ngx_pnalloc(cf->pool, rcf->journal.len + sizeof(".0"));
+        name = ngx_pnalloc(cf->pool, j->path.len + sizeof(".0"));
         if (name == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_sprintf(name, "%V.%ui%Z", &rcf->journal, i);
+        ngx_sprintf(name, "%V.%ui%Z", &j->path, i);
 
         cln = ngx_pool_cleanup_add(cf->pool, sizeof(ngx_pool_cleanup_file_t));
         if (cln == NULL) {
             return NGX_ERROR;
         }
 
-        rcf->jfd[i] = ngx_open_file(name, NGX_FILE_RDWR,
+        j->fd[i] = ngx_open_file(name, NGX_FILE_RDWR,
                                     NGX_FILE_CREATE_OR_OPEN | O_APPEND, 0600);
 
-        if (rcf->jfd[i] == NGX_INVALID_FILE) {
+        if (j->fd[i] == NGX_INVALID_FILE) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                               "ai_guard_redis: cannot open journal \"%s\": "
+                               "%s: cannot open journal \"%s\": "
                                "its directory must exist and be writable by "
-                               "the master process", name);
+                               "the master process", j->directive, name);
             return NGX_ERROR;
         }
 
         clnf = cln->data;
-        clnf->fd = rcf->jfd[i];
+        clnf->fd = j->fd[i];
         clnf->name = name;
         clnf->log = cf->log;
         cln->handler = ngx_pool_cleanup_file;
@@ -85,7 +106,7 @@ ngx_http_ai_guard_journal_open(ngx_conf_t *cf,
  */
 
 void
-ngx_http_ai_guard_journal_append(ngx_http_ai_guard_redis_conf_t *rcf,
+ngx_http_ai_guard_journal_append(ngx_http_ai_guard_journal_t *j,
     ngx_log_t *log, u_char type, const void *payload, size_t len)
 {
     u_char                         hdr[NGX_HTTP_AI_GUARD_JLOG_HEADER], pad[8];
@@ -93,15 +114,15 @@ ngx_http_ai_guard_journal_append(ngx_http_ai_guard_redis_conf_t *rcf,
     ssize_t                        n;
     ngx_fd_t                       fd;
     struct iovec                   iov[3];
-    ngx_http_ai_guard_redis_sh_t  *sh;
+    ngx_http_ai_guard_journal_sh_t  *sh;
 
-    sh = rcf->sh;
+    sh = j->sh;
 
-    if (rcf->journal.len == 0 || sh->jbroken) {
+    if (j->path.len == 0 || sh->broken) {
         return;
     }
 
-    fd = rcf->jfd[sh->jactive];
+    fd = j->fd[sh->active];
     size = ngx_http_ai_guard_jlog_size(len);
 
     ngx_http_ai_guard_jlog_header(hdr, type, payload, len);
@@ -117,18 +138,18 @@ ngx_http_ai_guard_journal_append(ngx_http_ai_guard_redis_conf_t *rcf,
     n = writev(fd, iov, 3);
 
     if (n != (ssize_t) size) {
-        ngx_http_ai_guard_journal_failed(rcf, log, n == -1 ? ngx_errno : 0,
-                                         "writev()", sh->jactive);
+        ngx_http_ai_guard_journal_failed(j, log, n == -1 ? ngx_errno : 0,
+                                         "writev()", sh->active);
         return;
     }
 
-    sh->jsize += size;
+    sh->size += size;
 
-    if (rcf->journal_fsync == NGX_HTTP_AI_GUARD_JOURNAL_ALWAYS
+    if (j->fsync == NGX_HTTP_AI_GUARD_JOURNAL_ALWAYS
         && fdatasync(fd) == -1)
     {
-        ngx_http_ai_guard_journal_failed(rcf, log, ngx_errno, "fdatasync()",
-                                         sh->jactive);
+        ngx_http_ai_guard_journal_failed(j, log, ngx_errno, "fdatasync()",
+                                         sh->active);
     }
 }
 
@@ -142,20 +163,20 @@ ngx_http_ai_guard_journal_append(ngx_http_ai_guard_redis_conf_t *rcf,
  */
 
 ngx_int_t
-ngx_http_ai_guard_journal_rewrite(ngx_http_ai_guard_redis_conf_t *rcf,
+ngx_http_ai_guard_journal_rewrite(ngx_http_ai_guard_journal_t *j,
     ngx_log_t *log, uint64_t gen, u_char *buf, size_t len)
 {
     ssize_t                        n;
     ngx_fd_t                       fd;
     ngx_uint_t                     next;
-    ngx_http_ai_guard_redis_sh_t  *sh;
+    ngx_http_ai_guard_journal_sh_t  *sh;
 
-    sh = rcf->sh;
-    next = !sh->jactive;
-    fd = rcf->jfd[next];
+    sh = j->sh;
+    next = !sh->active;
+    fd = j->fd[next];
 
     if (ftruncate(fd, 0) == -1) {
-        ngx_http_ai_guard_journal_failed(rcf, log, ngx_errno, "ftruncate()",
+        ngx_http_ai_guard_journal_failed(j, log, ngx_errno, "ftruncate()",
                                          next);
         return NGX_ERROR;
     }
@@ -163,40 +184,40 @@ ngx_http_ai_guard_journal_rewrite(ngx_http_ai_guard_redis_conf_t *rcf,
     n = write(fd, buf, len);
 
     if (n != (ssize_t) len) {
-        ngx_http_ai_guard_journal_failed(rcf, log, n == -1 ? ngx_errno : 0,
+        ngx_http_ai_guard_journal_failed(j, log, n == -1 ? ngx_errno : 0,
                                          "write()", next);
         return NGX_ERROR;
     }
 
-    if (rcf->journal_fsync != NGX_HTTP_AI_GUARD_JOURNAL_OFF
+    if (j->fsync != NGX_HTTP_AI_GUARD_JOURNAL_OFF
         && fdatasync(fd) == -1)
     {
-        ngx_http_ai_guard_journal_failed(rcf, log, ngx_errno, "fdatasync()",
+        ngx_http_ai_guard_journal_failed(j, log, ngx_errno, "fdatasync()",
                                          next);
         return NGX_ERROR;
     }
 
-    sh->jactive = next;
-    sh->jgen = gen;
-    sh->jsize = len;
-    sh->jsnap = len;
+    sh->active = next;
+    sh->gen = gen;
+    sh->size = len;
+    sh->snap = len;
 
     /*
      * the old one holds nothing the new one lacks; left whole, it is
      * the older generation, which a start does not replay
      */
 
-    if (ftruncate(rcf->jfd[!next], 0) == -1) {
+    if (ftruncate(j->fd[!next], 0) == -1) {
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                      "ai_guard: ftruncate() of redis journal \"%V\" "
-                      "failed", &rcf->journal);
+                      "ai_guard: ftruncate() of %s \"%V\" failed",
+                      j->what, &j->path);
     }
 
-    if (sh->jbroken) {
-        sh->jbroken = 0;
+    if (sh->broken) {
+        sh->broken = 0;
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                      "ai_guard: redis journal \"%V\" is written again",
-                      &rcf->journal);
+                      "ai_guard: %s \"%V\" is written again",
+                      j->what, &j->path);
     }
 
     return NGX_OK;
@@ -210,7 +231,7 @@ ngx_http_ai_guard_journal_rewrite(ngx_http_ai_guard_redis_conf_t *rcf,
  */
 
 u_char *
-ngx_http_ai_guard_journal_load(ngx_http_ai_guard_redis_conf_t *rcf,
+ngx_http_ai_guard_journal_load(ngx_http_ai_guard_journal_t *j,
     ngx_log_t *log, ngx_http_ai_guard_jlog_replay_t *rp)
 {
     u_char                           *buf[2];
@@ -223,7 +244,7 @@ ngx_http_ai_guard_journal_load(ngx_http_ai_guard_redis_conf_t *rcf,
     for (i = 0; i < 2; i++) {
         ngx_memzero(&r[i], sizeof(ngx_http_ai_guard_jlog_replay_t));
 
-        buf[i] = ngx_http_ai_guard_journal_read(rcf, log, i, &len[i]);
+        buf[i] = ngx_http_ai_guard_journal_read(j, log, i, &len[i]);
         if (buf[i] == NULL) {
             continue;
         }
@@ -238,6 +259,13 @@ ngx_http_ai_guard_journal_load(ngx_http_ai_guard_redis_conf_t *rcf,
         r[i].begun = ngx_alloc((n + 1) * sizeof(void *), log);
         if (r[i].begun == NULL) {
             continue;
+        }
+
+        if (j->rows) {
+            r[i].rows = ngx_alloc((n + 1) * sizeof(void *), log);
+            if (r[i].rows == NULL) {
+                continue;
+            }
         }
 
         ngx_http_ai_guard_jlog_replay(buf[i], len[i], &r[i]);
@@ -262,6 +290,10 @@ ngx_http_ai_guard_journal_load(ngx_http_ai_guard_redis_conf_t *rcf,
             ngx_free(r[i].begun);
         }
 
+        if (r[i].rows) {
+            ngx_free(r[i].rows);
+        }
+
         if (buf[i]) {
             ngx_free(buf[i]);
         }
@@ -272,14 +304,15 @@ ngx_http_ai_guard_journal_load(ngx_http_ai_guard_redis_conf_t *rcf,
     }
 
     *rp = r[best];
-    rcf->sh->jactive = best;
-    rcf->sh->jgen = rp->head.gen;
+    j->sh->active = best;
+    j->sh->gen = rp->head.gen;
 
     if (rp->end < len[best]) {
         ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "ai_guard: redis journal \"%V.%ui\": %uz bytes past "
+                      "ai_guard: %s \"%V.%ui\": %uz bytes past "
                       "the last whole frame are ignored (a write torn by a "
-                      "crash)", &rcf->journal, best, len[best] - rp->end);
+                      "crash)", j->what, &j->path, best,
+                      len[best] - rp->end);
     }
 
     return buf[best];
@@ -289,39 +322,39 @@ ngx_http_ai_guard_journal_load(ngx_http_ai_guard_redis_conf_t *rcf,
 /* fsync=batch: worker 0, each flush interval, outside the zone's mutex */
 
 void
-ngx_http_ai_guard_journal_sync(ngx_http_ai_guard_redis_conf_t *rcf,
+ngx_http_ai_guard_journal_sync(ngx_http_ai_guard_journal_t *j,
     ngx_log_t *log)
 {
     ngx_uint_t  i;
 
-    if (rcf->journal.len == 0
-        || rcf->journal_fsync != NGX_HTTP_AI_GUARD_JOURNAL_BATCH)
+    if (j->path.len == 0
+        || j->fsync != NGX_HTTP_AI_GUARD_JOURNAL_BATCH)
     {
         return;
     }
 
-    i = rcf->sh->jactive;
+    i = j->sh->active;
 
-    if (fdatasync(rcf->jfd[i]) == -1) {
+    if (fdatasync(j->fd[i]) == -1) {
         ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "ai_guard: redis journal \"%V.%ui\": fdatasync() "
-                      "failed", &rcf->journal, i);
+                      "ai_guard: %s \"%V.%ui\": fdatasync() "
+                      "failed", j->what, &j->path, i);
     }
 }
 
 
 static u_char *
-ngx_http_ai_guard_journal_read(ngx_http_ai_guard_redis_conf_t *rcf,
+ngx_http_ai_guard_journal_read(ngx_http_ai_guard_journal_t *j,
     ngx_log_t *log, ngx_uint_t i, size_t *len)
 {
     u_char           *buf;
     ssize_t           n;
     ngx_file_info_t   fi;
 
-    if (ngx_fd_info(rcf->jfd[i], &fi) == NGX_FILE_ERROR) {
+    if (ngx_fd_info(j->fd[i], &fi) == NGX_FILE_ERROR) {
         ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                      "ai_guard: redis journal \"%V.%ui\": fstat() failed",
-                      &rcf->journal, i);
+                      "ai_guard: %s \"%V.%ui\": fstat() failed",
+                      j->what, &j->path, i);
         return NULL;
     }
 
@@ -333,9 +366,9 @@ ngx_http_ai_guard_journal_read(ngx_http_ai_guard_redis_conf_t *rcf,
 
     if (*len > NGX_HTTP_AI_GUARD_JOURNAL_MAX) {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "ai_guard: redis journal \"%V.%ui\" is %uz bytes, "
+                      "ai_guard: %s \"%V.%ui\" is %uz bytes, "
                       "more than any journal this module writes: ignored",
-                      &rcf->journal, i, *len);
+                      j->what, &j->path, i, *len);
         return NULL;
     }
 
@@ -344,12 +377,12 @@ ngx_http_ai_guard_journal_read(ngx_http_ai_guard_redis_conf_t *rcf,
         return NULL;
     }
 
-    n = pread(rcf->jfd[i], buf, *len, 0);
+    n = pread(j->fd[i], buf, *len, 0);
 
     if (n != (ssize_t) *len) {
         ngx_log_error(NGX_LOG_ALERT, log, n == -1 ? ngx_errno : 0,
-                      "ai_guard: redis journal \"%V.%ui\": pread() failed",
-                      &rcf->journal, i);
+                      "ai_guard: %s \"%V.%ui\": pread() failed",
+                      j->what, &j->path, i);
         ngx_free(buf);
         return NULL;
     }
@@ -368,29 +401,29 @@ ngx_http_ai_guard_journal_read(ngx_http_ai_guard_redis_conf_t *rcf,
  */
 
 static void
-ngx_http_ai_guard_journal_failed(ngx_http_ai_guard_redis_conf_t *rcf,
+ngx_http_ai_guard_journal_failed(ngx_http_ai_guard_journal_t *j,
     ngx_log_t *log, ngx_err_t err, const char *what, ngx_uint_t i)
 {
     ngx_uint_t  k;
 
     for (k = 0; k < 2; k++) {
-        if (ftruncate(rcf->jfd[k], 0) == -1) {
+        if (ftruncate(j->fd[k], 0) == -1) {
             ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                          "ai_guard: ftruncate() of redis journal \"%V\" "
-                          "failed", &rcf->journal);
+                          "ai_guard: ftruncate() of %s \"%V\" "
+                          "failed", j->what, &j->path);
         }
     }
 
-    rcf->sh->jsize = 0;
+    j->sh->size = 0;
 
-    if (rcf->sh->jbroken) {
+    if (j->sh->broken) {
         return;
     }
 
-    rcf->sh->jbroken = 1;
+    j->sh->broken = 1;
 
     ngx_log_error(NGX_LOG_ALERT, log, err,
-                  "ai_guard: redis journal \"%V.%ui\": %s failed; usage not "
-                  "yet in Redis would not survive a crash until the journal "
-                  "is rewritten", &rcf->journal, i, what);
+                  "ai_guard: %s \"%V.%ui\": %s failed; the usage it "
+                  "held would not survive a crash until the journal is "
+                  "rewritten", j->what, &j->path, i, what);
 }

@@ -55,6 +55,10 @@ ngx_int_t ngx_http_ai_guard_ledger_reserve(ngx_http_request_t *r,
 ngx_int_t ngx_http_ai_guard_ledger_record(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_str_t *model, uint64_t now,
     ngx_str_t *label);
+void ngx_http_ai_guard_ledger_begin(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
+ngx_int_t ngx_http_ai_guard_ledger_restore(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_ai_guard_ledger_init_process(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_HTTP_AI_GUARD_LEDGER_H_INCLUDED_ */

@@ -88,7 +88,7 @@ static void ngx_http_ai_guard_limit_headers(ngx_http_ai_guard_ctx_t *ctx,
 static void ngx_http_ai_guard_budgets(ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_scope_t *scope, uint64_t now, ngx_uint_t *crossed);
 static void ngx_http_ai_guard_budgets_strict(ngx_http_request_t *r,
-    ngx_http_ai_guard_ctx_t *ctx);
+    ngx_http_ai_guard_ctx_t *ctx, ngx_uint_t leased);
 
 
 
@@ -775,7 +775,7 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx)
 {
     uint64_t                         now;
-    ngx_uint_t                       i, strict, crossed[2];
+    ngx_uint_t                       i, strict, leased, crossed[2];
     ngx_http_ai_guard_zone_t        *zone;
     ngx_http_ai_guard_scope_t       *scope;
     ngx_http_ai_guard_main_conf_t   *amcf;
@@ -786,6 +786,7 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
 
     strict = ctx->redis_reserved;
+    leased = ctx->leased;
 
     if (amcf->redis) {
         ngx_http_ai_guard_redis_lease_settle(r, ctx);
@@ -793,8 +794,8 @@ ngx_http_ai_guard_limiter_settle(ngx_http_request_t *r,
     }
 
     if (!ctx->reserved) {
-        if (strict) {
-            ngx_http_ai_guard_budgets_strict(r, ctx);
+        if (strict || leased) {
+            ngx_http_ai_guard_budgets_strict(r, ctx, leased && !strict);
         }
 
         return;
@@ -911,7 +912,10 @@ ngx_http_ai_guard_budgets(ngx_http_ai_guard_ctx_t *ctx,
 /*
  * sync=strict: the cluster's level of each budget is Redis's, as its
  * admission answered (the limit less what remained, this request's
- * reservation in it) and corrected by this request's real cost.  The
+ * reservation in it) and corrected by this request's real cost.
+ * sync=lease ("leased"): the level the lease's settlement left in
+ * ctx->redis.spent, from the node's slice and Redis's counter at the
+ * slice's last call (src/ngx_http_ai_guard_redis_lease.c).  The
  * zone keeps only the alerts' state, in the scope's entry, made when a
  * threshold may be crossed; a zone with no room for it leaves Redis to
  * say which node alerts.
@@ -919,7 +923,7 @@ ngx_http_ai_guard_budgets(ngx_http_ai_guard_ctx_t *ctx,
 
 static void
 ngx_http_ai_guard_budgets_strict(ngx_http_request_t *r,
-    ngx_http_ai_guard_ctx_t *ctx)
+    ngx_http_ai_guard_ctx_t *ctx, ngx_uint_t leased)
 {
     uint64_t                         level, until, now;
     ngx_uint_t                       i, b, crossed[2], watched;
@@ -938,10 +942,15 @@ ngx_http_ai_guard_budgets_strict(ngx_http_request_t *r,
             continue;
         }
 
-        level = it->limit - ngx_min(ctx->redis.remaining[i], it->limit);
-        level = level - ngx_min(level, it->cost);
-        level = ngx_http_ai_guard_sat_add(level,
-                                  (uint64_t) ngx_max(ctx->final_money, 0));
+        if (leased) {
+            level = ctx->redis.spent[i];
+
+        } else {
+            level = it->limit - ngx_min(ctx->redis.remaining[i], it->limit);
+            level = level - ngx_min(level, it->cost);
+            level = ngx_http_ai_guard_sat_add(level,
+                                   (uint64_t) ngx_max(ctx->final_money, 0));
+        }
 
         ngx_http_ai_guard_budget_note(ctx, it->kind, level, it->limit,
                                       it->window);

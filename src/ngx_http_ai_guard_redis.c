@@ -344,7 +344,7 @@ ngx_http_ai_guard_redis_str_param(ngx_conf_t *cf,
             return NGX_ERROR;
         }
 
-        rcf->journal = *s;
+        rcf->journal.path = *s;
         return NGX_OK;
     }
 
@@ -356,20 +356,7 @@ ngx_http_ai_guard_redis_str_param(ngx_conf_t *cf,
 
     *must = "\"off\", \"batch\" or \"always\"";
 
-    if (s->len == 3 && ngx_strncmp(s->data, "off", 3) == 0) {
-        rcf->journal_fsync = NGX_HTTP_AI_GUARD_JOURNAL_OFF;
-
-    } else if (s->len == 5 && ngx_strncmp(s->data, "batch", 5) == 0) {
-        rcf->journal_fsync = NGX_HTTP_AI_GUARD_JOURNAL_BATCH;
-
-    } else if (s->len == 6 && ngx_strncmp(s->data, "always", 6) == 0) {
-        rcf->journal_fsync = NGX_HTTP_AI_GUARD_JOURNAL_ALWAYS;
-
-    } else {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_ai_guard_journal_fsync(s, &rcf->journal.fsync);
 }
 
 
@@ -463,6 +450,90 @@ ngx_http_ai_guard_redis_addr(ngx_conf_t *cf, ngx_str_t *s, u_char **host,
                       NGX_SOCKADDR_STRLEN, 0);
     (*host)[n] = '\0';
     *port = ngx_inet_get_port(u.addrs[0].sockaddr);
+
+    return NGX_OK;
+}
+
+
+static const char  *ngx_http_ai_guard_redis_le[] = {
+    "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
+    "0.025", "0.05", "0.1", "0.25", "+Inf"
+};
+
+
+/*
+ * The Redis lines of the metrics, for ai_guard_metrics: allocated from the
+ * request's pool; an empty string when no ai_guard_redis is configured.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_redis_metrics(ngx_http_request_t *r, ngx_str_t *text)
+{
+    u_char                          *p, *last;
+    uint64_t                         cum;
+    ngx_uint_t                       i;
+    ngx_http_ai_guard_redis_sh_t     sh;
+    ngx_http_ai_guard_main_conf_t   *amcf;
+    ngx_http_ai_guard_redis_conf_t  *rcf;
+
+    ngx_str_null(text);
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+    rcf = amcf->redis;
+
+    if (rcf == NULL || rcf->sh == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_shmtx_lock(&rcf->shpool->mutex);
+    sh = *rcf->sh;
+    ngx_shmtx_unlock(&rcf->shpool->mutex);
+
+    p = ngx_pnalloc(r->pool, 4096);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = p + 4096;
+    text->data = p;
+
+    p = ngx_slprintf(p, last,
+            "# HELP ai_guard_redis_up Whether this worker's Redis "
+            "connection is ready.\n"
+            "# TYPE ai_guard_redis_up gauge\n"
+            "ai_guard_redis_up %ui\n"
+            "# HELP ai_guard_redis_latency_seconds Redis round trips.\n"
+            "# TYPE ai_guard_redis_latency_seconds histogram\n",
+            (ngx_uint_t) ngx_http_ai_guard_redis_up());
+
+    cum = 0;
+
+    for (i = 0; i < NGX_HTTP_AI_GUARD_REDIS_BUCKETS; i++) {
+        cum += sh.latency[i];
+        p = ngx_slprintf(p, last,
+                         "ai_guard_redis_latency_seconds_bucket{le=\"%s\"} "
+                         "%uL\n", ngx_http_ai_guard_redis_le[i], cum);
+    }
+
+    p = ngx_slprintf(p, last,
+            "ai_guard_redis_latency_seconds_sum %uL.%06uL\n"
+            "ai_guard_redis_latency_seconds_count %uL\n"
+            "# HELP ai_guard_redis_outbox_pending Settled requests not yet "
+            "in Redis.\n"
+            "# TYPE ai_guard_redis_outbox_pending gauge\n"
+            "ai_guard_redis_outbox_pending %ui\n"
+            "# HELP ai_guard_redis_outbox_dropped_total Settled requests "
+            "the full outbox could not keep.\n"
+            "# TYPE ai_guard_redis_outbox_dropped_total counter\n"
+            "ai_guard_redis_outbox_dropped_total %uL\n"
+            "# HELP ai_guard_redis_errors_total Redis errors, timeouts and "
+            "failed connects.\n"
+            "# TYPE ai_guard_redis_errors_total counter\n"
+            "ai_guard_redis_errors_total %uL\n",
+            sh.latency_us / 1000000, sh.latency_us % 1000000, sh.latency_n,
+            sh.pending, sh.dropped, sh.errors);
+
+    text->len = p - text->data;
 
     return NGX_OK;
 }

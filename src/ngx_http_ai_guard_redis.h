@@ -24,6 +24,8 @@
 char *ngx_http_ai_guard_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_ai_guard_redis_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_ai_guard_redis_metrics(ngx_http_request_t *r,
+    ngx_str_t *text);
 
 
 #endif /* _NGX_HTTP_AI_GUARD_REDIS_H_INCLUDED_ */

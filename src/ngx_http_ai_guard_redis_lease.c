@@ -111,6 +111,9 @@ static void ngx_http_ai_guard_lease_background(void *data,
 static void ngx_http_ai_guard_lease_apply(
     ngx_http_ai_guard_lease_call_t *call, redisReply *reply);
 static void ngx_http_ai_guard_lease_sweep(ngx_event_t *ev);
+static void ngx_http_ai_guard_lease_quit(void);
+static ngx_uint_t ngx_http_ai_guard_lease_return(
+    ngx_http_ai_guard_redis_conf_t *rcf, ngx_uint_t all);
 static ngx_int_t ngx_http_ai_guard_lease_visit(ngx_http_ai_guard_node_t *node,
     void *data);
 
@@ -119,6 +122,12 @@ static ngx_int_t ngx_http_ai_guard_lease_visit(ngx_http_ai_guard_node_t *node,
 static ngx_uint_t  ngx_http_ai_guard_lease_script;
 
 static ngx_event_t  ngx_http_ai_guard_lease_timer;
+
+/* worker 0's: the zone's cycles when it started (a reload adds one) */
+static ngx_uint_t   ngx_http_ai_guard_lease_cycles;
+
+/* the rounds of calls a node that stops gives its slices back in */
+#define NGX_HTTP_AI_GUARD_LEASE_QUIT_ROUNDS  64
 
 
 /*
@@ -331,6 +340,13 @@ ngx_http_ai_guard_redis_lease_init_process(ngx_cycle_t *cycle)
     ev->cancelable = 1;
 
     ngx_add_timer(ev, NGX_HTTP_AI_GUARD_LEASE_SWEEP);
+
+    if (amcf->redis->lease_zone) {
+        ngx_http_ai_guard_lease_cycles =
+            ((ngx_http_ai_guard_zone_t *) amcf->redis->lease_zone)->sh->cycles;
+    }
+
+    ngx_http_ai_guard_redis_on_quit(ngx_http_ai_guard_lease_quit);
 
     return NGX_OK;
 }
@@ -1020,7 +1036,7 @@ void
 ngx_http_ai_guard_redis_lease_settle(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx)
 {
-    int64_t                           d;
+    int64_t                           d, held, spent;
     ngx_uint_t                        i;
     ngx_http_ai_guard_zone_t         *zone;
     ngx_http_ai_guard_lease_t        *ls;
@@ -1071,6 +1087,23 @@ ngx_http_ai_guard_redis_lease_settle(ngx_http_request_t *r,
         }
 
         s->used = ngx_http_ai_guard_pico_add(s->used, d);
+
+        /*
+         * A budget's spend for its alerts: Redis's counter at the last
+         * call (all it granted, and the used part of leases that ended)
+         * less the part of this node's slice it has not used.  The other
+         * nodes' slices count as spent, as strict mode counts requests
+         * in flight: an alert comes at most their slices early.
+         */
+
+        if (ngx_http_ai_guard_redis_kinds[it->kind].unit
+            == NGX_HTTP_AI_GUARD_REDIS_UNIT_MONEY)
+        {
+            held = s->granted - s->used;
+            spent = (int64_t) (s->limit - ngx_min(s->remaining, s->limit));
+
+            ctx->redis.spent[i] = (uint64_t) ngx_max(spent - held, 0);
+        }
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -1084,19 +1117,81 @@ typedef struct {
     ngx_http_ai_guard_lease_call_t  *calls[NGX_HTTP_AI_GUARD_LEASE_SWEEP_N];
     ngx_uint_t                       n;
     uint64_t                         now;
+    ngx_uint_t                       all;     /* the node stops */
 } ngx_http_ai_guard_lease_walk_t;
 
 
 static void
 ngx_http_ai_guard_lease_sweep(ngx_event_t *ev)
 {
+    (void) ngx_http_ai_guard_lease_return(ev->data, 0);
+
+    if (!ngx_exiting) {
+        ngx_add_timer(ev, NGX_HTTP_AI_GUARD_LEASE_SWEEP);
+    }
+}
+
+
+/*
+ * Worker 0 quits, its connection still up.  When no reload made or
+ * adopted the zone since the worker started, the node stops: every
+ * slice goes back to Redis now, rather than a lifetime later (a quota's
+ * slice would stay used all its window).  The calls are sent before the
+ * connection closes; the worker exits once their replies are in, or
+ * their timers (timeout=, at least 1 s) fire.  After a reload the new
+ * workers go on with the slices, and nothing goes back.
+ */
+
+static void
+ngx_http_ai_guard_lease_quit(void)
+{
+    ngx_uint_t                       i, n, sent;
+    ngx_http_ai_guard_zone_t        *zone;
+    ngx_http_ai_guard_redis_conf_t  *rcf;
+
+    rcf = ngx_http_ai_guard_lease_timer.data;
+    zone = rcf->lease_zone;
+
+    if (zone->sh == NULL || zone->sh->cycles != ngx_http_ai_guard_lease_cycles)
+    {
+        return;
+    }
+
+    sent = 0;
+
+    for (i = 0; i < NGX_HTTP_AI_GUARD_LEASE_QUIT_ROUNDS; i++) {
+        n = ngx_http_ai_guard_lease_return(rcf, 1);
+        sent += n;
+
+        if (n < NGX_HTTP_AI_GUARD_LEASE_SWEEP_N) {
+            break;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "ai_guard: redis lease: the node stops, the slices of "
+                  "%ui scopes go back", sent);
+}
+
+
+/*
+ * One walk of the zone: the slices to give back ("all": every one,
+ * else the idle and the expired), at most a call a scope and
+ * NGX_HTTP_AI_GUARD_LEASE_SWEEP_N calls, sent; their number returned.
+ */
+
+static ngx_uint_t
+ngx_http_ai_guard_lease_return(ngx_http_ai_guard_redis_conf_t *rcf,
+    ngx_uint_t all)
+{
     ngx_uint_t                       i;
     ngx_http_ai_guard_zone_t        *zone;
     ngx_http_ai_guard_lease_walk_t   w;
 
-    w.rcf = ev->data;
+    w.rcf = rcf;
     w.n = 0;
     w.now = ngx_http_ai_guard_now();
+    w.all = all;
 
     zone = w.rcf->lease_zone;
 
@@ -1114,9 +1209,7 @@ ngx_http_ai_guard_lease_sweep(ngx_event_t *ev)
         }
     }
 
-    if (!ngx_exiting) {
-        ngx_add_timer(ev, NGX_HTTP_AI_GUARD_LEASE_SWEEP);
-    }
+    return w.n;
 }
 
 
@@ -1145,7 +1238,7 @@ ngx_http_ai_guard_lease_visit(ngx_http_ai_guard_node_t *node, void *data)
     for (k = 1; k < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; k++) {
         s = &ls->slot[k];
 
-        if ((s->id && (s->expires <= w->now
+        if ((s->id && (w->all || s->expires <= w->now
                        || s->used_at + w->rcf->lease / 2 <= w->now))
             || (s->id == 0 && s->used))
         {

@@ -215,8 +215,11 @@ ngx_http_ai_guard_redis_outbox_init(ngx_conf_t *cf,
 
     ngx_http_ai_guard_redis_flush_script = n;
 
-    if (rcf->journal.len) {
-        if (ngx_http_ai_guard_journal_open(cf, rcf) != NGX_OK) {
+    if (rcf->journal.path.len) {
+        rcf->journal.what = "redis journal";
+        rcf->journal.directive = "ai_guard_redis";
+
+        if (ngx_http_ai_guard_journal_open(cf, &rcf->journal) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -251,6 +254,8 @@ ngx_http_ai_guard_redis_outbox_zone(ngx_shm_zone_t *zone, void *data)
         return rc;
     }
 
+    rcf->journal.sh = &rcf->sh->journal;
+
     ngx_shmtx_lock(&rcf->shpool->mutex);
 
     if (fresh) {
@@ -283,7 +288,7 @@ ngx_http_ai_guard_redis_outbox_restore(ngx_http_ai_guard_redis_conf_t *rcf,
 
     sh = rcf->sh;
 
-    buf = ngx_http_ai_guard_journal_load(rcf, log, &rp);
+    buf = ngx_http_ai_guard_journal_load(&rcf->journal, log, &rp);
     if (buf == NULL) {
         return;
     }
@@ -314,7 +319,7 @@ ngx_http_ai_guard_redis_outbox_restore(ngx_http_ai_guard_redis_conf_t *rcf,
                       "ai_guard: redis journal \"%V\": %ui requests "
                       "admitted but never settled are counted on their "
                       "estimate, %ui that did not fit in the outbox lost",
-                      &rcf->journal, rp.nbegun - blost, blost);
+                      &rcf->journal.path, rp.nbegun - blost, blost);
     }
 
     level = lost ? NGX_LOG_ALERT : NGX_LOG_NOTICE;
@@ -322,8 +327,8 @@ ngx_http_ai_guard_redis_outbox_restore(ngx_http_ai_guard_redis_conf_t *rcf,
     ngx_log_error(level, log, 0,
                   "ai_guard: redis journal \"%V\": %ui settled requests "
                   "not yet in Redis taken back into the outbox, %ui that "
-                  "did not fit in it lost", &rcf->journal, rp.nrecs - lost,
-                  lost);
+                  "did not fit in it lost", &rcf->journal.path,
+                  rp.nrecs - lost, lost);
 
     ngx_free(rp.recs);
     ngx_free(rp.begun);
@@ -410,7 +415,7 @@ ngx_http_ai_guard_redis_outbox_snapshot(ngx_http_ai_guard_redis_conf_t *rcf,
 
     /* the records that follow count up from their first */
 
-    head.gen = sh->jgen + 1;
+    head.gen = sh->journal.gen + 1;
     head.node = sh->node;
     head.seq = sh->seq;
 
@@ -440,8 +445,8 @@ ngx_http_ai_guard_redis_outbox_snapshot(ngx_http_ai_guard_redis_conf_t *rcf,
 
     p += ngx_http_ai_guard_jlog_frame(p, NGX_HTTP_AI_GUARD_JLOG_SNAP, "", 0);
 
-    (void) ngx_http_ai_guard_journal_rewrite(rcf, log, head.gen, buf,
-                                             p - buf);
+    (void) ngx_http_ai_guard_journal_rewrite(&rcf->journal, log, head.gen,
+                                             buf, p - buf);
 
     ngx_free(buf);
 }
@@ -562,7 +567,8 @@ ngx_http_ai_guard_redis_settle(ngx_http_request_t *r,
         if (begun) {
             ngx_shmtx_lock(&rcf->shpool->mutex);
 
-            ngx_http_ai_guard_journal_append(rcf, r->connection->log,
+            ngx_http_ai_guard_journal_append(&rcf->journal,
+                                             r->connection->log,
                                              NGX_HTTP_AI_GUARD_JLOG_END,
                                              &begun->rec.seq,
                                              sizeof(uint64_t));
@@ -677,7 +683,7 @@ ngx_http_ai_guard_redis_outbox_put(ngx_http_ai_guard_redis_conf_t *rcf,
 
         if (begun) {
             /* not in the outbox, so not in the journal as settled */
-            ngx_http_ai_guard_journal_append(rcf, log,
+            ngx_http_ai_guard_journal_append(&rcf->journal, log,
                                              NGX_HTTP_AI_GUARD_JLOG_END,
                                              &begun->rec.seq,
                                              sizeof(uint64_t));
@@ -712,13 +718,14 @@ ngx_http_ai_guard_redis_outbox_put(ngx_http_ai_guard_redis_conf_t *rcf,
 
     if (begun) {
         node->id = begun->rec.seq;
-        ngx_http_ai_guard_journal_append(rcf, log,
+        ngx_http_ai_guard_journal_append(&rcf->journal, log,
                                          NGX_HTTP_AI_GUARD_JLOG_FINISH,
                                          &node->id, sizeof(uint64_t) + len);
         ngx_http_ai_guard_redis_unbegin(rcf, begun);
 
     } else {
-        ngx_http_ai_guard_journal_append(rcf, log, NGX_HTTP_AI_GUARD_JLOG_REC,
+        ngx_http_ai_guard_journal_append(&rcf->journal, log,
+                                         NGX_HTTP_AI_GUARD_JLOG_REC,
                                          &node->rec, len);
     }
 
@@ -749,7 +756,7 @@ ngx_http_ai_guard_redis_begin(ngx_http_request_t *r,
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
     rcf = amcf->redis;
 
-    if (rcf == NULL || rcf->sh == NULL || rcf->journal.len == 0
+    if (rcf == NULL || rcf->sh == NULL || rcf->journal.path.len == 0
         || ctx->key == NULL || !ctx->has_row || ctx->begun)
     {
         return;
@@ -784,7 +791,7 @@ ngx_http_ai_guard_redis_begin(ngx_http_request_t *r,
 
     ngx_queue_insert_tail(&sh->begun, &node->queue);
 
-    ngx_http_ai_guard_journal_append(rcf, r->connection->log,
+    ngx_http_ai_guard_journal_append(&rcf->journal, r->connection->log,
                                      NGX_HTTP_AI_GUARD_JLOG_BEGUN, &node->rec,
                                      ngx_http_ai_guard_batch_rec_size(
                                          &node->rec));
@@ -942,7 +949,7 @@ ngx_http_ai_guard_redis_flush_handler(ngx_event_t *ev)
     rcf = ngx_http_ai_guard_redis_flusher.rcf;
 
     /* fsync=batch: what the workers appended in the last interval */
-    ngx_http_ai_guard_journal_sync(rcf, ev->log);
+    ngx_http_ai_guard_journal_sync(&rcf->journal, ev->log);
 
     /*
      * begun requests that end with nothing to record (a cache hit, a
@@ -950,12 +957,14 @@ ngx_http_ai_guard_redis_flush_handler(ngx_event_t *ev)
      * after one: their frames are trimmed here
      */
 
-    if (rcf->journal.len) {
+    if (rcf->journal.path.len) {
         sh = rcf->sh;
 
         ngx_shmtx_lock(&rcf->shpool->mutex);
 
-        if (sh->jsize > sh->jsnap && sh->jsize > (off_t) (2 * rcf->outbox)) {
+        if (sh->journal.size > sh->journal.snap
+            && sh->journal.size > (off_t) (2 * rcf->outbox))
+        {
             ngx_http_ai_guard_redis_outbox_snapshot(rcf, ev->log);
         }
 
@@ -1162,7 +1171,7 @@ ngx_http_ai_guard_redis_flush_copy(ngx_http_ai_guard_redis_flush_t *f)
         /* a replay must send this very batch again, before it is sent */
         lease.first = sh->batch_first;
         lease.n = sh->batch;
-        ngx_http_ai_guard_journal_append(rcf, ngx_cycle->log,
+        ngx_http_ai_guard_journal_append(&rcf->journal, ngx_cycle->log,
                                          NGX_HTTP_AI_GUARD_JLOG_LEASE, &lease,
                                          sizeof(lease));
     }
@@ -1433,7 +1442,7 @@ ngx_http_ai_guard_redis_flush_end(ngx_http_ai_guard_redis_flush_t *f)
 
         ack.first = sh->batch_first;
         ack.n = sh->batch;
-        ngx_http_ai_guard_journal_append(rcf, fl->log,
+        ngx_http_ai_guard_journal_append(&rcf->journal, fl->log,
                                          NGX_HTTP_AI_GUARD_JLOG_ACK, &ack,
                                          sizeof(ack));
 
@@ -1442,11 +1451,11 @@ ngx_http_ai_guard_redis_flush_end(ngx_http_ai_guard_redis_flush_t *f)
         sh->batch = 0;
         sh->batch_until = 0;
 
-        if (rcf->journal.len
-            && (sh->jbroken
-                || (sh->jsize > sh->jsnap
+        if (rcf->journal.path.len
+            && (sh->journal.broken
+                || (sh->journal.size > sh->journal.snap
                     && (sh->pending == 0
-                        || sh->jsize > (off_t) (2 * rcf->outbox)))))
+                        || sh->journal.size > (off_t) (2 * rcf->outbox)))))
         {
             ngx_http_ai_guard_redis_outbox_snapshot(rcf, fl->log);
         }

@@ -13,6 +13,9 @@
 #define NGX_HTTP_AI_GUARD_REDIS_BACKOFF_MIN  50
 #define NGX_HTTP_AI_GUARD_REDIS_BACKOFF_MAX  2000
 
+/* the handlers a worker runs as it quits: the outbox's, the lease's */
+#define NGX_HTTP_AI_GUARD_REDIS_QUITS        2
+
 
 /*
  * A command on the wire: malloc()ed, freed when its reply (or the end of
@@ -53,7 +56,8 @@ typedef struct {
     ngx_uint_t                       loaded;      /* scripts loaded */
     ngx_msec_t                       backoff;
     ngx_event_t                      reconnect;
-    ngx_http_ai_guard_redis_quit_pt  quit;
+    ngx_http_ai_guard_redis_quit_pt  quit[NGX_HTTP_AI_GUARD_REDIS_QUITS];
+    ngx_uint_t                       nquit;
     ngx_event_t                     *changed;     /* posted: ready, or not */
     char                           (*sha)[41];    /* a script */
 
@@ -130,12 +134,6 @@ static const uint64_t
     ngx_http_ai_guard_redis_bucket_us[NGX_HTTP_AI_GUARD_REDIS_BUCKETS] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
     (uint64_t) -1
-};
-
-
-static const char  *ngx_http_ai_guard_redis_le[] = {
-    "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
-    "0.025", "0.05", "0.1", "0.25", "+Inf"
 };
 
 
@@ -302,14 +300,21 @@ ngx_http_ai_guard_redis_start(ngx_cycle_t *cycle,
 
 
 /*
- * The handler runs when the worker quits, while the connection is still
- * ready: the outbox's last batch goes then.
+ * The handlers run when the worker quits, while the connection is still
+ * ready: the outbox's last batch goes then, and the node's slices.  The
+ * worker exits once their replies are in or their timers fire.
  */
 
 void
 ngx_http_ai_guard_redis_on_quit(ngx_http_ai_guard_redis_quit_pt handler)
 {
-    ngx_http_ai_guard_redis_w.quit = handler;
+    ngx_http_ai_guard_redis_worker_t  *w;
+
+    w = &ngx_http_ai_guard_redis_w;
+
+    if (w->nquit < NGX_HTTP_AI_GUARD_REDIS_QUITS) {
+        w->quit[w->nquit++] = handler;
+    }
 }
 
 
@@ -493,8 +498,8 @@ ngx_http_ai_guard_redis_read_handler(ngx_event_t *ev)
         c->idle = 0;
 
         if (w->ac == ac) {
-            if (w->ready && w->quit) {
-                w->quit();
+            for (i = 0; w->ready && i < w->nquit; i++) {
+                w->quit[i]();
             }
 
             w->ready = 0;
@@ -1414,82 +1419,4 @@ ngx_http_ai_guard_redis_outage(const char *why)
                       rcf->fail_closed ? "as 503 limiter_unavailable"
                                        : "locally");
     }
-}
-
-
-/*
- * The Redis lines of the metrics, for ai_guard_metrics: allocated from the
- * request's pool; an empty string when no ai_guard_redis is configured.
- */
-
-ngx_int_t
-ngx_http_ai_guard_redis_metrics(ngx_http_request_t *r, ngx_str_t *text)
-{
-    u_char                          *p, *last;
-    uint64_t                         cum;
-    ngx_uint_t                       i;
-    ngx_http_ai_guard_redis_sh_t     sh;
-    ngx_http_ai_guard_main_conf_t   *amcf;
-    ngx_http_ai_guard_redis_conf_t  *rcf;
-
-    ngx_str_null(text);
-
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
-    rcf = amcf->redis;
-
-    if (rcf == NULL || rcf->sh == NULL) {
-        return NGX_OK;
-    }
-
-    ngx_shmtx_lock(&rcf->shpool->mutex);
-    sh = *rcf->sh;
-    ngx_shmtx_unlock(&rcf->shpool->mutex);
-
-    p = ngx_pnalloc(r->pool, 4096);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    last = p + 4096;
-    text->data = p;
-
-    p = ngx_slprintf(p, last,
-            "# HELP ai_guard_redis_up Whether this worker's Redis "
-            "connection is ready.\n"
-            "# TYPE ai_guard_redis_up gauge\n"
-            "ai_guard_redis_up %ui\n"
-            "# HELP ai_guard_redis_latency_seconds Redis round trips.\n"
-            "# TYPE ai_guard_redis_latency_seconds histogram\n",
-            ngx_http_ai_guard_redis_w.ready);
-
-    cum = 0;
-
-    for (i = 0; i < NGX_HTTP_AI_GUARD_REDIS_BUCKETS; i++) {
-        cum += sh.latency[i];
-        p = ngx_slprintf(p, last,
-                         "ai_guard_redis_latency_seconds_bucket{le=\"%s\"} "
-                         "%uL\n", ngx_http_ai_guard_redis_le[i], cum);
-    }
-
-    p = ngx_slprintf(p, last,
-            "ai_guard_redis_latency_seconds_sum %uL.%06uL\n"
-            "ai_guard_redis_latency_seconds_count %uL\n"
-            "# HELP ai_guard_redis_outbox_pending Settled requests not yet "
-            "in Redis.\n"
-            "# TYPE ai_guard_redis_outbox_pending gauge\n"
-            "ai_guard_redis_outbox_pending %ui\n"
-            "# HELP ai_guard_redis_outbox_dropped_total Settled requests "
-            "the full outbox could not keep.\n"
-            "# TYPE ai_guard_redis_outbox_dropped_total counter\n"
-            "ai_guard_redis_outbox_dropped_total %uL\n"
-            "# HELP ai_guard_redis_errors_total Redis errors, timeouts and "
-            "failed connects.\n"
-            "# TYPE ai_guard_redis_errors_total counter\n"
-            "ai_guard_redis_errors_total %uL\n",
-            sh.latency_us / 1000000, sh.latency_us % 1000000, sh.latency_n,
-            sh.pending, sh.dropped, sh.errors);
-
-    text->len = p - text->data;
-
-    return NGX_OK;
 }

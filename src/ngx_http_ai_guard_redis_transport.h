@@ -83,11 +83,7 @@ struct ngx_http_ai_guard_redis_sh_s {
     uint64_t                         latency[NGX_HTTP_AI_GUARD_REDIS_BUCKETS];
     uint64_t                         latency_us;
     uint64_t                         latency_n;
-    ngx_uint_t                       jactive;     /* the journal's file */
-    uint64_t                         jgen;
-    off_t                            jsize;       /* the active one's */
-    off_t                            jsnap;       /* after the rewrite */
-    ngx_uint_t                       jbroken;     /* a write failed */
+    ngx_http_ai_guard_journal_sh_t   journal;
 };
 
 
@@ -130,8 +126,6 @@ ngx_int_t ngx_http_ai_guard_redis_eval(ngx_uint_t script,
 /* keys */
 u_char *ngx_http_ai_guard_redis_limit_key(ngx_pool_t *pool, ngx_str_t *prefix,
     u_char *scope, size_t len, ngx_uint_t kind, uint64_t window, size_t *n);
-ngx_int_t ngx_http_ai_guard_redis_metrics(ngx_http_request_t *r,
-    ngx_str_t *text);
 void ngx_http_ai_guard_redis_on_change(ngx_event_t *ev);
 ngx_int_t ngx_http_ai_guard_redis_up(void);
 

@@ -5,7 +5,7 @@
 
 
 #include "ngx_http_ai_guard_common.h"
-#include "ngx_http_ai_guard_redis_transport.h"
+#include "ngx_http_ai_guard_redis.h"
 #include "ngx_http_ai_guard_report_out.h"
 #include "ngx_http_ai_guard_series.h"
 #include "ngx_http_ai_guard_store.h"

@@ -155,6 +155,7 @@ ngx_http_ai_guard_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
+        zone->sh->cycles++;
 
         return NGX_OK;
     }
@@ -175,6 +176,7 @@ ngx_http_ai_guard_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     zone->shpool->data = zone->sh;
     zone->sh->version = NGX_HTTP_AI_GUARD_ZONE_VERSION;
+    zone->sh->cycles = 1;
 
     ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
                     ngx_http_ai_guard_rbtree_insert_value);
@@ -254,6 +256,9 @@ ngx_http_ai_guard_zone_inherit(ngx_shm_zone_t *shm_zone)
     {
         return;
     }
+
+    /* its entries go on in the new zone: the old workers must know */
+    ozone->sh->cycles++;
 
     copied = 0;
     lost = 0;

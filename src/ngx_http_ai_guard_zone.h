@@ -48,7 +48,7 @@ typedef struct {
  * The layout of the zones and their keys: a zone of another version (an
  * upgraded module's reload) is not adopted nor copied.
  */
-#define NGX_HTTP_AI_GUARD_ZONE_VERSION  4
+#define NGX_HTTP_AI_GUARD_ZONE_VERSION  5
 
 
 typedef struct {
@@ -60,6 +60,12 @@ typedef struct {
     uint64_t                       freed;     /* expired or purged */
     uint64_t                       refused;   /* requests: no room */
     uint64_t                       dropped;   /* counts: no room */
+
+    /*
+     * The cycles that made, adopted or copied the zone: a worker that
+     * finds it grew since its start knows a reload's workers have it
+     */
+    ngx_uint_t                     cycles;
 
     /* the series zone's: its histogram entries, the in-flight gauge */
     ngx_uint_t                     histograms;

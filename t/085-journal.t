@@ -46,73 +46,13 @@ my $prefix = "t085-$$:";
 
 my $base = ($ENV{TEST_NGINX_PORT} || 1984) + 300;
 
-my $n = AiGuardNginx->new(name => 'journal', port => $base, workers => 2);
+my $n = AiGuardNginx->crash_node(name => 'journal', port => $base,
+                                 workers => 2);
 my $root = $n->root;
 
-# the mock that holds: it logs a request once it has all of it, answers
-# a header and part of a body, and never the rest
-my $hport = $base + 1;
-my $hold = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $hport,
-                                 Listen => 16, ReuseAddr => 1)
-    or die "mock on $hport: $!";
-my $hpid = fork // die "fork: $!";
-
-if ($hpid == 0) {
-    my @held;
-    while (my $c = $hold->accept) {
-        my $in = '';
-        while ($in !~ /\r\n\r\n/s || length($in) < body_end($in)) {
-            sysread($c, $in, 4096, length $in) or last;
-        }
-        open my $fh, '>>', "$root/held.log" or die;
-        print $fh "held\n";
-        close $fh;
-        syswrite($c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                     . "Content-Length: 400\r\n\r\n{\"object\":");
-        push @held, $c;
-    }
-    exit 0;
-}
-close $hold;
-
-END { kill 'KILL', $hpid if $hpid; }
-
-sub body_end {
-    my ($in) = @_;
-    my $h = index($in, "\r\n\r\n");
-    my ($cl) = $in =~ /^content-length:\s*(\d+)/mi;
-    return $h + 4 + ($cl // 0);
-}
-
-sub held {
-    open my $fh, '<', "$root/held.log" or return 0;
-    my @lines = <$fh>;
-    return scalar @lines;
-}
-
-mkdir "$root/journal" or die "$root/journal: $!";
-
-$n->write_file('html/keys.json', <<'_EOF_');
-{"keys": [
-  {"id": "acme-1", "tenant": "acme", "tier": "pro",
-   "sha256": "86a3768b9684d21492c98446c2302ade49ddfe4b328d99475ed0c959fb07a23e"}
-]}
-_EOF_
-
-# the mock's requests are what the upstream served
-my $server = AiGuardNginx::tenant_server(<<'_EOX_');
-        access_log logs/served.log served;
-
-        location = /ai-guard/usage {
-            ai_guard_usage;
-        }
-
-        location /hold/ {
-            ai_guard on;
-            proxy_pass http://127.0.0.1:HOLD_PORT/;
-        }
-_EOX_
-$server =~ s/HOLD_PORT/$hport/;
+# the mock's requests are what the upstream served; the holding one
+# (port + 1) logs what it holds in held.log
+my $server = AiGuardNginx::held_server($base + 1);
 
 $n->write_config(<<"_EOC_");
     ai_guard_zone   ai_guard 1m;
@@ -197,24 +137,8 @@ sub wait_journal_head {
 
 # the master and its workers, all at once, as a crash takes them
 sub kill_node {
-    my $master = $n->{pid};
-    my @workers;
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $fh, '<', $stat or next;
-        my $line = <$fh> // '';
-        close $fh;
-        push @workers, $1 if $line =~ /^(\d+) \(.*\) \S (\d+) / && $2 == $master;
-    }
+    my @workers = $n->kill9;
     ok(@workers == 2, 'two workers to kill with the master');
-    kill 'KILL', $master, @workers;
-    waitpid($master, 0);
-    delete $n->{pid};
-
-    # the workers' listening sockets close when they are gone
-    for (1 .. 100) {
-        last unless grep { kill 0, $_ } @workers;
-        sleep 0.05;
-    }
 }
 
 ok(-f "$root/journal/usage.0" && -f "$root/journal/usage.1",
@@ -271,23 +195,7 @@ is(reported(), $want,
 
 # Requests the upstream has, the node killed before it answers them
 
-my @clients;
-for (1 .. 3) {
-    my $body = '{"model":"gpt-4o-mini","prompt":"hi","max_tokens":7}';
-    my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $base)
-        or die "connect: $!";
-    print $c "POST /hold/chat HTTP/1.1\r\nHost: localhost\r\n"
-             . "$bearer[0]\r\nContent-Type: application/json\r\n"
-             . "Content-Length: " . length($body) . "\r\n\r\n$body";
-    push @clients, $c;
-}
-
-my $held;
-for (1 .. 100) {
-    $held = held();
-    last if $held == 3;
-    sleep 0.1;
-}
+my ($clients, $held) = $n->send_held(3, $bearer[0], "$root/held.log");
 is($held, 3, 'the upstream has 3 requests it does not finish');
 
 # a batch goes and the journal is rewritten while they are in flight
@@ -296,7 +204,7 @@ $want += 1;
 is(wait_reported($want), $want, 'Redis has it');
 
 kill_node();
-close $_ for @clients;
+close $_ for @$clients;
 $want += 3;
 $n->start;
 

@@ -154,6 +154,18 @@ my @mistakes = (
      'ai_guard_redis 127.0.0.1 journal=/nonexistent-ai-guard/usage;',
      'ai_guard_redis', '/nonexistent-ai-guard/usage.0',
      'directory must exist'],
+    ['a local journal fsync policy that is not one', 'http',
+     'ai_guard_journal conf/usage fsync=sometimes;', 'ai_guard_journal',
+     'sometimes', '"off", "batch" or "always"'],
+    ['a local journal parameter that does not exist', 'http',
+     'ai_guard_journal conf/usage sync=always;', 'ai_guard_journal',
+     'sync=always', 'fsync='],
+    ['a local journal in a directory that is not there', 'http',
+     'ai_guard_journal /nonexistent-ai-guard/usage;', 'ai_guard_journal',
+     '/nonexistent-ai-guard/usage.0', 'directory must exist'],
+    ['a local journal and Redis', 'http',
+     "ai_guard_journal conf/usage;\n    ai_guard_redis 127.0.0.1;",
+     'ai_guard_journal', 'ai_guard_redis', 'journal='],
 
     # JWT
     ['alg none', 'http', 'ai_guard_jwt_algorithms RS256 none;',

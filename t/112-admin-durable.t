@@ -42,21 +42,9 @@ _EOC_
 
 # SIGKILL to the master and each of its workers, by their pids
 sub kill_all {
-    my $master = $n->{pid};
-    my @workers;
+    $n->kill9;
 
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $fh, '<', $stat or next;
-        my $line = <$fh> // '';
-        close $fh;
-        push @workers, $1 if $line =~ /^(\d+) \(.*\) \S (\d+) / && $2 == $master;
-    }
-
-    kill 'KILL', $master, @workers;
-    waitpid($master, 0);
-    delete $n->{pid};
-
-    # the workers are gone when the port is free
+    # and the port is free
     for (1 .. 200) {
         last unless IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                           PeerPort => $n->port);

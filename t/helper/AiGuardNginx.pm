@@ -213,6 +213,140 @@ sub stop {
     waitpid($pid, 0);
 }
 
+# SIGKILL to the master and each of its workers at once, as a crash
+# takes them; waits until the workers are gone and returns their pids
+sub kill9 {
+    my ($self) = @_;
+    my $master = delete $self->{pid} or return ();
+    my @workers;
+
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh> // '';
+        close $fh;
+        push @workers, $1 if $line =~ /^(\d+) \(.*\) \S (\d+) / && $2 == $master;
+    }
+
+    kill 'KILL', $master, @workers;
+    waitpid($master, 0);
+
+    # the workers' listening sockets close when they are gone
+    for (1 .. 100) {
+        last unless grep { kill 0, $_ } @workers;
+        sleep 0.05;
+    }
+
+    return @workers;
+}
+
+# A forked upstream on $port that holds what it gets: once it has a
+# whole request it appends a line to $log, answers a header and part of
+# a body, and never the rest.  Returns its pid (the caller kills it).
+sub holding_upstream {
+    my ($port, $log) = @_;
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port,
+                                  Listen => 16, ReuseAddr => 1)
+        or die "holding upstream on $port: $!";
+    my $pid = fork // die "fork: $!";
+
+    if ($pid) {
+        close $l;
+        return $pid;
+    }
+
+    my @held;
+    while (my $c = $l->accept) {
+        my $in = '';
+        while ($in !~ /\r\n\r\n/s || length($in) < request_end($in)) {
+            sysread($c, $in, 4096, length $in) or last;
+        }
+        open my $fh, '>>', $log or die "$log: $!";
+        print $fh "held\n";
+        close $fh;
+        syswrite($c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     . "Content-Length: 400\r\n\r\n{\"object\":");
+        push @held, $c;
+    }
+    POSIX::_exit(0);
+}
+
+# the bytes of a request's head and its Content-Length body
+sub request_end {
+    my ($in) = @_;
+    my $h = index($in, "\r\n\r\n");
+    my ($cl) = $in =~ /^content-length:\s*(\d+)/mi;
+    return $h + 4 + ($cl // 0);
+}
+
+# A node for the crash tests: the key acme-1 (tenant acme, tier pro),
+# a directory journal/, and a holding_upstream() on port + 1 that logs
+# to held.log (killed with the node); held_server() is its server.
+sub crash_node {
+    my ($class, %args) = @_;
+    my $self = $class->new(%args);
+
+    mkdir "$self->{root}/journal" or die "$self->{root}/journal: $!";
+    $self->write_file('html/keys.json',
+                      keys_json(['acme-1', 'acme', 'pro', 1]));
+    $self->{hold_pid} = holding_upstream($self->{port} + 1,
+                                         "$self->{root}/held.log");
+    return $self;
+}
+
+# tenant_server() with what a crash test reads: the access log
+# "served" (its log_format is the caller's), the usage report, and
+# /hold/ to a holding_upstream() on $hport
+sub held_server {
+    my ($hport) = @_;
+    return tenant_server(<<"_EOX_");
+        access_log logs/served.log served;
+
+        location = /ai-guard/usage {
+            ai_guard_usage;
+        }
+
+        location /hold/ {
+            ai_guard on;
+            proxy_pass http://127.0.0.1:$hport/;
+        }
+_EOX_
+}
+
+# $count requests to /hold/ (held_server()) with the header $auth, left
+# open; waits until the holding upstream logged them in $log.  Returns
+# the client sockets (the caller closes them) and how many it logged.
+sub send_held {
+    my ($self, $count, $auth, $log) = @_;
+    my (@clients, $held);
+    my $body = '{"model":"gpt-4o-mini","prompt":"hi","max_tokens":7}';
+
+    for (1 .. $count) {
+        my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $self->{port})
+            or die "connect: $!";
+        print $c "POST /hold/chat HTTP/1.1\r\nHost: localhost\r\n"
+                 . "$auth\r\nContent-Type: application/json\r\n"
+                 . "Content-Length: " . length($body) . "\r\n\r\n$body";
+        push @clients, $c;
+    }
+
+    for (1 .. 100) {
+        $held = held_count($log);
+        last if $held == $count;
+        sleep 0.1;
+    }
+
+    return (\@clients, $held);
+}
+
+# the lines a holding_upstream() logged
+sub held_count {
+    my ($log) = @_;
+    open my $fh, '<', $log or return 0;
+    my @lines = <$fh>;
+    return scalar @lines;
+}
+
 sub log {
     my ($self, $name) = @_;
     my $path = "$self->{root}/logs/" . ($name || 'error.log');
@@ -400,7 +534,9 @@ sub openai_sdk {
 }
 
 sub DESTROY {
-    $_[0]->stop;
+    my ($self) = @_;
+    $self->stop;
+    kill 'KILL', $self->{hold_pid} if $self->{hold_pid};
 }
 
 1;

@@ -22,6 +22,10 @@ typedef struct {
 
 static const ngx_http_ai_guard_batch_rec_t  *recs[MAX_RECS];
 static const ngx_http_ai_guard_batch_rec_t  *begun[MAX_RECS];
+static const ngx_http_ai_guard_jlog_row_t   *rows[MAX_RECS];
+
+/* the next replay takes U frames, as the local ledger's journal does */
+static int                                   with_rows;
 
 /* the bytes the last replay's records point into */
 static u_char                               *copy;
@@ -42,7 +46,8 @@ put(jfile_t *f, u_char type, const void *payload, size_t len)
 
 /*
  * A record of tenant "acme" with "input" tokens, as "type": R; B (then
- * "seq" is the begun id); F, after the id "id" of the request it ends.
+ * "seq" is the begun id); F, after the id "id" of the request it ends;
+ * U, after its "id" requests.
  */
 
 static void
@@ -63,7 +68,9 @@ put_any(jfile_t *f, u_char type, uint64_t id, uint64_t seq, uint64_t input)
     rec.r.tenant_len = 4;
     memcpy(rec.s, "acme", 4);
 
-    if (type == NGX_HTTP_AI_GUARD_JLOG_FINISH) {
+    if (type == NGX_HTTP_AI_GUARD_JLOG_FINISH
+        || type == NGX_HTTP_AI_GUARD_JLOG_ROW)
+    {
         put(f, type, &rec, sizeof(uint64_t)
                            + sizeof(ngx_http_ai_guard_batch_rec_t) + 4);
         return;
@@ -128,6 +135,7 @@ replay(jfile_t *f, size_t len, ngx_http_ai_guard_jlog_replay_t *rp)
     memset(rp, 0, sizeof(*rp));
     rp->recs = recs;
     rp->begun = begun;
+    rp->rows = with_rows ? rows : NULL;
 
     if (ngx_http_ai_guard_jlog_count(copy, len) > MAX_RECS) {
         abort();
@@ -339,6 +347,66 @@ test_begun(void)
 }
 
 
+/* the local ledger's snapshot: its rows, then the tail */
+
+static void
+test_rows(void)
+{
+    jfile_t                          f = { NULL, 0 };
+    ngx_http_ai_guard_jlog_replay_t  rp;
+
+    with_rows = 1;
+
+    put_head(&f, 3, 0);
+    put_any(&f, NGX_HTTP_AI_GUARD_JLOG_ROW, 7, 0, 700);
+    put_any(&f, NGX_HTTP_AI_GUARD_JLOG_ROW, 2, 0, 20);
+    put_any(&f, NGX_HTTP_AI_GUARD_JLOG_BEGUN, 0, 1, 50);
+    put(&f, NGX_HTTP_AI_GUARD_JLOG_SNAP, "", 0);
+    put_rec(&f, 0, 5);
+
+    replay(&f, f.len, &rp);
+    ok(rp.valid && rp.nrows == 2 && rp.rows[0]->requests == 7
+       && rp.rows[0]->rec.input == 700 && rp.rows[1]->requests == 2,
+       "a snapshot's rows are replayed with their requests and sums");
+    ok(rp.nrecs == 1 && rp.recs[0]->input == 5 && rp.nbegun == 1,
+       "and the tail after it, and the requests in flight");
+
+    replay(&f, f.len - 8, &rp);
+    ok(rp.nrows == 2 && rp.nrecs == 0 && rp.end < f.len,
+       "a torn last frame: the snapshot stands, the torn record does not");
+
+    put_any(&f, NGX_HTTP_AI_GUARD_JLOG_ROW, 1, 0, 1);
+    put_rec(&f, 1, 6);
+
+    replay(&f, f.len, &rp);
+    ok(rp.nrows == 2 && rp.nrecs == 1 && rp.end < f.len,
+       "a row after the snapshot's end stops the replay");
+
+    with_rows = 0;
+
+    replay(&f, f.len, &rp);
+    ok(!rp.valid && rp.nrows == 0,
+       "a row in the outbox's journal (no rows asked for) is forged");
+
+    with_rows = 1;
+
+    free(f.buf);
+    f.buf = NULL;
+    f.len = 0;
+
+    put_head(&f, 3, 0);
+    put(&f, NGX_HTTP_AI_GUARD_JLOG_ROW, "1234567812345678", 16);
+    put(&f, NGX_HTTP_AI_GUARD_JLOG_SNAP, "", 0);
+
+    replay(&f, f.len, &rp);
+    ok(!rp.valid && rp.nrows == 0, "a row without its record is forged");
+
+    with_rows = 0;
+
+    free(f.buf);
+}
+
+
 static void
 test_frame(void)
 {
@@ -360,6 +428,7 @@ main(void)
     test_torn();
     test_invalid();
     test_begun();
+    test_rows();
     test_frame();
 
     free(copy);
