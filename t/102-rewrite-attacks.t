@@ -17,9 +17,7 @@ plan tests => repeat_each() * (3 * 5);
 
 no_shuffle();
 
-our $chunk = 'data: {"id":"c","object":"chat.completion.chunk",'
-    . '"model":"gpt-4o-mini","choices":[{"index":0,"delta":'
-    . '{"content":"Hi"},"finish_reason":"stop"}]}' . "\n\n";
+our $chunk = $SSE_CHUNK;
 our $done = "data: [DONE]\n\n";
 
 our $http_config = <<'_EOC_';
