@@ -10,8 +10,15 @@
 #include <ngx_http_ai_guard_rewrite.h>
 
 
-/* names longer than this cannot match _member()'s, which are short */
+/*
+ * _member()'s names are short; a name of the body is compared decoded,
+ * as the request parser reads it, so its token may be six times longer
+ * (every character a \u escape) and still be one of them: a shorter
+ * buffer would miss "\u0073\u0074..." and add a second member.
+ */
 #define NGX_HTTP_AI_GUARD_REWRITE_NAME  64
+#define NGX_HTTP_AI_GUARD_REWRITE_TOKEN                                      \
+    (6 * NGX_HTTP_AI_GUARD_REWRITE_NAME + 2)
 
 
 static const u_char *ngx_http_ai_guard_sse_data(const u_char *p,
@@ -533,7 +540,7 @@ static const u_char *
 ngx_http_ai_guard_rewrite_find(const u_char *p, const u_char *end,
     const char *name, const u_char **value)
 {
-    u_char         key[NGX_HTTP_AI_GUARD_REWRITE_NAME];
+    u_char         key[NGX_HTTP_AI_GUARD_REWRITE_TOKEN];
     size_t         nlen;
     ssize_t        klen;
     const u_char  *k, *v;

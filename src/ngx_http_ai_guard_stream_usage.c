@@ -87,6 +87,7 @@ ngx_int_t
 ngx_http_ai_guard_stream_usage_strip(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_chain_t *in, ngx_chain_t **out)
 {
+    unsigned       lic;
     ngx_buf_t     *b;
     ngx_chain_t   *cl, **ll;
 
@@ -117,11 +118,21 @@ ngx_http_ai_guard_stream_usage_strip(ngx_http_request_t *r,
             continue;
         }
 
-        /* the stream ended inside an event: it goes as it came, last */
+        /*
+         * The stream ended inside an event: it goes as it came, last.  The
+         * end moves to a buffer of our own, after the event: b keeps the
+         * bytes it has, if any (nginx's own last buffer has none, and
+         * without its flag it would be a zero-size buffer, which the
+         * writer refuses when no chunked encoding drops it: HTTP/1.0 and
+         * HTTP/2 clients lost the stream's end).
+         */
 
+        lic = b->last_in_chain;
         b->last_buf = 0;
+        b->last_in_chain = 0;
 
-        if (ngx_http_ai_guard_strip_emit(r, ctx, b, &ll) != NGX_OK
+        if ((ngx_buf_size(b)
+             && ngx_http_ai_guard_strip_emit(r, ctx, b, &ll) != NGX_OK)
             || ngx_http_ai_guard_strip_held(r, ctx, &ll) != NGX_OK)
         {
             return NGX_ERROR;
@@ -133,6 +144,7 @@ ngx_http_ai_guard_stream_usage_strip(ngx_http_request_t *r,
         }
 
         b->last_buf = 1;
+        b->last_in_chain = lic;
 
         if (ngx_http_ai_guard_strip_emit(r, ctx, b, &ll) != NGX_OK) {
             return NGX_ERROR;

@@ -25,9 +25,7 @@ our $chunk1 = 'data: {"id":"c","object":"chat.completion.chunk",'
 our $chunk2 = 'data: {"id":"c","object":"chat.completion.chunk",'
     . '"model":"gpt-4o-mini","choices":[{"index":0,"delta":'
     . '{"content":"lo"},"finish_reason":"stop"}]}' . "\n\n";
-our $usage = 'data: {"id":"c","object":"chat.completion.chunk",'
-    . '"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":7,'
-    . '"completion_tokens":2,"total_tokens":9}}' . "\n\n";
+our $usage = $SSE_USAGE;
 our $done = "data: [DONE]\n\n";
 
 # nginx's quoted string of a piece of the stream

@@ -28,7 +28,7 @@ use Digest::SHA qw(sha256_hex);
 use Exporter qw(import);
 
 our @EXPORT = qw(defaults keys_file keys_json echo_location guarded_location
-                 chunked_request $MOCK_USAGE);
+                 chunked_request $MOCK_USAGE $SSE_CHUNK $SSE_USAGE);
 
 # The levels no block may log unless it says otherwise.
 our @CLEAN = ('[error]', '[alert]', '[crit]');
@@ -49,6 +49,14 @@ our $MOCK_USAGE = '{"id":"c1","object":"chat.completion",'
 
 our $CONFIG = guarded_location('/v1/')
     . echo_location('/mock/', 'application/json', $MOCK_USAGE);
+
+# an OpenAI chat stream's content chunk, and its usage chunk
+our $SSE_CHUNK = 'data: {"id":"c","object":"chat.completion.chunk",'
+    . '"model":"gpt-4o-mini","choices":[{"index":0,"delta":'
+    . '{"content":"Hi"},"finish_reason":"stop"}]}' . "\n\n";
+our $SSE_USAGE = 'data: {"id":"c","object":"chat.completion.chunk",'
+    . '"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":7,'
+    . '"completion_tokens":2,"total_tokens":9}}' . "\n\n";
 
 my $registered;
 my %defaults;

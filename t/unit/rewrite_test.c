@@ -139,6 +139,15 @@ test_member(void)
            "{\"a\":\"\\\"stream_options\\\"\",\"stream_\\u006fptions\":"
            "{\"include\\u005fusage\":true}}",
            "names compared decoded, not inside strings");
+    member("{\"\\u0073\\u0074\\u0072\\u0065\\u0061\\u006d\\u005f\\u006f"
+           "\\u0070\\u0074\\u0069\\u006f\\u006e\\u0073\":{\"\\u0069\\u006e"
+           "\\u0063\\u006c\\u0075\\u0064\\u0065\\u005f\\u0075\\u0073\\u0061"
+           "\\u0067\\u0065\":false}}", 0,
+           "{\"\\u0073\\u0074\\u0072\\u0065\\u0061\\u006d\\u005f\\u006f"
+           "\\u0070\\u0074\\u0069\\u006f\\u006e\\u0073\":{\"\\u0069\\u006e"
+           "\\u0063\\u006c\\u0075\\u0064\\u0065\\u005f\\u0075\\u0073\\u0061"
+           "\\u0067\\u0065\":true}}",
+           "names all escapes, longer than 64 bytes: found, no second one");
     member("{\"stream_options\":\"x\"}", -1, NULL,
            "a string where the object goes: refused");
     member("[1]", -1, NULL, "not an object: refused");
