@@ -718,7 +718,7 @@ test_uint_format(void)
         for (v = p - 1; v <= p + 1; v++) {
             e = ngx_http_ai_guard_uint_format(buf, v);
             snprintf(want, sizeof(want), "%llu", (unsigned long long) v);
-            is_str(buf, e - buf, want, "%s", want);
+            is_str(buf, e - buf, want, "%s as printf writes it", want);
         }
 
         if (p == 10000000000000000000ULL) {
