@@ -15,6 +15,7 @@
 #include "src/ngx_http_ai_guard_ctx.h"
 #include "src/ngx_http_ai_guard_directive.h"
 #include "src/ngx_http_ai_guard_filter.h"
+#include "src/ngx_http_ai_guard_json.h"
 #include "src/ngx_http_ai_guard_keys_module.h"
 #include "src/ngx_http_ai_guard_price_module.h"
 #include "src/ngx_http_ai_guard_redact.h"
@@ -460,6 +461,9 @@ ngx_http_ai_guard_init_process(ngx_cycle_t *cycle)
     if (ngx_http_ai_guard_init_digest(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    /* the request parser skips a string's plain bytes with AVX2 if it can */
+    (void) ngx_http_ai_guard_json_simd(1);
 
     if (ngx_http_ai_guard_redis_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;

@@ -11,7 +11,7 @@
  * decoder fed the input in two pieces must come to what it comes to in
  * one; a number's value is checked against strtoull() of its digits, a
  * valid UTF-8 text against a naive decoder and the encoder, and the skip
- * against a byte-by-byte search.
+ * (SSE2, and AVX2 where the CPU has it) against a byte-by-byte search.
  */
 
 #include <stdlib.h>
@@ -213,6 +213,7 @@ ngx_http_ai_guard_fuzz_utf8(const u_char *p, size_t len)
 static void
 ngx_http_ai_guard_fuzz_skip(const u_char *p, size_t len)
 {
+    int            avx2, exact;
     size_t         i;
     const u_char  *q;
 
@@ -222,10 +223,16 @@ ngx_http_ai_guard_fuzz_skip(const u_char *p, size_t len)
         }
     }
 
-    q = ngx_http_ai_guard_json_skip(p, p + len);
+    /* SSE2, then AVX2 where the CPU has it: exact from 32 bytes on */
 
-    if (q > p + i || q + 8 <= p + i) {
-        abort();
+    for (avx2 = 0; avx2 < 2; avx2++) {
+        exact = ngx_http_ai_guard_json_simd(avx2) && len >= 32;
+
+        q = ngx_http_ai_guard_json_skip(p, p + len);
+
+        if (q > p + i || q + 8 <= p + i || (exact && q != p + i)) {
+            abort();
+        }
     }
 }
 

@@ -280,7 +280,14 @@ ngx_http_ai_guard_rbuf_reserve(ngx_http_ai_guard_rbuf_t *b, size_t n)
         return 0;
     }
 
-    size = b->size ? b->size : 256;
+    /*
+     * Large enough at once for the usual prompt that spans two body
+     * buffers: growing 1 KB to 2 KB on its second piece cost a realloc()
+     * and a copy of the first, about 400 instructions; the first block
+     * costs the same malloc() at either size.
+     */
+
+    size = b->size ? b->size : NGX_HTTP_AI_GUARD_RBUF_FIRST;
 
     while (size - b->len < n) {
         if (size > ((size_t) -1) / 2) {

@@ -33,6 +33,10 @@
 #include <string.h>
 
 
+/* the first block of a growable buffer */
+#define NGX_HTTP_AI_GUARD_RBUF_FIRST  4096
+
+
 /* a growable buffer (malloc) */
 typedef struct {
     u_char                         *data;

@@ -71,18 +71,26 @@ ngx_http_ai_guard_dialect(ngx_http_request_t *r)
     p = r->uri.data;
     last = r->uri.data + r->uri.len;
 
-    while (p < last) {
-        p = ngx_strlcasestrn(p, last, path, sizeof(path) - 2);
+    /*
+     * The path starts with its '/': trying it at each slash costs a few
+     * comparisons a segment, where ngx_strlcasestrn() lowers every byte.
+     */
 
-        if (p == NULL) {
+    for ( ;; ) {
+        p = ngx_strlchr(p, last, '/');
+
+        if (p == NULL || (size_t) (last - p) < sizeof(path) - 1) {
             break;
         }
 
-        p += sizeof(path) - 1;
-
-        if (p == last || *p == '/') {
+        if (ngx_strncasecmp(p, path, sizeof(path) - 1) == 0
+            && (p + sizeof(path) - 1 == last
+                || p[sizeof(path) - 1] == '/'))
+        {
             return NGX_HTTP_AI_GUARD_DIALECT_ANTHROPIC;
         }
+
+        p++;
     }
 
     return NGX_HTTP_AI_GUARD_DIALECT_OPENAI;

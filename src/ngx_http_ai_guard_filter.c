@@ -22,16 +22,16 @@ static ngx_int_t ngx_http_ai_guard_openai_limits(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_guard_anthropic_limits(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_guard_openai_limit(ngx_http_request_t *r,
+    ngx_str_t *names, u_char **buf, uint64_t *v);
 static ngx_int_t ngx_http_ai_guard_add_limit(ngx_http_request_t *r,
-    char **names, uint64_t limit, uint64_t remaining, uint64_t reset_ms);
+    ngx_str_t *names, uint64_t limit, uint64_t remaining, uint64_t reset_ms);
 static ngx_int_t ngx_http_ai_guard_add_header(ngx_http_request_t *r,
-    char *name, u_char *value, size_t len);
+    ngx_str_t *name, u_char *value, size_t len);
 static ngx_int_t ngx_http_ai_guard_add_number(ngx_http_request_t *r,
-    char *name, uint64_t n);
-static ngx_int_t ngx_http_ai_guard_add_duration(ngx_http_request_t *r,
-    char *name, uint64_t ms);
+    ngx_str_t *name, uint64_t n);
 static ngx_int_t ngx_http_ai_guard_add_rfc3339(ngx_http_request_t *r,
-    char *name, uint64_t ms);
+    ngx_str_t *name, uint64_t ms);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -45,20 +45,39 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
  * allows: a request may spend all of it on either side.
  */
 
-static char  *ngx_http_ai_guard_anthropic_names[] = {
-    "anthropic-ratelimit-requests-limit",
-    "anthropic-ratelimit-requests-remaining",
-    "anthropic-ratelimit-requests-reset",
-    "anthropic-ratelimit-tokens-limit",
-    "anthropic-ratelimit-tokens-remaining",
-    "anthropic-ratelimit-tokens-reset",
-    "anthropic-ratelimit-input-tokens-limit",
-    "anthropic-ratelimit-input-tokens-remaining",
-    "anthropic-ratelimit-input-tokens-reset",
-    "anthropic-ratelimit-output-tokens-limit",
-    "anthropic-ratelimit-output-tokens-remaining",
-    "anthropic-ratelimit-output-tokens-reset"
+static ngx_str_t  ngx_http_ai_guard_anthropic_names[] = {
+    ngx_string("anthropic-ratelimit-requests-limit"),
+    ngx_string("anthropic-ratelimit-requests-remaining"),
+    ngx_string("anthropic-ratelimit-requests-reset"),
+    ngx_string("anthropic-ratelimit-tokens-limit"),
+    ngx_string("anthropic-ratelimit-tokens-remaining"),
+    ngx_string("anthropic-ratelimit-tokens-reset"),
+    ngx_string("anthropic-ratelimit-input-tokens-limit"),
+    ngx_string("anthropic-ratelimit-input-tokens-remaining"),
+    ngx_string("anthropic-ratelimit-input-tokens-reset"),
+    ngx_string("anthropic-ratelimit-output-tokens-limit"),
+    ngx_string("anthropic-ratelimit-output-tokens-remaining"),
+    ngx_string("anthropic-ratelimit-output-tokens-reset")
 };
+
+
+/* OpenAI's, a limit each: requests, then tokens */
+
+static ngx_str_t  ngx_http_ai_guard_openai_names[] = {
+    ngx_string("x-ratelimit-limit-requests"),
+    ngx_string("x-ratelimit-remaining-requests"),
+    ngx_string("x-ratelimit-reset-requests"),
+    ngx_string("x-ratelimit-limit-tokens"),
+    ngx_string("x-ratelimit-remaining-tokens"),
+    ngx_string("x-ratelimit-reset-tokens")
+};
+
+
+static ngx_str_t  ngx_http_ai_guard_h_retry = ngx_string("retry-after");
+static ngx_str_t  ngx_http_ai_guard_h_retry_ms =
+    ngx_string("retry-after-ms");
+static ngx_str_t  ngx_http_ai_guard_h_no_retry =
+    ngx_string("x-should-retry");
 
 
 ngx_int_t
@@ -250,49 +269,93 @@ static ngx_int_t
 ngx_http_ai_guard_openai_limits(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx)
 {
-    if (ctx->has_req_limit
-        && (ngx_http_ai_guard_add_number(r, "x-ratelimit-limit-requests",
-                                         ctx->req_limit)
-            != NGX_OK
-            || ngx_http_ai_guard_add_number(r,
-                                            "x-ratelimit-remaining-requests",
-                                            ctx->req_remaining)
-               != NGX_OK
-            || ngx_http_ai_guard_add_duration(r,
-                                              "x-ratelimit-reset-requests",
-                                              ctx->req_reset_ms)
-               != NGX_OK))
-    {
-        return NGX_ERROR;
-    }
+    u_char      *buf;
+    uint64_t     v[2][3];
+    ngx_uint_t   i, has[2];
 
-    if (ctx->has_tok_limit
-        && (ngx_http_ai_guard_add_number(r, "x-ratelimit-limit-tokens",
-                                         ctx->tok_limit)
-            != NGX_OK
-            || ngx_http_ai_guard_add_number(r,
-                                            "x-ratelimit-remaining-tokens",
-                                            ctx->tok_remaining)
-               != NGX_OK
-            || ngx_http_ai_guard_add_duration(r, "x-ratelimit-reset-tokens",
-                                              ctx->tok_reset_ms)
-               != NGX_OK))
-    {
-        return NGX_ERROR;
+    has[0] = ctx->has_req_limit;
+    has[1] = ctx->has_tok_limit;
+
+    /* the values of both limits' headers in one allocation */
+
+    if (has[0] || has[1]) {
+        buf = ngx_pnalloc(r->pool, 2 * (2 * NGX_HTTP_AI_GUARD_UINT_LEN
+                                        + NGX_HTTP_AI_GUARD_DURATION_LEN));
+        if (buf == NULL) {
+            return NGX_ERROR;
+        }
+
+        v[0][0] = ctx->req_limit;
+        v[0][1] = ctx->req_remaining;
+        v[0][2] = ctx->req_reset_ms;
+        v[1][0] = ctx->tok_limit;
+        v[1][1] = ctx->tok_remaining;
+        v[1][2] = ctx->tok_reset_ms;
+
+        for (i = 0; i < 2; i++) {
+            if (has[i]
+                && ngx_http_ai_guard_openai_limit(r,
+                                      &ngx_http_ai_guard_openai_names[3 * i],
+                                      &buf, v[i])
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
     }
 
     if (ctx->verdict.retry
         && (r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS
             || r->headers_out.status == NGX_HTTP_SERVICE_UNAVAILABLE)
-        && (ngx_http_ai_guard_add_number(r, "retry-after",
+        && (ngx_http_ai_guard_add_number(r, &ngx_http_ai_guard_h_retry,
                           ngx_http_ai_guard_retry_after(ctx->verdict.retry_ms))
             != NGX_OK
-            || ngx_http_ai_guard_add_number(r, "retry-after-ms",
+            || ngx_http_ai_guard_add_number(r,
+                                            &ngx_http_ai_guard_h_retry_ms,
                                             ctx->verdict.retry_ms)
                != NGX_OK))
     {
         return NGX_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A limit's three headers: v is the limit, what remains, and when it is
+ * whole again; their values are written on at *buf.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_openai_limit(ngx_http_request_t *r, ngx_str_t *names,
+    u_char **buf, uint64_t *v)
+{
+    u_char  *p, *q;
+
+    p = *buf;
+
+    q = ngx_http_ai_guard_uint_format(p, v[0]);
+
+    if (ngx_http_ai_guard_add_header(r, &names[0], p, q - p) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = q;
+    q = ngx_http_ai_guard_uint_format(p, v[1]);
+
+    if (ngx_http_ai_guard_add_header(r, &names[1], p, q - p) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    p = q;
+    q = ngx_http_ai_guard_duration_format(p, v[2]);
+
+    if (ngx_http_ai_guard_add_header(r, &names[2], p, q - p) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *buf = q;
 
     return NGX_OK;
 }
@@ -340,7 +403,7 @@ ngx_http_ai_guard_anthropic_limits(ngx_http_request_t *r,
         && r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS
         && (!ctx->verdict.retry
             || ngx_strcmp(ctx->verdict.code, "insufficient_quota") == 0)
-        && ngx_http_ai_guard_add_header(r, "x-should-retry",
+        && ngx_http_ai_guard_add_header(r, &ngx_http_ai_guard_h_no_retry,
                                         (u_char *) "false",
                                         sizeof("false") - 1)
            != NGX_OK)
@@ -352,8 +415,8 @@ ngx_http_ai_guard_anthropic_limits(ngx_http_request_t *r,
         && (r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS
             || r->headers_out.status == NGX_HTTP_SERVICE_UNAVAILABLE))
     {
-        return ngx_http_ai_guard_add_number(r, "retry-after",
-                          ngx_http_ai_guard_retry_after(ctx->verdict.retry_ms));
+        return ngx_http_ai_guard_add_number(r, &ngx_http_ai_guard_h_retry,
+                         ngx_http_ai_guard_retry_after(ctx->verdict.retry_ms));
     }
 
     return NGX_OK;
@@ -361,12 +424,12 @@ ngx_http_ai_guard_anthropic_limits(ngx_http_request_t *r,
 
 
 static ngx_int_t
-ngx_http_ai_guard_add_limit(ngx_http_request_t *r, char **names,
+ngx_http_ai_guard_add_limit(ngx_http_request_t *r, ngx_str_t *names,
     uint64_t limit, uint64_t remaining, uint64_t reset_ms)
 {
-    if (ngx_http_ai_guard_add_number(r, names[0], limit) != NGX_OK
-        || ngx_http_ai_guard_add_number(r, names[1], remaining) != NGX_OK
-        || ngx_http_ai_guard_add_rfc3339(r, names[2], reset_ms) != NGX_OK)
+    if (ngx_http_ai_guard_add_number(r, &names[0], limit) != NGX_OK
+        || ngx_http_ai_guard_add_number(r, &names[1], remaining) != NGX_OK
+        || ngx_http_ai_guard_add_rfc3339(r, &names[2], reset_ms) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -376,7 +439,7 @@ ngx_http_ai_guard_add_limit(ngx_http_request_t *r, char **names,
 
 
 static ngx_int_t
-ngx_http_ai_guard_add_header(ngx_http_request_t *r, char *name,
+ngx_http_ai_guard_add_header(ngx_http_request_t *r, ngx_str_t *name,
     u_char *value, size_t len)
 {
     ngx_table_elt_t  *h;
@@ -387,8 +450,7 @@ ngx_http_ai_guard_add_header(ngx_http_request_t *r, char *name,
     }
 
     h->hash = 1;
-    h->key.data = (u_char *) name;
-    h->key.len = ngx_strlen(name);
+    h->key = *name;
     h->value.data = value;
     h->value.len = len;
 
@@ -396,55 +458,28 @@ ngx_http_ai_guard_add_header(ngx_http_request_t *r, char *name,
 }
 
 
-/* on every guarded response: cheaper than ngx_sprintf()'s "%uL" */
+/* cheaper than ngx_sprintf()'s "%uL" */
 
 static ngx_int_t
-ngx_http_ai_guard_add_number(ngx_http_request_t *r, char *name, uint64_t n)
-{
-    u_char  *p, *q, *last, buf[NGX_INT64_LEN];
-    size_t   len;
-
-    last = buf + NGX_INT64_LEN;
-    p = last;
-
-    do {
-        *--p = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
-
-    len = last - p;
-
-    q = ngx_pnalloc(r->pool, len);
-    if (q == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(q, p, len);
-
-    return ngx_http_ai_guard_add_header(r, name, q, len);
-}
-
-
-static ngx_int_t
-ngx_http_ai_guard_add_duration(ngx_http_request_t *r, char *name,
-    uint64_t ms)
+ngx_http_ai_guard_add_number(ngx_http_request_t *r, ngx_str_t *name,
+    uint64_t n)
 {
     u_char  *p;
 
-    p = ngx_pnalloc(r->pool, NGX_HTTP_AI_GUARD_DURATION_LEN);
+    p = ngx_pnalloc(r->pool, NGX_HTTP_AI_GUARD_UINT_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
     return ngx_http_ai_guard_add_header(r, name, p,
-                                ngx_http_ai_guard_duration_format(p, ms) - p);
+                                    ngx_http_ai_guard_uint_format(p, n) - p);
 }
 
 
 /* now and ms later, rounded up to the second: 2025-01-31T23:59:59Z */
 
 static ngx_int_t
-ngx_http_ai_guard_add_rfc3339(ngx_http_request_t *r, char *name,
+ngx_http_ai_guard_add_rfc3339(ngx_http_request_t *r, ngx_str_t *name,
     uint64_t ms)
 {
     u_char      *p;

@@ -121,6 +121,12 @@ int ngx_http_ai_guard_json_utf8_count(const u_char *p, size_t len,
 const u_char *ngx_http_ai_guard_json_skip(const u_char *p,
     const u_char *end);
 
+/*
+ * avx2: let the skip use AVX2 where the CPU has it (once a process,
+ * before any skip; the tests run both ways).  Returns whether it will.
+ */
+int ngx_http_ai_guard_json_simd(int avx2);
+
 
 static inline void
 ngx_http_ai_guard_json_escape_init(ngx_http_ai_guard_json_escape_t *e,

@@ -36,6 +36,8 @@ static void ngx_http_ai_guard_find_key(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_found_t *found);
 static ngx_int_t ngx_http_ai_guard_is_key_header(
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_uint_t jwt, ngx_table_elt_t *h);
+static ngx_uint_t ngx_http_ai_guard_header_is(ngx_table_elt_t *h,
+    u_char *name, size_t len);
 static ngx_int_t ngx_http_ai_guard_bearer(ngx_str_t *value, ngx_str_t *key);
 static ngx_int_t ngx_http_ai_guard_identify(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_verdict_t *v,
@@ -373,10 +375,8 @@ ngx_http_ai_guard_is_key_header(ngx_http_ai_guard_loc_conf_t *alcf,
                != 0)
         {
             if (jwt
-                && h->key.len == sizeof("Authorization") - 1
-                && ngx_strncasecmp(h->key.data, (u_char *) "Authorization",
-                                   h->key.len)
-                   == 0)
+                && ngx_http_ai_guard_header_is(h, (u_char *) "authorization",
+                                         sizeof("authorization") - 1))
             {
                 return 3;
             }
@@ -384,24 +384,19 @@ ngx_http_ai_guard_is_key_header(ngx_http_ai_guard_loc_conf_t *alcf,
             return 0;
         }
 
-        return (h->key.len == sizeof("Authorization") - 1
-                && ngx_strncasecmp(h->key.data, (u_char *) "Authorization",
-                                   h->key.len)
-                   == 0)
+        return ngx_http_ai_guard_header_is(h, (u_char *) "authorization",
+                                           sizeof("authorization") - 1)
                ? 1 : 2;
     }
 
-    if (h->key.len == sizeof("Authorization") - 1
-        && ngx_strncasecmp(h->key.data, (u_char *) "Authorization",
-                           h->key.len)
-           == 0)
+    if (ngx_http_ai_guard_header_is(h, (u_char *) "authorization",
+                                    sizeof("authorization") - 1))
     {
         return 1;
     }
 
-    if (h->key.len == sizeof("x-api-key") - 1
-        && ngx_strncasecmp(h->key.data, (u_char *) "x-api-key", h->key.len)
-           == 0)
+    if (ngx_http_ai_guard_header_is(h, (u_char *) "x-api-key",
+                                    sizeof("x-api-key") - 1))
     {
         return 2;
     }
@@ -410,17 +405,48 @@ ngx_http_ai_guard_is_key_header(ngx_http_ai_guard_loc_conf_t *alcf,
 }
 
 
+/*
+ * name in lower case: nginx has lowered the request's header names once
+ * already, a memcmp() of them costs a tenth of ngx_strncasecmp() on every
+ * request; a header some module pushed without a lowered name is
+ * compared the long way.
+ */
+
+static ngx_uint_t
+ngx_http_ai_guard_header_is(ngx_table_elt_t *h, u_char *name, size_t len)
+{
+    if (h->key.len != len) {
+        return 0;
+    }
+
+    if (h->lowcase_key != NULL) {
+        return ngx_memcmp(h->lowcase_key, name, len) == 0;
+    }
+
+    return ngx_strncasecmp(h->key.data, name, len) == 0;
+}
+
+
 static ngx_int_t
 ngx_http_ai_guard_bearer(ngx_str_t *value, ngx_str_t *key)
 {
-    u_char  *p, *last;
+    u_char      *p, *last;
+    ngx_uint_t   i;
+
+    static u_char  bearer[] = "bearer";
 
     if (value->len < sizeof("Bearer ") - 1
-        || ngx_strncasecmp(value->data, (u_char *) "Bearer ",
-                           sizeof("Bearer ") - 1)
-           != 0)
+        || value->data[sizeof("bearer") - 1] != ' ')
     {
         return NGX_DECLINED;
+    }
+
+    /* letters only: setting bit 5 folds their case and nothing else's */
+
+    for (i = 0; i < sizeof("bearer") - 1; i++) {
+        if ((value->data[i] | 0x20) != bearer[i]) {
+            return NGX_DECLINED;
+        }
     }
 
     p = value->data + sizeof("Bearer ") - 1;

@@ -4,6 +4,8 @@
  */
 
 
+#include <string.h>
+
 #include <ngx_http_ai_guard_date.h>
 #include <ngx_http_ai_guard_limit.h>
 
@@ -45,7 +47,6 @@ static void ngx_http_ai_guard_quota_refund(ngx_http_ai_guard_counter_t *c,
     uint64_t amount);
 static uint64_t ngx_http_ai_guard_quota_roll(ngx_http_ai_guard_counter_t *c,
     ngx_http_ai_guard_cal_e cal, uint64_t now);
-static u_char *ngx_http_ai_guard_put_uint(u_char *p, uint64_t n);
 
 
 static const ngx_http_ai_guard_limit_kind_t
@@ -890,23 +891,47 @@ ngx_http_ai_guard_limit_reset_ms(ngx_http_ai_guard_limit_item_t *it,
 }
 
 
-static u_char *
-ngx_http_ai_guard_put_uint(u_char *p, uint64_t n)
+/*
+ * Two digits a division: the rate-limit headers of every guarded response
+ * print four numbers of up to 13 digits, and a division is the dear part.
+ */
+
+static const u_char  ngx_http_ai_guard_digit_pairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
+
+
+u_char *
+ngx_http_ai_guard_uint_format(u_char *p, uint64_t n)
 {
-    u_char   tmp[20], *t;
+    u_char    *t, tmp[NGX_HTTP_AI_GUARD_UINT_LEN];
+    size_t     len;
+    uint64_t   d;
 
     t = tmp + sizeof(tmp);
 
-    do {
-        *--t = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
-
-    while (t < tmp + sizeof(tmp)) {
-        *p++ = *t++;
+    while (n >= 100) {
+        d = (n % 100) * 2;
+        n /= 100;
+        t -= 2;
+        t[0] = ngx_http_ai_guard_digit_pairs[d];
+        t[1] = ngx_http_ai_guard_digit_pairs[d + 1];
     }
 
-    return p;
+    if (n >= 10) {
+        t -= 2;
+        t[0] = ngx_http_ai_guard_digit_pairs[n * 2];
+        t[1] = ngx_http_ai_guard_digit_pairs[n * 2 + 1];
+
+    } else {
+        *--t = (u_char) ('0' + n);
+    }
+
+    len = tmp + sizeof(tmp) - t;
+    memcpy(p, t, len);
+
+    return p + len;
 }
 
 
@@ -929,7 +954,7 @@ ngx_http_ai_guard_duration_format(u_char *buf, uint64_t ms)
     }
 
     if (ms < 1000) {
-        buf = ngx_http_ai_guard_put_uint(buf, ms);
+        buf = ngx_http_ai_guard_uint_format(buf, ms);
         *buf++ = 'm';
         *buf++ = 's';
         return buf;
@@ -941,16 +966,16 @@ ngx_http_ai_guard_duration_format(u_char *buf, uint64_t ms)
     s %= 60;
 
     if (h) {
-        buf = ngx_http_ai_guard_put_uint(buf, h);
+        buf = ngx_http_ai_guard_uint_format(buf, h);
         *buf++ = 'h';
     }
 
     if (h || m) {
-        buf = ngx_http_ai_guard_put_uint(buf, m);
+        buf = ngx_http_ai_guard_uint_format(buf, m);
         *buf++ = 'm';
     }
 
-    buf = ngx_http_ai_guard_put_uint(buf, s);
+    buf = ngx_http_ai_guard_uint_format(buf, s);
     *buf++ = 's';
 
     return buf;

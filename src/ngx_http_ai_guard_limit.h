@@ -53,6 +53,9 @@
 /* concurrency has no refill to wait for: the retry hint it gives */
 #define NGX_HTTP_AI_GUARD_LIMIT_CONC_RETRY_MS  1000
 
+/* bytes a formatted uint64_t may take: "18446744073709551615" */
+#define NGX_HTTP_AI_GUARD_UINT_LEN       20
+
 /* bytes a formatted duration may take: "5124095576030h25m52s" */
 #define NGX_HTTP_AI_GUARD_DURATION_LEN   32
 
@@ -187,6 +190,7 @@ uint64_t ngx_http_ai_guard_limit_reset_ms(ngx_http_ai_guard_limit_item_t *it,
     uint64_t now);
 
 /* OpenAI's header formats */
+u_char *ngx_http_ai_guard_uint_format(u_char *p, uint64_t n);
 u_char *ngx_http_ai_guard_duration_format(u_char *buf, uint64_t ms);
 int ngx_http_ai_guard_duration_parse(const u_char *p, size_t len,
     uint64_t *ms);

@@ -18,8 +18,10 @@
  * log says so.
  */
 
-#define NGX_HTTP_AI_GUARD_MATCH_LIMIT  1000000
-#define NGX_HTTP_AI_GUARD_DEPTH_LIMIT  10000
+#define NGX_HTTP_AI_GUARD_MATCH_LIMIT    1000000
+#define NGX_HTTP_AI_GUARD_DEPTH_LIMIT    10000
+#define NGX_HTTP_AI_GUARD_JIT_STACK_MIN  (32 * 1024)
+#define NGX_HTTP_AI_GUARD_JIT_STACK_MAX  (1024 * 1024)
 
 /*
  * Rules read code points, not bytes: \s, \w, \b and (?i) as Unicode
@@ -48,11 +50,17 @@ static ngx_int_t ngx_http_ai_guard_prompt_add(ngx_conf_t *cf,
     ngx_http_ai_guard_ruleset_t **set, ngx_str_t *id, ngx_str_t *regex);
 static ngx_int_t ngx_http_ai_guard_prompt_prefilter(ngx_conf_t *cf,
     ngx_http_ai_guard_ruleset_t *set);
+#if (NGX_PCRE2)
+static pcre2_code *ngx_http_ai_guard_prompt_jit(ngx_conf_t *cf,
+    ngx_str_t *pattern);
+static void ngx_http_ai_guard_prompt_free(void *data);
+#endif
 
 
 #if (NGX_PCRE2)
 static pcre2_match_data     *ngx_http_ai_guard_match_data;
 static pcre2_match_context  *ngx_http_ai_guard_match_context;
+static pcre2_jit_stack      *ngx_http_ai_guard_jit_stack;
 #endif
 
 
@@ -80,6 +88,23 @@ ngx_http_ai_guard_prompt_init(ngx_cycle_t *cycle)
                           NGX_HTTP_AI_GUARD_MATCH_LIMIT);
     pcre2_set_depth_limit(ngx_http_ai_guard_match_context,
                           NGX_HTTP_AI_GUARD_DEPTH_LIMIT);
+
+    /*
+     * JIT code backtracks on a stack of its own, 32 KB on the machine
+     * stack unless given one: a rule deep in backtracking on a long text
+     * would stop there (counted as a hit) where the interpreter's heap
+     * frames go on to the limits above.  One of up to 1 MB a worker,
+     * taken as it is needed.
+     */
+
+    ngx_http_ai_guard_jit_stack = pcre2_jit_stack_create(
+                                      NGX_HTTP_AI_GUARD_JIT_STACK_MIN,
+                                      NGX_HTTP_AI_GUARD_JIT_STACK_MAX, NULL);
+
+    if (ngx_http_ai_guard_jit_stack != NULL) {
+        pcre2_jit_stack_assign(ngx_http_ai_guard_match_context, NULL,
+                               ngx_http_ai_guard_jit_stack);
+    }
 
 #endif
 
@@ -704,11 +729,19 @@ ngx_http_ai_guard_prompt_add(ngx_conf_t *cf,
 
     /*
      * JIT whether or not "pcre_jit" is on: a rule that runs costs 4 to 5
-     * times more without it (docs/rules.md).  Without JIT support in
-     * PCRE2 the interpreter runs, as before.
+     * times more without it (docs/rules.md).  nginx's regex allocates
+     * from a pool it sets only inside ngx_regex_compile(), so JIT memory
+     * asked for afterwards is refused (PCRE2_ERROR_NOMEMORY) and the
+     * interpreter ran: the pattern, checked above with nginx's messages,
+     * is compiled again with libc's allocator, JIT-compiled, and freed
+     * with the configuration.  Without JIT support in PCRE2 the
+     * interpreter runs.
      */
 
-    (void) pcre2_jit_compile(rc.regex, PCRE2_JIT_COMPLETE);
+    rc.regex = ngx_http_ai_guard_prompt_jit(cf, &rc.pattern);
+    if (rc.regex == NULL) {
+        return NGX_ERROR;
+    }
 
 #endif
 
@@ -731,6 +764,47 @@ ngx_http_ai_guard_prompt_add(ngx_conf_t *cf,
 
     return NGX_OK;
 }
+
+
+#if (NGX_PCRE2)
+
+static pcre2_code *
+ngx_http_ai_guard_prompt_jit(ngx_conf_t *cf, ngx_str_t *pattern)
+{
+    int                  err;
+    PCRE2_SIZE           off;
+    pcre2_code          *re;
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    re = pcre2_compile(pattern->data, pattern->len, 0, &err, &off, NULL);
+    if (re == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "pcre2_compile() failed: %d at %uz", err,
+                           (size_t) off);
+        return NULL;
+    }
+
+    cln->handler = ngx_http_ai_guard_prompt_free;
+    cln->data = re;
+
+    (void) pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+
+    return re;
+}
+
+
+static void
+ngx_http_ai_guard_prompt_free(void *data)
+{
+    pcre2_code_free(data);
+}
+
+#endif
 
 
 static ngx_int_t

@@ -139,7 +139,7 @@ static void ngx_http_ai_guard_usage_scan(ngx_http_ai_guard_usage_parser_t *p,
 static void ngx_http_ai_guard_usage_json_reset(
     ngx_http_ai_guard_usage_parser_t *p);
 static u_char ngx_http_ai_guard_usage_resolve(
-    ngx_http_ai_guard_usage_parser_t *p);
+    ngx_http_ai_guard_usage_parser_t *p, const u_char *s, size_t len);
 static void ngx_http_ai_guard_usage_capture(
     ngx_http_ai_guard_usage_parser_t *p, const u_char *s, size_t n);
 static void ngx_http_ai_guard_usage_capture_code(
@@ -1000,8 +1000,27 @@ ngx_http_ai_guard_usage_scan(ngx_http_ai_guard_usage_parser_t *p,
 
             start = pos;
 
+            /*
+             * Plain ASCII a block at a time; a byte past ASCII stops the
+             * skip, and the loop goes on with it and what follows.
+             */
+
+            pos = ngx_http_ai_guard_json_skip(pos, end);
+
             while (pos < end && !ngx_http_ai_guard_usage_stop[*pos]) {
                 pos++;
+            }
+
+            /* a key whole in this buffer is looked up where it lies */
+
+            if (p->key && p->clen == 0 && pos < end && *pos == '"') {
+                p->slot = (p->sink == NGX_HTTP_AI_GUARD_TO_KEY)
+                          ? ngx_http_ai_guard_usage_resolve(p, start,
+                                                            pos - start)
+                          : NGX_HTTP_AI_GUARD_AT_NONE;
+                pos++;
+                state = sw_colon;
+                continue;
             }
 
             if (pos != start) {
@@ -1022,7 +1041,8 @@ ngx_http_ai_guard_usage_scan(ngx_http_ai_guard_usage_parser_t *p,
             if (c == '"') {
                 if (p->key) {
                     p->slot = (p->sink == NGX_HTTP_AI_GUARD_TO_KEY)
-                              ? ngx_http_ai_guard_usage_resolve(p)
+                              ? ngx_http_ai_guard_usage_resolve(p, p->cbuf,
+                                                                p->clen)
                               : NGX_HTTP_AI_GUARD_AT_NONE;
                     state = sw_colon;
                     continue;
@@ -1201,12 +1221,15 @@ failed:
 }
 
 
+/* s: the key, whole in the buffer or kept in cbuf; len: its length */
+
 static u_char
-ngx_http_ai_guard_usage_resolve(ngx_http_ai_guard_usage_parser_t *p)
+ngx_http_ai_guard_usage_resolve(ngx_http_ai_guard_usage_parser_t *p,
+    const u_char *s, size_t len)
 {
     const ngx_http_ai_guard_usage_key_t  *k;
 
-    if (p->clen > NGX_HTTP_AI_GUARD_KEY_MAX) {
+    if (len > NGX_HTTP_AI_GUARD_KEY_MAX) {
         return NGX_HTTP_AI_GUARD_AT_NONE;
     }
 
@@ -1219,8 +1242,8 @@ ngx_http_ai_guard_usage_resolve(ngx_http_ai_guard_usage_parser_t *p)
     /* keys of a length are few: their first bytes tell most apart */
 
     for ( /* void */ ; k->len; k++) {
-        if (k->len == p->clen && (u_char) k->name[0] == p->cbuf[0]
-            && memcmp(k->name, p->cbuf, p->clen) == 0)
+        if (k->len == len && (u_char) k->name[0] == s[0]
+            && memcmp(k->name, s, len) == 0)
         {
             return k->at;
         }

@@ -167,7 +167,7 @@ static ngx_int_t
 ngx_http_ai_guard_meter_type(ngx_str_t *type)
 {
     u_char  *p;
-    size_t   len;
+    size_t   i, len;
 
     if (type->len == 0) {
         return NGX_HTTP_AI_GUARD_METER_JSON;
@@ -187,14 +187,16 @@ ngx_http_ai_guard_meter_type(ngx_str_t *type)
         return NGX_HTTP_AI_GUARD_METER_SSE;
     }
 
-    /* ngx_strlcasestrn() needs the haystack at least as long as "json" */
+    /* a 'j' first: setting bit 5 folds a letter's case and nothing else's */
 
-    if (len >= sizeof("json") - 1
-        && ngx_strlcasestrn(p, p + len, (u_char *) "json",
-                            sizeof("json") - 2)
-           != NULL)
-    {
-        return NGX_HTTP_AI_GUARD_METER_JSON;
+    for (i = 0; i + sizeof("json") - 1 <= len; i++) {
+        if ((p[i] | 0x20) == 'j'
+            && ngx_strncasecmp(&p[i + 1], (u_char *) "son",
+                               sizeof("son") - 1)
+               == 0)
+        {
+            return NGX_HTTP_AI_GUARD_METER_JSON;
+        }
     }
 
     return NGX_DECLINED;

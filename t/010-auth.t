@@ -10,10 +10,10 @@ use POSIX qw(strftime);
 
 repeat_each(2);
 
-# 33 requests, each its status; the four patterns of the default
-# --- no_error_log after each of 27 requests, 11 patterns of their own
-# in TEST 15 and 18-21; 27 body checks, 33 header lines, 12 error_log lines
-plan tests => repeat_each() * (33 + 4 * 27 + 11 + 27 + 33 + 12);
+# 36 requests, each its status; the four patterns of the default
+# --- no_error_log after each of 30 requests, 11 patterns of their own
+# in TEST 15 and 18-21; 30 body checks, 35 header lines, 12 error_log lines
+plan tests => repeat_each() * (36 + 4 * 30 + 11 + 30 + 35 + 12);
 
 no_shuffle();
 
@@ -460,3 +460,30 @@ ai_guard: rejected: invalid_api_key, key digest
        . ($_->[3] == 401 ? 'key_expired' : '') } @::expiring]
 --- response_body_like eval
 [map { $_->[3] == 401 ? '"code":"key_expired"' : '^auth=\[\] ' } @::expiring]
+
+
+
+=== TEST 25: the key headers' names in any case, and neither goes upstream
+--- request eval
+["GET /v1/models", "GET /v1/models"]
+--- more_headers eval
+["AUTHORIZATION: BEARER sk-aig-test-valid-0001",
+ "X-API-KEY: sk-aig-test-beta-00001"]
+--- error_code eval
+[200, 200]
+--- response_headers eval
+["X-Key-Id: acme-1", "X-Key-Id: beta-1"]
+--- response_body eval
+["auth=[] xkey=[]\n", "auth=[] xkey=[]\n"]
+
+
+
+=== TEST 26: near misses of the names and the scheme are no key
+--- request
+GET /v1/models
+--- more_headers
+Authorizations: Bearer sk-aig-test-valid-0001
+X-Api-Keys: sk-aig-test-valid-0001
+Authorization: Bearerx sk-aig-test-valid-0001
+--- error_code: 401
+--- response_body_like: "code":"missing_api_key"

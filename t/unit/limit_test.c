@@ -693,6 +693,44 @@ test_calendar(void)
 }
 
 
+/* against printf, at every length and around every power of ten */
+
+static void
+test_uint_format(void)
+{
+    int       ok;
+    char      want[32];
+    u_char    buf[NGX_HTTP_AI_GUARD_UINT_LEN], *e;
+    uint64_t  v, p;
+
+    ok = 1;
+
+    for (v = 0; v < 100100 && ok; v++) {
+        e = ngx_http_ai_guard_uint_format(buf, v);
+        snprintf(want, sizeof(want), "%llu", (unsigned long long) v);
+        ok = ((size_t) (e - buf) == strlen(want)
+              && memcmp(buf, want, e - buf) == 0);
+    }
+
+    is_int(ok, 1, "0 to 100099 as printf writes them");
+
+    for (p = 10; p <= 10000000000000000000ULL; p *= 10) {
+        for (v = p - 1; v <= p + 1; v++) {
+            e = ngx_http_ai_guard_uint_format(buf, v);
+            snprintf(want, sizeof(want), "%llu", (unsigned long long) v);
+            is_str(buf, e - buf, want, "%s as printf writes it", want);
+        }
+
+        if (p == 10000000000000000000ULL) {
+            break;
+        }
+    }
+
+    e = ngx_http_ai_guard_uint_format(buf, UINT64_MAX);
+    is_str(buf, e - buf, "18446744073709551615", "UINT64_MAX, 20 bytes");
+}
+
+
 static void
 test_durations(void)
 {
@@ -834,6 +872,7 @@ main(void)
     test_saturation();
     test_names();
     test_calendar();
+    test_uint_format();
     test_durations();
 
     return done_testing();

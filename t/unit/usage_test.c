@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <ngx_http_ai_guard_json.h>
 #include <ngx_http_ai_guard_usage.h>
 #include "tap.h"
 
@@ -913,6 +914,15 @@ main(void)
     test_anthropic_cumulative();
     test_reasoning();
     test_garbage();
+
+    /* again with the strings' plain bytes skipped with AVX2, if it can */
+
+    if (ngx_http_ai_guard_json_simd(1)) {
+        test_fixtures();
+        test_decoys();
+        test_strings();
+        (void) ngx_http_ai_guard_json_simd(0);
+    }
 
     return done_testing();
 }
