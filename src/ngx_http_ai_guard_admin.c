@@ -833,8 +833,9 @@ invalid:
 
 /*
  * PUT: the tenant's limits are the body's (all of them: a limit it does
- * not name is removed); DELETE: none.  Audited and journaled as a key's
- * change; the answer is the tenant's limits, as they were for a DELETE.
+ * not name is removed); DELETE: none.  Audited, journaled and sent to
+ * Redis as a key's change; the answer is the tenant's limits, as they
+ * were for a DELETE.
  */
 
 static ngx_int_t
@@ -894,6 +895,7 @@ ngx_http_ai_guard_admin_tenant(ngx_http_request_t *r,
 
         ngx_http_ai_guard_admin_audit(r, del ? "limits removed"
                                              : "limits set", &info);
+        ngx_http_ai_guard_store_publish(r, &info, del);
 
         if (ngx_http_ai_guard_store_journal(r, &info, del) != NGX_OK) {
             return ngx_http_ai_guard_admin_unsaved(r, v);

@@ -1249,7 +1249,9 @@ ngx_http_ai_guard_store_tenant_restore(ngx_http_ai_guard_zone_t *zone,
     tomb = ngx_http_ai_guard_zone_find(zone, tk, len);
     t = ngx_http_ai_guard_zone_find(zone, k, len);
 
-    if ((tomb && tomb->seq >= info->seq) || (t && t->seq >= info->seq)) {
+    /* at an equal number the line wins, as a key's (Redis's, across nodes) */
+
+    if ((tomb && tomb->seq >= info->seq) || (t && t->seq > info->seq)) {
         return NGX_OK;
     }
 
@@ -1315,6 +1317,60 @@ ngx_http_ai_guard_store_tomb(ngx_http_ai_guard_zone_t *zone, u_char *k,
     }
 
     tomb->seq = seq;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A tenant's entry as a line's state, for the push walk of store_redis.c
+ * (under the zone's mutex): its limits (NGX_OK), the mark of their
+ * removal (NGX_OK, *deleted), or NGX_DECLINED: neither.  The name is
+ * copied, the walk's lines are made after the lock.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_store_tenant_entry(ngx_http_ai_guard_node_t *node,
+    ngx_pool_t *pool, ngx_http_ai_guard_key_info_t *info,
+    ngx_uint_t *deleted)
+{
+    u_char                            *key;
+    size_t                             len;
+    ngx_str_t                          name;
+    ngx_http_ai_guard_store_tenant_t  *t;
+
+    key = ngx_http_ai_guard_zone_key(node->data, &len);
+
+    if (len < 2 || (key[0] != NGX_HTTP_AI_GUARD_STORE_TEN
+                    && key[0] != NGX_HTTP_AI_GUARD_STORE_TTOMB))
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(info, sizeof(ngx_http_ai_guard_key_info_t));
+
+    name.data = key + 1;
+    name.len = len - 1;
+
+    info->tenant_rec = 1;
+    info->key.tenant.len = name.len;
+    info->key.tenant.data = ngx_pstrdup(pool, &name);
+
+    if (info->key.tenant.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (key[0] == NGX_HTTP_AI_GUARD_STORE_TTOMB) {
+        info->seq = ((ngx_http_ai_guard_store_tomb_t *) node->data)->seq;
+        *deleted = 1;
+        return NGX_OK;
+    }
+
+    t = (ngx_http_ai_guard_store_tenant_t *) node->data;
+
+    info->seq = t->seq;
+    ngx_memcpy(info->limits, t->limits, sizeof(info->limits));
+    *deleted = 0;
 
     return NGX_OK;
 }

@@ -74,6 +74,9 @@ ngx_int_t ngx_http_ai_guard_store_restore(ngx_http_ai_guard_zone_t *zone,
 ngx_int_t ngx_http_ai_guard_store_entry(ngx_http_ai_guard_node_t *node,
     ngx_pool_t *pool, ngx_http_ai_guard_key_info_t *info,
     ngx_uint_t *deleted);
+ngx_int_t ngx_http_ai_guard_store_tenant_entry(ngx_http_ai_guard_node_t *node,
+    ngx_pool_t *pool, ngx_http_ai_guard_key_info_t *info,
+    ngx_uint_t *deleted);
 ngx_int_t ngx_http_ai_guard_store_each(ngx_http_ai_guard_zone_t *zone,
     ngx_pool_t *pool, ngx_http_ai_guard_store_each_pt each, void *data);
 

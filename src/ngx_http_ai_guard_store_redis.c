@@ -18,6 +18,13 @@
 /* how often worker 0 asks Redis for the other nodes' changes */
 #define NGX_HTTP_AI_GUARD_STORE_POLL   250
 
+/*
+ * A tenant's field in the keys' hash: no key id (1 to 64 of
+ * [A-Za-z0-9._-]) has a ':', so none is a tenant's.
+ */
+#define NGX_HTTP_AI_GUARD_STORE_TFIELD  "tenant:"
+#define NGX_HTTP_AI_GUARD_STORE_TNAME   128
+
 /* lines a poll's reply or a push carries at most; entries a push walks */
 #define NGX_HTTP_AI_GUARD_STORE_BATCH  256
 #define NGX_HTTP_AI_GUARD_STORE_WALK   1024
@@ -235,8 +242,10 @@ ngx_http_ai_guard_store_publish(ngx_http_request_t *r,
             != NGX_OK)
         {
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "ai_guard key store: no room to mark key \"%V\" "
-                          "deleted", &info->key.id);
+                          "ai_guard key store: no room to mark %s \"%V\" "
+                          "deleted", info->tenant_rec ? "tenant" : "key",
+                          info->tenant_rec ? &info->key.tenant
+                                           : &info->key.id);
         }
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -595,9 +604,10 @@ ngx_http_ai_guard_store_take(ngx_pool_t *pool, redisReply *line)
 
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, sy->log, 0,
-                      "ai_guard key store: no room for key \"%V\" from "
+                      "ai_guard key store: no room for %s \"%V\" from "
                       "Redis: raise ai_guard_key_store's size",
-                      &info.key.id);
+                      info.tenant_rec ? "tenant" : "key",
+                      info.tenant_rec ? &info.key.tenant : &info.key.id);
         return 0;
     }
 
@@ -708,7 +718,10 @@ failed:
 }
 
 
-/* a push walk's entry: a key or a deletion's mark changed since "from" */
+/*
+ * A push walk's entry: a key, a tenant's limits, or the mark of either's
+ * removal, changed since "from"
+ */
 
 static ngx_int_t
 ngx_http_ai_guard_store_collect(ngx_http_ai_guard_node_t *node, void *data)
@@ -720,6 +733,11 @@ ngx_http_ai_guard_store_collect(ngx_http_ai_guard_node_t *node, void *data)
     ngx_http_ai_guard_key_info_t   one, *info;
 
     rc = ngx_http_ai_guard_store_entry(node, cmd->pool, &one, &deleted);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_ai_guard_store_tenant_entry(node, cmd->pool, &one,
+                                                  &deleted);
+    }
 
     if (rc == NGX_DECLINED || (rc == NGX_OK && one.seq < cmd->from)) {
         return NGX_OK;
@@ -768,7 +786,7 @@ ngx_http_ai_guard_store_pushed(void *data, redisReply *reply)
 }
 
 
-/* a key's four arguments: id, seq, deleted, its line */
+/* a change's four arguments: its field (a key's id), seq, deleted, line */
 
 static ngx_int_t
 ngx_http_ai_guard_store_args(ngx_array_t *args,
@@ -778,14 +796,27 @@ ngx_http_ai_guard_store_args(ngx_array_t *args,
     ngx_str_t  *arg;
 
     arg = ngx_array_push_n(args, 4);
-    p = ngx_pnalloc(args->pool, NGX_INT64_LEN + NGX_HTTP_AI_GUARD_LINE_MAX);
+    p = ngx_pnalloc(args->pool, sizeof(NGX_HTTP_AI_GUARD_STORE_TFIELD) - 1
+                                + NGX_HTTP_AI_GUARD_STORE_TNAME
+                                + NGX_INT64_LEN + NGX_HTTP_AI_GUARD_LINE_MAX);
 
     if (arg == NULL || p == NULL) {
         return NGX_ERROR;
     }
 
-    arg[0].data = info->key.id.data;
-    arg[0].len = info->key.id.len;
+    if (info->tenant_rec) {
+        arg[0].data = p;
+        p = ngx_cpymem(p, NGX_HTTP_AI_GUARD_STORE_TFIELD,
+                       sizeof(NGX_HTTP_AI_GUARD_STORE_TFIELD) - 1);
+        p = ngx_cpymem(p, info->key.tenant.data,
+                       ngx_min(info->key.tenant.len,
+                               NGX_HTTP_AI_GUARD_STORE_TNAME));
+        arg[0].len = p - arg[0].data;
+
+    } else {
+        arg[0].data = info->key.id.data;
+        arg[0].len = info->key.id.len;
+    }
 
     arg[1].data = p;
     p = ngx_sprintf(p, "%uL", info->seq);

@@ -25,6 +25,7 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 use Digest::SHA;
 use AiGuardNginx;
+use AiGuardNodes;
 
 my $rport = $ENV{TEST_NGINX_REDIS_PORT};
 
@@ -37,77 +38,21 @@ sub rcli { AiGuardNginx::redis(@_) }
 # a prefix of this run's own: no key of an earlier run is in the way
 my $prefix = "t117-$$:";
 
-sub http {
-    my ($state) = @_;
-    return <<"_EOC_";
-    ai_guard_tier  pro;
-    ai_guard_tier  free;
-    ai_guard_key_store  1m;
-    ai_guard_state_dir  $state;
-    ai_guard_redis  127.0.0.1:$rport timeout=500ms prefix=$prefix;
-
-    server {
-        listen 127.0.0.1:\$TEST_NGINX_SERVER_PORT;
-
-        location /v1/ {
-            ai_guard on;
-            proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/mock/;
-        }
-
-        location /mock/ { return 200 "ok\\n"; }
-
-        location /admin/ { ai_guard_admin; }
-    }
-_EOC_
-}
+sub http { AiGuardNodes::http($_[0], $prefix, 'pro', 'free') }
 
 my $base = ($ENV{TEST_NGINX_PORT} || 1984) + 617;
-
-my $a = AiGuardNginx->new(name => 'admin-nodes-a', port => $base,
-                          workers => 2);
-my $b = AiGuardNginx->new(name => 'admin-nodes-b', port => $base + 1);
-
-for my $n ($a, $b) {
-    $n->write_config(http($n->root . '/state'));
-    $n->start;
-}
+my ($a, $b) = AiGuardNodes::pair('admin-nodes', 617, $prefix, 'pro', 'free');
 
 sub create {
     my ($id, $tier) = @_;
-    $tier //= 'pro';
-    my ($s, $h, $body) = $a->request('POST', '/admin/keys', [],
-                           qq({"id":"$id","tenant":"acme","tier":"$tier"}));
-    my ($secret) = $body =~ /"key":"(sk-aig-[^"]+)"/;
-    die "create $id: $s $body" unless $s == 201 && $secret;
-    return $secret;
+    return AiGuardNodes::create($a, $id, 'acme', $tier // 'pro');
 }
 
-sub status {
-    my ($n, $secret) = @_;
-    my ($s) = $n->request('GET', '/v1/models',
-                          ["Authorization: Bearer $secret"]);
-    return $s;
-}
-
-# polls node n until the key answers "want" or "limit" seconds pass:
-# the seconds it took, or undef
-sub until_status {
-    my ($n, $secret, $want, $limit) = @_;
-    my $t0 = time;
-    while (1) {
-        my $s = status($n, $secret);
-        return time - $t0 if $s == $want;
-        return undef if time - $t0 > $limit;
-        sleep 0.02;
-    }
-}
+sub status { AiGuardNodes::status(@_) }
+sub until_status { AiGuardNodes::until_status(@_) }
 
 # both nodes are connected to Redis and b has read the (empty) store
-for (1 .. 100) {
-    my $n = () = rcli('CLIENT LIST') =~ /cmd=(?!client)/g;
-    last if $n >= 3;
-    sleep 0.05;
-}
+AiGuardNodes::connected(3);
 
 # made on a, in force on b within a second
 
@@ -294,5 +239,4 @@ for my $n ($a, $b) {
 }
 is($bad, 0, 'no error, no crash on either node');
 
-rcli("--scan --pattern '$prefix*' | xargs -r redis-cli -p $rport DEL "
-     . '>/dev/null');
+AiGuardNodes::cleanup($prefix);
