@@ -355,6 +355,21 @@ sub log {
     return <$fh>;
 }
 
+# the error log once it matches $re, or as it is after 10 s: the master
+# writes what its modules' init says after the port already listens
+sub log_when {
+    my ($self, $re) = @_;
+    my $text;
+
+    for (1 .. 200) {
+        $text = $self->log;
+        last if $text =~ $re;
+        sleep 0.05;
+    }
+
+    return $text;
+}
+
 # one HTTP/1.1 request; returns (status, {lowercased headers}, body)
 sub request {
     my ($self, $method, $uri, $headers, $body) = @_;
