@@ -4,7 +4,9 @@
 # x-ratelimit-remaining-requests of its last request; a self request
 # consumes nothing; two tenants each see only themselves, whatever the
 # query string or a header names; no credential, a wrong one, a POST:
-# the module's errors.
+# the module's errors.  The admin API's GET of a key (the keys file's or
+# its own) answers the same spend: the report's row of the key, from the
+# zone, from Redis, and with the report's warning when Redis is away.
 #
 # Plain Perl rather than blocks: the ledger is written in the log phase,
 # after the client has its answer, so the report is polled until it
@@ -21,7 +23,7 @@ use Test::More;
 use Time::HiRes qw(sleep);
 use AiGuardNginx;
 
-plan tests => 28;
+plan tests => 42;
 
 my %digest = map { $_ => sha256_hex($_) }
              qw(sk-aig-test-acme-0001 sk-aig-test-acme-0002
@@ -42,6 +44,11 @@ _EOF_
 my $extra = <<'_EOS_';
         location = /self { ai_guard_self; }
         location = /usage { ai_guard_usage; }
+        location /admin/ {
+            allow 127.0.0.1;
+            deny all;
+            ai_guard_admin;
+        }
 _EOS_
 
 my $conf = <<"_EOC_";
@@ -49,6 +56,7 @@ my $conf = <<"_EOC_";
     ai_guard_tier   pro  rpd=500 tpd=50000 budget=20/month;
     ai_guard_price  *  input=1 output=2;
     ai_guard_keys   \$TEST_NGINX_HTML_DIR/keys.json;
+    ai_guard_key_store  1m;
 @{[ AiGuardNginx::tenant_server($extra) ]}
 _EOC_
 
@@ -57,12 +65,20 @@ my $body = '{"model":"gpt-4o-mini","max_tokens":5,'
 my %auth = map { $_ => ["Authorization: Bearer sk-aig-test-$_"] }
            qw(acme-0001 acme-0002 beta-0001);
 
-my $n = AiGuardNginx->new(name => 'self', port =>
-                          ($ENV{TEST_NGINX_PORT} || 1984) + 270,
-                          workers => 2);
-$n->write_file('html/keys.json', $keys);
-$n->write_config($conf);
-$n->start;
+my $base = $ENV{TEST_NGINX_PORT} || 1984;
+
+# an nginx of the keys on two workers, on $base + $offset, started
+sub node {
+    my ($name, $offset, $conf) = @_;
+    my $n = AiGuardNginx->new(name => $name, port => $base + $offset,
+                              workers => 2);
+    $n->write_file('html/keys.json', $keys);
+    $n->write_config($conf);
+    $n->start;
+    return $n;
+}
+
+my $n = node('self', 270, $conf);
 
 sub self_of {
     my ($who, $uri, @more) = @_;
@@ -95,6 +111,28 @@ sub report_of {
     }
     diag "$tenant: not $count requests in the report";
     return $t // {};
+}
+
+# the report's row of a key (group=key), once its tenant counts $count
+sub key_row_of {
+    my ($tenant, $key, $count, $n) = @_;
+    my $t = {};
+    for (1 .. 500) {
+        my (undef, undef, $b) = $n->request('GET',
+                                     "/usage?tenant=$tenant&group=key");
+        ($t) = @{ decode_json($b)->{tenants} };
+        last if $t && $t->{requests} >= $count;
+        sleep 0.02;
+    }
+    my ($row) = grep { $_->{key} eq $key } @{ $t->{groups} || [] };
+    return $row // {};
+}
+
+# the admin API's GET of a key: (status, the key's object, headers)
+sub key_get {
+    my ($n, $id) = @_;
+    my ($st, $h, $b) = $n->request('GET', "/admin/keys/$id");
+    return ($st, $st == 200 ? decode_json($b) : $b, $h);
 }
 
 # errors, in the client's dialect, and nothing consumed by them
@@ -173,14 +211,57 @@ is $s3->{spend}{tenant}{requests}, $beta->{requests},
 is limit_of($s3, 'rpd')->{remaining}, 499, '... and its own limits';
 unlike encode_json($s3), qr/acme/, '... and nothing of acme';
 
+# the admin API's GET of a key: the same spend, the report's key row
+
+my ($gst, $g) = key_get($n, 'acme-1');
+is $gst, 200, 'admin GET of a key of the keys file: 200';
+is_deeply $g->{spend}{key}, key_row_of('acme', 'acme-1', 5, $n),
+          '... its spend is the report\'s row of the key';
+is $g->{spend}{key}{requests}, 3, '... its 3 requests';
+is_deeply $g->{spend}{tenant}, $s1->{spend}{tenant},
+          '... and its tenant\'s, as ai_guard_self says it';
+
+my (undef, undef, $made) = $n->request('POST', '/admin/keys', [],
+    '{"id":"acme-api","tenant":"acme","tier":"pro"}');
+my $secret = decode_json($made)->{key};
+$n->request('POST', '/v1/json', ["Authorization: Bearer $secret"], $body)
+    for 1 .. 2;
+my $api_row = key_row_of('acme', 'acme-api', 7, $n);
+($gst, $g) = key_get($n, 'acme-api');
+is_deeply $g->{spend}{key}, $api_row,
+          'a key the API made: its spend is the report\'s row too';
+is $api_row->{requests}, 2, '... of its 2 requests';
+is $g->{id}, 'acme-api', '... in the key\'s own object';
+ok !exists $g->{key}, '... without a secret';
+
 $n->stop;
+
+# Redis configured and away (nothing listens on its port): the report's
+# warning, in the spend and as its header
+
+{
+    my $away = $base + 272;
+    (my $conf_away = $conf) =~ s{(ai_guard_keys [^\n]*\n)}
+        {$1    ai_guard_redis 127.0.0.1:$away timeout=200ms prefix=t114a:;\n};
+
+    my $a = node('self-away', 273, $conf_away);
+
+    my ($st, $g, $h) = key_get($a, 'acme-1');
+    is $st, 200, 'redis away: admin GET of a key still answers';
+    is $g->{spend}{warning}, 'redis unavailable: local usage of this node '
+                             . 'only', '... its spend says it is local';
+    is $h->{'x-ai-guard-warning'}, $g->{spend}{warning},
+       '... as the report\'s header does';
+
+    $a->stop;
+}
 
 # with ai_guard_redis the report is the cluster's, read from Redis, and
 # so is the spend; sync=strict's counters are Redis's, not read: null
 
 SKIP: {
     my $rport = $ENV{TEST_NGINX_REDIS_PORT};
-    skip 'TEST_NGINX_REDIS_PORT is not set (make test sets it)', 5
+    skip 'TEST_NGINX_REDIS_PORT is not set (make test sets it)', 8
         unless $rport;
 
     my $prefix = "t114-$$:";
@@ -188,12 +269,7 @@ SKIP: {
         {$1    ai_guard_redis 127.0.0.1:$rport timeout=200ms sync=strict
                    prefix=$prefix;\n};
 
-    my $r = AiGuardNginx->new(name => 'self-redis', port =>
-                              ($ENV{TEST_NGINX_PORT} || 1984) + 271,
-                              workers => 2);
-    $r->write_file('html/keys.json', $keys);
-    $r->write_config($strict);
-    $r->start;
+    my $r = node('self-redis', 271, $strict);
 
     $r->request('POST', '/v1/json', $auth{'acme-0001'}, $body) for 1 .. 2;
     $r->request('POST', '/v1/json', $auth{'acme-0002'}, $body);
@@ -210,6 +286,12 @@ SKIP: {
     is_deeply [map { $_->{remaining} // $_->{remaining_usd} // 'null' }
                @{ $s->{limits} }],
               [qw(null null null)], 'sync=strict: what remains is not said';
+
+    my (undef, $g) = key_get($r, 'acme-1');
+    is_deeply $g->{spend}{key}, key_row_of('acme', 'acme-1', 3, $r),
+              'redis: admin GET of a key, the report\'s row of the key';
+    is $g->{spend}{key}{requests}, 2, '... its 2 requests';
+    ok !exists $g->{spend}{warning}, '... read from Redis';
 
     $r->stop;
     AiGuardNginx::redis("--scan --pattern '$prefix*' "
