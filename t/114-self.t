@@ -23,7 +23,7 @@ use Test::More;
 use Time::HiRes qw(sleep);
 use AiGuardNginx;
 
-plan tests => 42;
+plan tests => 47;
 
 my %digest = map { $_ => sha256_hex($_) }
              qw(sk-aig-test-acme-0001 sk-aig-test-acme-0002
@@ -88,7 +88,8 @@ sub self_of {
 sub self_at {
     my ($n, $who, $uri, @more) = @_;
     my ($st, undef, $b) = $n->request('GET', $uri // '/self',
-                                      [@{ $auth{$who} }, @more]);
+                                      [@{ $auth{$who // ''} || [] },
+                                       @more]);
     return ($st, $st == 200 ? decode_json($b) : $b);
 }
 
@@ -234,6 +235,34 @@ is $api_row->{requests}, 2, '... of its 2 requests';
 is $g->{id}, 'acme-api', '... in the key\'s own object';
 ok !exists $g->{key}, '... without a secret';
 
+# the key's own limits and its tenant's, each with its scope, after the
+# tier's: what remains is what the headers of the last request said
+
+sub scoped {
+    my ($self, $scope, $name) = @_;
+    my ($l) = grep { $_->{scope} eq $scope && $_->{limit} eq $name }
+              @{ $self->{limits} };
+    return $l // {};
+}
+
+$n->request('PATCH', '/admin/keys/acme-api', [], '{"limits":{"rpm":10}}');
+$n->request('PUT', '/admin/tenants/acme', [], '{"limits":{"rph":100}}');
+my (undef, $lh) = $n->request('POST', '/v1/json',
+                              ["Authorization: Bearer $secret"], $body);
+my (undef, $own) = self_at($n, undef, undef, "Authorization: Bearer $secret");
+is_deeply [map { "$_->{scope} $_->{limit}" } @{ $own->{limits} }],
+          ['tier rpd', 'tier tpd', 'tier budget_month', 'key rpm',
+           'tenant rph'], 'self lists the tier\'s limits, the key\'s, the '
+                          . 'tenant\'s';
+is scoped($own, 'key', 'rpm')->{remaining},
+   $lh->{'x-ratelimit-remaining-requests'},
+   '... the key\'s rpm: the header of its request, the tightest';
+is $lh->{'x-ratelimit-remaining-requests'}, 9, '... which is 10 less 1';
+is scoped($own, 'tenant', 'rph')->{remaining}, 99,
+   '... the tenant\'s rph: 100 less 1';
+is scoped($own, 'tier', 'rpd')->{remaining}, 500 - 8,
+   '... the tier\'s rpd: 500 less the 8 requests of its scope';
+
 $n->stop;
 
 # Redis configured and away (nothing listens on its port): the report's
@@ -271,6 +300,7 @@ SKIP: {
 
     my $r = node('self-redis', 271, $strict);
 
+    $r->request('PUT', '/admin/tenants/acme', [], '{"limits":{"rph":100}}');
     $r->request('POST', '/v1/json', $auth{'acme-0001'}, $body) for 1 .. 2;
     $r->request('POST', '/v1/json', $auth{'acme-0002'}, $body);
 
@@ -285,7 +315,9 @@ SKIP: {
     ok !exists $s->{spend}{warning}, '... read from Redis';
     is_deeply [map { $_->{remaining} // $_->{remaining_usd} // 'null' }
                @{ $s->{limits} }],
-              [qw(null null null)], 'sync=strict: what remains is not said';
+              [qw(null null null 97)],
+              'sync=strict: what remains of the tier is not said; of the '
+              . 'tenant\'s own, counted by the node, it is';
 
     my (undef, $g) = key_get($r, 'acme-1');
     is_deeply $g->{spend}{key}, key_row_of('acme', 'acme-1', 3, $r),
