@@ -10,6 +10,7 @@
 #include "ngx_http_ai_guard_limit_module.h"
 #include "ngx_http_ai_guard_limit_own.h"
 #include "ngx_http_ai_guard_price.h"
+#include "ngx_http_ai_guard_redis_admit.h"
 #include "ngx_http_ai_guard_report_out.h"
 #include "ngx_http_ai_guard_report_usage.h"
 #include "ngx_http_ai_guard_store.h"
@@ -18,10 +19,21 @@
 #include "ngx_http_ai_guard_report_self.h"
 
 
+/* where what remains of a scope's limits is read from */
+#define NGX_HTTP_AI_GUARD_SELF_NULL   0
+#define NGX_HTTP_AI_GUARD_SELF_ZONE   1
+#define NGX_HTTP_AI_GUARD_SELF_REDIS  2
+
+
 static ngx_int_t ngx_http_ai_guard_self_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_guard_self_limits(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_out_t *o);
+static ngx_int_t ngx_http_ai_guard_self_peek(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
+static void ngx_http_ai_guard_self_read(ngx_http_ai_guard_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_guard_self_answer(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
 static ngx_uint_t ngx_http_ai_guard_self_scope(ngx_http_request_t *r,
     ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_out_t *o,
     ngx_uint_t written, ngx_str_t *name, const uint64_t *limits,
@@ -56,10 +68,7 @@ static ngx_int_t
 ngx_http_ai_guard_self_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
-    ngx_str_t                      s;
-    ngx_http_ai_guard_out_t       *o;
     ngx_http_ai_guard_ctx_t       *ctx;
-    ngx_http_ai_guard_key_t       *key;
     ngx_http_ai_guard_verdict_t    v;
     ngx_http_ai_guard_loc_conf_t  *alcf;
 
@@ -102,6 +111,88 @@ ngx_http_ai_guard_self_handler(ngx_http_request_t *r)
     if (rc != NGX_OK) {
         return rc;
     }
+
+    /*
+     * sync=strict: the tier's counters are Redis's, read first (taking
+     * nothing); the answer is written when they are in
+     */
+
+    ctx->redis.rc = NGX_HTTP_AI_GUARD_REDIS_FAILED;
+
+    rc = ngx_http_ai_guard_self_peek(r, alcf, ctx);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_AGAIN) {
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    return ngx_http_ai_guard_self_answer(r, ctx);
+}
+
+
+/*
+ * NGX_AGAIN: Redis is asked what remains of the tier's limits in the
+ * request's scope, as the admission script finds them before it takes
+ * a request's cost; NGX_DECLINED: nothing to ask, or Redis is away.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_self_peek(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx)
+{
+    ngx_http_ai_guard_tier_t       *tier;
+    ngx_http_ai_guard_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+    tier = ctx->key->tier_conf;
+
+    if (amcf->redis == NULL || amcf->redis->lease || amcf->redis->sync
+        || tier == NULL || !tier->has_limits)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_ai_guard_scope_key(r, alcf, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the items' costs are sent, and not taken: the script only reads */
+
+    ctx->nitems = ngx_http_ai_guard_limit_items(ctx, tier->limits,
+                                                ctx->items);
+
+    return ngx_http_ai_guard_redis_peek(r, ctx, ngx_http_ai_guard_self_read);
+}
+
+
+/* Redis's numbers are in, or did not come: the answer goes */
+
+static void
+ngx_http_ai_guard_self_read(ngx_http_ai_guard_ctx_t *ctx)
+{
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    ngx_http_finalize_request(r, ngx_http_ai_guard_self_answer(r, ctx));
+    ngx_http_run_posted_requests(r->connection);
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_self_answer(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx)
+{
+    ngx_str_t                      s;
+    ngx_http_ai_guard_out_t       *o;
+    ngx_http_ai_guard_key_t       *key;
+    ngx_http_ai_guard_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_guard_module);
 
     key = ctx->key;
 
@@ -181,13 +272,18 @@ ngx_http_ai_guard_self_limits(ngx_http_request_t *r,
         }
 
         /*
-         * With sync=strict or lease the tier's counters are Redis's,
-         * which this handler does not ask for: it says it does not know
-         * rather than the node's zone, which counts nothing then.
+         * With sync=strict the tier's counters are Redis's, read before;
+         * with sync=lease they are Redis's less the slices the nodes
+         * hold, which this handler does not ask for.  Without them it
+         * says it does not know rather than the node's zone, which
+         * counts nothing then.
          */
 
         local = (amcf->redis == NULL
-                 || (!amcf->redis->lease && amcf->redis->sync));
+                 || (!amcf->redis->lease && amcf->redis->sync))
+                ? NGX_HTTP_AI_GUARD_SELF_ZONE
+                : (ctx->redis.rc != NGX_HTTP_AI_GUARD_REDIS_FAILED)
+                  ? NGX_HTTP_AI_GUARD_SELF_REDIS : NGX_HTTP_AI_GUARD_SELF_NULL;
 
         ngx_str_set(&name, "tier");
         n = ngx_http_ai_guard_self_scope(r, ctx, o, n, &name, tier->limits,
@@ -217,7 +313,7 @@ ngx_http_ai_guard_self_limits(ngx_http_request_t *r,
         name.len = ngx_strlen(names[s]);
 
         n = ngx_http_ai_guard_self_scope(r, ctx, o, n, &name, own[s],
-                                         &scope, 1);
+                                         &scope, NGX_HTTP_AI_GUARD_SELF_ZONE);
     }
 
     return NGX_OK;
@@ -228,9 +324,10 @@ ngx_http_ai_guard_self_limits(ngx_http_request_t *r,
  * The limits of one scope and what remains of each: the arithmetic of
  * the x-ratelimit-* headers on the scope's counters, read under the
  * zone's mutex and never written.  A scope not in the zone has had no
- * request yet, or is fresh again: all of every limit remains.  "local"
- * 0: the counters are not the zone's, what remains is null.  Returns
- * the number of limits written so far.
+ * request yet, or is fresh again: all of every limit remains.  "local":
+ * the zone's, Redis's as read into ctx->redis (the items in the same
+ * order), or not known: null.  Returns the number of limits written so
+ * far.
  */
 
 static ngx_uint_t
@@ -260,8 +357,8 @@ ngx_http_ai_guard_self_scope(ngx_http_request_t *r,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    scope = local ? ngx_http_ai_guard_zone_find(zone, key->data, key->len)
-                  : NULL;
+    scope = (local == NGX_HTTP_AI_GUARD_SELF_ZONE)
+            ? ngx_http_ai_guard_zone_find(zone, key->data, key->len) : NULL;
 
     for (i = 0; i < n; i++) {
         it = &items[i];
@@ -272,6 +369,11 @@ ngx_http_ai_guard_self_scope(ngx_http_request_t *r,
         said.reset_ms[i] = ngx_http_ai_guard_limit_reset_ms(it, now);
 
         it->counter = NULL;
+
+        if (local == NGX_HTTP_AI_GUARD_SELF_REDIS) {
+            said.remaining[i] = ctx->redis.remaining[i];
+            said.reset_ms[i] = ctx->redis.reset_ms[i];
+        }
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -301,7 +403,7 @@ ngx_http_ai_guard_self_scope(ngx_http_request_t *r,
                                          "\"value\":%uL", it->limit);
         }
 
-        if (!local) {
+        if (local == NGX_HTTP_AI_GUARD_SELF_NULL) {
             ngx_http_ai_guard_out_text(o, budget ? ",\"remaining_usd\":null"
                                                  : ",\"remaining\":null");
             ngx_http_ai_guard_out_text(o, ",\"reset_ms\":null}");

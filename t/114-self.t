@@ -18,12 +18,13 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/helper";
 use Digest::SHA qw(sha256_hex);
+use IO::Socket::INET;
 use JSON::PP;
 use Test::More;
 use Time::HiRes qw(sleep);
 use AiGuardNginx;
 
-plan tests => 47;
+plan tests => 52;
 
 my %digest = map { $_ => sha256_hex($_) }
              qw(sk-aig-test-acme-0001 sk-aig-test-acme-0002
@@ -286,11 +287,11 @@ $n->stop;
 }
 
 # with ai_guard_redis the report is the cluster's, read from Redis, and
-# so is the spend; sync=strict's counters are Redis's, not read: null
+# so is the spend; sync=strict's counters are Redis's, read from there
 
 SKIP: {
     my $rport = $ENV{TEST_NGINX_REDIS_PORT};
-    skip 'TEST_NGINX_REDIS_PORT is not set (make test sets it)', 8
+    skip 'TEST_NGINX_REDIS_PORT is not set (make test sets it)', 13
         unless $rport;
 
     my $prefix = "t114-$$:";
@@ -300,9 +301,10 @@ SKIP: {
 
     my $r = node('self-redis', 271, $strict);
 
-    $r->request('PUT', '/admin/tenants/acme', [], '{"limits":{"rph":100}}');
+    $r->request('PUT', '/admin/tenants/acme', [], '{"limits":{"rph":1000}}');
     $r->request('POST', '/v1/json', $auth{'acme-0001'}, $body) for 1 .. 2;
-    $r->request('POST', '/v1/json', $auth{'acme-0002'}, $body);
+    my (undef, $rh) = $r->request('POST', '/v1/json', $auth{'acme-0002'},
+                                  $body);
 
     my $report = report_of('acme', 3, $r);
     my ($s) = (self_at($r, 'acme-0001'))[1];
@@ -313,11 +315,26 @@ SKIP: {
     is $report->{requests}, 3, '... of the 3 requests';
     is $s->{spend}{key}{requests}, 2, '... and the key\'s own 2';
     ok !exists $s->{spend}{warning}, '... read from Redis';
+    # the tokens a request used are settled in Redis after its answer
+    for (1 .. 500) {
+        last if ($s->{limits}[1]{remaining} // 0) == 50000 - 3 * 15;
+        sleep 0.02;
+        ($s) = (self_at($r, 'acme-0001'))[1];
+    }
+
     is_deeply [map { $_->{remaining} // $_->{remaining_usd} // 'null' }
-               @{ $s->{limits} }],
-              [qw(null null null 97)],
-              'sync=strict: what remains of the tier is not said; of the '
-              . 'tenant\'s own, counted by the node, it is';
+               @{ $s->{limits} }[0, 1, 3]],
+              [$rh->{'x-ratelimit-remaining-requests'}, 50000 - 3 * 15,
+               997],
+              'sync=strict: what remains is Redis\'s, the header of the '
+              . 'last request, the tokens settled; the tenant\'s own, '
+              . 'counted by the node';
+    is $rh->{'x-ratelimit-remaining-requests'}, 497, '... 500 less 3';
+    self_at($r, 'acme-0002') for 1 .. 2;
+    is((self_at($r, 'acme-0001'))[1]{limits}[0]{remaining}, 497,
+       '... and reading it took nothing from Redis');
+    like $s->{limits}[2]{remaining_usd}, qr/^19\.99/,
+         '... and what remains of the budget, read from Redis';
 
     my (undef, $g) = key_get($r, 'acme-1');
     is_deeply $g->{spend}{key}, key_row_of('acme', 'acme-1', 3, $r),
@@ -325,7 +342,30 @@ SKIP: {
     is $g->{spend}{key}{requests}, 2, '... its 2 requests';
     ok !exists $g->{spend}{warning}, '... read from Redis';
 
+    # clients that leave while Redis thinks: Redis paused, five self
+    # requests sent and their connections closed at once
+    AiGuardNginx::redis('CLIENT PAUSE 150 ALL');
+    for (1 .. 5) {
+        my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $r->port)
+            or die "connect: $!";
+        print $c "GET /self HTTP/1.1\r\nHost: localhost\r\n"
+                 . "$auth{'acme-0001'}[0]\r\n\r\n";
+        close $c;
+    }
+    my $after = {};
+    for (1 .. 100) {
+        (undef, $after) = self_at($r, 'acme-0001');
+        last if defined $after->{limits}[0]{remaining};
+        sleep 0.02;
+    }
+    is $after->{limits}[0]{remaining}, 497,
+       'self requests gone while Redis was paused: the next one reads '
+       . 'the same numbers';
+
     $r->stop;
+    unlike $r->log, qr/\[(alert|crit|emerg)\]|exited on signal/,
+           '... and no worker fell';
     AiGuardNginx::redis("--scan --pattern '$prefix*' "
                         . "| xargs -r redis-cli -p $rport DEL >/dev/null");
 }
