@@ -80,10 +80,14 @@ static ngx_int_t ngx_http_ai_guard_admin_route_tenant(ngx_http_request_t *r,
     u_char *p, u_char *last);
 static ngx_int_t ngx_http_ai_guard_admin_tenant(ngx_http_request_t *r,
     ngx_http_ai_guard_admin_ctx_t *actx, ngx_http_ai_guard_verdict_t *v);
+static ngx_int_t ngx_http_ai_guard_admin_get(ngx_http_request_t *r,
+    ngx_http_ai_guard_key_info_t *info);
 static ngx_int_t ngx_http_ai_guard_admin_tenant_get(ngx_http_request_t *r,
     ngx_http_ai_guard_admin_ctx_t *actx);
 static void ngx_http_ai_guard_admin_audit(ngx_http_request_t *r,
     const char *what, ngx_http_ai_guard_key_info_t *info);
+static void ngx_http_ai_guard_admin_fields(ngx_http_ai_guard_out_t *o,
+    ngx_http_ai_guard_key_info_t *info, u_char *secret);
 static void ngx_http_ai_guard_admin_write(ngx_http_ai_guard_out_t *o,
     ngx_http_ai_guard_key_info_t *info, u_char *secret);
 static void ngx_http_ai_guard_admin_time(ngx_http_ai_guard_out_t *o,
@@ -483,7 +487,7 @@ ngx_http_ai_guard_admin_run(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_ai_guard_admin_send(r, NGX_HTTP_OK, &info, NULL);
+        return ngx_http_ai_guard_admin_get(r, &info);
 
     default:
         return ngx_http_ai_guard_admin_change(r, actx, &v);
@@ -1008,6 +1012,35 @@ ngx_http_ai_guard_admin_tenant_get(ngx_http_request_t *r,
 }
 
 
+/*
+ * GET of a key: its fields and its spend as ai_guard_self says it (the
+ * usage report's default period, the tenant's and the key's own rows,
+ * from the report's source), sent from there.  The strings of "info"
+ * are the pool's or the keys file's: the report keeps them while it
+ * waits for Redis.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_admin_get(ngx_http_request_t *r,
+    ngx_http_ai_guard_key_info_t *info)
+{
+    ngx_http_ai_guard_out_t  *o;
+
+    o = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_guard_out_t));
+    if (o == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    o->pool = r->pool;
+    o->last = &o->out;
+
+    ngx_http_ai_guard_admin_fields(o, info, NULL);
+    ngx_http_ai_guard_out_text(o, ",");
+
+    return ngx_http_ai_guard_usage_self(r, o, &info->key);
+}
+
+
 /* a secret from OpenSSL's CSPRNG, and its digest: the only thing kept */
 
 static ngx_int_t
@@ -1230,6 +1263,17 @@ static void
 ngx_http_ai_guard_admin_write(ngx_http_ai_guard_out_t *o,
     ngx_http_ai_guard_key_info_t *info, u_char *secret)
 {
+    ngx_http_ai_guard_admin_fields(o, info, secret);
+    ngx_http_ai_guard_out_text(o, "}");
+}
+
+
+/* a key's object without its closing brace: a GET adds its spend */
+
+static void
+ngx_http_ai_guard_admin_fields(ngx_http_ai_guard_out_t *o,
+    ngx_http_ai_guard_key_info_t *info, u_char *secret)
+{
     u_char                   *p;
     ngx_str_t                 s;
     ngx_uint_t                i;
@@ -1297,8 +1341,6 @@ ngx_http_ai_guard_admin_write(ngx_http_ai_guard_out_t *o,
                                  (info->has_old
                                   && info->grace_until > ngx_time())
                                  ? info->grace_until : 0);
-
-    ngx_http_ai_guard_out_text(o, "}");
 }
 
 

@@ -75,6 +75,36 @@ ngx_http_ai_guard_limit_items(ngx_http_ai_guard_ctx_t *ctx,
 
 
 /*
+ * The name of a key's own scope in the limits zone, "K" and its id, or
+ * of its tenant's, "T" and the tenant: no other key's, no other's.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_limit_own_scope(ngx_pool_t *pool,
+    ngx_http_ai_guard_key_t *key, ngx_uint_t s, ngx_str_t *scope)
+{
+    u_char                   *p;
+    ngx_http_ai_guard_str_t  *name;
+
+    static u_char  kind[2] = { 'K', 'T' };
+
+    name = (s == NGX_HTTP_AI_GUARD_OWN_KEY) ? &key->id : &key->tenant;
+
+    p = ngx_pnalloc(pool, 1 + NGX_HTTP_AI_GUARD_PART_LEN(name->len));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    scope->data = p;
+    *p++ = kind[s];
+    p = ngx_http_ai_guard_part_write(p, name->data, name->len);
+    scope->len = p - scope->data;
+
+    return NGX_OK;
+}
+
+
+/*
  * The key's scope and its tenant's, whichever has limits: reserved at
  * once, all of both or nothing.  NGX_OK: admitted and reserved (or
  * refused in monitor mode, reserved all the same: own->rc says so);
@@ -87,22 +117,16 @@ ngx_http_ai_guard_limit_own_reserve(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     const uint64_t *tenant)
 {
-    u_char                         *p;
     uint64_t                        now;
     ngx_uint_t                      i, s, n;
-    ngx_http_ai_guard_str_t        *name;
     ngx_http_ai_guard_zone_t       *zone;
     ngx_http_ai_guard_limit_own_t  *own;
     ngx_http_ai_guard_main_conf_t  *amcf;
-
-    static u_char  kind[2] = { 'K', 'T' };
 
     own = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_guard_limit_own_t));
     if (own == NULL) {
         return NGX_ERROR;
     }
-
-    /* "K" and the id, "T" and the tenant: no other key's, no other's */
 
     for (s = 0; s < 2; s++) {
         if ((s == NGX_HTTP_AI_GUARD_OWN_KEY ? ctx->key->limits : tenant)
@@ -122,18 +146,12 @@ ngx_http_ai_guard_limit_own_reserve(ngx_http_request_t *r,
 
         own->n += n;
 
-        name = (s == NGX_HTTP_AI_GUARD_OWN_KEY) ? &ctx->key->id
-                                                : &ctx->key->tenant;
-
-        p = ngx_pnalloc(r->pool, 1 + NGX_HTTP_AI_GUARD_PART_LEN(name->len));
-        if (p == NULL) {
+        if (ngx_http_ai_guard_limit_own_scope(r->pool, ctx->key, s,
+                                              &own->scope[s])
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
-
-        own->scope[s].data = p;
-        *p++ = kind[s];
-        p = ngx_http_ai_guard_part_write(p, name->data, name->len);
-        own->scope[s].len = p - own->scope[s].data;
     }
 
     ctx->own = own;

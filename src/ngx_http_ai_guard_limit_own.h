@@ -41,6 +41,8 @@ typedef struct {
 
 ngx_uint_t ngx_http_ai_guard_limit_items(ngx_http_ai_guard_ctx_t *ctx,
     const uint64_t *limits, ngx_http_ai_guard_limit_item_t *items);
+ngx_int_t ngx_http_ai_guard_limit_own_scope(ngx_pool_t *pool,
+    ngx_http_ai_guard_key_t *key, ngx_uint_t s, ngx_str_t *scope);
 ngx_int_t ngx_http_ai_guard_limit_own_reserve(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     const uint64_t *tenant);

@@ -28,6 +28,16 @@ typedef struct {
 } ngx_http_ai_guard_redis_taken_t;
 
 
+typedef struct {
+    ngx_http_ai_guard_ctx_t         *ctx;
+    ngx_http_ai_guard_redis_peek_pt  done;
+} ngx_http_ai_guard_redis_peek_t;
+
+
+static int ngx_http_ai_guard_redis_args(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, char *flag, const char ***pargv,
+    size_t **plen);
+static void ngx_http_ai_guard_redis_peek_done(void *data, redisReply *reply);
 static ngx_http_ai_guard_redis_taken_t *ngx_http_ai_guard_redis_taken(
     ngx_http_request_t *r, ngx_http_ai_guard_loc_conf_t *alcf,
     ngx_http_ai_guard_ctx_t *ctx);
@@ -64,7 +74,8 @@ static ngx_uint_t  ngx_http_ai_guard_redis_reserve_script;
  * Admission: checks every limit of the request against the cluster's
  * counters, then takes all of them or none, with the arithmetic of
  * src/ngx_http_ai_guard_limit.c on Redis's own clock.  KEYS: one a limit;
- * ARGV: monitor flag, then type, limit, cost and period (a bucket's ms, a
+ * ARGV: monitor flag ("2": a read, which takes nothing whatever it
+ * finds), then type, limit, cost and period (a bucket's ms, a
  * quota's ms to the end of its window) a limit.  Returns rc, the index of
  * the deciding limit, the retry time, then remaining and reset a limit.
  */
@@ -107,7 +118,7 @@ static const char  ngx_http_ai_guard_redis_reserve_lua[] =
     "    rc, idx, retry = r, i - 1, w\n"
     "  end\n"
     "end\n"
-    "if rc == 0 or ARGV[1] == '1' then\n"
+    "if (rc == 0 and ARGV[1] ~= '2') or ARGV[1] == '1' then\n"
     "  for i = 1, #KEYS do\n"
     "    local a = 1 + (i - 1) * 4\n"
     "    local ty = ARGV[a + 1]\n"
@@ -174,21 +185,71 @@ ngx_int_t
 ngx_http_ai_guard_redis_reserve(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx)
 {
+    int                               argc;
+    size_t                           *len;
+    ngx_int_t                         rc;
+    const char                      **argv;
+    ngx_http_ai_guard_main_conf_t    *amcf;
+    ngx_http_ai_guard_redis_taken_t  *taken;
+
+    if (!ngx_http_ai_guard_redis_up()) {
+        return ngx_http_ai_guard_redis_await(r, ctx);
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+
+    argc = ngx_http_ai_guard_redis_args(r, ctx,
+                                        (alcf->mode
+                                         == NGX_HTTP_AI_GUARD_MODE_MONITOR)
+                                        ? "1" : "0", &argv, &len);
+    if (argc == 0) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * the request's ctx goes with the command; a request that goes away
+     * first disarms it through its pool
+     */
+
+    taken = ngx_http_ai_guard_redis_taken(r, alcf, ctx);
+    if (taken == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_ai_guard_redis_eval(ngx_http_ai_guard_redis_reserve_script,
+                                      ngx_http_ai_guard_redis_reserve_done,
+                                      ctx, r->pool,
+                                      ngx_http_ai_guard_redis_orphan, taken,
+                                      argc, argv, len, amcf->redis->timeout);
+    if (rc != NGX_OK) {
+        ngx_free(taken);
+        return rc;
+    }
+
+    return ngx_http_ai_guard_redis_wait(r, ctx);
+}
+
+
+/*
+ * The admission script's arguments for the request's limits (ctx->items,
+ * their scope ctx->scope), with the flag given; the number of arguments,
+ * 0 on an error.
+ */
+
+static int
+ngx_http_ai_guard_redis_args(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, char *flag, const char ***pargv,
+    size_t **plen)
+{
     u_char                                *p;
     size_t                                *len;
     uint64_t                               now, period;
-    ngx_int_t                              rc;
     ngx_uint_t                             i, n, a;
     const char                           **argv;
     ngx_http_ai_guard_limit_item_t        *it;
     ngx_http_ai_guard_main_conf_t         *amcf;
     ngx_http_ai_guard_redis_conf_t        *rcf;
-    ngx_http_ai_guard_redis_taken_t       *taken;
     const ngx_http_ai_guard_redis_kind_t  *k;
-
-    if (!ngx_http_ai_guard_redis_up()) {
-        return ngx_http_ai_guard_redis_await(r, ctx);
-    }
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
     rcf = amcf->redis;
@@ -200,7 +261,7 @@ ngx_http_ai_guard_redis_reserve(ngx_http_request_t *r,
     p = ngx_pnalloc(r->pool, n * 4 * NGX_INT64_LEN + 4);
 
     if (argv == NULL || len == NULL || p == NULL) {
-        return NGX_ERROR;
+        return 0;
     }
 
     now = ngx_http_ai_guard_now();
@@ -213,7 +274,7 @@ ngx_http_ai_guard_redis_reserve(ngx_http_request_t *r,
 
     a = 3 + n;
 
-    argv[a] = (alcf->mode == NGX_HTTP_AI_GUARD_MODE_MONITOR) ? "1" : "0";
+    argv[a] = flag;
     len[a++] = 1;
 
     for (i = 0; i < n; i++) {
@@ -234,7 +295,7 @@ ngx_http_ai_guard_redis_reserve(ngx_http_request_t *r,
                                    ctx->scope.len, it->kind, it->window,
                                    &len[3 + i]);
         if (argv[3 + i] == NULL) {
-            return NGX_ERROR;
+            return 0;
         }
 
         argv[a] = (k->type == 'b') ? "b" : (k->type == 'q') ? "q" : "c";
@@ -256,27 +317,75 @@ ngx_http_ai_guard_redis_reserve(ngx_http_request_t *r,
         a++;
     }
 
-    /*
-     * the request's ctx goes with the command; a request that goes away
-     * first disarms it through its pool
-     */
+    *pargv = argv;
+    *plen = len;
 
-    taken = ngx_http_ai_guard_redis_taken(r, alcf, ctx);
-    if (taken == NULL) {
+    return (int) a;
+}
+
+
+/*
+ * ai_guard_self under sync=strict: what remains of the request's limits
+ * (ctx->items), as the admission script finds them, and taking nothing
+ * (the script's flag "2").  NGX_AGAIN: "done" is called with the request's ctx,
+ * ctx->redis.rc NGX_HTTP_AI_GUARD_REDIS_FAILED when no answer came;
+ * NGX_DECLINED: Redis is not available now.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_redis_peek(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_redis_peek_pt done)
+{
+    int                              argc;
+    size_t                          *len;
+    ngx_int_t                        rc;
+    const char                     **argv;
+    ngx_http_ai_guard_redis_peek_t  *peek;
+    ngx_http_ai_guard_main_conf_t   *amcf;
+
+    if (!ngx_http_ai_guard_redis_up()) {
+        return NGX_DECLINED;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+
+    peek = ngx_palloc(r->pool, sizeof(ngx_http_ai_guard_redis_peek_t));
+    argc = ngx_http_ai_guard_redis_args(r, ctx, "2", &argv, &len);
+
+    if (peek == NULL || argc == 0) {
         return NGX_ERROR;
     }
 
+    peek->ctx = ctx;
+    peek->done = done;
+
+    /* no orphan handler: a read that nobody waits for takes nothing */
+
     rc = ngx_http_ai_guard_redis_eval(ngx_http_ai_guard_redis_reserve_script,
-                                      ngx_http_ai_guard_redis_reserve_done,
-                                      ctx, r->pool,
-                                      ngx_http_ai_guard_redis_orphan, taken,
-                                      (int) a, argv, len, rcf->timeout);
-    if (rc != NGX_OK) {
-        ngx_free(taken);
-        return rc;
+                                      ngx_http_ai_guard_redis_peek_done,
+                                      peek, r->pool, NULL, NULL, argc, argv,
+                                      len, amcf->redis->timeout);
+
+    return (rc == NGX_OK) ? NGX_AGAIN : rc;
+}
+
+
+static void
+ngx_http_ai_guard_redis_peek_done(void *data, redisReply *reply)
+{
+    ngx_http_ai_guard_redis_peek_t *peek = data;
+
+    ngx_http_ai_guard_ctx_t  *ctx;
+
+    ctx = peek->ctx;
+
+    if (ngx_http_ai_guard_redis_reserve_reply(reply, ctx->nitems, &ctx->redis)
+        != NGX_OK)
+    {
+        ctx->redis.rc = NGX_HTTP_AI_GUARD_REDIS_FAILED;
     }
 
-    return ngx_http_ai_guard_redis_wait(r, ctx);
+    peek->done(ctx);
 }
 
 

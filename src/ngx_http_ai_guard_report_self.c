@@ -8,18 +8,36 @@
 #include "ngx_http_ai_guard_error.h"
 #include "ngx_http_ai_guard_keys_module.h"
 #include "ngx_http_ai_guard_limit_module.h"
+#include "ngx_http_ai_guard_limit_own.h"
 #include "ngx_http_ai_guard_price.h"
+#include "ngx_http_ai_guard_redis_admit.h"
 #include "ngx_http_ai_guard_report_out.h"
 #include "ngx_http_ai_guard_report_usage.h"
+#include "ngx_http_ai_guard_store.h"
 #include "ngx_http_ai_guard_util.h"
 #include "ngx_http_ai_guard_zone.h"
 #include "ngx_http_ai_guard_report_self.h"
+
+
+/* where what remains of a scope's limits is read from */
+#define NGX_HTTP_AI_GUARD_SELF_NULL   0
+#define NGX_HTTP_AI_GUARD_SELF_ZONE   1
+#define NGX_HTTP_AI_GUARD_SELF_REDIS  2
 
 
 static ngx_int_t ngx_http_ai_guard_self_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_guard_self_limits(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_out_t *o);
+static ngx_int_t ngx_http_ai_guard_self_peek(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx);
+static void ngx_http_ai_guard_self_read(ngx_http_ai_guard_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_guard_self_answer(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx);
+static ngx_uint_t ngx_http_ai_guard_self_scope(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_out_t *o,
+    ngx_uint_t written, ngx_str_t *name, const uint64_t *limits,
+    ngx_str_t *key, ngx_uint_t local);
 
 
 char *
@@ -50,10 +68,7 @@ static ngx_int_t
 ngx_http_ai_guard_self_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
-    ngx_str_t                      s;
-    ngx_http_ai_guard_out_t       *o;
     ngx_http_ai_guard_ctx_t       *ctx;
-    ngx_http_ai_guard_key_t       *key;
     ngx_http_ai_guard_verdict_t    v;
     ngx_http_ai_guard_loc_conf_t  *alcf;
 
@@ -97,6 +112,88 @@ ngx_http_ai_guard_self_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    /*
+     * sync=strict: the tier's counters are Redis's, read first (taking
+     * nothing); the answer is written when they are in
+     */
+
+    ctx->redis.rc = NGX_HTTP_AI_GUARD_REDIS_FAILED;
+
+    rc = ngx_http_ai_guard_self_peek(r, alcf, ctx);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_AGAIN) {
+        r->main->count++;
+        return NGX_DONE;
+    }
+
+    return ngx_http_ai_guard_self_answer(r, ctx);
+}
+
+
+/*
+ * NGX_AGAIN: Redis is asked what remains of the tier's limits in the
+ * request's scope, as the admission script finds them before it takes
+ * a request's cost; NGX_DECLINED: nothing to ask, or Redis is away.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_self_peek(ngx_http_request_t *r,
+    ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx)
+{
+    ngx_http_ai_guard_tier_t       *tier;
+    ngx_http_ai_guard_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
+    tier = ctx->key->tier_conf;
+
+    if (amcf->redis == NULL || amcf->redis->lease || amcf->redis->sync
+        || tier == NULL || !tier->has_limits)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_ai_guard_scope_key(r, alcf, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the items' costs are sent, and not taken: the script only reads */
+
+    ctx->nitems = ngx_http_ai_guard_limit_items(ctx, tier->limits,
+                                                ctx->items);
+
+    return ngx_http_ai_guard_redis_peek(r, ctx, ngx_http_ai_guard_self_read);
+}
+
+
+/* Redis's numbers are in, or did not come: the answer goes */
+
+static void
+ngx_http_ai_guard_self_read(ngx_http_ai_guard_ctx_t *ctx)
+{
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    ngx_http_finalize_request(r, ngx_http_ai_guard_self_answer(r, ctx));
+    ngx_http_run_posted_requests(r->connection);
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_self_answer(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx)
+{
+    ngx_str_t                      s;
+    ngx_http_ai_guard_out_t       *o;
+    ngx_http_ai_guard_key_t       *key;
+    ngx_http_ai_guard_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_guard_module);
+
     key = ctx->key;
 
     /* in the pool: the answer is ended after Redis's rows, if waited for */
@@ -139,10 +236,11 @@ ngx_http_ai_guard_self_handler(ngx_http_request_t *r)
 
 
 /*
- * Every limit of the key's tier and what remains of it: the arithmetic of
- * the x-ratelimit-* headers on the scope's counters, read under the
- * zone's mutex and never written.  A scope not in the zone has had no
- * request yet, or is fresh again: all of every limit remains.
+ * Every limit of the key and what remains of it, by scope: its tier's,
+ * its own and its tenant's (the admin API's), as the request's admission
+ * has them.  The tier's counters are in the scope of ai_guard_limit_by,
+ * the key's and the tenant's in theirs, which are the node's zone's
+ * whatever sync= says.
  */
 
 static ngx_int_t
@@ -150,64 +248,120 @@ ngx_http_ai_guard_self_limits(ngx_http_request_t *r,
     ngx_http_ai_guard_loc_conf_t *alcf, ngx_http_ai_guard_ctx_t *ctx,
     ngx_http_ai_guard_out_t *o)
 {
-    u_char                           *e;
-    u_char                            value[NGX_HTTP_AI_GUARD_USD_LEN];
-    uint64_t                          now;
-    ngx_uint_t                        i, n, local, budget;
-    ngx_http_ai_guard_said_t          said;
-    ngx_http_ai_guard_tier_t         *tier;
-    ngx_http_ai_guard_zone_t         *zone;
-    ngx_http_ai_guard_scope_t        *scope;
-    ngx_http_ai_guard_main_conf_t    *amcf;
-    ngx_http_ai_guard_limit_item_t   *it;
+    uint64_t                        tenant[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
+    ngx_str_t                       scope, name;
+    ngx_uint_t                      n, s, local;
+    const uint64_t                 *own[2];
+    ngx_http_ai_guard_tier_t       *tier;
+    ngx_http_ai_guard_main_conf_t  *amcf;
 
-    tier = ctx->key->tier_conf;
+    static char  *names[2] = { "key", "tenant" };
 
-    if (tier == NULL || !tier->has_limits) {
-        return NGX_OK;
-    }
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
 
-    if (ngx_http_ai_guard_scope_key(r, alcf, ctx) != NGX_OK) {
+    if (amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS].sh == NULL) {
         return NGX_ERROR;
     }
+
+    tier = ctx->key->tier_conf;
+    n = 0;
+
+    if (tier && tier->has_limits) {
+        if (ngx_http_ai_guard_scope_key(r, alcf, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        /*
+         * With sync=strict the tier's counters are Redis's, read before;
+         * with sync=lease they are Redis's less the slices the nodes
+         * hold, which this handler does not ask for.  Without them it
+         * says it does not know rather than the node's zone, which
+         * counts nothing then.
+         */
+
+        local = (amcf->redis == NULL
+                 || (!amcf->redis->lease && amcf->redis->sync))
+                ? NGX_HTTP_AI_GUARD_SELF_ZONE
+                : (ctx->redis.rc != NGX_HTTP_AI_GUARD_REDIS_FAILED)
+                  ? NGX_HTTP_AI_GUARD_SELF_REDIS : NGX_HTTP_AI_GUARD_SELF_NULL;
+
+        ngx_str_set(&name, "tier");
+        n = ngx_http_ai_guard_self_scope(r, ctx, o, n, &name, tier->limits,
+                                         &ctx->scope, local);
+    }
+
+    /* the key's and the tenant's: counted in the node's zone */
+
+    own[NGX_HTTP_AI_GUARD_OWN_KEY] = ctx->key->limits;
+    own[NGX_HTTP_AI_GUARD_OWN_TENANT] =
+        (ngx_http_ai_guard_store_tenant(r, (ngx_str_t *) &ctx->key->tenant,
+                                        tenant)
+         == NGX_OK) ? tenant : NULL;
+
+    for (s = 0; s < 2; s++) {
+        if (own[s] == NULL) {
+            continue;
+        }
+
+        if (ngx_http_ai_guard_limit_own_scope(r->pool, ctx->key, s, &scope)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        name.data = (u_char *) names[s];
+        name.len = ngx_strlen(names[s]);
+
+        n = ngx_http_ai_guard_self_scope(r, ctx, o, n, &name, own[s],
+                                         &scope, NGX_HTTP_AI_GUARD_SELF_ZONE);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The limits of one scope and what remains of each: the arithmetic of
+ * the x-ratelimit-* headers on the scope's counters, read under the
+ * zone's mutex and never written.  A scope not in the zone has had no
+ * request yet, or is fresh again: all of every limit remains.  "local":
+ * the zone's, Redis's as read into ctx->redis (the items in the same
+ * order), or not known: null.  Returns the number of limits written so
+ * far.
+ */
+
+static ngx_uint_t
+ngx_http_ai_guard_self_scope(ngx_http_request_t *r,
+    ngx_http_ai_guard_ctx_t *ctx, ngx_http_ai_guard_out_t *o,
+    ngx_uint_t written, ngx_str_t *name, const uint64_t *limits,
+    ngx_str_t *key, ngx_uint_t local)
+{
+    u_char                          *e;
+    u_char                           value[NGX_HTTP_AI_GUARD_USD_LEN];
+    uint64_t                         now;
+    ngx_uint_t                       i, n, budget;
+    ngx_http_ai_guard_said_t         said;
+    ngx_http_ai_guard_zone_t        *zone;
+    ngx_http_ai_guard_scope_t       *scope;
+    ngx_http_ai_guard_main_conf_t   *amcf;
+    ngx_http_ai_guard_limit_item_t  *it;
+    ngx_http_ai_guard_limit_item_t   items[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
     zone = &amcf->zones[NGX_HTTP_AI_GUARD_PART_LIMITS];
 
-    if (zone->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    n = 0;
-
-    for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
-        if (tier->limits[i]) {
-            it = &ctx->items[n++];
-            ngx_memzero(it, sizeof(ngx_http_ai_guard_limit_item_t));
-            it->kind = i;
-            it->limit = tier->limits[i];
-        }
-    }
-
-    /*
-     * With sync=strict or lease the headers are Redis's numbers, which
-     * this handler does not ask for: it says it does not know rather
-     * than the node's zone, which counts nothing then.
-     */
-
-    local = (amcf->redis == NULL
-             || (!amcf->redis->lease && amcf->redis->sync));
+    ngx_memzero(items, sizeof(items));
+    n = ngx_http_ai_guard_limit_items(ctx, limits, items);
 
     now = ngx_http_ai_guard_now();
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    scope = local ? ngx_http_ai_guard_zone_find(zone, ctx->scope.data,
-                                                ctx->scope.len)
-                  : NULL;
+    scope = (local == NGX_HTTP_AI_GUARD_SELF_ZONE)
+            ? ngx_http_ai_guard_zone_find(zone, key->data, key->len) : NULL;
 
     for (i = 0; i < n; i++) {
-        it = &ctx->items[i];
+        it = &items[i];
 
         it->counter = scope ? &scope->counters[it->kind] : NULL;
 
@@ -215,16 +369,23 @@ ngx_http_ai_guard_self_limits(ngx_http_request_t *r,
         said.reset_ms[i] = ngx_http_ai_guard_limit_reset_ms(it, now);
 
         it->counter = NULL;
+
+        if (local == NGX_HTTP_AI_GUARD_SELF_REDIS) {
+            said.remaining[i] = ctx->redis.remaining[i];
+            said.reset_ms[i] = ctx->redis.reset_ms[i];
+        }
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     for (i = 0; i < n; i++) {
-        it = &ctx->items[i];
+        it = &items[i];
 
-        ngx_http_ai_guard_out_printf(o, 64, "%s{\"limit\":\"%s\",",
-                                     i ? "," : "",
-                                     ngx_http_ai_guard_limit_name(it->kind));
+        ngx_http_ai_guard_out_printf(o, 64 + name->len,
+                                     "%s{\"limit\":\"%s\",\"scope\":\"%V\",",
+                                     (written + i) ? "," : "",
+                                     ngx_http_ai_guard_limit_name(it->kind),
+                                     name);
 
         budget = (it->kind == NGX_HTTP_AI_GUARD_LIMIT_BUDGET_DAY
                   || it->kind == NGX_HTTP_AI_GUARD_LIMIT_BUDGET_MONTH);
@@ -242,7 +403,7 @@ ngx_http_ai_guard_self_limits(ngx_http_request_t *r,
                                          "\"value\":%uL", it->limit);
         }
 
-        if (!local) {
+        if (local == NGX_HTTP_AI_GUARD_SELF_NULL) {
             ngx_http_ai_guard_out_text(o, budget ? ",\"remaining_usd\":null"
                                                  : ",\"remaining\":null");
             ngx_http_ai_guard_out_text(o, ",\"reset_ms\":null}");
@@ -266,5 +427,5 @@ ngx_http_ai_guard_self_limits(ngx_http_request_t *r,
                                      ",\"reset_ms\":%uL}", said.reset_ms[i]);
     }
 
-    return NGX_OK;
+    return written + n;
 }
