@@ -13,15 +13,26 @@
 #include "ngx_http_ai_guard_common.h"
 #include "ngx_http_ai_guard_conf.h"
 #include "ngx_http_ai_guard_util.h"
+#include "ngx_http_ai_guard_slots.h"
 #include "ngx_http_ai_guard_store.h"
 
 
 #define NGX_HTTP_AI_GUARD_STORE_MAX  100000
 #define NGX_HTTP_AI_GUARD_ID_MAX     64
 
-/* the entries' keys: a byte of kind, then the id or the digest */
+/*
+ * The least room a key takes in the zone (its entry is more than 128
+ * bytes, and the slab rounds it up to 256): the zone holds at most its
+ * size / 256 keys, whatever max= says, and the digest table is sized by
+ * the smaller of the two.
+ */
+#define NGX_HTTP_AI_GUARD_STORE_KEY_MIN  256
+
+/* the digest table's references: a record's offset in the zone / 8 */
+#define NGX_HTTP_AI_GUARD_STORE_SIZE_MAX  ((size_t) 32 << 30)
+
+/* the entries' keys: a byte of kind, then the id */
 #define NGX_HTTP_AI_GUARD_STORE_KEY  'i'
-#define NGX_HTTP_AI_GUARD_STORE_DIG  'd'
 #define NGX_HTTP_AI_GUARD_STORE_META '#'
 #define NGX_HTTP_AI_GUARD_STORE_TOMB 'x'
 
@@ -47,20 +58,39 @@ typedef struct {
 } ngx_http_ai_guard_store_rec_t;
 
 
-/* a digest: the id of its key */
-
-typedef struct {
-    u_char                         len;
-    u_char                         id[NGX_HTTP_AI_GUARD_ID_MAX];
-} ngx_http_ai_guard_store_dig_t;
-
+/*
+ * The counters, and the table of digests: the lookup a request makes is
+ * one probe of it, whatever the number of keys (the zone's tree, by id,
+ * serves the admin API).  Each of a key's digests (two while an old
+ * secret is in its grace period) names the key's record.  "pool" is the
+ * zone the table was made in: a zone resized on reload inherits these
+ * bytes from the old zone, and makes a table of its own.
+ */
 
 typedef struct {
     uint64_t                       changes;
     uint64_t                       seq;       /* the last change's */
     ngx_uint_t                     keys;
     ngx_uint_t                     loaded;    /* from the state files */
+    ngx_http_ai_guard_slots_t     *table;
+    ngx_slab_pool_t               *pool;
 } ngx_http_ai_guard_store_meta_t;
+
+
+/* a table being made: the zone's records to put in it */
+
+typedef struct {
+    ngx_http_ai_guard_zone_t      *zone;
+    ngx_http_ai_guard_slots_t     *table;
+} ngx_http_ai_guard_store_index_t;
+
+
+/* a digest looked for, and the record it must name (0: any) */
+
+typedef struct {
+    u_char                        *digest;
+    uint32_t                       ref;
+} ngx_http_ai_guard_store_probe_t;
 
 
 /* while the files are read: a key deleted, at which change */
@@ -89,16 +119,27 @@ static ngx_http_ai_guard_store_meta_t *ngx_http_ai_guard_store_meta(
 static ngx_http_ai_guard_store_rec_t *ngx_http_ai_guard_store_locked(
     ngx_http_request_t *r, ngx_str_t *id, ngx_http_ai_guard_zone_t **zone,
     ngx_http_ai_guard_store_meta_t **meta);
-static ngx_int_t ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
-    ngx_http_ai_guard_key_info_t *info);
-static ngx_int_t ngx_http_ai_guard_store_digest(
-    ngx_http_ai_guard_zone_t *zone, u_char *digest, ngx_str_t *id,
-    ngx_uint_t add);
+static ngx_http_ai_guard_store_rec_t *ngx_http_ai_guard_store_put(
+    ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_key_info_t *info);
 static ngx_int_t ngx_http_ai_guard_store_copy(ngx_pool_t *pool,
     ngx_http_ai_guard_store_rec_t *rec, ngx_http_ai_guard_key_info_t *info);
 static u_char *ngx_http_ai_guard_store_str(ngx_pool_t *pool, u_char *p,
     ngx_http_ai_guard_str_t *s);
 static ngx_int_t ngx_http_ai_guard_store_visit(ngx_http_ai_guard_node_t *node,
+    void *data);
+static ngx_http_ai_guard_slots_t *ngx_http_ai_guard_store_table(
+    ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_store_meta_t *meta);
+static ngx_int_t ngx_http_ai_guard_store_reindex(
+    ngx_http_ai_guard_node_t *node, void *data);
+static ngx_uint_t ngx_http_ai_guard_store_room(
+    ngx_http_ai_guard_store_meta_t *meta, ngx_uint_t add, ngx_uint_t drop);
+static ngx_int_t ngx_http_ai_guard_store_index(
+    ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_slots_t *table,
+    ngx_http_ai_guard_store_rec_t *rec, ngx_uint_t add);
+static ngx_http_ai_guard_store_rec_t *ngx_http_ai_guard_store_by_digest(
+    ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_slots_t *table,
+    u_char *digest);
+static int ngx_http_ai_guard_store_match(uint32_t ref, const void *key,
     void *data);
 
 
@@ -121,10 +162,13 @@ ngx_http_ai_guard_key_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     size = ngx_parse_size(&value[1]);
 
-    if (size == NGX_ERROR || size < NGX_HTTP_AI_GUARD_PART_MIN) {
+    if (size == NGX_ERROR || size < NGX_HTTP_AI_GUARD_PART_MIN
+        || (size_t) size > NGX_HTTP_AI_GUARD_STORE_SIZE_MAX)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "ai_guard_key_store: invalid size \"%V\", it "
-                           "must be at least 32k, such as 16m", &value[1]);
+                           "must be from 32k to 32g, such as 16m",
+                           &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -157,6 +201,9 @@ ngx_http_ai_guard_key_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* the digest table's size: max= */
+    amcf->store->data = amcf;
+
     return NGX_CONF_OK;
 }
 
@@ -171,13 +218,12 @@ ngx_int_t
 ngx_http_ai_guard_store_lookup(ngx_http_request_t *r, u_char *digest,
     ngx_http_ai_guard_key_t **key)
 {
-    u_char                          k[1 + NGX_HTTP_AI_GUARD_DIGEST_LEN];
-    ngx_int_t                       rc;
-    ngx_http_ai_guard_zone_t       *zone;
-    ngx_http_ai_guard_store_dig_t  *dig;
-    ngx_http_ai_guard_store_rec_t  *rec;
-    ngx_http_ai_guard_key_info_t   *info;
-    ngx_http_ai_guard_main_conf_t  *amcf;
+    ngx_int_t                        rc;
+    ngx_http_ai_guard_zone_t        *zone;
+    ngx_http_ai_guard_store_rec_t   *rec;
+    ngx_http_ai_guard_key_info_t    *info;
+    ngx_http_ai_guard_store_meta_t  *meta;
+    ngx_http_ai_guard_main_conf_t   *amcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
     zone = amcf->store;
@@ -191,22 +237,20 @@ ngx_http_ai_guard_store_lookup(ngx_http_request_t *r, u_char *digest,
         return NGX_ERROR;
     }
 
-    k[0] = NGX_HTTP_AI_GUARD_STORE_DIG;
-    ngx_memcpy(k + 1, digest, NGX_HTTP_AI_GUARD_DIGEST_LEN);
-
     rc = NGX_DECLINED;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    dig = ngx_http_ai_guard_zone_find(zone, k, sizeof(k));
+    meta = ngx_http_ai_guard_store_meta(zone);
 
-    rec = dig ? ngx_http_ai_guard_store_find(zone, dig->id, dig->len) : NULL;
+    rec = meta ? ngx_http_ai_guard_store_by_digest(zone, meta->table, digest)
+               : NULL;
 
     if (rec == NULL) {
         goto done;
     }
 
-    /* the tree compared bytes as it went: the verdict is in constant time */
+    /* the probe compared bytes as it went: the verdict is in constant time */
 
     if (CRYPTO_memcmp(rec->digest, digest, NGX_HTTP_AI_GUARD_DIGEST_LEN)
         != 0
@@ -284,6 +328,7 @@ ngx_http_ai_guard_store_create(ngx_http_request_t *r,
 {
     ngx_int_t                        rc;
     ngx_http_ai_guard_zone_t        *zone;
+    ngx_http_ai_guard_store_rec_t   *rec;
     ngx_http_ai_guard_store_meta_t  *meta;
     ngx_http_ai_guard_main_conf_t   *amcf;
 
@@ -306,24 +351,19 @@ ngx_http_ai_guard_store_create(ngx_http_request_t *r,
         goto done;
     }
 
-    if (ngx_http_ai_guard_store_put(zone, info) != NGX_OK) {
+    if (!ngx_http_ai_guard_store_room(meta, 1, 0)) {
         rc = NGX_ABORT;
         goto done;
     }
 
-    if (ngx_http_ai_guard_store_digest(zone, info->key.digest,
-                                       (ngx_str_t *) &info->key.id, 1)
-        != NGX_OK)
-    {
-        ngx_http_ai_guard_zone_free(zone,
-                             ngx_http_ai_guard_store_find(zone,
-                                                          info->key.id.data,
-                                                          info->key.id.len));
+    rec = ngx_http_ai_guard_store_put(zone, info);
+
+    if (rec == NULL) {
         rc = NGX_ABORT;
         goto done;
     }
 
-    rc = NGX_OK;
+    rc = ngx_http_ai_guard_store_index(zone, meta->table, rec, 1);
 
     meta->keys++;
     meta->changes++;
@@ -365,55 +405,45 @@ ngx_http_ai_guard_store_replace(ngx_http_request_t *r,
         goto done;
     }
 
-    /* the new secrets' entries first: without room, nothing changed */
+    /* room for the new secrets' digests first: without, nothing changed */
 
-    info->seq = meta->seq + 1;
-
-    if (ngx_http_ai_guard_store_digest(zone, info->key.digest, id, 1)
-        != NGX_OK
-        || (info->has_old
-            && ngx_http_ai_guard_store_digest(zone, info->old_digest, id, 1)
-               != NGX_OK))
+    if (!ngx_http_ai_guard_store_room(meta, 1 + info->has_old,
+                                      1 + rec->has_old))
     {
         rc = NGX_BUSY;
         goto done;
     }
 
+    info->seq = meta->seq + 1;
+
+    /* the table never names a freed record */
+
+    (void) ngx_http_ai_guard_store_index(zone, meta->table, rec, 0);
     ngx_http_ai_guard_zone_free(zone, rec);
 
-    rc = ngx_http_ai_guard_store_put(zone, info);
+    rec = ngx_http_ai_guard_store_put(zone, info);
 
-    if (rc != NGX_OK) {
+    if (rec == NULL) {
 
         /* the old entry's room was just freed: it fits there again */
 
-        if (ngx_http_ai_guard_store_put(zone, old) != NGX_OK) {
+        rec = ngx_http_ai_guard_store_put(zone, old);
+
+        if (rec == NULL) {
+            meta->keys--;
             ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                           "ai_guard key store: no room to keep key \"%V\"",
                           id);
+
+        } else {
+            (void) ngx_http_ai_guard_store_index(zone, meta->table, rec, 1);
         }
 
+        rc = NGX_BUSY;
         goto done;
     }
 
-    if (ngx_memcmp(old->key.digest, info->key.digest,
-                   NGX_HTTP_AI_GUARD_DIGEST_LEN) != 0
-        && !(info->has_old
-             && ngx_memcmp(old->key.digest, info->old_digest,
-                           NGX_HTTP_AI_GUARD_DIGEST_LEN) == 0))
-    {
-        (void) ngx_http_ai_guard_store_digest(zone, old->key.digest, id, 0);
-    }
-
-    if (old->has_old
-        && ngx_memcmp(old->old_digest, info->key.digest,
-                      NGX_HTTP_AI_GUARD_DIGEST_LEN) != 0
-        && !(info->has_old
-             && ngx_memcmp(old->old_digest, info->old_digest,
-                           NGX_HTTP_AI_GUARD_DIGEST_LEN) == 0))
-    {
-        (void) ngx_http_ai_guard_store_digest(zone, old->old_digest, id, 0);
-    }
+    rc = ngx_http_ai_guard_store_index(zone, meta->table, rec, 1);
 
     meta->changes++;
     meta->seq++;
@@ -455,12 +485,7 @@ ngx_http_ai_guard_store_delete(ngx_http_request_t *r,
         goto done;
     }
 
-    (void) ngx_http_ai_guard_store_digest(zone, rec->digest, id, 0);
-
-    if (rec->has_old) {
-        (void) ngx_http_ai_guard_store_digest(zone, rec->old_digest, id, 0);
-    }
-
+    (void) ngx_http_ai_guard_store_index(zone, meta->table, rec, 0);
     ngx_http_ai_guard_zone_free(zone, rec);
 
     meta->keys--;
@@ -592,6 +617,27 @@ ngx_http_ai_guard_store_changes(ngx_http_ai_guard_main_conf_t *amcf,
 
 
 /*
+ * Called once a cycle, in the master, before any worker of the cycle: the
+ * digest table made (or made larger), so that no request waits for it.
+ * The old cycle's workers may be running: under the zone's mutex.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_store_ready(ngx_http_ai_guard_zone_t *zone)
+{
+    ngx_http_ai_guard_store_meta_t  *meta;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    meta = ngx_http_ai_guard_store_meta(zone);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return meta ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
  * Called once a cycle, in the master: NGX_OK when the zone was filled from
  * the state files already (a reload adopted it), else NGX_DECLINED, and
  * it is marked filled.
@@ -654,13 +700,7 @@ ngx_http_ai_guard_store_restore(ngx_http_ai_guard_zone_t *zone,
     }
 
     if (rec) {
-        (void) ngx_http_ai_guard_store_digest(zone, rec->digest, id, 0);
-
-        if (rec->has_old) {
-            (void) ngx_http_ai_guard_store_digest(zone, rec->old_digest, id,
-                                                  0);
-        }
-
+        (void) ngx_http_ai_guard_store_index(zone, meta->table, rec, 0);
         ngx_http_ai_guard_zone_free(zone, rec);
         meta->keys--;
     }
@@ -678,15 +718,17 @@ ngx_http_ai_guard_store_restore(ngx_http_ai_guard_zone_t *zone,
         return NGX_OK;
     }
 
-    if (ngx_http_ai_guard_store_put(zone, info) != NGX_OK
-        || ngx_http_ai_guard_store_digest(zone, info->key.digest, id, 1)
-           != NGX_OK
-        || (info->has_old
-            && ngx_http_ai_guard_store_digest(zone, info->old_digest, id, 1)
-               != NGX_OK))
-    {
+    if (!ngx_http_ai_guard_store_room(meta, 1 + info->has_old, 0)) {
         return NGX_BUSY;
     }
+
+    rec = ngx_http_ai_guard_store_put(zone, info);
+
+    if (rec == NULL) {
+        return NGX_BUSY;
+    }
+
+    (void) ngx_http_ai_guard_store_index(zone, meta->table, rec, 1);
 
     meta->keys++;
 
@@ -758,22 +800,40 @@ ngx_http_ai_guard_store_locked(ngx_http_request_t *r, ngx_str_t *id,
 }
 
 
-/* the store's counters, made on first use */
+/*
+ * The store's counters and its digest table, made on first use (the
+ * master makes them at start and on each reload, so that no worker walks
+ * the keys); NULL: no room for them.  The entry never moves: the process
+ * keeps its address, and a request's lookup finds it without a walk of
+ * the tree.  Under the zone's mutex.
+ */
 
 static ngx_http_ai_guard_store_meta_t *
 ngx_http_ai_guard_store_meta(ngx_http_ai_guard_zone_t *zone)
 {
-    u_char  k = NGX_HTTP_AI_GUARD_STORE_META;
+    u_char                           k = NGX_HTTP_AI_GUARD_STORE_META;
+    ngx_http_ai_guard_store_meta_t  *meta;
 
-    return ngx_http_ai_guard_zone_get(zone, &k, 1,
+    meta = zone->owned;
+
+    if (meta == NULL) {
+        meta = ngx_http_ai_guard_zone_get(zone, &k, 1,
                                       sizeof(ngx_http_ai_guard_store_meta_t),
                                       0, NULL);
+        if (meta == NULL) {
+            return NULL;
+        }
+
+        zone->owned = meta;
+    }
+
+    return ngx_http_ai_guard_store_table(zone, meta) ? meta : NULL;
 }
 
 
-/* the key's entry, made; NGX_BUSY: no room */
+/* the key's entry, made (not yet in the digest table); NULL: no room */
 
-static ngx_int_t
+static ngx_http_ai_guard_store_rec_t *
 ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
     ngx_http_ai_guard_key_info_t *info)
 {
@@ -798,7 +858,7 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
                                  offsetof(ngx_http_ai_guard_store_rec_t, data)
                                  + len, 0, NULL);
     if (rec == NULL) {
-        return NGX_BUSY;
+        return NULL;
     }
 
     ngx_memcpy(rec->digest, key->digest, NGX_HTTP_AI_GUARD_DIGEST_LEN);
@@ -830,47 +890,7 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
         p = ngx_cpymem(p, key->models[i].data, key->models[i].len);
     }
 
-    return NGX_OK;
-}
-
-
-/* a digest's entry, added (add) or removed; NGX_BUSY: no room */
-
-static ngx_int_t
-ngx_http_ai_guard_store_digest(ngx_http_ai_guard_zone_t *zone, u_char *digest,
-    ngx_str_t *id, ngx_uint_t add)
-{
-    u_char                          k[1 + NGX_HTTP_AI_GUARD_DIGEST_LEN];
-    ngx_http_ai_guard_store_dig_t  *dig;
-
-    k[0] = NGX_HTTP_AI_GUARD_STORE_DIG;
-    ngx_memcpy(k + 1, digest, NGX_HTTP_AI_GUARD_DIGEST_LEN);
-
-    if (!add) {
-        dig = ngx_http_ai_guard_zone_find(zone, k, sizeof(k));
-
-        /* a digest names one key: another key's entry is not ours */
-
-        if (dig && dig->len == id->len
-            && ngx_memcmp(dig->id, id->data, id->len) == 0)
-        {
-            ngx_http_ai_guard_zone_free(zone, dig);
-        }
-
-        return NGX_OK;
-    }
-
-    dig = ngx_http_ai_guard_zone_get(zone, k, sizeof(k),
-                                     sizeof(ngx_http_ai_guard_store_dig_t),
-                                     0, NULL);
-    if (dig == NULL) {
-        return NGX_BUSY;
-    }
-
-    dig->len = (u_char) id->len;
-    ngx_memcpy(dig->id, id->data, id->len);
-
-    return NGX_OK;
+    return rec;
 }
 
 
@@ -949,4 +969,192 @@ ngx_http_ai_guard_store_str(ngx_pool_t *pool, u_char *p,
     ngx_memcpy(s->data, p, s->len);
 
     return p + s->len;
+}
+
+
+/*
+ * The digest table of the zone: made when the zone has none of its own
+ * (first use, or a zone resized on reload that inherited the counters),
+ * or made again larger when a reload raised max=; the keys' digests are
+ * put in it from the zone's records.  A table is never made smaller (the
+ * old configuration's workers, still running through a reload, ask for
+ * the old size).  NULL: no room.
+ */
+
+static ngx_http_ai_guard_slots_t *
+ngx_http_ai_guard_store_table(ngx_http_ai_guard_zone_t *zone,
+    ngx_http_ai_guard_store_meta_t *meta)
+{
+    size_t                            keys, size;
+    ngx_http_ai_guard_slots_t        *table, *old;
+    ngx_http_ai_guard_main_conf_t    *amcf;
+    ngx_http_ai_guard_store_index_t   w;
+
+    amcf = zone->data;
+    old = (meta->pool == zone->shpool) ? meta->table : NULL;
+
+    keys = ngx_min(amcf->store_max,
+                   zone->shm_zone->shm.size / NGX_HTTP_AI_GUARD_STORE_KEY_MIN);
+    keys = ngx_max(keys, 1);
+
+    /* two digests a key: the old secret's, while in its grace period */
+
+    if (old && old->entries >= 2 * keys) {
+        return old;
+    }
+
+    size = ngx_http_ai_guard_slots_size((uint32_t) (2 * keys));
+
+    table = ngx_slab_alloc_locked(zone->shpool, size);
+
+    if (table == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "ai_guard_key_store: no room in the zone for the "
+                      "digest table of %uz keys (%uz bytes)", keys, size);
+        return old;
+    }
+
+    ngx_http_ai_guard_slots_init(table, (uint32_t) (2 * keys));
+
+    w.zone = zone;
+    w.table = table;
+
+    if (ngx_http_ai_guard_zone_walk(zone, ngx_http_ai_guard_store_reindex, &w)
+        != NGX_OK)
+    {
+        ngx_slab_free_locked(zone->shpool, table);
+        return old;
+    }
+
+    if (old) {
+        ngx_slab_free_locked(zone->shpool, old);
+    }
+
+    meta->table = table;
+    meta->pool = zone->shpool;
+
+    return table;
+}
+
+
+static ngx_int_t
+ngx_http_ai_guard_store_reindex(ngx_http_ai_guard_node_t *node, void *data)
+{
+    ngx_http_ai_guard_store_index_t *w = data;
+
+    u_char  *key;
+    size_t   len;
+
+    key = ngx_http_ai_guard_zone_key(node->data, &len);
+
+    if (len == 0 || key[0] != NGX_HTTP_AI_GUARD_STORE_KEY) {
+        return NGX_OK;
+    }
+
+    return ngx_http_ai_guard_store_index(w->zone, w->table,
+                                 (ngx_http_ai_guard_store_rec_t *) node->data,
+                                 1);
+}
+
+
+/* can the table take "add" digests more once "drop" of its own are out */
+
+static ngx_uint_t
+ngx_http_ai_guard_store_room(ngx_http_ai_guard_store_meta_t *meta,
+    ngx_uint_t add, ngx_uint_t drop)
+{
+    return meta->table->used + add <= meta->table->entries + drop;
+}
+
+
+/*
+ * The record's digests (its secret's, and the old one's in its grace
+ * period) put in the table, naming it (add), or taken out when they name
+ * it.  NGX_BUSY: the table is full; the caller asked _room() before.
+ */
+
+static ngx_int_t
+ngx_http_ai_guard_store_index(ngx_http_ai_guard_zone_t *zone,
+    ngx_http_ai_guard_slots_t *table, ngx_http_ai_guard_store_rec_t *rec,
+    ngx_uint_t add)
+{
+    uint32_t                          hash, ref;
+    ngx_uint_t                        i;
+    ngx_http_ai_guard_store_probe_t   probe;
+
+    ref = (uint32_t) (((u_char *) rec - (u_char *) zone->shpool) >> 3);
+
+    /* a digest names one key, the last one given it; out, only its own */
+
+    probe.ref = add ? 0 : ref;
+
+    for (i = 0; i < 1 + (ngx_uint_t) rec->has_old; i++) {
+        probe.digest = i ? rec->old_digest : rec->digest;
+        ngx_memcpy(&hash, probe.digest, sizeof(uint32_t));
+
+        if (!add) {
+            (void) ngx_http_ai_guard_slots_remove(table, hash,
+                                              ngx_http_ai_guard_store_match,
+                                              &probe, zone->shpool);
+
+        } else if (ngx_http_ai_guard_slots_set(table, hash, ref,
+                                           ngx_http_ai_guard_store_match,
+                                           &probe, zone->shpool)
+                   != 0)
+        {
+            return NGX_BUSY;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the record a digest names, NULL: none; one probe of the table */
+
+static ngx_http_ai_guard_store_rec_t *
+ngx_http_ai_guard_store_by_digest(ngx_http_ai_guard_zone_t *zone,
+    ngx_http_ai_guard_slots_t *table, u_char *digest)
+{
+    uint32_t                          hash, ref;
+    ngx_http_ai_guard_store_probe_t   probe;
+
+    probe.digest = digest;
+    probe.ref = 0;
+
+    ngx_memcpy(&hash, digest, sizeof(uint32_t));
+
+    ref = ngx_http_ai_guard_slots_find(table, hash,
+                                       ngx_http_ai_guard_store_match, &probe,
+                                       zone->shpool);
+    if (ref == 0) {
+        return NULL;
+    }
+
+    return (ngx_http_ai_guard_store_rec_t *)
+               ((u_char *) zone->shpool + ((size_t) ref << 3));
+}
+
+
+/* does the record "ref" has the probe's digest (and is it the one asked) */
+
+static int
+ngx_http_ai_guard_store_match(uint32_t ref, const void *key, void *data)
+{
+    const ngx_http_ai_guard_store_probe_t *probe = key;
+
+    ngx_http_ai_guard_store_rec_t  *rec;
+
+    if (probe->ref && probe->ref != ref) {
+        return 0;
+    }
+
+    rec = (ngx_http_ai_guard_store_rec_t *) ((u_char *) data
+                                             + ((size_t) ref << 3));
+
+    return ngx_memcmp(rec->digest, probe->digest,
+                      NGX_HTTP_AI_GUARD_DIGEST_LEN) == 0
+           || (rec->has_old
+               && ngx_memcmp(rec->old_digest, probe->digest,
+                             NGX_HTTP_AI_GUARD_DIGEST_LEN) == 0);
 }

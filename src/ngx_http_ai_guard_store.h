@@ -54,6 +54,7 @@ uint64_t ngx_http_ai_guard_store_changes(ngx_http_ai_guard_main_conf_t *amcf,
 typedef ngx_int_t (*ngx_http_ai_guard_store_each_pt)(
     ngx_http_ai_guard_key_info_t *info, void *data);
 
+ngx_int_t ngx_http_ai_guard_store_ready(ngx_http_ai_guard_zone_t *zone);
 ngx_int_t ngx_http_ai_guard_store_loaded(ngx_http_ai_guard_zone_t *zone);
 ngx_int_t ngx_http_ai_guard_store_restore(ngx_http_ai_guard_zone_t *zone,
     ngx_pool_t *pool, ngx_http_ai_guard_key_info_t *info,

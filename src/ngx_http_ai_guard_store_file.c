@@ -186,13 +186,19 @@ ngx_http_ai_guard_store_load(ngx_cycle_t *cycle)
     amcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_ai_guard_module);
 
-    if (amcf == NULL || amcf->store == NULL || amcf->store->sh == NULL
-        || amcf->state_dir == NULL)
-    {
+    if (amcf == NULL || amcf->store == NULL || amcf->store->sh == NULL) {
         return NGX_OK;
     }
 
     zone = amcf->store;
+
+    if (ngx_http_ai_guard_store_ready(zone) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (amcf->state_dir == NULL) {
+        return NGX_OK;
+    }
 
     if (ngx_http_ai_guard_store_loaded(zone) == NGX_OK) {
         return NGX_OK;
