@@ -394,7 +394,8 @@ ngx_http_ai_guard_admin_run(ngx_http_request_t *r,
                   | NGX_HTTP_AI_GUARD_ADMIN_MODELS
                   | NGX_HTTP_AI_GUARD_ADMIN_EXPIRES
                   | NGX_HTTP_AI_GUARD_ADMIN_DISABLED
-                  | NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER;
+                  | NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER
+                  | NGX_HTTP_AI_GUARD_ADMIN_METADATA;
         break;
 
     case NGX_HTTP_AI_GUARD_OP_UPDATE:
@@ -402,7 +403,8 @@ ngx_http_ai_guard_admin_run(ngx_http_request_t *r,
                   | NGX_HTTP_AI_GUARD_ADMIN_MODELS
                   | NGX_HTTP_AI_GUARD_ADMIN_EXPIRES
                   | NGX_HTTP_AI_GUARD_ADMIN_DISABLED
-                  | NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER;
+                  | NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER
+                  | NGX_HTTP_AI_GUARD_ADMIN_METADATA;
         break;
 
     case NGX_HTTP_AI_GUARD_OP_ROTATE:
@@ -732,6 +734,10 @@ ngx_http_ai_guard_admin_apply(ngx_http_request_t *r,
         key->stripe_customer.len = b->customer.len;
     }
 
+    if (ngx_http_ai_guard_store_metadata(r->pool, info, b) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     return NGX_OK;
 }
 
@@ -999,6 +1005,19 @@ ngx_http_ai_guard_admin_write(ngx_http_ai_guard_out_t *o,
 
     } else {
         ngx_http_ai_guard_out_text(o, "null");
+    }
+
+    /* the operator's own labels: shown, never read by the guard */
+
+    if (info->nmeta) {
+        ngx_http_ai_guard_out_text(o, ",\"metadata\":{");
+
+        for (i = 0; i < 2 * info->nmeta; i++) {
+            ngx_http_ai_guard_out_text(o, i == 0 ? "" : (i % 2 ? ":" : ","));
+            ngx_http_ai_guard_out_json(o, (ngx_str_t *) &info->meta[i]);
+        }
+
+        ngx_http_ai_guard_out_text(o, "}");
     }
 
     ngx_http_ai_guard_out_text(o, info->from_file ? ",\"source\":\"file\""

@@ -39,7 +39,8 @@
 
 /*
  * A key: its times, digests, and its strings after it, each a length
- * byte and its bytes (id, tenant, tier, customer, then the models).
+ * byte and its bytes (id, tenant, tier, customer, the models, then the
+ * metadata's names and values in turn).
  */
 
 typedef struct {
@@ -54,6 +55,7 @@ typedef struct {
     uint16_t                       nmodels;
     u_char                         disabled;
     u_char                         has_old;
+    u_char                         nmeta;     /* metadata's names */
     u_char                         data[1];
 } ngx_http_ai_guard_store_rec_t;
 
@@ -851,6 +853,10 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
         len += 1 + key->models[i].len;
     }
 
+    for (i = 0; i < 2 * info->nmeta; i++) {
+        len += 1 + info->meta[i].len;
+    }
+
     k[0] = NGX_HTTP_AI_GUARD_STORE_KEY;
     ngx_memcpy(k + 1, key->id.data, key->id.len);
 
@@ -873,6 +879,7 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
     rec->nmodels = (uint16_t) key->nmodels;
     rec->disabled = key->disabled;
     rec->has_old = info->has_old;
+    rec->nmeta = (u_char) info->nmeta;
 
     p = rec->data;
 
@@ -890,6 +897,11 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
         p = ngx_cpymem(p, key->models[i].data, key->models[i].len);
     }
 
+    for (i = 0; i < 2 * info->nmeta; i++) {
+        *p++ = (u_char) info->meta[i].len;
+        p = ngx_cpymem(p, info->meta[i].data, info->meta[i].len);
+    }
+
     return rec;
 }
 
@@ -899,7 +911,8 @@ ngx_http_ai_guard_store_copy(ngx_pool_t *pool,
     ngx_http_ai_guard_store_rec_t *rec, ngx_http_ai_guard_key_info_t *info)
 {
     u_char                   *p;
-    ngx_uint_t                i;
+    ngx_uint_t                i, n;
+    ngx_http_ai_guard_str_t  *s;
     ngx_http_ai_guard_key_t  *key;
 
     ngx_memzero(info, sizeof(ngx_http_ai_guard_key_info_t));
@@ -930,21 +943,62 @@ ngx_http_ai_guard_store_copy(ngx_pool_t *pool,
         return NGX_ERROR;
     }
 
-    if (rec->nmodels == 0) {
+    /* the models, then the metadata: one array of strings in the pool */
+
+    n = rec->nmodels + 2 * (ngx_uint_t) rec->nmeta;
+
+    if (n == 0) {
         return NGX_OK;
     }
 
-    key->models = ngx_palloc(pool,
-                             rec->nmodels * sizeof(ngx_http_ai_guard_str_t));
-    if (key->models == NULL) {
+    s = ngx_palloc(pool, n * sizeof(ngx_http_ai_guard_str_t));
+    if (s == NULL) {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < rec->nmodels; i++) {
-        p = ngx_http_ai_guard_store_str(pool, p, &key->models[i]);
+    for (i = 0; i < n; i++) {
+        p = ngx_http_ai_guard_store_str(pool, p, &s[i]);
         if (p == NULL) {
             return NGX_ERROR;
         }
+    }
+
+    key->models = rec->nmodels ? s : NULL;
+    info->meta = rec->nmeta ? s + rec->nmodels : NULL;
+    info->nmeta = rec->nmeta;
+
+    return NGX_OK;
+}
+
+
+/* the metadata of an admin body or a line of the files, into "info" */
+
+ngx_int_t
+ngx_http_ai_guard_store_metadata(ngx_pool_t *pool,
+    ngx_http_ai_guard_key_info_t *info, ngx_http_ai_guard_admin_body_t *b)
+{
+    ngx_uint_t  i;
+
+    if (!(b->has & NGX_HTTP_AI_GUARD_ADMIN_METADATA)) {
+        return NGX_OK;
+    }
+
+    info->nmeta = b->nmeta;
+    info->meta = NULL;
+
+    if (b->nmeta == 0) {
+        return NGX_OK;
+    }
+
+    info->meta = ngx_palloc(pool, 2 * b->nmeta
+                                  * sizeof(ngx_http_ai_guard_str_t));
+    if (info->meta == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 2 * b->nmeta; i++) {
+        info->meta[i].data = b->meta[i].data;
+        info->meta[i].len = b->meta[i].len;
     }
 
     return NGX_OK;
