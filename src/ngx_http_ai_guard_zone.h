@@ -48,7 +48,7 @@ typedef struct {
  * The layout of the zones and their keys: a zone of another version (an
  * upgraded module's reload) is not adopted nor copied.
  */
-#define NGX_HTTP_AI_GUARD_ZONE_VERSION  4
+#define NGX_HTTP_AI_GUARD_ZONE_VERSION  5
 
 
 typedef struct {
@@ -94,6 +94,7 @@ struct ngx_http_ai_guard_zone_s {
     ngx_http_ai_guard_zone_fresh_pt  fresh;
     ngx_http_ai_guard_zone_free_pt   free;
     void                            *data;     /* the owner's */
+    void                            *owned;    /* its entry, cached */
     time_t                           alerted;  /* worker-local */
     unsigned                         lru:1;    /* a hit moves to the head */
 };
