@@ -5,7 +5,8 @@
 # case), a reload that raises max= (the table made larger, with every
 # key in it), a reload that resizes the zone (a new zone, a table of its
 # own built from the copied keys), revocations that take entries out of
-# the middle of a probe run; each secret found, or refused, as it must.
+# the middle of a probe run; each secret found, or refused, as it must,
+# and the tenants' limits, entries of the same zone, never in the table.
 #
 # Plain Perl: the secrets a create and a rotation return are the keys
 # the next requests use.
@@ -112,11 +113,27 @@ $live{k1} = secret($b);
 
 check_all('max=2, k1 rotated');
 
+# ten tenants with limits of their own: entries of the zone that are no
+# key's, never in the table (a table rebuilt with them would not hold
+# the keys' digests)
+my @tenants = map { "t$_" } 1 .. 10;
+my @put = map { (admin('PUT', "tenants/$_", '{"limits":{"rpm":1000}}'))[0] }
+              @tenants;
+is("@put", join(' ', (200) x 10), 'ten tenants given limits');
+
+sub tenants_kept {
+    my ($when) = @_;
+    my @bad = grep { (admin('GET', "tenants/$_"))[2] !~ /"rpm":1000/ }
+                   @tenants;
+    is("@bad", '', "$when: every tenant keeps its limits");
+}
+
 # a reload raises max=: the table is made again, larger, with every key
 config('1m max=6');
 $n->reload;
 
 check_all('after the reload to max=6');
+tenants_kept('after the reload to max=6');
 
 make("k$_", "key k$_ made") for 3 .. 6;
 
@@ -157,6 +174,7 @@ like($n->log, qr/zone "ai_guard_key_store" resized: \d+ entries kept, 0 did not 
      'the store was resized and kept its keys');
 
 check_all('after the zone was resized');
+tenants_kept('after the zone was resized');
 
 revoke('k5', 'k5 revoked in the new zone');
 make('k7', 'k7 made in the new zone');
