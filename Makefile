@@ -16,7 +16,7 @@ PURE_SRCS  := $(wildcard $(addprefix src/ngx_http_ai_guard_, \
                 str.c date.c \
                 batch.c jlog.c jwt.c jwks.c jwt_json.c json.c canon.c pii.c \
                 rules_file.c literals.c ac.c vscan.c norm.c admin_body.c \
-                rewrite.c))
+                rewrite.c slots.c))
 PURE_LIBS  := -lyajl -lcrypto -lpcre2-8
 PURE_OBJS  := $(patsubst src/%.c,$(BUILD)/unit/obj/%.o,$(PURE_SRCS))
 

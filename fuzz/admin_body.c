@@ -39,7 +39,7 @@ ngx_http_ai_guard_fuzz_str(ngx_http_ai_guard_admin_str_t *s, size_t max)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    size_t                           i;
+    size_t                           i, j;
     unsigned                         allowed;
     ngx_http_ai_guard_admin_body_t  *b;
 
@@ -47,7 +47,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
-    allowed = data[0];
+    /* 0xff: every field, the metadata and the files' own too */
+    allowed = (data[0] == 0xff) ? ~0u : data[0];
 
     b = malloc(sizeof(ngx_http_ai_guard_admin_body_t));
     if (b == NULL) {
@@ -75,6 +76,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (i = 0; i < b->nmodels; i++) {
             ngx_http_ai_guard_fuzz_str(&b->models[i],
                                        NGX_HTTP_AI_GUARD_ADMIN_MAX_STR);
+        }
+
+        if (b->nmeta > NGX_HTTP_AI_GUARD_ADMIN_MAX_META) {
+            abort();
+        }
+
+        for (i = 0; i < 2 * b->nmeta; i++) {
+            ngx_http_ai_guard_fuzz_str(&b->meta[i],
+                                       NGX_HTTP_AI_GUARD_ADMIN_MAX_STR);
+
+            if (b->meta[i].len == 0) {
+                abort();
+            }
+
+            /* no name twice */
+
+            for (j = 0; i % 2 == 0 && j < i; j += 2) {
+                if (b->meta[j].len == b->meta[i].len
+                    && memcmp(b->meta[j].data, b->meta[i].data,
+                              b->meta[i].len) == 0)
+                {
+                    abort();
+                }
+            }
         }
 
     } else if (b->error[0] == '\0' || b->param == NULL) {

@@ -421,7 +421,8 @@ ngx_http_ai_guard_admin_run(ngx_http_request_t *r,
                   | NGX_HTTP_AI_GUARD_ADMIN_EXPIRES
                   | NGX_HTTP_AI_GUARD_ADMIN_DISABLED
                   | NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER
-                  | NGX_HTTP_AI_GUARD_ADMIN_LIMITS;
+                  | NGX_HTTP_AI_GUARD_ADMIN_LIMITS
+                  | NGX_HTTP_AI_GUARD_ADMIN_METADATA;
         break;
 
     case NGX_HTTP_AI_GUARD_OP_UPDATE:
@@ -430,7 +431,8 @@ ngx_http_ai_guard_admin_run(ngx_http_request_t *r,
                   | NGX_HTTP_AI_GUARD_ADMIN_EXPIRES
                   | NGX_HTTP_AI_GUARD_ADMIN_DISABLED
                   | NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER
-                  | NGX_HTTP_AI_GUARD_ADMIN_LIMITS;
+                  | NGX_HTTP_AI_GUARD_ADMIN_LIMITS
+                  | NGX_HTTP_AI_GUARD_ADMIN_METADATA;
         break;
 
     case NGX_HTTP_AI_GUARD_OP_ROTATE:
@@ -780,6 +782,10 @@ ngx_http_ai_guard_admin_apply(ngx_http_request_t *r,
         if ((b->limits_set | b->limits_null) & (1u << i)) {
             info->limits[i] = b->limits[i];
         }
+    }
+
+    if (ngx_http_ai_guard_store_metadata(r->pool, info, b) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return NGX_OK;
@@ -1330,6 +1336,19 @@ ngx_http_ai_guard_admin_fields(ngx_http_ai_guard_out_t *o,
 
     if (p) {
         o->buf->last = ngx_http_ai_guard_store_limits(p, info->limits);
+    }
+
+    /* the operator's own labels: shown, never read by the guard */
+
+    if (info->nmeta) {
+        ngx_http_ai_guard_out_text(o, ",\"metadata\":{");
+
+        for (i = 0; i < 2 * info->nmeta; i++) {
+            ngx_http_ai_guard_out_text(o, i == 0 ? "" : (i % 2 ? ":" : ","));
+            ngx_http_ai_guard_out_json(o, (ngx_str_t *) &info->meta[i]);
+        }
+
+        ngx_http_ai_guard_out_text(o, "}");
     }
 
     ngx_http_ai_guard_out_text(o, info->from_file ? ",\"source\":\"file\""

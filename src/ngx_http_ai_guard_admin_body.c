@@ -35,6 +35,10 @@ static int ngx_http_ai_guard_admin_hex(yajl_val v, const char *name,
     u_char *digest, ngx_http_ai_guard_admin_body_t *b);
 static int ngx_http_ai_guard_admin_limits(yajl_val v,
     ngx_http_ai_guard_admin_body_t *b);
+static int ngx_http_ai_guard_admin_metadata(yajl_val v, const char *name,
+    ngx_http_ai_guard_admin_body_t *b);
+static int ngx_http_ai_guard_admin_many(yajl_val v, const char *name,
+    int object, size_t max, ngx_http_ai_guard_admin_body_t *b);
 
 
 /* the "param" of a limit's error: the object's name and the limit's */
@@ -56,6 +60,7 @@ static ngx_http_ai_guard_admin_field_t  ngx_http_ai_guard_admin_fields[] = {
     { "stripe_customer", NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER },
     { "grace_seconds", NGX_HTTP_AI_GUARD_ADMIN_GRACE },
     { "limits", NGX_HTTP_AI_GUARD_ADMIN_LIMITS },
+    { "metadata", NGX_HTTP_AI_GUARD_ADMIN_METADATA },
     { "seq", NGX_HTTP_AI_GUARD_ADMIN_SEQ },
     { "created", NGX_HTTP_AI_GUARD_ADMIN_CREATED },
     { "sha256", NGX_HTTP_AI_GUARD_ADMIN_SHA256 },
@@ -208,14 +213,11 @@ ngx_http_ai_guard_admin_field(yajl_val v, unsigned bit, const char *name,
                                               &b->customer, b);
 
     case NGX_HTTP_AI_GUARD_ADMIN_MODELS:
-        if (!YAJL_IS_ARRAY(v)) {
-            return ngx_http_ai_guard_admin_fail(b, name, "\"%s\" must be an "
-                                                "array of strings", name);
-        }
-
-        if (v->u.array.len > NGX_HTTP_AI_GUARD_ADMIN_MAX_MODELS) {
-            return ngx_http_ai_guard_admin_fail(b, name, "\"%s\" may hold at "
-                                                "most 16 patterns", name);
+        if (ngx_http_ai_guard_admin_many(v, name, 0,
+                                         NGX_HTTP_AI_GUARD_ADMIN_MAX_MODELS, b)
+            != 0)
+        {
+            return -1;
         }
 
         for (i = 0; i < v->u.array.len; i++) {
@@ -285,6 +287,9 @@ ngx_http_ai_guard_admin_field(yajl_val v, unsigned bit, const char *name,
 
     case NGX_HTTP_AI_GUARD_ADMIN_SHA256:
         return ngx_http_ai_guard_admin_hex(v, name, b->digest, b);
+
+    case NGX_HTTP_AI_GUARD_ADMIN_METADATA:
+        return ngx_http_ai_guard_admin_metadata(v, name, b);
 
     case NGX_HTTP_AI_GUARD_ADMIN_OLD_SHA256:
         return ngx_http_ai_guard_admin_hex(v, name, b->old_digest, b);
@@ -421,6 +426,91 @@ ngx_http_ai_guard_admin_number(yajl_val v, const char *name, int64_t max,
     }
 
     *n = YAJL_GET_INTEGER(v);
+
+    return 0;
+}
+
+
+/*
+ * An object of at most 16 members, each a name and a string value of 1
+ * to 128 bytes without control characters; no name twice (a reader that
+ * kept the first and one that kept the last would disagree).
+ */
+
+static int
+ngx_http_ai_guard_admin_metadata(yajl_val v, const char *name,
+    ngx_http_ai_guard_admin_body_t *b)
+{
+    size_t                          i, j, len;
+    struct yajl_val_s               key;
+    ngx_http_ai_guard_admin_str_t  *s;
+
+    if (ngx_http_ai_guard_admin_many(v, name, 1,
+                                     NGX_HTTP_AI_GUARD_ADMIN_MAX_META, b)
+        != 0)
+    {
+        return -1;
+    }
+
+    key.type = yajl_t_string;
+
+    for (i = 0; i < v->u.object.len; i++) {
+        s = &b->meta[2 * i];
+        key.u.string = (char *) v->u.object.keys[i];
+
+        if (ngx_http_ai_guard_admin_string(&key, name,
+                                           NGX_HTTP_AI_GUARD_ADMIN_MAX_STR,
+                                           &s[0], b)
+            != 0
+            || ngx_http_ai_guard_admin_string(v->u.object.values[i], name,
+                                              NGX_HTTP_AI_GUARD_ADMIN_MAX_STR,
+                                              &s[1], b)
+               != 0)
+        {
+            return -1;
+        }
+
+        len = s[0].len;
+
+        for (j = 0; j < i; j++) {
+            if (b->meta[2 * j].len == len
+                && memcmp(b->meta[2 * j].data, s[0].data, len) == 0)
+            {
+                return ngx_http_ai_guard_admin_fail(b, name, "\"%s\" has a "
+                                                    "member twice", name);
+            }
+        }
+    }
+
+    b->nmeta = v->u.object.len;
+
+    return 0;
+}
+
+
+/* an array (the models) or an object (the metadata) of at most max */
+
+static int
+ngx_http_ai_guard_admin_many(yajl_val v, const char *name, int object,
+    size_t max, ngx_http_ai_guard_admin_body_t *b)
+{
+    if (object ? !YAJL_IS_OBJECT(v) : !YAJL_IS_ARRAY(v)) {
+        return ngx_http_ai_guard_admin_fail(b, name,
+                                            object ? "\"%s\" must be an "
+                                                     "object of strings"
+                                                   : "\"%s\" must be an "
+                                                     "array of strings",
+                                            name);
+    }
+
+    if ((object ? v->u.object.len : v->u.array.len) > max) {
+        return ngx_http_ai_guard_admin_fail(b, name,
+                                            object ? "\"%s\" may hold at "
+                                                     "most 16 members"
+                                                   : "\"%s\" may hold at "
+                                                     "most 16 patterns",
+                                            name);
+    }
 
     return 0;
 }

@@ -25,6 +25,7 @@
 #define NGX_HTTP_AI_GUARD_ADMIN_MAX_ID      64
 #define NGX_HTTP_AI_GUARD_ADMIN_MAX_STR     128
 #define NGX_HTTP_AI_GUARD_ADMIN_MAX_MODELS  16
+#define NGX_HTTP_AI_GUARD_ADMIN_MAX_META    16
 #define NGX_HTTP_AI_GUARD_ADMIN_MAX_GRACE   (30 * 86400)
 
 /* a key's own budget: USD above 0, at most a million (pico-USD) */
@@ -40,6 +41,7 @@
 #define NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER    0x40
 #define NGX_HTTP_AI_GUARD_ADMIN_GRACE       0x80
 #define NGX_HTTP_AI_GUARD_ADMIN_LIMITS      0x4000
+#define NGX_HTTP_AI_GUARD_ADMIN_METADATA    0x8000
 
 /* the fields of the store's own files only (docs/admin.md, durable) */
 #define NGX_HTTP_AI_GUARD_ADMIN_SEQ         0x100
@@ -66,6 +68,11 @@ typedef struct {
     ngx_http_ai_guard_admin_str_t   customer;
     ngx_http_ai_guard_admin_str_t   models[NGX_HTTP_AI_GUARD_ADMIN_MAX_MODELS];
     size_t                          nmodels;
+
+    /* metadata: names and their values, in the order given */
+    ngx_http_ai_guard_admin_str_t   meta[2 * NGX_HTTP_AI_GUARD_ADMIN_MAX_META];
+    size_t                          nmeta;
+
     int64_t                         expires;      /* 0: never */
     int64_t                         grace;        /* seconds */
     int                             disabled;

@@ -13,64 +13,27 @@
 #include "ngx_http_ai_guard_common.h"
 #include "ngx_http_ai_guard_conf.h"
 #include "ngx_http_ai_guard_util.h"
+#include "ngx_http_ai_guard_slots.h"
 #include "ngx_http_ai_guard_store.h"
+#include "ngx_http_ai_guard_store_zone.h"
 
 
 #define NGX_HTTP_AI_GUARD_STORE_MAX  100000
 #define NGX_HTTP_AI_GUARD_ID_MAX     64
 
-/* the entries' keys: a byte of kind, then the id or the digest */
-#define NGX_HTTP_AI_GUARD_STORE_KEY  'i'
-#define NGX_HTTP_AI_GUARD_STORE_DIG  'd'
+/* the digest table's references: a record's offset in the zone / 8 */
+#define NGX_HTTP_AI_GUARD_STORE_SIZE_MAX  ((size_t) 32 << 30)
+
+/* the entries' keys: a byte of kind, then the id or the tenant's name */
 #define NGX_HTTP_AI_GUARD_STORE_META '#'
 #define NGX_HTTP_AI_GUARD_STORE_TOMB 'x'
 #define NGX_HTTP_AI_GUARD_STORE_TEN  'T'
 #define NGX_HTTP_AI_GUARD_STORE_TTOMB 'y'
+/* NGX_HTTP_AI_GUARD_STORE_KEY 'i' is store_zone.h's */
 /* NGX_HTTP_AI_GUARD_STORE_SYNC '~' is store_redis.c's (store.h) */
 
 /* a tenant's name, as a key's tenant: 1 to 128 bytes */
 #define NGX_HTTP_AI_GUARD_TENANT_MAX 128
-
-
-/*
- * A key: its times, digests, and its strings after it, each a length
- * byte and its bytes (id, tenant, tier, customer, then the models), then
- * the values of its own limits, 8 bytes each, of the kinds "limits" has
- * a bit of: a key without limits of its own is no larger for them.
- */
-
-typedef struct {
-    u_char                         digest[NGX_HTTP_AI_GUARD_DIGEST_LEN];
-    u_char                         old_digest[NGX_HTTP_AI_GUARD_DIGEST_LEN];
-    int64_t                        created;
-    int64_t                        expires;
-    int64_t                        last_used;
-    int64_t                        grace_until;
-    uint64_t                       seq;
-    uint32_t                       len;
-    uint16_t                       nmodels;
-    uint16_t                       limits;
-    u_char                         disabled;
-    u_char                         has_old;
-    u_char                         data[1];
-} ngx_http_ai_guard_store_rec_t;
-
-
-/* a digest: the id of its key */
-
-typedef struct {
-    u_char                         len;
-    u_char                         id[NGX_HTTP_AI_GUARD_ID_MAX];
-} ngx_http_ai_guard_store_dig_t;
-
-
-typedef struct {
-    uint64_t                       changes;
-    uint64_t                       seq;       /* the last change's */
-    ngx_uint_t                     keys;
-    ngx_uint_t                     loaded;    /* from the state files */
-    ngx_uint_t                     tenants;   /* with limits of their own */
-} ngx_http_ai_guard_store_meta_t;
 
 
 /* a tenant's limits: "T" and its name */
@@ -81,7 +44,7 @@ typedef struct {
 } ngx_http_ai_guard_store_tenant_t;
 
 
-/* while the files are read: a key deleted, at which change */
+/* while the files are read: a key or a tenant deleted, at which change */
 
 typedef struct {
     uint64_t                       seq;
@@ -102,22 +65,19 @@ typedef struct {
 
 static ngx_http_ai_guard_store_rec_t *ngx_http_ai_guard_store_find(
     ngx_http_ai_guard_zone_t *zone, u_char *id, size_t len);
-static ngx_http_ai_guard_store_meta_t *ngx_http_ai_guard_store_meta(
-    ngx_http_ai_guard_zone_t *zone);
 static ngx_http_ai_guard_store_rec_t *ngx_http_ai_guard_store_locked(
     ngx_http_request_t *r, ngx_str_t *id, ngx_http_ai_guard_zone_t **zone,
     ngx_http_ai_guard_store_meta_t **meta);
-static ngx_int_t ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
-    ngx_http_ai_guard_key_info_t *info);
-static ngx_int_t ngx_http_ai_guard_store_digest(
-    ngx_http_ai_guard_zone_t *zone, u_char *digest, ngx_str_t *id,
-    ngx_uint_t add);
+static ngx_http_ai_guard_store_rec_t *ngx_http_ai_guard_store_put(
+    ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_key_info_t *info);
 static ngx_int_t ngx_http_ai_guard_store_copy(ngx_pool_t *pool,
     ngx_http_ai_guard_store_rec_t *rec, ngx_http_ai_guard_key_info_t *info);
 static u_char *ngx_http_ai_guard_store_str(ngx_pool_t *pool, u_char *p,
     ngx_http_ai_guard_str_t *s);
 static ngx_int_t ngx_http_ai_guard_store_visit(ngx_http_ai_guard_node_t *node,
     void *data);
+static ngx_http_ai_guard_store_meta_t *ngx_http_ai_guard_store_meta(
+    ngx_http_ai_guard_zone_t *zone);
 static ngx_int_t ngx_http_ai_guard_store_tenant_restore(
     ngx_http_ai_guard_zone_t *zone, ngx_http_ai_guard_key_info_t *info,
     ngx_uint_t deleted);
@@ -146,10 +106,13 @@ ngx_http_ai_guard_key_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     size = ngx_parse_size(&value[1]);
 
-    if (size == NGX_ERROR || size < NGX_HTTP_AI_GUARD_PART_MIN) {
+    if (size == NGX_ERROR || size < NGX_HTTP_AI_GUARD_PART_MIN
+        || (size_t) size > NGX_HTTP_AI_GUARD_STORE_SIZE_MAX)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "ai_guard_key_store: invalid size \"%V\", it "
-                           "must be at least 32k, such as 16m", &value[1]);
+                           "must be from 32k to 32g, such as 16m",
+                           &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -182,6 +145,9 @@ ngx_http_ai_guard_key_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* the digest table's size: max= */
+    amcf->store->data = amcf;
+
     return NGX_CONF_OK;
 }
 
@@ -196,14 +162,13 @@ ngx_int_t
 ngx_http_ai_guard_store_lookup(ngx_http_request_t *r, u_char *digest,
     ngx_http_ai_guard_key_t **key)
 {
-    u_char                          k[1 + NGX_HTTP_AI_GUARD_DIGEST_LEN];
-    ngx_int_t                       rc;
-    ngx_uint_t                      i;
-    ngx_http_ai_guard_zone_t       *zone;
-    ngx_http_ai_guard_store_dig_t  *dig;
-    ngx_http_ai_guard_store_rec_t  *rec;
-    ngx_http_ai_guard_key_info_t   *info;
-    ngx_http_ai_guard_main_conf_t  *amcf;
+    ngx_int_t                        rc;
+    ngx_uint_t                       i;
+    ngx_http_ai_guard_zone_t        *zone;
+    ngx_http_ai_guard_store_rec_t   *rec;
+    ngx_http_ai_guard_key_info_t    *info;
+    ngx_http_ai_guard_store_meta_t  *meta;
+    ngx_http_ai_guard_main_conf_t   *amcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_guard_module);
     zone = amcf->store;
@@ -217,22 +182,20 @@ ngx_http_ai_guard_store_lookup(ngx_http_request_t *r, u_char *digest,
         return NGX_ERROR;
     }
 
-    k[0] = NGX_HTTP_AI_GUARD_STORE_DIG;
-    ngx_memcpy(k + 1, digest, NGX_HTTP_AI_GUARD_DIGEST_LEN);
-
     rc = NGX_DECLINED;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    dig = ngx_http_ai_guard_zone_find(zone, k, sizeof(k));
+    meta = ngx_http_ai_guard_store_meta(zone);
 
-    rec = dig ? ngx_http_ai_guard_store_find(zone, dig->id, dig->len) : NULL;
+    rec = meta ? ngx_http_ai_guard_store_by_digest(zone, meta->table, digest)
+               : NULL;
 
     if (rec == NULL) {
         goto done;
     }
 
-    /* the tree compared bytes as it went: the verdict is in constant time */
+    /* the probe compared bytes as it went: the verdict is in constant time */
 
     if (CRYPTO_memcmp(rec->digest, digest, NGX_HTTP_AI_GUARD_DIGEST_LEN)
         != 0
@@ -319,6 +282,7 @@ ngx_http_ai_guard_store_create(ngx_http_request_t *r,
 {
     ngx_int_t                        rc;
     ngx_http_ai_guard_zone_t        *zone;
+    ngx_http_ai_guard_store_rec_t   *rec;
     ngx_http_ai_guard_store_meta_t  *meta;
     ngx_http_ai_guard_main_conf_t   *amcf;
 
@@ -341,24 +305,19 @@ ngx_http_ai_guard_store_create(ngx_http_request_t *r,
         goto done;
     }
 
-    if (ngx_http_ai_guard_store_put(zone, info) != NGX_OK) {
+    if (!ngx_http_ai_guard_store_room(meta, 1, 0)) {
         rc = NGX_ABORT;
         goto done;
     }
 
-    if (ngx_http_ai_guard_store_digest(zone, info->key.digest,
-                                       (ngx_str_t *) &info->key.id, 1)
-        != NGX_OK)
-    {
-        ngx_http_ai_guard_zone_free(zone,
-                             ngx_http_ai_guard_store_find(zone,
-                                                          info->key.id.data,
-                                                          info->key.id.len));
+    rec = ngx_http_ai_guard_store_put(zone, info);
+
+    if (rec == NULL) {
         rc = NGX_ABORT;
         goto done;
     }
 
-    rc = NGX_OK;
+    rc = ngx_http_ai_guard_store_index(zone, meta->table, rec, 1);
 
     meta->keys++;
     meta->changes++;
@@ -400,55 +359,45 @@ ngx_http_ai_guard_store_replace(ngx_http_request_t *r,
         goto done;
     }
 
-    /* the new secrets' entries first: without room, nothing changed */
+    /* room for the new secrets' digests first: without, nothing changed */
 
-    info->seq = meta->seq + 1;
-
-    if (ngx_http_ai_guard_store_digest(zone, info->key.digest, id, 1)
-        != NGX_OK
-        || (info->has_old
-            && ngx_http_ai_guard_store_digest(zone, info->old_digest, id, 1)
-               != NGX_OK))
+    if (!ngx_http_ai_guard_store_room(meta, 1 + info->has_old,
+                                      1 + rec->has_old))
     {
         rc = NGX_BUSY;
         goto done;
     }
 
+    info->seq = meta->seq + 1;
+
+    /* the table never names a freed record */
+
+    (void) ngx_http_ai_guard_store_index(zone, meta->table, rec, 0);
     ngx_http_ai_guard_zone_free(zone, rec);
 
-    rc = ngx_http_ai_guard_store_put(zone, info);
+    rec = ngx_http_ai_guard_store_put(zone, info);
 
-    if (rc != NGX_OK) {
+    if (rec == NULL) {
 
         /* the old entry's room was just freed: it fits there again */
 
-        if (ngx_http_ai_guard_store_put(zone, old) != NGX_OK) {
+        rec = ngx_http_ai_guard_store_put(zone, old);
+
+        if (rec == NULL) {
+            meta->keys--;
             ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                           "ai_guard key store: no room to keep key \"%V\"",
                           id);
+
+        } else {
+            (void) ngx_http_ai_guard_store_index(zone, meta->table, rec, 1);
         }
 
+        rc = NGX_BUSY;
         goto done;
     }
 
-    if (ngx_memcmp(old->key.digest, info->key.digest,
-                   NGX_HTTP_AI_GUARD_DIGEST_LEN) != 0
-        && !(info->has_old
-             && ngx_memcmp(old->key.digest, info->old_digest,
-                           NGX_HTTP_AI_GUARD_DIGEST_LEN) == 0))
-    {
-        (void) ngx_http_ai_guard_store_digest(zone, old->key.digest, id, 0);
-    }
-
-    if (old->has_old
-        && ngx_memcmp(old->old_digest, info->key.digest,
-                      NGX_HTTP_AI_GUARD_DIGEST_LEN) != 0
-        && !(info->has_old
-             && ngx_memcmp(old->old_digest, info->old_digest,
-                           NGX_HTTP_AI_GUARD_DIGEST_LEN) == 0))
-    {
-        (void) ngx_http_ai_guard_store_digest(zone, old->old_digest, id, 0);
-    }
+    rc = ngx_http_ai_guard_store_index(zone, meta->table, rec, 1);
 
     meta->changes++;
     meta->seq++;
@@ -490,12 +439,7 @@ ngx_http_ai_guard_store_delete(ngx_http_request_t *r,
         goto done;
     }
 
-    (void) ngx_http_ai_guard_store_digest(zone, rec->digest, id, 0);
-
-    if (rec->has_old) {
-        (void) ngx_http_ai_guard_store_digest(zone, rec->old_digest, id, 0);
-    }
-
+    (void) ngx_http_ai_guard_store_index(zone, meta->table, rec, 0);
     ngx_http_ai_guard_zone_free(zone, rec);
 
     meta->keys--;
@@ -643,6 +587,27 @@ ngx_http_ai_guard_store_changes(ngx_http_ai_guard_main_conf_t *amcf,
 
 
 /*
+ * Called once a cycle, in the master, before any worker of the cycle: the
+ * digest table made (or made larger), so that no request waits for it.
+ * The old cycle's workers may be running: under the zone's mutex.
+ */
+
+ngx_int_t
+ngx_http_ai_guard_store_ready(ngx_http_ai_guard_zone_t *zone)
+{
+    ngx_http_ai_guard_store_meta_t  *meta;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    meta = ngx_http_ai_guard_store_meta(zone);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return meta ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
  * Called once a cycle, in the master: NGX_OK when the zone was filled from
  * the state files already (a reload adopted it), else NGX_DECLINED, and
  * it is marked filled.
@@ -719,13 +684,7 @@ ngx_http_ai_guard_store_restore(ngx_http_ai_guard_zone_t *zone,
         /* when the key was last used is the node's, whoever changed it */
         info->last_used = rec->last_used;
 
-        (void) ngx_http_ai_guard_store_digest(zone, rec->digest, id, 0);
-
-        if (rec->has_old) {
-            (void) ngx_http_ai_guard_store_digest(zone, rec->old_digest, id,
-                                                  0);
-        }
-
+        (void) ngx_http_ai_guard_store_index(zone, meta->table, rec, 0);
         ngx_http_ai_guard_zone_free(zone, rec);
         meta->keys--;
     }
@@ -734,15 +693,17 @@ ngx_http_ai_guard_store_restore(ngx_http_ai_guard_zone_t *zone,
         return ngx_http_ai_guard_store_tomb(zone, k, 1 + id->len, info->seq);
     }
 
-    if (ngx_http_ai_guard_store_put(zone, info) != NGX_OK
-        || ngx_http_ai_guard_store_digest(zone, info->key.digest, id, 1)
-           != NGX_OK
-        || (info->has_old
-            && ngx_http_ai_guard_store_digest(zone, info->old_digest, id, 1)
-               != NGX_OK))
-    {
+    if (!ngx_http_ai_guard_store_room(meta, 1 + info->has_old, 0)) {
         return NGX_BUSY;
     }
+
+    rec = ngx_http_ai_guard_store_put(zone, info);
+
+    if (rec == NULL) {
+        return NGX_BUSY;
+    }
+
+    (void) ngx_http_ai_guard_store_index(zone, meta->table, rec, 1);
 
     meta->keys++;
 
@@ -859,22 +820,40 @@ ngx_http_ai_guard_store_locked(ngx_http_request_t *r, ngx_str_t *id,
 }
 
 
-/* the store's counters, made on first use */
+/*
+ * The store's counters and its digest table, made on first use (the
+ * master makes them at start and on each reload, so that no worker walks
+ * the keys); NULL: no room for them.  The entry never moves: the process
+ * keeps its address, and a request's lookup finds it without a walk of
+ * the tree.  Under the zone's mutex.
+ */
 
 static ngx_http_ai_guard_store_meta_t *
 ngx_http_ai_guard_store_meta(ngx_http_ai_guard_zone_t *zone)
 {
-    u_char  k = NGX_HTTP_AI_GUARD_STORE_META;
+    u_char                           k = NGX_HTTP_AI_GUARD_STORE_META;
+    ngx_http_ai_guard_store_meta_t  *meta;
 
-    return ngx_http_ai_guard_zone_get(zone, &k, 1,
+    meta = zone->owned;
+
+    if (meta == NULL) {
+        meta = ngx_http_ai_guard_zone_get(zone, &k, 1,
                                       sizeof(ngx_http_ai_guard_store_meta_t),
                                       0, NULL);
+        if (meta == NULL) {
+            return NULL;
+        }
+
+        zone->owned = meta;
+    }
+
+    return ngx_http_ai_guard_store_table(zone, meta) ? meta : NULL;
 }
 
 
-/* the key's entry, made; NGX_BUSY: no room */
+/* the key's entry, made (not yet in the digest table); NULL: no room */
 
-static ngx_int_t
+static ngx_http_ai_guard_store_rec_t *
 ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
     ngx_http_ai_guard_key_info_t *info)
 {
@@ -893,6 +872,10 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
         len += 1 + key->models[i].len;
     }
 
+    for (i = 0; i < 2 * info->nmeta; i++) {
+        len += 1 + info->meta[i].len;
+    }
+
     limits = 0;
 
     for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
@@ -909,7 +892,7 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
                                  offsetof(ngx_http_ai_guard_store_rec_t, data)
                                  + len, 0, NULL);
     if (rec == NULL) {
-        return NGX_BUSY;
+        return NULL;
     }
 
     ngx_memcpy(rec->digest, key->digest, NGX_HTTP_AI_GUARD_DIGEST_LEN);
@@ -925,6 +908,7 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
     rec->disabled = key->disabled;
     rec->has_old = info->has_old;
     rec->limits = limits;
+    rec->nmeta = (u_char) info->nmeta;
 
     p = rec->data;
 
@@ -942,53 +926,18 @@ ngx_http_ai_guard_store_put(ngx_http_ai_guard_zone_t *zone,
         p = ngx_cpymem(p, key->models[i].data, key->models[i].len);
     }
 
+    for (i = 0; i < 2 * info->nmeta; i++) {
+        *p++ = (u_char) info->meta[i].len;
+        p = ngx_cpymem(p, info->meta[i].data, info->meta[i].len);
+    }
+
     for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
         if (limits & (1 << i)) {
             p = ngx_cpymem(p, &info->limits[i], sizeof(uint64_t));
         }
     }
 
-    return NGX_OK;
-}
-
-
-/* a digest's entry, added (add) or removed; NGX_BUSY: no room */
-
-static ngx_int_t
-ngx_http_ai_guard_store_digest(ngx_http_ai_guard_zone_t *zone, u_char *digest,
-    ngx_str_t *id, ngx_uint_t add)
-{
-    u_char                          k[1 + NGX_HTTP_AI_GUARD_DIGEST_LEN];
-    ngx_http_ai_guard_store_dig_t  *dig;
-
-    k[0] = NGX_HTTP_AI_GUARD_STORE_DIG;
-    ngx_memcpy(k + 1, digest, NGX_HTTP_AI_GUARD_DIGEST_LEN);
-
-    if (!add) {
-        dig = ngx_http_ai_guard_zone_find(zone, k, sizeof(k));
-
-        /* a digest names one key: another key's entry is not ours */
-
-        if (dig && dig->len == id->len
-            && ngx_memcmp(dig->id, id->data, id->len) == 0)
-        {
-            ngx_http_ai_guard_zone_free(zone, dig);
-        }
-
-        return NGX_OK;
-    }
-
-    dig = ngx_http_ai_guard_zone_get(zone, k, sizeof(k),
-                                     sizeof(ngx_http_ai_guard_store_dig_t),
-                                     0, NULL);
-    if (dig == NULL) {
-        return NGX_BUSY;
-    }
-
-    dig->len = (u_char) id->len;
-    ngx_memcpy(dig->id, id->data, id->len);
-
-    return NGX_OK;
+    return rec;
 }
 
 
@@ -997,7 +946,8 @@ ngx_http_ai_guard_store_copy(ngx_pool_t *pool,
     ngx_http_ai_guard_store_rec_t *rec, ngx_http_ai_guard_key_info_t *info)
 {
     u_char                   *p;
-    ngx_uint_t                i;
+    ngx_uint_t                i, n;
+    ngx_http_ai_guard_str_t  *s;
     ngx_http_ai_guard_key_t  *key;
 
     ngx_memzero(info, sizeof(ngx_http_ai_guard_key_info_t));
@@ -1028,26 +978,70 @@ ngx_http_ai_guard_store_copy(ngx_pool_t *pool,
         return NGX_ERROR;
     }
 
-    if (rec->nmodels) {
-        key->models = ngx_palloc(pool, rec->nmodels
-                                       * sizeof(ngx_http_ai_guard_str_t));
-        if (key->models == NULL) {
+    /* the models, then the metadata: one array of strings in the pool */
+
+    n = rec->nmodels + 2 * (ngx_uint_t) rec->nmeta;
+    s = NULL;
+
+    if (n) {
+        s = ngx_palloc(pool, n * sizeof(ngx_http_ai_guard_str_t));
+        if (s == NULL) {
             return NGX_ERROR;
         }
     }
 
-    for (i = 0; i < rec->nmodels; i++) {
-        p = ngx_http_ai_guard_store_str(pool, p, &key->models[i]);
+    for (i = 0; i < n; i++) {
+        p = ngx_http_ai_guard_store_str(pool, p, &s[i]);
         if (p == NULL) {
             return NGX_ERROR;
         }
     }
+
+    key->models = rec->nmodels ? s : NULL;
+    info->meta = rec->nmeta ? s + rec->nmodels : NULL;
+    info->nmeta = rec->nmeta;
+
+    /* then the key's own limits, after the strings */
 
     for (i = 1; i < NGX_HTTP_AI_GUARD_LIMIT_NKINDS; i++) {
         if (rec->limits & (1 << i)) {
             ngx_memcpy(&info->limits[i], p, sizeof(uint64_t));
             p += sizeof(uint64_t);
         }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the metadata of an admin body or a line of the files, into "info" */
+
+ngx_int_t
+ngx_http_ai_guard_store_metadata(ngx_pool_t *pool,
+    ngx_http_ai_guard_key_info_t *info, ngx_http_ai_guard_admin_body_t *b)
+{
+    ngx_uint_t  i;
+
+    if (!(b->has & NGX_HTTP_AI_GUARD_ADMIN_METADATA)) {
+        return NGX_OK;
+    }
+
+    info->nmeta = b->nmeta;
+    info->meta = NULL;
+
+    if (b->nmeta == 0) {
+        return NGX_OK;
+    }
+
+    info->meta = ngx_palloc(pool, 2 * b->nmeta
+                                  * sizeof(ngx_http_ai_guard_str_t));
+    if (info->meta == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 2 * b->nmeta; i++) {
+        info->meta[i].data = b->meta[i].data;
+        info->meta[i].len = b->meta[i].len;
     }
 
     return NGX_OK;

@@ -15,6 +15,7 @@
  */
 
 #include "ngx_http_ai_guard_common.h"
+#include "ngx_http_ai_guard_admin_body.h"
 
 
 /* a key as the store holds it, copied out into a request's pool */
@@ -27,6 +28,8 @@ typedef struct {
     uint64_t                       seq;          /* of its last change */
     uint64_t                       limits[NGX_HTTP_AI_GUARD_LIMIT_NKINDS];
     u_char                         old_digest[NGX_HTTP_AI_GUARD_DIGEST_LEN];
+    ngx_http_ai_guard_str_t       *meta;         /* name, value, ... */
+    ngx_uint_t                     nmeta;        /* names */
     unsigned                       has_old:1;
     unsigned                       from_file:1;
     unsigned                       tenant_rec:1; /* a tenant's limits:
@@ -37,6 +40,9 @@ typedef struct {
 
 char *ngx_http_ai_guard_key_store(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+ngx_int_t ngx_http_ai_guard_store_metadata(ngx_pool_t *pool,
+    ngx_http_ai_guard_key_info_t *info, ngx_http_ai_guard_admin_body_t *b);
 
 ngx_int_t ngx_http_ai_guard_store_lookup(ngx_http_request_t *r,
     u_char *digest, ngx_http_ai_guard_key_t **key);
@@ -64,6 +70,7 @@ ngx_int_t ngx_http_ai_guard_store_tenant_set(ngx_http_request_t *r,
 typedef ngx_int_t (*ngx_http_ai_guard_store_each_pt)(
     ngx_http_ai_guard_key_info_t *info, void *data);
 
+ngx_int_t ngx_http_ai_guard_store_ready(ngx_http_ai_guard_zone_t *zone);
 ngx_int_t ngx_http_ai_guard_store_loaded(ngx_http_ai_guard_zone_t *zone);
 ngx_int_t ngx_http_ai_guard_store_restore(ngx_http_ai_guard_zone_t *zone,
     ngx_pool_t *pool, ngx_http_ai_guard_key_info_t *info,

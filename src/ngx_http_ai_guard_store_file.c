@@ -201,13 +201,19 @@ ngx_http_ai_guard_store_load(ngx_cycle_t *cycle)
     amcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_ai_guard_module);
 
-    if (amcf == NULL || amcf->store == NULL || amcf->store->sh == NULL
-        || amcf->state_dir == NULL)
-    {
+    if (amcf == NULL || amcf->store == NULL || amcf->store->sh == NULL) {
         return NGX_OK;
     }
 
     zone = amcf->store;
+
+    if (ngx_http_ai_guard_store_ready(zone) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (amcf->state_dir == NULL) {
+        return NGX_OK;
+    }
 
     if (ngx_http_ai_guard_store_loaded(zone) == NGX_OK) {
         return NGX_OK;
@@ -473,6 +479,10 @@ ngx_http_ai_guard_store_parse(ngx_pool_t *pool, u_char *line, size_t len,
         }
     }
 
+    if (ngx_http_ai_guard_store_metadata(pool, &info, b) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ngx_memcpy(key->digest, b->digest, NGX_HTTP_AI_GUARD_DIGEST_LEN);
     ngx_memcpy(info.old_digest, b->old_digest, NGX_HTTP_AI_GUARD_DIGEST_LEN);
     info.has_old = (b->has & NGX_HTTP_AI_GUARD_ADMIN_OLD_SHA256) ? 1 : 0;
@@ -674,6 +684,23 @@ ngx_http_ai_guard_store_line(u_char *p, ngx_http_ai_guard_key_info_t *info,
         }
 
         *p++ = ']';
+    }
+
+    if (info->nmeta) {
+        p = ngx_cpymem(p, ",\"metadata\":{", sizeof(",\"metadata\":{") - 1);
+
+        for (i = 0; i < 2 * info->nmeta; i++) {
+            if (i) {
+                *p++ = (i % 2) ? ':' : ',';
+            }
+
+            *p++ = '"';
+            p = (u_char *) ngx_escape_json(p, info->meta[i].data,
+                                           info->meta[i].len);
+            *p++ = '"';
+        }
+
+        *p++ = '}';
     }
 
     if (key->expires) {

@@ -100,6 +100,7 @@ struct ngx_http_ai_guard_zone_s {
     ngx_http_ai_guard_zone_fresh_pt  fresh;
     ngx_http_ai_guard_zone_free_pt   free;
     void                            *data;     /* the owner's */
+    void                            *owned;    /* its entry, cached */
     time_t                           alerted;  /* worker-local */
     unsigned                         lru:1;    /* a hit moves to the head */
 };

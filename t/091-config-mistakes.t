@@ -117,7 +117,7 @@ my @mistakes = (
 
     # the key store and its admin API
     ['a key store too small', 'http', 'ai_guard_key_store 8k;',
-     'ai_guard_key_store', '"8k"', 'at least 32k'],
+     'ai_guard_key_store', '"8k"', 'from 32k to 32g'],
     ['a key store parameter that does not exist', 'http',
      'ai_guard_key_store 1m keys=5;', 'ai_guard_key_store', 'keys=5',
      'max=<number of keys>'],

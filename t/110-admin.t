@@ -156,12 +156,30 @@ admin('PATCH', 'keys/acme-1', '{"expires":"2001-01-01T00:00:00Z"}');
 like($b, qr/"code":"key_expired"/, 'an expired key is refused');
 admin('PATCH', 'keys/acme-1', '{"expires":null}');
 
+# metadata: the operator's labels, kept and shown, never read for auth
+($st, $h, $b) = admin('PATCH', 'keys/acme-1',
+    '{"metadata":{"team":"search","tier":"free","disabled":"true"}}');
+is($st, 200, 'metadata set by update');
+like($b, qr/"metadata":\{"team":"search","tier":"free","disabled":"true"\}/,
+     'the answer shows it in its order');
+like($b, qr/"tier":"pro".*"disabled":false/, 'the key\'s own fields unchanged');
+all_say($k3, 'gpt-4o', 200, 'metadata named like fields changes no verdict');
+
 # the store survives a reload
 $n->reload;
 all_say($k3, 'gpt-4o', 200, 'the key works after a reload');
 ($st, $h, $b) = admin('GET', 'keys/acme-1');
 like($b, qr/"tier":"pro".*"stripe_customer":"cus_1"/,
      'with the fields it had');
+like($b, qr/"metadata":\{"team":"search","tier":"free","disabled":"true"\}/,
+     'and its metadata');
+($st, $h, $b) = admin('GET', 'keys?tenant=acme');
+like($b, qr/"id":"acme-1".*"metadata":\{"team":"search"/, 'the list shows it');
+($st, $h, $b) = admin('PATCH', 'keys/acme-1', '{"metadata":{"cc":"7"}}');
+like($b, qr/"metadata":\{"cc":"7"\},/, 'an update replaces all of it');
+($st, $h, $b) = admin('PATCH', 'keys/acme-1', '{"metadata":{}}');
+is($st, 200, 'an empty object clears it');
+unlike($b, qr/"metadata"/, 'a key without metadata shows none');
 
 # its usage is billed to its id
 ($st, $h, $b) = $n->request('GET', '/usage?tenant=acme&group=key');
@@ -242,6 +260,27 @@ my @bad = (
     ['POST', 'keys', '{"id":"a","tenant":"t","tier":"free","models":[1]}',
      400, '"models"', 'a number for a model'],
     ['GET', 'keys/x/rotate/y', undef, 404, 'null', 'a path too long'],
+    ['POST', 'keys', '{"id":"a","tenant":"t","metadata":"x"}', 400,
+     '"metadata"', 'a string for the metadata'],
+    ['POST', 'keys', '{"id":"a","tenant":"t","metadata":["x"]}', 400,
+     '"metadata"', 'an array for the metadata'],
+    ['POST', 'keys', '{"id":"a","tenant":"t","metadata":{'
+     . join(',', map { qq("m$_":"v") } 1 .. 17) . '}}', 400, '"metadata"',
+     '17 metadata members'],
+    ['POST', 'keys', '{"id":"a","tenant":"t","metadata":{"m":"'
+     . ('v' x 129) . '"}}', 400, '"metadata"', 'a metadata value too long'],
+    ['POST', 'keys', '{"id":"a","tenant":"t","metadata":{"'
+     . ('m' x 129) . '":"v"}}', 400, '"metadata"', 'a metadata name too long'],
+    ['POST', 'keys', '{"id":"a","tenant":"t","metadata":{"":"v"}}', 400,
+     '"metadata"', 'an empty metadata name'],
+    ['POST', 'keys', '{"id":"a","tenant":"t","metadata":{"m":7}}', 400,
+     '"metadata"', 'a number for a metadata value'],
+    ['POST', 'keys', '{"id":"a","tenant":"t","metadata":{"m":{"n":"v"}}}',
+     400, '"metadata"', 'metadata nested'],
+    ['POST', 'keys', '{"id":"a","tenant":"t","metadata":{"m":"1","m":"2"}}',
+     400, '"metadata"', 'a metadata name twice'],
+    ['POST', 'keys', '{"id":"a","tenant":"t","metadata":{"m\u0001":"v"}}',
+     400, '"metadata"', 'a control character in a metadata name'],
 );
 
 for my $t (@bad) {
@@ -279,11 +318,12 @@ like($log, qr/key "acme-1" of tenant "acme" revoked by user "ops"/, 'revocation'
 ok(!(grep { index($log, $_) >= 0 } @secrets), 'no secret in the log');
 unlike($log, qr/\[(alert|crit|emerg)\]/, 'no alert, the workers live on');
 
-# every change counted: a create, 5 updates (tier, disabled, enabled,
-# expired, not expired), 2 rotations, a revocation, 4 creates
+# every change counted: a create, 8 updates (tier, disabled, enabled,
+# expired, not expired, metadata set, replaced, cleared), 2 rotations, a
+# revocation, 4 creates
 ($st, $h, $b) = $n->request('GET', '/metrics');
 my ($changes) = $b =~ /^ai_guard_admin_changes_total (\d+)$/m;
-is($changes, 13, 'ai_guard_admin_changes_total counts every change');
+is($changes, 16, 'ai_guard_admin_changes_total counts every change');
 like($b, qr/^ai_guard_key_store_keys 4$/m, 'the store has its 4 keys');
 
 $n->stop;

@@ -72,7 +72,8 @@ for my $round (1 .. 4) {
             my $id = "r$round-$i";
             my ($st, $h, $b) = eval {
                 $n->request('POST', '/admin/keys', [],
-                            qq({"id":"$id","tenant":"t$round","tier":"pro"}));
+                            qq({"id":"$id","tenant":"t$round","tier":"pro",)
+                            . qq("metadata":{"round":"$round","n":"$i"}}));
             };
             last unless $st;
             print $out "made $id $1\n" if $st == 201 && $b =~ /"key":"([^"]+)"/;
@@ -129,6 +130,24 @@ is(join('; ', @bad), '', 'every key made works, every key revoked is refused');
 
 my ($st, $h, $b) = $n->request('GET', '/admin/keys/r1-1', []);
 like($b, qr/"tenant":"t1","tier":"pro"/, 'a key keeps its fields');
+like($b, qr/"metadata":\{"round":"1","n":"1"\}/, 'and its metadata');
+
+# the longest line of the files: every string at its most, each byte of
+# the metadata one that JSON escapes
+my $q = '\\"';         # a byte '"', escaped
+my $bs = '\\\\';       # a byte '\', escaped
+my $meta = join ',', map { sprintf('"n%02d', $_) . ($q x 125) . '":"'
+                           . ($bs x 128) . '"' } 1 .. 16;
+my $models = join ',', map { sprintf('"m%02d', $_) . ($q x 125) . '"' }
+                       1 .. 16;
+($st, $h, $b) = $n->request('POST', '/admin/keys', [],
+    '{"id":"big","tenant":"' . ($q x 128) . '","tier":"pro",'
+    . '"stripe_customer":"' . ($bs x 128) . qq(","models":[$models],)
+    . qq("metadata":{$meta}}));
+is($st, 201, 'a key with 16 models and 16 metadata members at their most');
+my $big = $b;
+$big =~ s/.*?"tenant"//s;
+$big =~ s/,"created".*//s;
 
 my $files = `cat $state/keys.snapshot $state/keys.journal`;
 ok(!(grep { index($files, $_) >= 0 } values %made), 'no secret on disk');
@@ -144,6 +163,15 @@ $n->stop;
 $n->start;
 ($st) = $n->request('GET', '/v1/x', ["Authorization: Bearer $key"]);
 is($st, 200, 'and after a restart');
+
+# once more: the line read from the snapshot the last start wrote
+$n->stop;
+$n->start;
+
+($st, $h, $b) = $n->request('GET', '/admin/keys/big', []);
+$b =~ s/.*?"tenant"//s;
+$b =~ s/,"created".*//s;
+is($b, $big, 'the longest key is read back from the snapshot as it was');
 
 unlike($n->log, qr/\[(alert|crit|emerg)\]/, 'no alert');
 

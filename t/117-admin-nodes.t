@@ -6,10 +6,11 @@
 # have again, and a change made then reaches b; node b stopped while a
 # makes and revokes keys (300 more than a read carries) has them all
 # once started again, and its older lines do not undo a's in Redis; a
-# stale line put into Redis by hand does not bring a revoked key back; the same key changed on both nodes
-# at once ends the same on both; a revocation Redis lost with a's
-# connection is pushed again; b restarted with no Redis serves what it
-# last knew; Redis never holds a secret.
+# stale line put into Redis by hand does not bring a revoked key back;
+# the same key changed on both nodes at once ends the same on both; a
+# revocation Redis lost with a's connection is pushed again; b restarted
+# with no Redis serves what it last knew; a key's metadata and own limits
+# made or changed on a are the same on b; Redis never holds a secret.
 #
 # Plain Perl rather than blocks: two nginx instances at once, one stopped
 # and started again, and Redis's keys read and written between requests.
@@ -31,7 +32,7 @@ my $rport = $ENV{TEST_NGINX_REDIS_PORT};
 
 plan skip_all => 'TEST_NGINX_REDIS_PORT is not set (make test sets it)'
     unless $rport;
-plan tests => 35;
+plan tests => 41;
 
 sub rcli { AiGuardNginx::redis(@_) }
 
@@ -95,6 +96,48 @@ for (1 .. 100) {
 like($shown, qr/"last_used":"\d{4}-/,
      'a change from a keeps when b last used the key');
 
+# a key's metadata and own limits travel with its line: made on a, the
+# same on b; changed on a (a label replaced, a limit removed and another
+# set), b follows
+
+sub labels {
+    my ($n, $id) = @_;
+    my (undef, undef, $body) = $n->request('GET', "/admin/keys/$id", []);
+    my ($meta) = $body =~ /"metadata":(\{[^}]*\})/;
+    my ($lim) = $body =~ /"limits":(\{[^}]*\})/;
+    return ($meta // 'none') . ' ' . ($lim // 'none');
+}
+
+sub until_labels {
+    my ($n, $id, $want) = @_;
+    my $got;
+    for (1 .. 100) {
+        $got = labels($n, $id);
+        last if $got eq $want;
+        sleep 0.02;
+    }
+    return $got;
+}
+
+($s) = $a->request('POST', '/admin/keys', [],
+                   '{"id":"k6","tenant":"acme","tier":"pro",'
+                   . '"metadata":{"team":"search","cc":"42"},'
+                   . '"limits":{"rpm":1000,"budget_month":"20.00"}}');
+is($s, 201, 'k6 made on a with metadata and limits of its own');
+my $want = '{"team":"search","cc":"42"} '
+           . '{"rpm":1000,"budget_month":"20.000000"}';
+is(labels($a, 'k6'), $want, 'a shows them');
+is(until_labels($b, 'k6', $want), $want,
+   'b shows the same metadata and limits');
+
+($s) = $a->request('PATCH', '/admin/keys/k6', [],
+                   '{"metadata":{"team":"ads"},'
+                   . '"limits":{"rpm":null,"tpd":5000}}');
+is($s, 200, 'k6\'s metadata and limits changed on a');
+$want = '{"team":"ads"} {"tpd":5000,"budget_month":"20.000000"}';
+is(labels($a, 'k6'), $want, 'a shows the change');
+is(until_labels($b, 'k6', $want), $want, 'b shows the same change');
+
 # Redis holds lines, never a secret: digests only
 
 my $lines = rcli("HGETALL ${prefix}keys");
@@ -116,11 +159,11 @@ ok(defined until_status($b, $k3, 200, 5),
 my $hlen = 0;
 for (1 .. 100) {
     $hlen = rcli("HLEN ${prefix}keys");
-    last if $hlen >= 3;
+    last if $hlen >= 4;
     sleep 0.05;
 }
-is($hlen, 3, 'the nodes pushed their keys back to Redis (k1\'s '
-             . 'revocation, k2, k3)');
+is($hlen, 4, 'the nodes pushed their keys back to Redis (k1\'s '
+             . 'revocation, k2, k3, k6)');
 is(status($b, $k1), 401, 'k1 is still revoked on b');
 is(status($b, $k2), 200, 'k2 still works on b');
 like(rcli("HGET ${prefix}keys k1"), qr/"deleted":true/,

@@ -21,7 +21,8 @@
               | NGX_HTTP_AI_GUARD_ADMIN_TIER | NGX_HTTP_AI_GUARD_ADMIN_MODELS \
               | NGX_HTTP_AI_GUARD_ADMIN_EXPIRES                              \
               | NGX_HTTP_AI_GUARD_ADMIN_DISABLED                             \
-              | NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER)
+              | NGX_HTTP_AI_GUARD_ADMIN_CUSTOMER                             \
+              | NGX_HTTP_AI_GUARD_ADMIN_METADATA)
 
 
 static ngx_http_ai_guard_admin_body_t  b;
@@ -41,7 +42,9 @@ test_fields(void)
     is_int(parse("{\"id\":\"acme-1\",\"tenant\":\"acme\",\"tier\":\"pro\","
                  "\"models\":[\"gpt-4o*\",\"o1\"],"
                  "\"expires\":\"2027-01-01T00:00:00Z\",\"disabled\":true,"
-                 "\"stripe_customer\":\"cus_1\"}", ALL), 0, "every field");
+                 "\"stripe_customer\":\"cus_1\","
+                 "\"metadata\":{\"team\":\"search\",\"cc\":\"42\"}}", ALL),
+           0, "every field");
     is_str(b.id.data, b.id.len, "acme-1", "id");
     is_str(b.tenant.data, b.tenant.len, "acme", "tenant");
     is_str(b.tier.data, b.tier.len, "pro", "tier");
@@ -50,6 +53,9 @@ test_fields(void)
     is_int(b.expires, 1798761600LL, "expires");
     is_int(b.disabled, 1, "disabled");
     is_str(b.customer.data, b.customer.len, "cus_1", "customer");
+    is_int(b.nmeta, 2, "two metadata members");
+    is_str(b.meta[2].data, b.meta[2].len, "cc", "the second's name");
+    is_str(b.meta[3].data, b.meta[3].len, "42", "and value, in order");
     is_int(b.has, ALL, "all present");
 
     is_int(parse("", ALL), 0, "an empty body is no fields");
@@ -63,6 +69,9 @@ test_fields(void)
     is_int(b.grace, 2592000, "the grace");
     is_int(parse("{\"models\":[]}", ALL), 0, "no models");
     is_int(b.has, NGX_HTTP_AI_GUARD_ADMIN_MODELS, "models present, empty");
+    is_int(parse("{\"metadata\":{}}", ALL), 0, "no metadata");
+    ok(b.has == NGX_HTTP_AI_GUARD_ADMIN_METADATA && b.nmeta == 0,
+       "metadata present, empty: it clears");
 }
 
 
@@ -94,6 +103,15 @@ test_refused(void)
         { "{\"expires\":\"2027-13-01T00:00:00Z\"}", "expires", "month 13" },
         { "{\"expires\":1798761600}", "expires", "a number of seconds" },
         { "{\"disabled\":1}", "disabled", "1 for true" },
+        { "{\"metadata\":[]}", "metadata", "an array of metadata" },
+        { "{\"metadata\":{\"a\":1}}", "metadata", "a number's metadata" },
+        { "{\"metadata\":{\"a\":null}}", "metadata", "a null metadata" },
+        { "{\"metadata\":{\"\":\"v\"}}", "metadata", "an empty name" },
+        { "{\"metadata\":{\"a\":\"\"}}", "metadata", "an empty value" },
+        { "{\"metadata\":{\"a\\u0001\":\"v\"}}", "metadata",
+          "a control character in a name" },
+        { "{\"metadata\":{\"a\":\"1\",\"b\":\"2\",\"a\":\"3\"}}",
+          "metadata", "a name twice" },
     };
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -119,6 +137,21 @@ test_refused(void)
     is_int(parse("{\"models\":[\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\","
                  "\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\","
                  "\"a\"]}", ALL), -1, "17 models");
+
+    /* 16 metadata members at most, 128 bytes a name or a value */
+
+    is_int(parse("{\"metadata\":{\"a\":\"1\",\"b\":\"1\",\"c\":\"1\","
+                 "\"d\":\"1\",\"e\":\"1\",\"f\":\"1\",\"g\":\"1\","
+                 "\"h\":\"1\",\"i\":\"1\",\"j\":\"1\",\"k\":\"1\","
+                 "\"l\":\"1\",\"m\":\"1\",\"n\":\"1\",\"o\":\"1\","
+                 "\"p\":\"1\"}}", ALL), 0, "16 metadata members");
+    is_int(b.nmeta, 16, "all kept");
+    is_int(parse("{\"metadata\":{\"a\":\"1\",\"b\":\"1\",\"c\":\"1\","
+                 "\"d\":\"1\",\"e\":\"1\",\"f\":\"1\",\"g\":\"1\","
+                 "\"h\":\"1\",\"i\":\"1\",\"j\":\"1\",\"k\":\"1\","
+                 "\"l\":\"1\",\"m\":\"1\",\"n\":\"1\",\"o\":\"1\","
+                 "\"p\":\"1\",\"q\":\"1\"}}", ALL), -1, "17 members");
+    is_str(b.param, strlen(b.param), "metadata", "17 members: param");
 
     big = malloc(NGX_HTTP_AI_GUARD_ADMIN_MAX_BODY + 2);
     if (big == NULL) {
