@@ -76,28 +76,16 @@ sub served { scalar(() = $n->log('served.log') =~ m{^/mock/}mg) }
 sub journal_bytes { (-s "$root/journal/usage.0" || 0)
                     + (-s "$root/journal/usage.1" || 0) }
 
-# the guarded requests whose log phase has run: the guard's log handler,
-# which settles and journals, runs before access_log writes the line
-sub logged { scalar(() = $n->log('served.log') =~ m{^/v1/}mg) }
-
 my $sent = 0;
 
 # $count requests, answered and settled: a kill after the answer but
 # before the log phase would leave one begun, counted on its estimate
 sub send_n {
     my ($count, $what) = @_;
-    my $ok = 0;
-    for (1 .. $count) {
-        my ($s) = $n->request('POST', '/v1/chat', \@bearer,
-                              '{"model":"gpt-4o-mini","prompt":"hi"}');
-        $ok++ if $s == 200;
-    }
     $sent += $count;
-    for (1 .. 100) {
-        last if logged() >= $sent;
-        sleep 0.05;
-    }
-    is($ok, $count, "$what: $count requests served");
+    is($n->send_logged($count, '/v1/chat', \@bearer,
+                       '{"model":"gpt-4o-mini","prompt":"hi"}', $sent),
+       $count, "$what: $count requests served");
 }
 
 sub taken_back {

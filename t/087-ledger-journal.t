@@ -76,33 +76,19 @@ my @bearer = ('Authorization: Bearer sk-aig-test-valid-0001');
 # what the mock upstream served (the guarded requests log lines of their own)
 sub served { scalar(() = $n->log('served.log') =~ m{^/mock/}mg) }
 
-# the guarded requests whose log phase has run: the guard's log handler,
-# which settles and journals, runs before access_log writes the line
-sub logged { scalar(() = $n->log('served.log') =~ m{^/v1/}mg) }
-
 sub journal_bytes { (-s "$root/journal/usage.0" || 0)
                     + (-s "$root/journal/usage.1" || 0) }
 
 my $sent = 0;
 
-sub wait_logged {
-    for (1 .. 200) {
-        last if logged() >= $sent;
-        sleep 0.05;
-    }
-}
-
+# $count requests, answered and settled: a kill after the answer but
+# before the log phase would leave one begun, counted on its estimate
 sub send_n {
     my ($count, $what) = @_;
-    my $ok = 0;
-    for (1 .. $count) {
-        my ($s) = $n->request('POST', '/v1/chat', \@bearer,
-                              '{"model":"gpt-4o-mini","prompt":"hi"}');
-        $ok++ if $s == 200;
-    }
     $sent += $count;
-    wait_logged();
-    is($ok, $count, "$what: $count requests served");
+    is($n->send_logged($count, '/v1/chat', \@bearer,
+                       '{"model":"gpt-4o-mini","prompt":"hi"}', $sent),
+       $count, "$what: $count requests served");
 }
 
 # many requests on one connection, pipelined: a burst without a
@@ -125,7 +111,7 @@ sub burst {
     my $all = <$s> // '';
     waitpid($writer, 0);
     $sent += $count;
-    wait_logged();
+    $n->wait_logged($sent);
     return scalar(() = $all =~ m{^HTTP/1\.1 200 }mg);
 }
 

@@ -18,28 +18,16 @@ use FindBin;
 use lib "$FindBin::Bin/helper";
 use Test::More;
 use AiGuardNginx;
+use AiGuardNodes;
 
 my $n = AiGuardNginx->new(name => 'store-table', workers => 2);
 
 sub config {
     my ($store) = @_;
 
-    $n->write_config(<<"_EOC_");
+    $n->write_config(<<"_EOC_" . AiGuardNodes::server());
     ai_guard_tier  pro;
     ai_guard_key_store  $store;
-
-    server {
-        listen 127.0.0.1:\$TEST_NGINX_SERVER_PORT;
-
-        location /v1/ {
-            ai_guard on;
-            proxy_pass http://127.0.0.1:\$TEST_NGINX_SERVER_PORT/mock/;
-        }
-
-        location /mock/ { return 200 "ok\\n"; }
-
-        location /admin/ { ai_guard_admin; }
-    }
 _EOC_
 }
 

@@ -355,6 +355,40 @@ sub log {
     return <$fh>;
 }
 
+# the guarded requests (paths under /v1/) of served.log, the access log
+# the journal tests keep: the guard's log handler, which settles and
+# journals, runs before access_log writes a request's line
+sub logged {
+    my ($self) = @_;
+    return scalar(() = $self->log('served.log') =~ m{^/v1/}mg);
+}
+
+# until $total guarded requests are in served.log, or 10 s have passed
+sub wait_logged {
+    my ($self, $total) = @_;
+
+    for (1 .. 200) {
+        last if $self->logged >= $total;
+        sleep 0.05;
+    }
+}
+
+# $count POSTs of $body with @$headers, each answered, then settled (in
+# served.log, which then has $total); the number answered 200
+sub send_logged {
+    my ($self, $count, $path, $headers, $body, $total) = @_;
+    my $ok = 0;
+
+    for (1 .. $count) {
+        my ($s) = $self->request('POST', $path, $headers, $body);
+        $ok++ if $s == 200;
+    }
+
+    $self->wait_logged($total);
+
+    return $ok;
+}
+
 # the error log once it matches $re, or as it is after 10 s: the master
 # writes what its modules' init says after the port already listens
 sub log_when {

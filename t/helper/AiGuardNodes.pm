@@ -16,11 +16,17 @@ sub http {
     my ($state, $prefix, @tiers) = @_;
     my $rport = $ENV{TEST_NGINX_REDIS_PORT};
     my $tiers = join '', map { "    ai_guard_tier  $_;\n" } @tiers;
-    return <<"_EOC_";
+    return <<"_EOC_" . server();
 $tiers    ai_guard_key_store  1m;
     ai_guard_state_dir  $state;
     ai_guard_redis  127.0.0.1:$rport timeout=500ms prefix=$prefix;
+_EOC_
+}
 
+# the server of a node (t/118's single nginx too): a guarded location
+# before a mock, and the admin API
+sub server {
+    return <<"_EOC_";
     server {
         listen 127.0.0.1:\$TEST_NGINX_SERVER_PORT;
 
